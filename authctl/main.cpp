@@ -1,0 +1,294 @@
+// authctl: inspect and control authwall. Reads the pins directly, so it works
+// while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
+#include "core/cgroup.h"
+#include "core/datapath.h"
+#include "core/maps.h"
+#include "core/pins.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <pwd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <set>
+
+using namespace authwall;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string user_name(uint32_t uid)
+{
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+        return pw.pw_name;
+    return std::to_string(uid);
+}
+
+std::string age_text(uint64_t opened_ns)
+{
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+    uint64_t s = opened_ns && now_ns > opened_ns ? (now_ns - opened_ns) / 1'000'000'000ULL : 0;
+    if (s < 120)
+        return fmt::format("{}s", s);
+    if (s < 7200)
+        return fmt::format("{}m", s / 60);
+    if (s < 172800)
+        return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+    return fmt::format("{}d", s / 86400);
+}
+
+std::string bytes_text(uint64_t b)
+{
+    if (b < 10 * 1024)
+        return fmt::format("{}B", b);
+    if (b < 10 * 1024 * 1024)
+        return fmt::format("{}K", b / 1024);
+    if (b < 10ULL * 1024 * 1024 * 1024)
+        return fmt::format("{}M", b / (1024 * 1024));
+    return fmt::format("{}G", b / (1024ULL * 1024 * 1024));
+}
+
+int fail(const Error& e)
+{
+    std::cerr << "authctl: " << e.message() << "\n";
+    return 1;
+}
+
+struct Context {
+    fs::path pin_dir;
+};
+
+// A session is enforced when its entry is present, its policy resolves in
+// the active generation, and programs are attached at one of its ancestors.
+struct Enforcement {
+    bool enforced = false;
+    std::string why; // when not enforced
+    std::string cgroup_path;
+};
+
+Enforcement check_enforcement(const CgroupMount& mount, uint64_t id, const std::set<uint64_t>& root_ids,
+                              bool policy_active)
+{
+    Enforcement e;
+    auto path = cgroup_path_by_id(mount, id);
+    if (!path) {
+        e.why = "cgroup gone";
+        return e;
+    }
+    e.cgroup_path = path->string();
+    auto ancestors = cgroup_ancestor_ids(mount, *path);
+    bool attached = false;
+    if (ancestors)
+        for (auto a : *ancestors)
+            attached |= root_ids.count(a) > 0;
+    if (!attached) {
+        e.why = "no programs attached above its cgroup";
+        return e;
+    }
+    if (!policy_active) {
+        e.why = "policy not in force (fallback applies)";
+        e.enforced = true; // still enforced, with the fallback policy
+        return e;
+    }
+    e.enforced = true;
+    return e;
+}
+
+int cmd_sessions(const Context& ctx, bool json)
+{
+    auto maps = PinnedMaps::open(ctx.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto sessions = maps->list_sessions();
+    if (!sessions)
+        return fail(sessions.error());
+    auto ids = maps->policy_ids();
+    auto active = maps->active_policy_ids();
+    std::map<uint32_t, std::string> names;
+    std::set<uint32_t> active_ids;
+    if (ids)
+        for (const auto& [n, i] : *ids)
+            names[i] = n;
+    if (active)
+        for (const auto& [n, i] : *active)
+            active_ids.insert(i);
+    std::set<uint64_t> root_ids;
+    if (auto links = list_links(ctx.pin_dir))
+        for (const auto& l : *links)
+            root_ids.insert(l.cgroup_id);
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return fail(mount.error());
+
+    nlohmann::json out = nlohmann::json::array();
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back({"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN", "OUT", "DENIED", "ENFORCED"});
+    for (const auto& [id, s] : *sessions) {
+        auto stats = maps->session_stats(id);
+        SessionStats st = stats ? *stats : SessionStats{};
+        std::string policy = names.count(s.policy_id) ? names[s.policy_id] : fmt::format("#{}", s.policy_id);
+        bool policy_active = active_ids.count(s.policy_id) > 0;
+        Enforcement enf = check_enforcement(*mount, id, root_ids, policy_active);
+        std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+        bool revoked = s.flags & AW_SESSION_REVOKED;
+        nlohmann::json j = {
+            {"id", id},
+            {"user", user_name(s.uid)},
+            {"uid", s.uid},
+            {"kind", kind},
+            {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
+            {"policy", policy},
+            {"policy_in_force", policy_active},
+            {"opened_ns", s.opened_ns},
+            {"cgroup", enf.cgroup_path},
+            {"revoked", revoked},
+            {"bytes_in", st.bytes_in},
+            {"bytes_out", st.bytes_out},
+            {"packets_in", st.packets_in},
+            {"packets_out", st.packets_out},
+            {"denied", st.denied_total()},
+            {"enforced", enf.enforced},
+            {"not_enforced_reason", enf.enforced ? nlohmann::json(nullptr) : nlohmann::json(enf.why)},
+        };
+        out.push_back(j);
+        std::string enforced = enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + enf.why;
+        if (enf.enforced && !policy_active)
+            enforced = "yes (fallback)";
+        rows.push_back({std::to_string(id), user_name(s.uid), kind, s.rhost ? s.rhost->str() : "-",
+                        policy, age_text(s.opened_ns), bytes_text(st.bytes_in), bytes_text(st.bytes_out),
+                        std::to_string(st.denied_total()), enforced});
+    }
+    if (json) {
+        std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
+        return 0;
+    }
+    if (rows.size() == 1) {
+        std::cout << "no sessions\n";
+        return 0;
+    }
+    std::vector<size_t> width(rows[0].size(), 0);
+    for (const auto& r : rows)
+        for (size_t i = 0; i < r.size(); ++i)
+            width[i] = std::max(width[i], r[i].size());
+    for (const auto& r : rows) {
+        std::string line;
+        for (size_t i = 0; i < r.size(); ++i)
+            line += fmt::format("{:<{}}", r[i], i + 1 < r.size() ? width[i] + 2 : 0);
+        std::cout << line << "\n";
+    }
+    return 0;
+}
+
+int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& policy, uint32_t uid,
+               const std::string& rhost, bool login)
+{
+    auto maps = PinnedMaps::open(ctx.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return fail(mount.error());
+    if (!is_cgroup2_dir(cgroup))
+        return fail(Error::msg("enroll", cgroup.string(), "is not a cgroup2 directory"));
+    auto ids = maps->active_policy_ids();
+    if (!ids)
+        return fail(ids.error());
+    auto it = ids->find(policy);
+    if (it == ids->end())
+        return fail(Error::msg("enroll", cgroup.string(), "policy '" + policy + "' is not in force (authctl policy show)"));
+    auto id = cgroup_id(cgroup);
+    auto level = cgroup_level(*mount, fs::absolute(cgroup));
+    if (!id)
+        return fail(id.error());
+    if (!level)
+        return fail(level.error());
+    SessionEntry e;
+    e.policy_id = it->second;
+    e.uid = uid;
+    e.flags = login ? 0 : AW_SESSION_CONTAINER;
+    if (!rhost.empty()) {
+        auto a = IpAddress::parse(rhost);
+        if (!a)
+            return fail(Error::msg("enroll", cgroup.string(), "'" + rhost + "' is not an IP address"));
+        e.rhost = *a;
+    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    e.opened_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+    if (auto st = maps->insert_session(*id, *level, e); !st)
+        return fail(st.error());
+    std::cout << "enrolled " << cgroup.string() << " (id " << *id << ") with policy " << policy << "\n";
+    return 0;
+}
+
+int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
+{
+    auto maps = PinnedMaps::open(ctx.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto id = cgroup_id(cgroup);
+    if (!id)
+        return fail(id.error());
+    if (auto st = maps->remove_session(*id); !st)
+        return fail(st.error());
+    std::cout << "unenrolled " << cgroup.string() << " (id " << *id << ")\n";
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"authctl: inspect and control authwall sessions and policies.\n"
+                 "Reads the pinned BPF maps directly; works while the daemons are down."};
+    app.require_subcommand(1);
+    const char* env_pin = std::getenv("AUTHWALL_PIN_DIR");
+    std::string pin_dir = env_pin && *env_pin ? env_pin : kDefaultPinDir;
+    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)")->capture_default_str();
+
+    bool json = false;
+    auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
+    sessions->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+
+    std::string cgroup, policy, rhost;
+    uint32_t uid = 0;
+    bool login = false;
+    auto* enroll = app.add_subcommand("enroll", "enforce a policy on a cgroup and everything below it");
+    enroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
+    enroll->add_option("--policy", policy, "policy name (as in force)")->required();
+    enroll->add_option("--uid", uid, "owner uid to record");
+    enroll->add_option("--rhost", rhost, "remote address to record (ingress.from_rhost_only)");
+    enroll->add_flag("--login", login, "record as a login session rather than a container");
+
+    auto* unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
+    unenroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    Context ctx{pin_dir};
+    try {
+        if (*sessions)
+            return cmd_sessions(ctx, json);
+        if (*enroll)
+            return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
+        if (*unenroll)
+            return cmd_unenroll(ctx, cgroup);
+    } catch (const std::exception& e) {
+        std::cerr << "authctl: " << e.what() << "\n";
+        return 1;
+    }
+    return 2;
+}

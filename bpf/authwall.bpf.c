@@ -1,0 +1,677 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * authwall data plane: cgroup BPF programs that enforce a session's policy.
+ *
+ * Every program starts the same way: find the session the current task (or,
+ * for packets, the socket) belongs to by walking the cgroup ancestors that
+ * can hold a session; no session → pass untouched. Then consult the active
+ * policy generation (an LPM trie reached through a one-slot map-in-map).
+ * See docs/ARCHITECTURE.md for the rule semantics.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "authwall_abi.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define NSEC_PER_SEC 1000000000ULL
+
+/* Programs return 1 to let the operation or packet through, 0 to refuse it
+ * (EPERM for syscalls, drop for packets). */
+#define PASS 1
+#define REFUSE 0
+
+/* ------------------------------------------------------------------ maps */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, struct aw_session);
+} sessions SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, struct aw_stats);
+} session_stats SEC(".maps");
+
+/* session_levels[l] != 0 when some session cgroup lives at level l. Written
+ * only by userspace (set, never cleared while sessions may exist). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, AW_MAX_CGROUP_LEVEL + 1);
+    __type(key, __u32);
+    __type(value, __u8);
+} session_levels SEC(".maps");
+
+struct policy_trie {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    /* Sizes, not __type(): clang 14 emits the key and value structs of an
+     * inner map only as forward declarations, which libbpf cannot size. */
+    __uint(key_size, sizeof(struct aw_rule_key));
+    __uint(value_size, sizeof(struct aw_rule_val));
+};
+
+/* The active policy generation: slot 0 holds the trie in force. Userspace
+ * swaps it in one update; the kernel waits for running programs before the
+ * update returns, so the old trie can then be dropped safely. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __array(values, struct policy_trie);
+} policy_gen SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, struct aw_policy_name);
+} policy_names SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct aw_event_budget);
+} event_budget SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct aw_settings);
+} settings SEC(".maps");
+
+/* ------------------------------------------------------- session lookup */
+
+struct session_ref {
+    struct aw_session *session;
+    __u64 session_id; /* the session cgroup's id */
+    __u64 cgroup_id;  /* the offender's own cgroup id */
+};
+
+/* Outermost session first: a nested cgroup can never loosen the policy of
+ * the session that contains it. */
+static __always_inline int find_session_of_task(struct session_ref *ref)
+{
+    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {
+        __u32 key = level;
+        __u8 *used = bpf_map_lookup_elem(&session_levels, &key);
+        if (!used || !*used)
+            continue;
+        __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+        if (!id)
+            break; /* the task's cgroup is shallower than this level */
+        struct aw_session *s = bpf_map_lookup_elem(&sessions, &id);
+        if (s) {
+            ref->session = s;
+            ref->session_id = id;
+            ref->cgroup_id = bpf_get_current_cgroup_id();
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static __always_inline int find_session_of_skb(struct __sk_buff *skb, struct session_ref *ref)
+{
+    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {
+        __u32 key = level;
+        __u8 *used = bpf_map_lookup_elem(&session_levels, &key);
+        if (!used || !*used)
+            continue;
+        __u64 id = bpf_skb_ancestor_cgroup_id(skb, level);
+        if (!id)
+            break;
+        struct aw_session *s = bpf_map_lookup_elem(&sessions, &id);
+        if (s) {
+            ref->session = s;
+            ref->session_id = id;
+            ref->cgroup_id = bpf_skb_cgroup_id(skb);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static __always_inline int unknown_cgroup_verdict(void)
+{
+    __u32 zero = 0;
+    struct aw_settings *cfg = bpf_map_lookup_elem(&settings, &zero);
+    if (cfg && cfg->unknown_verdict == AW_VERDICT_DENY)
+        return REFUSE;
+    return PASS;
+}
+
+/* ---------------------------------------------------------------- events */
+
+struct flow {
+    __u8 addr[16]; /* v6 or v4-mapped */
+    __u16 port;    /* network byte order */
+    __u8 proto;
+    __u8 family;
+};
+
+static __always_inline void count_denial(__u64 session_id, __u32 hook)
+{
+    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &session_id);
+    if (st && hook < AW_HOOK_COUNT)
+        __sync_fetch_and_add(&st->denied[hook], 1);
+}
+
+static __always_inline void emit_denial(const struct session_ref *ref, __u32 policy_id, __u32 hook,
+                                        __u32 reason, const struct flow *f, __u32 pid)
+{
+    count_denial(ref->session_id, hook);
+
+    __u32 zero = 0;
+    struct aw_settings *cfg = bpf_map_lookup_elem(&settings, &zero);
+    struct aw_event_budget *budget = bpf_map_lookup_elem(&event_budget, &zero);
+    if (!cfg || !budget || cfg->events_per_sec == 0)
+        return;
+    __u64 now = bpf_ktime_get_ns();
+    if (now - budget->window_start_ns >= NSEC_PER_SEC) {
+        budget->window_start_ns = now;
+        budget->emitted = 0;
+    }
+    if (budget->emitted >= cfg->events_per_sec) {
+        budget->suppressed++;
+        return;
+    }
+    struct aw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        budget->suppressed++;
+        return;
+    }
+    budget->emitted++;
+    e->timestamp_ns = now;
+    e->session_id = ref->session_id;
+    e->cgroup_id = ref->cgroup_id;
+    e->pid = pid;
+    e->policy_id = policy_id;
+    e->hook = hook;
+    e->reason = reason;
+    e->proto = f->proto;
+    e->family = f->family;
+    e->port = bpf_ntohs(f->port);
+    e->reserved = 0;
+    __builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+    bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline __u32 current_pid(void)
+{
+    return bpf_get_current_pid_tgid() >> 32;
+}
+
+/* --------------------------------------------------------------- policy */
+
+struct decision {
+    __u32 verdict; /* AW_VERDICT_ALLOW / AW_VERDICT_DENY */
+    __u32 reason;  /* enum aw_reason when denied */
+    __u32 policy_id;
+};
+
+/* Finds the meta entry of the session's policy in the active trie, falling
+ * back to the fallback policy (id 0). Returns NULL when neither exists. */
+static __always_inline struct aw_rule_val *policy_meta(void *trie, __u32 *policy_id)
+{
+    struct aw_rule_key key = {};
+    key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
+    key.policy_id = bpf_htonl(*policy_id);
+    key.dir = AW_DIR_META;
+    struct aw_rule_val *meta = bpf_map_lookup_elem(trie, &key);
+    if (meta)
+        return meta;
+    *policy_id = AW_POLICY_FALLBACK;
+    key.policy_id = bpf_htonl(AW_POLICY_FALLBACK);
+    return bpf_map_lookup_elem(trie, &key);
+}
+
+/* Three probes: (proto, port), (proto, any port), (any proto, any port).
+ * Any DENY wins, then any ALLOW, else AW_VERDICT_NONE. */
+static __always_inline __u32 match_rules(void *trie, __u32 policy_id, __u8 dir, const struct flow *f)
+{
+    struct aw_rule_key key = {};
+    key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
+    key.policy_id = bpf_htonl(policy_id);
+    key.dir = dir;
+    __builtin_memcpy(key.addr, f->addr, sizeof(key.addr));
+
+    __u32 seen = AW_VERDICT_NONE;
+    struct aw_rule_val *v;
+
+    key.proto = f->proto;
+    key.port = f->port;
+    if (f->proto && f->port) {
+        v = bpf_map_lookup_elem(trie, &key);
+        if (v) {
+            if (v->verdict == AW_VERDICT_DENY)
+                return AW_VERDICT_DENY;
+            seen = v->verdict;
+        }
+    }
+    key.port = 0;
+    if (f->proto) {
+        v = bpf_map_lookup_elem(trie, &key);
+        if (v) {
+            if (v->verdict == AW_VERDICT_DENY)
+                return AW_VERDICT_DENY;
+            if (v->verdict == AW_VERDICT_ALLOW)
+                seen = AW_VERDICT_ALLOW;
+        }
+    }
+    key.proto = 0;
+    v = bpf_map_lookup_elem(trie, &key);
+    if (v) {
+        if (v->verdict == AW_VERDICT_DENY)
+            return AW_VERDICT_DENY;
+        if (v->verdict == AW_VERDICT_ALLOW)
+            seen = AW_VERDICT_ALLOW;
+    }
+    return seen;
+}
+
+static __always_inline void *active_trie(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&policy_gen, &zero);
+}
+
+static __always_inline int is_revoked(const struct aw_session *s)
+{
+    return s->flags & AW_SESSION_REVOKED;
+}
+
+
+static __always_inline struct decision decide(const struct aw_session *s, __u8 dir, const struct flow *f)
+{
+    struct decision d = {.verdict = AW_VERDICT_DENY, .policy_id = s->policy_id};
+    if (is_revoked(s)) {
+        d.reason = AW_REASON_REVOKED;
+        return d;
+    }
+    void *trie = active_trie();
+    if (!trie) {
+        d.reason = AW_REASON_NO_POLICY;
+        return d;
+    }
+    struct aw_rule_val *meta = policy_meta(trie, &d.policy_id);
+    if (!meta) {
+        d.reason = AW_REASON_NO_POLICY;
+        return d;
+    }
+    __u32 m = match_rules(trie, d.policy_id, dir, f);
+    if (m == AW_VERDICT_DENY) {
+        d.reason = AW_REASON_RULE;
+        return d;
+    }
+    if (m == AW_VERDICT_ALLOW) {
+        d.verdict = AW_VERDICT_ALLOW;
+        return d;
+    }
+    __u8 def = dir == AW_DIR_BIND ? meta->bind_default : meta->verdict;
+    if (def == AW_VERDICT_ALLOW) {
+        d.verdict = AW_VERDICT_ALLOW;
+        return d;
+    }
+    d.reason = AW_REASON_DEFAULT;
+    return d;
+}
+
+/* A new inbound flow (TCP SYN, or any datagram) from f->addr to local port
+ * f->port. Explicit deny wins; then the login's own address when the policy
+ * pins ingress to it; then allow rules; datagrams are also admitted from
+ * peers the egress policy lets the session talk to (replies); else the
+ * ingress default, which is deny when ingress is pinned to the rhost. */
+static __always_inline struct decision decide_ingress(const struct aw_session *s, const struct flow *f,
+                                                      const struct flow *reply, int is_datagram)
+{
+    struct decision d = {.verdict = AW_VERDICT_DENY, .policy_id = s->policy_id};
+    if (is_revoked(s)) {
+        d.reason = AW_REASON_REVOKED;
+        return d;
+    }
+    void *trie = active_trie();
+    if (!trie) {
+        d.reason = AW_REASON_NO_POLICY;
+        return d;
+    }
+    struct aw_rule_val *meta = policy_meta(trie, &d.policy_id);
+    if (!meta) {
+        d.reason = AW_REASON_NO_POLICY;
+        return d;
+    }
+    __u32 m = match_rules(trie, d.policy_id, AW_DIR_INGRESS, f);
+    if (m == AW_VERDICT_DENY) {
+        d.reason = AW_REASON_RULE;
+        return d;
+    }
+    int pinned = meta->flags & AW_POLICY_INGRESS_FROM_RHOST;
+    if (pinned && (s->flags & AW_SESSION_HAS_RHOST)) {
+        int same = 1;
+        for (int i = 0; i < 16; i++) {
+            if (s->rhost[i] != f->addr[i]) {
+                same = 0;
+                break;
+            }
+        }
+        if (same) {
+            d.verdict = AW_VERDICT_ALLOW;
+            return d;
+        }
+    }
+    if (m == AW_VERDICT_ALLOW) {
+        d.verdict = AW_VERDICT_ALLOW;
+        return d;
+    }
+    if (is_datagram) {
+        __u32 e = match_rules(trie, d.policy_id, AW_DIR_EGRESS, reply);
+        if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW)) {
+            d.verdict = AW_VERDICT_ALLOW;
+            return d;
+        }
+    }
+    if (!pinned && meta->ingress_default == AW_VERDICT_ALLOW) {
+        d.verdict = AW_VERDICT_ALLOW;
+        return d;
+    }
+    d.reason = pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT;
+    return d;
+}
+
+/* ------------------------------------------------------ address helpers */
+
+static __always_inline void set_v4(struct flow *f, __u32 addr_be)
+{
+    __builtin_memset(f->addr, 0, 10);
+    f->addr[10] = 0xff;
+    f->addr[11] = 0xff;
+    __builtin_memcpy(&f->addr[12], &addr_be, 4);
+    f->family = AF_INET;
+}
+
+static __always_inline void set_v6_words(struct flow *f, const __u32 *w)
+{
+    __u32 tmp[4];
+    tmp[0] = w[0];
+    tmp[1] = w[1];
+    tmp[2] = w[2];
+    tmp[3] = w[3];
+    __builtin_memcpy(f->addr, tmp, 16);
+    f->family = AF_INET6;
+}
+
+static __always_inline __u8 sock_proto(struct bpf_sock_addr *ctx)
+{
+    if (ctx->protocol)
+        return ctx->protocol;
+    return ctx->type == 1 /* SOCK_STREAM */ ? IPPROTO_TCP : IPPROTO_UDP;
+}
+
+/* ------------------------------------------------------ syscall hooks */
+
+static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u32 hook, __u8 dir, int v6)
+{
+    struct session_ref ref = {};
+    if (!find_session_of_task(&ref))
+        return unknown_cgroup_verdict();
+
+    struct flow f = {};
+    if (v6) {
+        __u32 w[4];
+        w[0] = ctx->user_ip6[0];
+        w[1] = ctx->user_ip6[1];
+        w[2] = ctx->user_ip6[2];
+        w[3] = ctx->user_ip6[3];
+        set_v6_words(&f, w);
+    } else {
+        set_v4(&f, ctx->user_ip4);
+    }
+    f.port = (__u16)ctx->user_port;
+    f.proto = sock_proto(ctx);
+
+    struct decision d = decide(ref.session, dir, &f);
+    if (d.verdict == AW_VERDICT_ALLOW)
+        return PASS;
+    emit_denial(&ref, d.policy_id, hook, d.reason, &f, current_pid());
+    return REFUSE;
+}
+
+SEC("cgroup/connect4")
+int aw_connect4(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_CONNECT4, AW_DIR_EGRESS, 0);
+}
+
+SEC("cgroup/connect6")
+int aw_connect6(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_CONNECT6, AW_DIR_EGRESS, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int aw_sendmsg4(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_SENDMSG4, AW_DIR_EGRESS, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int aw_sendmsg6(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_SENDMSG6, AW_DIR_EGRESS, 1);
+}
+
+SEC("cgroup/bind4")
+int aw_bind4(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_BIND4, AW_DIR_BIND, 0);
+}
+
+SEC("cgroup/bind6")
+int aw_bind6(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_hook(ctx, AW_HOOK_BIND6, AW_DIR_BIND, 1);
+}
+
+SEC("cgroup/sock_create")
+int aw_sock_create(struct bpf_sock *ctx)
+{
+    struct session_ref ref = {};
+    if (!find_session_of_task(&ref))
+        return unknown_cgroup_verdict();
+
+    struct flow f = {};
+    f.family = ctx->family;
+    f.proto = ctx->type;
+    __u32 policy_id = ref.session->policy_id;
+    __u32 reason = 0;
+
+    if (is_revoked(ref.session)) {
+        reason = AW_REASON_REVOKED;
+    } else {
+        void *trie = active_trie();
+        struct aw_rule_val *meta = trie ? policy_meta(trie, &policy_id) : 0;
+        if (!meta) {
+            reason = AW_REASON_NO_POLICY;
+        } else {
+            __u32 fam = ctx->family;
+            if (fam < 64 && (meta->denied_families & (1ULL << fam)))
+                reason = AW_REASON_FAMILY;
+            else if ((meta->flags & AW_POLICY_DENY_RAW) && ctx->type == 3 /* SOCK_RAW */ &&
+                     (fam == AF_INET || fam == AF_INET6))
+                reason = AW_REASON_FAMILY;
+        }
+    }
+    if (!reason)
+        return PASS;
+    emit_denial(&ref, policy_id, AW_HOOK_SOCK_CREATE, reason, &f, current_pid());
+    return REFUSE;
+}
+
+/* Families other than inet never reach cgroup/sock_create (it runs from
+ * inet_create only), so packet, netlink, vsock, ... are refused through a
+ * cgroup-scoped LSM hook. Loaded only where the kernel has BPF LSM and BTF;
+ * the loader reports when it is missing. */
+SEC("lsm_cgroup/socket_create")
+int BPF_PROG(aw_socket_create, int family, int type, int protocol, int kern)
+{
+    if (kern || family == AF_INET || family == AF_INET6)
+        return PASS; /* kernel sockets; inet is handled by aw_sock_create */
+    struct session_ref ref = {};
+    if (!find_session_of_task(&ref))
+        return PASS;
+    __u32 policy_id = ref.session->policy_id;
+    void *trie = active_trie();
+    struct aw_rule_val *meta = trie ? policy_meta(trie, &policy_id) : 0;
+    __u32 reason = 0;
+    if (!meta)
+        reason = AW_REASON_NO_POLICY;
+    else if (family >= 0 && family < 64 && (meta->denied_families & (1ULL << family)))
+        reason = AW_REASON_FAMILY;
+    if (!reason)
+        return PASS;
+    struct flow f = {};
+    f.family = family;
+    f.proto = type;
+    emit_denial(&ref, policy_id, AW_HOOK_SOCK_CREATE, reason, &f, current_pid());
+    return REFUSE;
+}
+
+/* -------------------------------------------------------- packet hooks */
+
+struct packet {
+    struct flow src;
+    struct flow dst;
+    __u8 tcp_flags;
+    __u8 is_tcp;
+};
+
+/* Parses the IP and transport headers; returns 0 for anything that is not
+ * IPv4 or IPv6 (passed untouched: ARP never reaches cgroup skb hooks). */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
+{
+    __u32 l4_off;
+    __u8 proto;
+    if (skb->protocol == bpf_htons(ETH_P_IP)) {
+        struct iphdr ip;
+        if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+            return 0;
+        set_v4(&p->src, ip.saddr);
+        set_v4(&p->dst, ip.daddr);
+        proto = ip.protocol;
+        l4_off = ip.ihl * 4;
+    } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr ip6;
+        if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+            return 0;
+        set_v6_words(&p->src, ip6.saddr.in6_u.u6_addr32);
+        set_v6_words(&p->dst, ip6.daddr.in6_u.u6_addr32);
+        proto = ip6.nexthdr;
+        l4_off = sizeof(ip6);
+    } else {
+        return 0;
+    }
+    p->src.proto = proto;
+    p->dst.proto = proto;
+    if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+        __u16 ports[2];
+        if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)) == 0) {
+            p->src.port = ports[0];
+            p->dst.port = ports[1];
+        }
+        if (proto == IPPROTO_TCP) {
+            p->is_tcp = 1;
+            bpf_skb_load_bytes(skb, l4_off + 13, &p->tcp_flags, 1);
+        }
+    }
+    return 1;
+}
+
+static __always_inline int is_new_tcp_flow(const struct packet *p)
+{
+    return (p->tcp_flags & TCP_FLAG_SYN) && !(p->tcp_flags & TCP_FLAG_ACK);
+}
+
+SEC("cgroup_skb/egress")
+int aw_egress(struct __sk_buff *skb)
+{
+    struct session_ref ref = {};
+    if (!find_session_of_skb(skb, &ref))
+        return unknown_cgroup_verdict();
+
+    struct packet p = {};
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    int parsed = parse_packet(skb, &p);
+    if (is_revoked(ref.session)) {
+        d.verdict = AW_VERDICT_DENY;
+        d.reason = AW_REASON_REVOKED;
+        d.policy_id = ref.session->policy_id;
+    } else if (parsed && (!p.is_tcp || is_new_tcp_flow(&p))) {
+        /* Established TCP was admitted by connect() or by an inbound SYN. */
+        d = decide(ref.session, AW_DIR_EGRESS, &p.dst);
+    }
+    if (d.verdict != AW_VERDICT_ALLOW) {
+        emit_denial(&ref, d.policy_id, AW_HOOK_EGRESS, d.reason, &p.dst, 0);
+        return REFUSE;
+    }
+    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &ref.session_id);
+    if (st) {
+        __sync_fetch_and_add(&st->bytes_out, skb->len);
+        __sync_fetch_and_add(&st->packets_out, 1);
+    }
+    return PASS;
+}
+
+SEC("cgroup_skb/ingress")
+int aw_ingress(struct __sk_buff *skb)
+{
+    struct session_ref ref = {};
+    if (!find_session_of_skb(skb, &ref))
+        return unknown_cgroup_verdict();
+
+    struct packet p = {};
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    int parsed = parse_packet(skb, &p);
+    if (is_revoked(ref.session)) {
+        d.verdict = AW_VERDICT_DENY;
+        d.reason = AW_REASON_REVOKED;
+        d.policy_id = ref.session->policy_id;
+    } else if (parsed && (!p.is_tcp || is_new_tcp_flow(&p))) {
+        /* Key the inbound flow by its source address and our local port;
+         * a datagram may also be a reply from a peer we may talk to. */
+        struct flow in = p.src;
+        in.port = p.dst.port;
+        struct flow reply = p.src;
+        d = decide_ingress(ref.session, &in, &reply, !p.is_tcp);
+    }
+    if (d.verdict != AW_VERDICT_ALLOW) {
+        emit_denial(&ref, d.policy_id, AW_HOOK_INGRESS, d.reason, &p.src, 0);
+        return REFUSE;
+    }
+    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &ref.session_id);
+    if (st) {
+        __sync_fetch_and_add(&st->bytes_in, skb->len);
+        __sync_fetch_and_add(&st->packets_in, 1);
+    }
+    return PASS;
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * authwall_abi.h — the one definition of everything the BPF programs and the
+ * C++ side share: map keys and values, event records, constants.
+ *
+ * Included by bpf/authwall.bpf.c (after vmlinux.h) and by core/abi.h (after
+ * <linux/types.h>), which adds static_asserts on every size and offset. Any
+ * change here is an ABI change of the pinned maps: bump AW_ABI_VERSION.
+ */
+#ifndef AUTHWALL_ABI_H
+#define AUTHWALL_ABI_H
+
+/* Bumped whenever a pinned map's key or value layout changes. The loader
+ * refuses to adopt pins written with another version. */
+#define AW_ABI_VERSION 1
+
+/* Deepest cgroup level (counted from the cgroup2 root, root = 0) at which a
+ * session cgroup may live. The data plane probes only levels that hold
+ * sessions (see the session_levels map). */
+#define AW_MAX_CGROUP_LEVEL 32
+
+/* Hooks, used as indexes into the per-session denial counters and in events. */
+enum aw_hook {
+    AW_HOOK_CONNECT4 = 0,
+    AW_HOOK_CONNECT6 = 1,
+    AW_HOOK_SENDMSG4 = 2,
+    AW_HOOK_SENDMSG6 = 3,
+    AW_HOOK_BIND4 = 4,
+    AW_HOOK_BIND6 = 5,
+    AW_HOOK_SOCK_CREATE = 6,
+    AW_HOOK_INGRESS = 7,
+    AW_HOOK_EGRESS = 8,
+    AW_HOOK_COUNT = 9,
+};
+
+/* Rule directions: which rule set of a policy a hook consults. */
+enum aw_dir {
+    AW_DIR_META = 0,    /* the policy's meta entry (defaults, flags) */
+    AW_DIR_EGRESS = 1,  /* connect, sendmsg, outgoing packets: destination */
+    AW_DIR_INGRESS = 2, /* new incoming flows: source */
+    AW_DIR_BIND = 3,    /* bind: local address and port */
+};
+
+enum aw_verdict {
+    AW_VERDICT_NONE = 0, /* no rule matched */
+    AW_VERDICT_ALLOW = 1,
+    AW_VERDICT_DENY = 2,
+};
+
+/* Why a denial happened (event field). */
+enum aw_reason {
+    AW_REASON_RULE = 1,         /* an explicit deny rule matched */
+    AW_REASON_DEFAULT = 2,      /* no rule matched and the default is deny */
+    AW_REASON_REVOKED = 3,      /* the session is revoked */
+    AW_REASON_NO_POLICY = 4,    /* the policy and the fallback are missing: fail closed */
+    AW_REASON_FAMILY = 5,       /* socket family or raw socket denied */
+    AW_REASON_NOT_RHOST = 6,    /* inbound flow from another address than the login's */
+};
+
+/* Session flags (aw_session.flags). */
+#define AW_SESSION_REVOKED (1u << 0)
+#define AW_SESSION_CONTAINER (1u << 1) /* enrolled container, not a login */
+#define AW_SESSION_HAS_RHOST (1u << 2)  /* rhost is meaningful */
+
+/* Policy meta flags (aw_rule_val.flags on the AW_DIR_META entry). */
+#define AW_POLICY_INGRESS_FROM_RHOST (1u << 0) /* only the rhost may open flows in */
+#define AW_POLICY_DENY_RAW (1u << 1)           /* SOCK_RAW in AF_INET/AF_INET6 denied */
+
+/* Policy id 0 is reserved for the fallback ("unmatched") policy: a session
+ * whose policy id has no meta entry in the active generation is enforced with
+ * policy 0; if that is missing too, it is denied (fail closed). */
+#define AW_POLICY_FALLBACK 0u
+
+#define AW_POLICY_NAME_MAX 64
+
+/* sessions map: key = cgroup id (__u64), value: */
+struct aw_session {
+    __u32 policy_id;
+    __u32 uid;
+    __u32 flags;    /* AW_SESSION_* */
+    __u32 reserved;
+    __u8 rhost[16]; /* IPv6, or IPv4 as v4-mapped (::ffff:a.b.c.d) */
+    __u64 opened_ns; /* CLOCK_REALTIME nanoseconds */
+};
+
+/*
+ * Policy rules: one LPM trie per generation, holding every rule of every
+ * policy. Addresses are IPv6 or v4-mapped IPv6, so one trie serves both
+ * families (and an IPv6 socket talking to ::ffff:a.b.c.d meets the IPv4
+ * rules). The prefix always covers policy_id, dir, proto and port fully
+ * (64 bits) and then `addr` up to 128 more bits.
+ *
+ * proto 0 = any protocol, port 0 = any port. A lookup probes (proto, port),
+ * (proto, any) and (any, any): three probes, whatever the rule count. The
+ * compiler guarantees that within one (policy, dir, proto, port) class the
+ * longest match carries the right verdict (an allow covered by a deny of the
+ * same class is dropped), and the data plane lets any DENY of the three
+ * probes win over any ALLOW.
+ */
+struct aw_rule_key {
+    __u32 prefixlen;
+    __u32 policy_id; /* big endian: the trie compares bytes MSB first */
+    __u8 dir;        /* enum aw_dir */
+    __u8 proto;      /* IPPROTO_*, 0 = any */
+    __u16 port;      /* network byte order, 0 = any */
+    __u8 addr[16];
+};
+
+#define AW_RULE_KEY_FIXED_BITS 64 /* policy_id + dir + proto + port */
+
+struct aw_rule_val {
+    __u8 verdict;        /* enum aw_verdict; on META: default egress verdict */
+    __u8 ingress_default; /* META only: default ingress verdict */
+    __u8 bind_default;   /* META only: default bind verdict */
+    __u8 reserved;
+    __u32 flags;         /* META only: AW_POLICY_* */
+    __u64 denied_families; /* META only: bit n set = AF n may not be created */
+};
+
+/* policy_names map: key = policy id (__u32), value: the name the id stands
+ * for. Ids are stable by name across reloads, so sessions keep their policy.
+ * Not consulted by the data plane. */
+#define AW_POLICY_NAME_ACTIVE (1u << 0) /* present in the active generation */
+struct aw_policy_name {
+    char name[AW_POLICY_NAME_MAX]; /* NUL-terminated */
+    __u32 flags;                   /* AW_POLICY_NAME_* */
+    __u32 reserved;
+};
+
+/* Per-session per-CPU counters (session_stats, PERCPU_HASH keyed by cgroup id). */
+struct aw_stats {
+    __u64 bytes_in;
+    __u64 bytes_out;
+    __u64 packets_in;
+    __u64 packets_out;
+    __u64 denied[AW_HOOK_COUNT];
+};
+
+/* A denial event (events ring buffer). */
+struct aw_event {
+    __u64 timestamp_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+    __u64 session_id;   /* cgroup id of the session (the key in sessions) */
+    __u64 cgroup_id;    /* cgroup id of the offender (may be a descendant) */
+    __u32 pid;          /* tgid; 0 in packet hooks */
+    __u32 policy_id;
+    __u8 hook;          /* enum aw_hook */
+    __u8 reason;        /* enum aw_reason */
+    __u8 proto;         /* IPPROTO_*, or the socket type for sock_create */
+    __u8 family;        /* AF_INET / AF_INET6 / socket family */
+    __u16 port;         /* host byte order */
+    __u16 reserved;
+    __u8 addr[16];      /* remote (egress/connect/sendmsg/ingress) or local (bind) */
+};
+
+/* Rate limiter of the events ring buffer, one per CPU (event_budget). */
+struct aw_event_budget {
+    __u64 window_start_ns;
+    __u64 emitted;  /* in the current window */
+    __u64 suppressed; /* total, since load */
+};
+
+/* Global switches (settings, ARRAY with one entry). */
+struct aw_settings {
+    __u32 abi_version;
+    __u32 unknown_verdict; /* AW_VERDICT_ALLOW: a cgroup with no session passes */
+    __u32 events_per_sec;  /* per CPU; 0 = no events */
+    __u32 reserved;
+};
+
+#endif /* AUTHWALL_ABI_H */

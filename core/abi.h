@@ -1,0 +1,28 @@
+// The BPF ABI seen from C++: bpf/authwall_abi.h plus checks that the layout
+// is the one the BPF programs were compiled against.
+#pragma once
+
+#include <linux/types.h>
+
+#include <cstddef>
+
+extern "C" {
+#include "authwall_abi.h"
+}
+
+static_assert(sizeof(aw_session) == 40, "aw_session layout changed: bump AW_ABI_VERSION");
+static_assert(offsetof(aw_session, rhost) == 16);
+static_assert(offsetof(aw_session, opened_ns) == 32);
+static_assert(sizeof(aw_rule_key) == 28, "aw_rule_key layout changed: bump AW_ABI_VERSION");
+static_assert(offsetof(aw_rule_key, policy_id) == 4);
+static_assert(offsetof(aw_rule_key, dir) == 8);
+static_assert(offsetof(aw_rule_key, port) == 10);
+static_assert(offsetof(aw_rule_key, addr) == 12);
+static_assert(sizeof(aw_rule_val) == 16);
+static_assert(sizeof(aw_stats) == 8 * (4 + AW_HOOK_COUNT));
+static_assert(sizeof(aw_event) == 56, "aw_event layout changed: bump AW_ABI_VERSION");
+static_assert(offsetof(aw_event, addr) == 40);
+static_assert(sizeof(aw_event_budget) == 24);
+static_assert(sizeof(aw_settings) == 16);
+static_assert(sizeof(aw_policy_name) == AW_POLICY_NAME_MAX + 8);
+static_assert(AW_RULE_KEY_FIXED_BITS == 8 * (sizeof(__u32) + 2 * sizeof(__u8) + sizeof(__u16)));

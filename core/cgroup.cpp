@@ -1,0 +1,213 @@
+#include "core/cgroup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace authwall {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep)
+{
+    std::vector<std::string_view> out;
+    size_t start = 0;
+    while (start <= s.size()) {
+        size_t end = s.find(sep, start);
+        if (end == std::string_view::npos)
+            end = s.size();
+        out.push_back(s.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo (octal).
+std::string unescape(std::string_view s)
+{
+    auto octal = [](char c) { return c >= '0' && c <= '7'; };
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
+            out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+int path_depth(std::string_view p)
+{
+    int depth = 0;
+    for (auto part : split(p, '/'))
+        if (!part.empty() && part != ".")
+            ++depth;
+    return depth;
+}
+
+Status write_file(const std::filesystem::path& file, std::string_view text)
+{
+    Fd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd)
+        return Error::sys("open", file.string(), errno);
+    ssize_t n = ::write(fd.get(), text.data(), text.size());
+    if (n < 0)
+        return Error::sys("write", file.string(), errno);
+    if (static_cast<size_t>(n) != text.size())
+        return Error::msg("write", file.string(), "short write");
+    return {};
+}
+
+} // namespace
+
+Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo)
+{
+    for (auto line : split(mountinfo, '\n')) {
+        // id parent major:minor root mount-point options [optional...] - fstype source super-options
+        auto sep = line.find(" - ");
+        if (sep == std::string_view::npos)
+            continue;
+        auto tail = split(line.substr(sep + 3), ' ');
+        if (tail.empty() || tail[0] != "cgroup2")
+            continue;
+        auto head = split(line.substr(0, sep), ' ');
+        if (head.size() < 5)
+            continue;
+        return CgroupMount{unescape(head[4]), unescape(head[3])};
+    }
+    return Error::msg("find", "cgroup2 mount", "no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
+}
+
+Result<CgroupMount> find_cgroup2_mount()
+{
+    const char* override_path = std::getenv("AUTHWALL_MOUNTINFO");
+    std::string path = override_path ? override_path : "/proc/self/mountinfo";
+    std::ifstream in(path);
+    if (!in)
+        return Error::sys("read", path, errno);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return parse_cgroup2_mount(buf.str());
+}
+
+Result<uint64_t> cgroup_id(const std::filesystem::path& cgroup_dir)
+{
+    // The cgroup id is the kernfs node id, which is the directory's inode
+    // number on 64-bit kernels (what name_to_handle_at also encodes).
+    struct stat st {};
+    if (::stat(cgroup_dir.c_str(), &st) != 0)
+        return Error::sys("stat", cgroup_dir.string(), errno);
+    return static_cast<uint64_t>(st.st_ino);
+}
+
+Result<int> cgroup_level(const CgroupMount& mount, const std::filesystem::path& cgroup_dir)
+{
+    auto rel = cgroup_dir.lexically_normal().lexically_relative(mount.mount_point.lexically_normal());
+    if (rel.empty() || rel.native().starts_with(".."))
+        return Error::msg("locate", cgroup_dir.string(), "is not under the cgroup2 mount " + mount.mount_point.string());
+    return path_depth(mount.root) + path_depth(rel.native());
+}
+
+bool is_cgroup2_dir(const std::filesystem::path& path)
+{
+    struct statfs fs {};
+    return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+Status cgroup_create(const std::filesystem::path& cgroup_dir)
+{
+    if (::mkdir(cgroup_dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return Error::sys("create cgroup", cgroup_dir.string(), errno);
+    return {};
+}
+
+Status cgroup_remove_tree(const std::filesystem::path& cgroup_dir)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(cgroup_dir, ec))
+        return {};
+    for (const auto& entry : std::filesystem::directory_iterator(cgroup_dir, ec))
+        if (entry.is_directory())
+            if (auto st = cgroup_remove_tree(entry.path()); !st)
+                return st;
+    if (::rmdir(cgroup_dir.c_str()) != 0 && errno != ENOENT)
+        return Error::sys("remove cgroup", cgroup_dir.string(), errno);
+    return {};
+}
+
+Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid)
+{
+    return write_file(cgroup_dir / "cgroup.procs", std::to_string(pid));
+}
+
+Status cgroup_kill(const std::filesystem::path& cgroup_dir)
+{
+    return write_file(cgroup_dir / "cgroup.kill", "1");
+}
+
+Result<std::string> process_cgroup(pid_t pid)
+{
+    std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+    std::ifstream in(path);
+    if (!in)
+        return Error::sys("read", path, errno);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with("0::"))
+            return line.substr(3);
+    return Error::msg("read", path, "the process has no cgroup2 membership");
+}
+
+Result<std::filesystem::path> cgroup_path_by_id(const CgroupMount& mount, uint64_t id)
+{
+    auto root = open_directory(mount.mount_point);
+    if (!root)
+        return root.error();
+    alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(uint64_t)] = {};
+    auto* handle = reinterpret_cast<file_handle*>(buf);
+    handle->handle_bytes = sizeof(uint64_t);
+    handle->handle_type = 0xfe; // FILEID_KERNFS: the 64-bit kernfs node id
+    std::memcpy(buf + sizeof(file_handle), &id, sizeof(id));
+    Fd fd(::open_by_handle_at(root->get(), handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd)
+        return Error::sys("open cgroup", "id " + std::to_string(id), errno);
+    std::error_code ec;
+    auto path = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd.get()), ec);
+    if (ec)
+        return Error::sys("resolve cgroup", "id " + std::to_string(id), ec.value());
+    return path;
+}
+
+Result<std::vector<uint64_t>> cgroup_ancestor_ids(const CgroupMount& mount, const std::filesystem::path& cgroup_dir)
+{
+    std::vector<uint64_t> out;
+    auto top = mount.mount_point.lexically_normal();
+    for (auto p = cgroup_dir.lexically_normal();; p = p.parent_path()) {
+        auto id = cgroup_id(p);
+        if (!id)
+            return id.error();
+        out.push_back(*id);
+        if (p == top || !p.has_parent_path() || p == p.parent_path())
+            break;
+    }
+    return out;
+}
+
+Result<Fd> open_directory(const std::filesystem::path& dir)
+{
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd)
+        return Error::sys("open", dir.string(), errno);
+    return fd;
+}
+
+} // namespace authwall

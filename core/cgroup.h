@@ -1,0 +1,56 @@
+// cgroup v2 utilities: finding the hierarchy, ids, levels, moving processes.
+#pragma once
+
+#include "core/fd.h"
+#include "core/result.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authwall {
+
+struct CgroupMount {
+    std::filesystem::path mount_point; // where cgroup2 is mounted, e.g. /sys/fs/cgroup/unified
+    std::string root;                   // the mount's root inside the hierarchy ("/" unless bind-mounted)
+};
+
+// Finds the cgroup2 mount in mountinfo text (/proc/self/mountinfo format).
+Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo);
+// Same, reading /proc/self/mountinfo (or AUTHWALL_MOUNTINFO for tests).
+Result<CgroupMount> find_cgroup2_mount();
+
+// The cgroup id (the kernfs inode number the BPF helpers return).
+Result<uint64_t> cgroup_id(const std::filesystem::path& cgroup_dir);
+
+// The level of a cgroup directory, counted from the hierarchy's true root
+// (= 0), as bpf_get_current_ancestor_cgroup_id() counts.
+Result<int> cgroup_level(const CgroupMount& mount, const std::filesystem::path& cgroup_dir);
+
+// True when `path` is a directory on a cgroup2 filesystem.
+bool is_cgroup2_dir(const std::filesystem::path& path);
+
+Status cgroup_create(const std::filesystem::path& cgroup_dir);
+// Removes an empty cgroup and its empty descendants, bottom-up.
+Status cgroup_remove_tree(const std::filesystem::path& cgroup_dir);
+Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid);
+// Kills every process of the cgroup (cgroup.kill, kernel 5.14+).
+Status cgroup_kill(const std::filesystem::path& cgroup_dir);
+
+// The cgroup2 path of a process, from /proc/PID/cgroup ("0::/a/b").
+Result<std::string> process_cgroup(pid_t pid);
+
+// The path of the cgroup with this id (open_by_handle_at; needs
+// CAP_DAC_READ_SEARCH). An error with ESTALE/ENOENT: the cgroup is gone.
+Result<std::filesystem::path> cgroup_path_by_id(const CgroupMount& mount, uint64_t id);
+
+// Ids of the cgroup and each of its ancestors up to the mount point.
+Result<std::vector<uint64_t>> cgroup_ancestor_ids(const CgroupMount& mount, const std::filesystem::path& cgroup_dir);
+
+Result<Fd> open_directory(const std::filesystem::path& dir);
+
+} // namespace authwall

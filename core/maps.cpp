@@ -1,0 +1,333 @@
+#include "core/maps.h"
+
+#include "core/pins.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+
+namespace authwall {
+
+aw_session SessionEntry::to_abi() const
+{
+    aw_session s{};
+    s.policy_id = policy_id;
+    s.uid = uid;
+    s.flags = flags & ~static_cast<uint32_t>(AW_SESSION_HAS_RHOST);
+    if (rhost) {
+        s.flags |= AW_SESSION_HAS_RHOST;
+        std::memcpy(s.rhost, rhost->bytes().data(), 16);
+    }
+    s.opened_ns = opened_ns;
+    return s;
+}
+
+SessionEntry SessionEntry::from_abi(const aw_session& s)
+{
+    SessionEntry e;
+    e.policy_id = s.policy_id;
+    e.uid = s.uid;
+    e.flags = s.flags;
+    if (s.flags & AW_SESSION_HAS_RHOST) {
+        std::array<uint8_t, 16> b{};
+        std::memcpy(b.data(), s.rhost, 16);
+        e.rhost = IpAddress(b);
+    }
+    e.opened_ns = s.opened_ns;
+    return e;
+}
+
+uint64_t SessionStats::denied_total() const
+{
+    uint64_t n = 0;
+    for (auto d : denied)
+        n += d;
+    return n;
+}
+
+const char* hook_name(unsigned hook)
+{
+    static constexpr const char* names[AW_HOOK_COUNT] = {"connect4", "connect6", "sendmsg4",    "sendmsg6", "bind4",
+                                                         "bind6",    "sock_create", "ingress", "egress"};
+    return hook < AW_HOOK_COUNT ? names[hook] : "unknown";
+}
+
+const char* reason_name(unsigned reason)
+{
+    switch (reason) {
+    case AW_REASON_RULE: return "rule";
+    case AW_REASON_DEFAULT: return "default";
+    case AW_REASON_REVOKED: return "revoked";
+    case AW_REASON_NO_POLICY: return "no-policy";
+    case AW_REASON_FAMILY: return "socket-family";
+    case AW_REASON_NOT_RHOST: return "not-rhost";
+    default: return "unknown";
+    }
+}
+
+Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
+{
+    PinnedMaps maps;
+    for (auto name : kMapNames) {
+        auto path = map_pin_path(pin_dir, name);
+        int fd = bpf_obj_get(path.c_str());
+        if (fd < 0) {
+            int err = errno;
+            if (err == ENOENT)
+                return Error::sys("open pinned map", path.string(), err,
+                                  "authwall is not installed under this pin directory (start authwall-loader)");
+            if (err == EACCES || err == EPERM)
+                return Error::sys("open pinned map", path.string(), err, "reading the pins needs root");
+            return Error::sys("open pinned map", path.string(), err);
+        }
+        maps.fds_.emplace(std::string(name), Fd(fd));
+    }
+    int n = libbpf_num_possible_cpus();
+    maps.ncpus_ = n > 0 ? n : 1;
+    return maps;
+}
+
+int PinnedMaps::map_fd(std::string_view name) const
+{
+    auto it = fds_.find(name);
+    return it == fds_.end() ? -1 : it->second.get();
+}
+
+Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEntry& entry)
+{
+    if (level < 1 || level > AW_MAX_CGROUP_LEVEL)
+        return Error::msg("insert session", std::to_string(cgroup_id),
+                          "cgroup level " + std::to_string(level) + " is outside 1.." +
+                              std::to_string(AW_MAX_CGROUP_LEVEL));
+    std::vector<aw_stats> zero(static_cast<size_t>(ncpus_));
+    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, zero.data(), BPF_NOEXIST) != 0 && errno != EEXIST)
+        return Error::sys("create counters of session", std::to_string(cgroup_id), errno);
+    uint32_t lvl = static_cast<uint32_t>(level);
+    uint8_t used = 1;
+    if (bpf_map_update_elem(map_fd("session_levels"), &lvl, &used, BPF_ANY) != 0)
+        return Error::sys("mark session level", std::to_string(level), errno);
+    aw_session value = entry.to_abi();
+    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_ANY) != 0) {
+        int err = errno;
+        bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id);
+        return Error::sys("insert session", std::to_string(cgroup_id), err,
+                          err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
+    }
+    return {};
+}
+
+Status PinnedMaps::remove_session(uint64_t cgroup_id)
+{
+    if (bpf_map_delete_elem(map_fd("sessions"), &cgroup_id) != 0 && errno != ENOENT)
+        return Error::sys("remove session", std::to_string(cgroup_id), errno);
+    if (bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id) != 0 && errno != ENOENT)
+        return Error::sys("remove counters of session", std::to_string(cgroup_id), errno);
+    return {};
+}
+
+Result<std::optional<SessionEntry>> PinnedMaps::lookup_session(uint64_t cgroup_id) const
+{
+    aw_session value{};
+    if (bpf_map_lookup_elem(map_fd("sessions"), &cgroup_id, &value) != 0) {
+        if (errno == ENOENT)
+            return std::optional<SessionEntry>();
+        return Error::sys("look up session", std::to_string(cgroup_id), errno);
+    }
+    return std::optional<SessionEntry>(SessionEntry::from_abi(value));
+}
+
+Result<std::vector<std::pair<uint64_t, SessionEntry>>> PinnedMaps::list_sessions() const
+{
+    std::vector<std::pair<uint64_t, SessionEntry>> out;
+    uint64_t key = 0, next = 0;
+    uint64_t* prev = nullptr;
+    while (bpf_map_get_next_key(map_fd("sessions"), prev, &next) == 0) {
+        aw_session value{};
+        if (bpf_map_lookup_elem(map_fd("sessions"), &next, &value) == 0)
+            out.emplace_back(next, SessionEntry::from_abi(value));
+        key = next;
+        prev = &key;
+    }
+    if (errno != ENOENT)
+        return Error::sys("list sessions", "sessions", errno);
+    return out;
+}
+
+Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t clear)
+{
+    aw_session value{};
+    if (bpf_map_lookup_elem(map_fd("sessions"), &cgroup_id, &value) != 0)
+        return Error::sys("look up session", std::to_string(cgroup_id), errno);
+    value.flags = (value.flags | set) & ~clear;
+    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_EXIST) != 0)
+        return Error::sys("update session", std::to_string(cgroup_id), errno);
+    return {};
+}
+
+Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
+{
+    std::vector<aw_stats> per_cpu(static_cast<size_t>(ncpus_));
+    if (bpf_map_lookup_elem(map_fd("session_stats"), &cgroup_id, per_cpu.data()) != 0)
+        return Error::sys("read counters of session", std::to_string(cgroup_id), errno);
+    SessionStats out;
+    for (const auto& s : per_cpu) {
+        out.bytes_in += s.bytes_in;
+        out.bytes_out += s.bytes_out;
+        out.packets_in += s.packets_in;
+        out.packets_out += s.packets_out;
+        for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
+            out.denied[h] += s.denied[h];
+    }
+    return out;
+}
+
+namespace {
+Result<std::map<std::string, uint32_t>> read_policy_names(int fd, bool active_only)
+{
+    std::map<std::string, uint32_t> out;
+    uint32_t key = 0, next = 0;
+    uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        aw_policy_name value{};
+        if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
+            value.name[AW_POLICY_NAME_MAX - 1] = '\0';
+            if (!active_only || (value.flags & AW_POLICY_NAME_ACTIVE))
+                out[value.name] = next;
+        }
+        key = next;
+        prev = &key;
+    }
+    if (errno != ENOENT)
+        return Error::sys("list policies", "policy_names", errno);
+    return out;
+}
+} // namespace
+
+Result<std::map<std::string, uint32_t>> PinnedMaps::policy_ids() const
+{
+    return read_policy_names(map_fd("policy_names"), false);
+}
+
+Result<std::map<std::string, uint32_t>> PinnedMaps::active_policy_ids() const
+{
+    return read_policy_names(map_fd("policy_names"), true);
+}
+
+Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
+{
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+    uint32_t max_entries = static_cast<uint32_t>(std::max<size_t>(compiled.entries.size(), 1));
+    Fd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "aw_policy", sizeof(aw_rule_key), sizeof(aw_rule_val),
+                           max_entries, &opts));
+    if (!trie)
+        return Error::sys("create policy trie", std::to_string(max_entries) + " entries", errno);
+    for (const auto& e : compiled.entries)
+        if (bpf_map_update_elem(trie.get(), &e.key, &e.value, BPF_NOEXIST) != 0)
+            return Error::sys("fill policy trie", "aw_policy", errno);
+
+    // Names first (inactive ones keep their id, so ids are never reused).
+    auto known = policy_ids();
+    if (!known)
+        return known.error();
+    int names = map_fd("policy_names");
+    for (const auto& [name, id] : *known) {
+        if (compiled.ids.count(name))
+            continue;
+        aw_policy_name value{};
+        std::strncpy(value.name, name.c_str(), AW_POLICY_NAME_MAX - 1);
+        value.flags = 0;
+        if (bpf_map_update_elem(names, &id, &value, BPF_ANY) != 0)
+            return Error::sys("record policy", name, errno);
+    }
+    for (const auto& [name, id] : compiled.ids) {
+        aw_policy_name value{};
+        std::strncpy(value.name, name.c_str(), AW_POLICY_NAME_MAX - 1);
+        value.flags = AW_POLICY_NAME_ACTIVE;
+        if (bpf_map_update_elem(names, &id, &value, BPF_ANY) != 0)
+            return Error::sys("record policy", name, errno,
+                              errno == E2BIG ? "more policies than policy_names holds" : "");
+    }
+
+    uint32_t slot = 0;
+    int trie_fd = trie.get();
+    if (bpf_map_update_elem(map_fd("policy_gen"), &slot, &trie_fd, BPF_ANY) != 0)
+        return Error::sys("activate policy generation", "policy_gen", errno);
+    return {};
+}
+
+namespace {
+Result<Fd> active_trie(int outer)
+{
+    uint32_t slot = 0, inner_id = 0;
+    if (bpf_map_lookup_elem(outer, &slot, &inner_id) != 0) {
+        if (errno == ENOENT)
+            return Fd();
+        return Error::sys("read active generation", "policy_gen", errno);
+    }
+    Fd fd(bpf_map_get_fd_by_id(inner_id));
+    if (!fd)
+        return Error::sys("open policy trie", "id " + std::to_string(inner_id), errno);
+    return fd;
+}
+} // namespace
+
+bool PinnedMaps::has_active_policies() const
+{
+    auto fd = active_trie(map_fd("policy_gen"));
+    return fd && fd->valid();
+}
+
+Result<std::vector<CompiledEntry>> PinnedMaps::read_active_policies() const
+{
+    auto fd = active_trie(map_fd("policy_gen"));
+    if (!fd)
+        return fd.error();
+    std::vector<CompiledEntry> out;
+    if (!fd->valid())
+        return out;
+    aw_rule_key key{}, next{};
+    aw_rule_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd->get(), prev, &next) == 0) {
+        CompiledEntry e;
+        e.key = next;
+        if (bpf_map_lookup_elem(fd->get(), &next, &e.value) == 0)
+            out.push_back(e);
+        key = next;
+        prev = &key;
+    }
+    if (errno != ENOENT)
+        return Error::sys("read policy trie", "aw_policy", errno);
+    return out;
+}
+
+Result<aw_settings> PinnedMaps::settings() const
+{
+    uint32_t zero = 0;
+    aw_settings s{};
+    if (bpf_map_lookup_elem(map_fd("settings"), &zero, &s) != 0)
+        return Error::sys("read settings", "settings", errno);
+    return s;
+}
+
+Status PinnedMaps::write_settings(const aw_settings& s)
+{
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(map_fd("settings"), &zero, &s, BPF_ANY) != 0)
+        return Error::sys("write settings", "settings", errno);
+    return {};
+}
+
+Result<uint64_t> PinnedMaps::events_suppressed() const
+{
+    uint32_t zero = 0;
+    std::vector<aw_event_budget> per_cpu(static_cast<size_t>(ncpus_));
+    if (bpf_map_lookup_elem(map_fd("event_budget"), &zero, per_cpu.data()) != 0)
+        return Error::sys("read event budget", "event_budget", errno);
+    uint64_t n = 0;
+    for (const auto& b : per_cpu)
+        n += b.suppressed;
+    return n;
+}
+
+} // namespace authwall

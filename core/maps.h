@@ -1,0 +1,83 @@
+// Access to the pinned maps: the session table, per-session counters, policy
+// generations and settings. Every binary (loader, PAM module, cgroupd,
+// authctl) goes through this; it needs only the pins, not the daemons.
+#pragma once
+
+#include "core/abi.h"
+#include "core/fd.h"
+#include "core/net.h"
+#include "core/policy_compiler.h"
+#include "core/result.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace authwall {
+
+struct SessionEntry {
+    uint32_t policy_id = AW_POLICY_FALLBACK;
+    uint32_t uid = 0;
+    uint32_t flags = 0;
+    std::optional<IpAddress> rhost;
+    uint64_t opened_ns = 0; // CLOCK_REALTIME
+
+    aw_session to_abi() const;
+    static SessionEntry from_abi(const aw_session& s);
+};
+
+struct SessionStats {
+    uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
+    std::array<uint64_t, AW_HOOK_COUNT> denied{};
+    uint64_t denied_total() const;
+};
+
+const char* hook_name(unsigned hook);
+const char* reason_name(unsigned reason);
+
+class PinnedMaps {
+  public:
+    // Opens every map pinned under pin_dir/maps. Fails with a sentence that
+    // says whether the loader never ran or the pins are unreadable.
+    static Result<PinnedMaps> open(const std::filesystem::path& pin_dir);
+
+    // --- sessions -------------------------------------------------------
+    // Inserts or replaces the session of `cgroup_id`, whose cgroup sits at
+    // `level`. Counters are created first and the level marked, so the
+    // data plane sees a complete session from its first packet.
+    Status insert_session(uint64_t cgroup_id, int level, const SessionEntry& entry);
+    // Removes the session and its counters; a missing session is not an error.
+    Status remove_session(uint64_t cgroup_id);
+    Result<std::optional<SessionEntry>> lookup_session(uint64_t cgroup_id) const;
+    Result<std::vector<std::pair<uint64_t, SessionEntry>>> list_sessions() const;
+    Status set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t clear);
+    Result<SessionStats> session_stats(uint64_t cgroup_id) const;
+
+    // --- policies -------------------------------------------------------
+    // Policy name → id, as recorded by the last installed generation (and
+    // every earlier one: ids of removed policies are kept, never reused).
+    Result<std::map<std::string, uint32_t>> policy_ids() const;
+    Result<std::map<std::string, uint32_t>> active_policy_ids() const;
+    // Builds a new trie from `compiled` and swaps it in with one update of
+    // policy_gen; the kernel waits for running programs before returning.
+    Status install_policies(const CompiledPolicies& compiled);
+    // Reads the active generation back (every entry of the trie in force).
+    Result<std::vector<CompiledEntry>> read_active_policies() const;
+    bool has_active_policies() const;
+
+    // --- settings -------------------------------------------------------
+    Result<aw_settings> settings() const;
+    Status write_settings(const aw_settings& s);
+    Result<uint64_t> events_suppressed() const;
+
+    int map_fd(std::string_view name) const;
+
+  private:
+    std::map<std::string, Fd, std::less<>> fds_;
+    int ncpus_ = 1;
+};
+
+} // namespace authwall

@@ -1,0 +1,319 @@
+#include "core/policy_file.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#define TOML_EXCEPTIONS 1
+#include <toml++/toml.h>
+
+namespace authwall {
+
+namespace {
+
+class Reader {
+  public:
+    Reader(std::string file, PolicyLoad& out) : file_(std::move(file)), out_(out) {}
+
+    void error(const toml::source_region& where, std::string message)
+    {
+        out_.errors.push_back({file_, static_cast<unsigned>(where.begin.line),
+                               static_cast<unsigned>(where.begin.column), std::move(message)});
+    }
+    void error(const toml::node& node, std::string message) { error(node.source(), std::move(message)); }
+
+    // Every key of `table` must be one of `allowed`.
+    void only_keys(const toml::table& table, std::initializer_list<std::string_view> allowed, const std::string& where)
+    {
+        for (const auto& [key, node] : table) {
+            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end())
+                continue;
+            std::string list;
+            for (auto a : allowed)
+                list += (list.empty() ? "" : ", ") + std::string(a);
+            error(key.source(), "unknown key '" + std::string(key.str()) + "' in " + where + " (expected one of: " +
+                                    list + ")");
+        }
+    }
+
+    const toml::table* table_at(const toml::table& parent, std::string_view key, const std::string& where)
+    {
+        const toml::node* node = parent.get(key);
+        if (!node)
+            return nullptr;
+        if (!node->is_table()) {
+            error(*node, where + "." + std::string(key) + " must be a table");
+            return nullptr;
+        }
+        return node->as_table();
+    }
+
+    std::vector<std::pair<std::string, const toml::node*>> strings(const toml::table& t, std::string_view key,
+                                                                   const std::string& where)
+    {
+        std::vector<std::pair<std::string, const toml::node*>> out;
+        const toml::node* node = t.get(key);
+        if (!node)
+            return out;
+        const toml::array* arr = node->as_array();
+        if (!arr) {
+            error(*node, where + "." + std::string(key) + " must be an array of strings");
+            return out;
+        }
+        for (const auto& item : *arr) {
+            if (auto s = item.value<std::string>())
+                out.emplace_back(*s, &item);
+            else
+                error(item, where + "." + std::string(key) + " must contain only strings");
+        }
+        return out;
+    }
+
+    std::optional<Verdict> verdict(const toml::table& t, std::string_view key, const std::string& where)
+    {
+        const toml::node* node = t.get(key);
+        if (!node)
+            return std::nullopt;
+        auto s = node->value<std::string>();
+        if (s && *s == "allow")
+            return Verdict::Allow;
+        if (s && *s == "deny")
+            return Verdict::Deny;
+        error(*node, where + "." + std::string(key) + " must be \"allow\" or \"deny\"");
+        return std::nullopt;
+    }
+
+    void rules(const toml::table& t, std::string_view key, const std::string& where, std::vector<Rule>& into)
+    {
+        for (const auto& [text, node] : strings(t, key, where)) {
+            RuleError re;
+            auto rule = parse_rule(text, &re);
+            if (!rule) {
+                // Point into the string: the opening quote is at the node's column.
+                toml::source_region r = node->source();
+                r.begin.column += static_cast<toml::source_index>(re.column);
+                error(r, "in rule \"" + text + "\": " + re.message);
+                continue;
+            }
+            into.push_back(*rule);
+        }
+    }
+
+    void rule_set(const toml::table& policy, std::string_view section, const std::string& pname, RuleSet& set,
+                  Policy* ingress_owner)
+    {
+        std::string where = "policy." + pname + "." + std::string(section);
+        const toml::table* t = table_at(policy, section, "policy." + pname);
+        if (!t)
+            return;
+        if (ingress_owner)
+            only_keys(*t, {"default", "allow", "deny", "from_rhost_only"}, where);
+        else
+            only_keys(*t, {"default", "allow", "deny"}, where);
+        if (auto v = verdict(*t, "default", where))
+            set.default_verdict = *v;
+        rules(*t, "allow", where, set.allow);
+        rules(*t, "deny", where, set.deny);
+
+        // A rule both allowed and denied is a contradiction: deny would win
+        // silently, and the operator meant one of the two.
+        for (const auto& a : set.allow)
+            for (const auto& d : set.deny)
+                if (a.prefix == d.prefix && a.protocol == d.protocol && a.ports == d.ports)
+                    error(*t, where + ": \"" + a.text + "\" is both allowed and denied");
+
+        if (ingress_owner) {
+            if (const toml::node* n = t->get("from_rhost_only")) {
+                if (auto b = n->value<bool>())
+                    ingress_owner->ingress_from_rhost_only = *b;
+                else
+                    error(*n, where + ".from_rhost_only must be true or false");
+                if (ingress_owner->ingress_from_rhost_only && t->get("default") &&
+                    set.default_verdict == Verdict::Allow)
+                    error(*t->get("default"), where + ": default = \"allow\" contradicts from_rhost_only = true");
+                if (ingress_owner->ingress_from_rhost_only)
+                    set.default_verdict = Verdict::Deny;
+            }
+        }
+    }
+
+    void policy(const std::string& name, const toml::table& t)
+    {
+        Policy p;
+        p.name = name;
+        p.source = file_ + ":" + std::to_string(t.source().begin.line);
+        std::string where = "policy." + name;
+        if (!valid_policy_name(name))
+            error(t, "policy name '" + name + "' is invalid: use 1-63 letters, digits, '-', '_' or '.'");
+        only_keys(t, {"priority", "match", "egress", "ingress", "bind", "sockets", "session"}, where);
+
+        if (const toml::node* n = t.get("priority")) {
+            auto v = n->value<int64_t>();
+            if (v && *v >= -1000000 && *v <= 1000000)
+                p.priority = static_cast<int>(*v);
+            else
+                error(*n, where + ".priority must be an integer between -1000000 and 1000000");
+        }
+        if (const toml::table* m = table_at(t, "match", where)) {
+            std::string mw = where + ".match";
+            only_keys(*m, {"users", "groups", "services", "rhosts", "cgroups"}, mw);
+            for (auto& [s, n] : strings(*m, "users", mw))
+                p.match.users.push_back(s);
+            for (auto& [s, n] : strings(*m, "groups", mw))
+                p.match.groups.push_back(s);
+            for (auto& [s, n] : strings(*m, "services", mw))
+                p.match.services.push_back(s);
+            for (auto& [s, n] : strings(*m, "cgroups", mw))
+                p.match.cgroups.push_back(s);
+            for (auto& [s, n] : strings(*m, "rhosts", mw)) {
+                std::string why;
+                if (auto pre = Prefix::parse(s, &why))
+                    p.match.rhosts.push_back(*pre);
+                else
+                    error(*n, mw + ".rhosts: " + why);
+            }
+        }
+        rule_set(t, "egress", name, p.egress, nullptr);
+        rule_set(t, "ingress", name, p.ingress, &p);
+        rule_set(t, "bind", name, p.bind, nullptr);
+        if (const toml::table* s = table_at(t, "sockets", where)) {
+            std::string sw = where + ".sockets";
+            only_keys(*s, {"deny_families"}, sw);
+            for (auto& [fam, n] : strings(*s, "deny_families", sw)) {
+                if (fam == "raw") {
+                    p.deny_raw = true;
+                } else if (auto f = parse_socket_family(fam)) {
+                    p.denied_families |= 1ULL << *f;
+                } else {
+                    error(*n, sw + ".deny_families: unknown family '" + fam +
+                                  "' (expected raw, packet, inet, inet6, unix, netlink, ...)");
+                }
+            }
+        }
+        if (const toml::table* s = table_at(t, "session", where)) {
+            std::string sw = where + ".session";
+            only_keys(*s, {"max_duration"}, sw);
+            if (const toml::node* n = s->get("max_duration")) {
+                auto text = n->value<std::string>();
+                auto d = text ? parse_duration(*text) : std::nullopt;
+                if (d)
+                    p.max_duration = *d;
+                else
+                    error(*n, sw + ".max_duration must be a duration such as \"8h\", \"90m\" or \"1h30m\"");
+            }
+        }
+        out_.policies.push_back(std::move(p));
+    }
+
+    void document(const toml::table& root)
+    {
+        only_keys(root, {"policy"}, "the policy file");
+        const toml::table* policies = table_at(root, "policy", "the policy file");
+        if (!policies)
+            return;
+        for (const auto& [key, node] : *policies) {
+            if (!node.is_table()) {
+                error(node, "policy." + std::string(key.str()) + " must be a table ([policy." +
+                                std::string(key.str()) + "])");
+                continue;
+            }
+            policy(std::string(key.str()), *node.as_table());
+        }
+    }
+
+  private:
+    std::string file_;
+    PolicyLoad& out_;
+};
+
+} // namespace
+
+std::string PolicyDiagnostic::str() const
+{
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+PolicyLoad parse_policy_text(std::string_view text, const std::string& file)
+{
+    PolicyLoad out;
+    Reader reader(file, out);
+    try {
+        toml::table root = toml::parse(text, file);
+        reader.document(root);
+    } catch (const toml::parse_error& e) {
+        reader.error(e.source(), std::string(e.description()));
+    }
+    return out;
+}
+
+Status check_trusted_path(const std::filesystem::path& path, uid_t owner)
+{
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0)
+        return Error::sys("read", path.string(), errno);
+    if (S_ISLNK(st.st_mode))
+        return Error::msg("refuse", path.string(), "is a symbolic link; point the configuration at the file itself");
+    if (st.st_uid != owner)
+        return Error::msg("refuse", path.string(),
+                          "is owned by uid " + std::to_string(st.st_uid) + ", not by uid " + std::to_string(owner) +
+                              " (chown root:root it)");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return Error::msg("refuse", path.string(), "is writable by group or others (chmod go-w it)");
+    return {};
+}
+
+PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)
+{
+    if (auto st = check_trusted_path(path, owner); !st) {
+        PolicyLoad out;
+        out.errors.push_back({path.string(), 0, 0, st.error().message()});
+        return out;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        PolicyLoad out;
+        out.errors.push_back({path.string(), 0, 0, "cannot open: " + std::string(std::strerror(errno))});
+        return out;
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return parse_policy_text(buf.str(), path.string());
+}
+
+PolicyLoad load_policy_dir(const std::filesystem::path& dir, uid_t owner)
+{
+    PolicyLoad out;
+    if (auto st = check_trusted_path(dir, owner); !st) {
+        out.errors.push_back({dir.string(), 0, 0, st.error().message()});
+        return out;
+    }
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        if (entry.path().extension() == ".toml")
+            files.push_back(entry.path());
+    if (ec) {
+        out.errors.push_back({dir.string(), 0, 0, "cannot list: " + ec.message()});
+        return out;
+    }
+    std::sort(files.begin(), files.end());
+    std::set<std::string> seen;
+    for (const auto& f : files) {
+        PolicyLoad one = load_policy_file(f, owner);
+        for (auto& e : one.errors)
+            out.errors.push_back(std::move(e));
+        for (auto& p : one.policies) {
+            if (!seen.insert(p.name).second) {
+                out.errors.push_back({f.string(), 0, 0, "policy '" + p.name + "' is already defined in another file"});
+                continue;
+            }
+            out.policies.push_back(std::move(p));
+        }
+    }
+    return out;
+}
+
+} // namespace authwall

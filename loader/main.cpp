@@ -1,0 +1,296 @@
+// authwall-loader: installs the data plane, keeps the policies in force,
+// drains denial events to the log. All enforcement state lives in the pins:
+// stopping or killing this process changes nothing for traffic.
+#include "core/cgroup.h"
+#include "core/datapath.h"
+#include "core/events.h"
+#include "core/maps.h"
+#include "core/pins.h"
+#include "core/policy_compiler.h"
+#include "core/policy_file.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace authwall;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Options {
+    fs::path pin_dir;
+    std::vector<fs::path> roots;
+    fs::path policy;
+    std::string unmatched = "pass";
+    uint32_t max_sessions = 65536;
+    uint32_t events_per_sec = 200;
+    bool deny_unknown = false;
+    bool once = false;
+    bool uninstall = false;
+    bool debug = false;
+};
+
+std::string env_or(const char* name, std::string fallback)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::move(fallback);
+}
+
+Fallback parse_fallback(const std::string& text)
+{
+    if (text == "pass")
+        return {Fallback::Kind::Pass, {}};
+    if (text == "deny")
+        return {Fallback::Kind::Deny, {}};
+    return {Fallback::Kind::Policy, text};
+}
+
+bool journal_available()
+{
+    return ::access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+// Loads, compiles and installs the policies; on any error the generation in
+// force stays, and the error is logged once here.
+bool load_policies(PinnedMaps& maps, const Options& opt)
+{
+    PolicyLoad load;
+    std::error_code ec;
+    if (fs::is_directory(opt.policy, ec))
+        load = load_policy_dir(opt.policy);
+    else
+        load = load_policy_file(opt.policy);
+    if (!load.ok()) {
+        for (const auto& e : load.errors)
+            spdlog::error("policy: {}", e.str());
+        spdlog::error("policy: {} error(s) in {}; the policies in force are kept", load.errors.size(),
+                      opt.policy.string());
+        return false;
+    }
+    auto known = maps.policy_ids();
+    if (!known) {
+        spdlog::error("policy: {}", known.error().message());
+        return false;
+    }
+    auto compiled = compile_policies(load.policies, parse_fallback(opt.unmatched), *known);
+    if (!compiled) {
+        spdlog::error("policy: {}; the policies in force are kept", compiled.error().message());
+        return false;
+    }
+    if (auto st = maps.install_policies(*compiled); !st) {
+        spdlog::error("policy: {}; the policies in force are kept", st.error().message());
+        return false;
+    }
+    spdlog::info("policy: {} polic{} from {} in force ({} trie entries, {} shadowed allows dropped)",
+                 load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
+                 compiled->entries.size(), compiled->dropped_shadowed);
+    return true;
+}
+
+void log_event(const DenialEvent& e, bool journal)
+{
+    spdlog::info("event: {}", e.str());
+    if (!journal)
+        return;
+    sd_journal_send("MESSAGE=authwall: %s", e.str().c_str(), "PRIORITY=5", "SYSLOG_IDENTIFIER=authwall-loader",
+                    "AUTHWALL_EVENT=deny", "AUTHWALL_SESSION=%llu", (unsigned long long)e.session_id,
+                    "AUTHWALL_CGROUP=%llu", (unsigned long long)e.cgroup_id, "AUTHWALL_PID=%u", e.pid,
+                    "AUTHWALL_HOOK=%s", hook_name(e.hook), "AUTHWALL_REASON=%s", reason_name(e.reason),
+                    "AUTHWALL_ADDRESS=%s", e.address.str().c_str(), "AUTHWALL_PORT=%u", (unsigned)e.port,
+                    "AUTHWALL_PROTO=%u", e.proto, nullptr);
+}
+
+int run_uninstall(const Options& opt)
+{
+    auto report = uninstall_datapath(opt.pin_dir);
+    if (!report) {
+        spdlog::error("loader: {}", report.error().message());
+        return 1;
+    }
+    spdlog::info("loader: detached {} link(s), removed {} pin(s) under {}", report->links_detached,
+                 report->pins_removed, opt.pin_dir.string());
+    return 0;
+}
+
+int run(const Options& opt)
+{
+    DatapathOptions dp;
+    dp.pin_dir = opt.pin_dir;
+    dp.enforcement_roots = opt.roots;
+    dp.max_sessions = opt.max_sessions;
+    dp.events_per_sec = opt.events_per_sec;
+    dp.deny_unknown_cgroups = opt.deny_unknown;
+    dp.debug_log = [](const std::string& line) { spdlog::debug("libbpf: {}", line); };
+
+    // Signals are taken before anything is installed, so a SIGHUP during
+    // start-up is not lost and SIGTERM never interrupts a half-made install.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+    auto report = install_datapath(dp);
+    if (!report) {
+        spdlog::error("loader: {}", report.error().message());
+        return 1;
+    }
+    for (const auto& l : report->links) {
+        const char* what = l.action == LinkState::Action::Attached  ? "attached"
+                           : l.action == LinkState::Action::Updated ? "replaced program on"
+                                                                    : "detached stale";
+        spdlog::debug("loader: {} {} at cgroup {}", what, l.program, l.cgroup_id);
+    }
+    spdlog::info("loader: data plane {} at {} root(s), pins in {}", report->maps_adopted ? "re-adopted" : "installed",
+                 opt.roots.size(), opt.pin_dir.string());
+
+    if (!report->lsm_socket_create)
+        spdlog::warn("loader: socket families other than inet/inet6 (packet, netlink, ...) cannot be refused: {}",
+                     report->lsm_unavailable);
+
+    auto maps = PinnedMaps::open(opt.pin_dir);
+    if (!maps) {
+        spdlog::error("loader: {}", maps.error().message());
+        return 1;
+    }
+    if (!load_policies(*maps, opt) && !maps->has_active_policies()) {
+        spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
+        if (opt.once)
+            return 1;
+    }
+    if (opt.once)
+        return 0;
+
+    bool journal = journal_available();
+    auto reader = EventReader::open(opt.pin_dir, [journal](const DenialEvent& e) { log_event(e, journal); });
+    if (!reader) {
+        spdlog::error("loader: {}", reader.error().message());
+        return 1;
+    }
+    Fd sfd(signalfd(-1, &mask, SFD_CLOEXEC));
+    Fd epfd(epoll_create1(EPOLL_CLOEXEC));
+    if (!sfd || !epfd) {
+        spdlog::error("loader: cannot set up the event loop: {}", std::strerror(errno));
+        return 1;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = sfd.get();
+    epoll_ctl(epfd.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
+    ev.data.fd = reader->epoll_fd();
+    epoll_ctl(epfd.get(), EPOLL_CTL_ADD, reader->epoll_fd(), &ev);
+
+    sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.pin_dir.c_str(), getpid());
+    spdlog::info("loader: running (SIGHUP reloads the policies; stopping leaves enforcement in place)");
+
+    for (;;) {
+        epoll_event events[4];
+        int n = epoll_wait(epfd.get(), events, 4, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.fd == sfd.get()) {
+                signalfd_siginfo si{};
+                if (read(sfd.get(), &si, sizeof(si)) != sizeof(si))
+                    continue;
+                if (si.ssi_signo == SIGHUP) {
+                    sd_notify(0, "RELOADING=1");
+                    spdlog::info("loader: SIGHUP, reloading policies");
+                    load_policies(*maps, opt);
+                    sd_notify(0, "READY=1");
+                } else {
+                    sd_notify(0, "STOPPING=1");
+                    (void)reader->poll(0); // last events; errors do not matter now
+                    spdlog::info("loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
+                    return 0;
+                }
+            } else {
+                if (auto r = reader->poll(0); !r)
+                    spdlog::warn("loader: {}", r.error().message());
+            }
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options opt;
+    CLI::App app{"authwall-loader: loads and attaches the authwall data plane and keeps the policies in force.\n"
+                 "Stopping it leaves enforcement in place; --uninstall removes it."};
+    app.get_formatter()->column_width(34);
+    std::string pin_dir = env_or("AUTHWALL_PIN_DIR", kDefaultPinDir);
+    std::vector<std::string> roots;
+    std::string policy = env_or("AUTHWALL_POLICY", "/etc/authwall/policies.d");
+    app.add_option("--pin-dir", pin_dir, "bpffs directory for maps and links (env AUTHWALL_PIN_DIR)")
+        ->capture_default_str();
+    app.add_option("--cgroup-root", roots,
+                   "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
+                   "default: the cgroup2 root)");
+    app.add_option("--policy", policy, "policy file or directory of *.toml (env AUTHWALL_POLICY)")
+        ->capture_default_str();
+    app.add_option("--unmatched", opt.unmatched, "for sessions no policy claims: pass, deny or a policy name")
+        ->capture_default_str();
+    app.add_option("--max-sessions", opt.max_sessions, "capacity of the sessions map")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1u << 22));
+    app.add_option("--events-per-sec", opt.events_per_sec, "denial events per second and CPU (0 = none)")
+        ->capture_default_str();
+    app.add_flag("--deny-unknown-cgroups", opt.deny_unknown,
+                 "refuse traffic of cgroups that are no session (only for roots that hold nothing else)");
+    app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop)");
+    app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
+    app.add_flag("--debug", opt.debug, "debug logging, including libbpf's and the verifier's messages");
+    CLI11_PARSE(app, argc, argv);
+
+    auto logger = spdlog::stderr_color_mt("authwall-loader");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
+    spdlog::set_level(opt.debug ? spdlog::level::debug : spdlog::level::info);
+
+    opt.pin_dir = pin_dir;
+    opt.policy = policy;
+    if (roots.empty()) {
+        std::string env = env_or("AUTHWALL_CGROUP_ROOTS", "");
+        size_t start = 0;
+        while (start < env.size()) {
+            size_t end = env.find(':', start);
+            if (end == std::string::npos)
+                end = env.size();
+            if (end > start)
+                roots.push_back(env.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+    if (roots.empty()) {
+        auto mount = find_cgroup2_mount();
+        if (!mount) {
+            spdlog::error("loader: {}", mount.error().message());
+            return 1;
+        }
+        roots.push_back(mount->mount_point.string());
+    }
+    for (const auto& r : roots)
+        opt.roots.emplace_back(r);
+
+    try {
+        return opt.uninstall ? run_uninstall(opt) : run(opt);
+    } catch (const std::exception& e) {
+        spdlog::critical("loader: {}", e.what());
+        return 1;
+    }
+}
