@@ -101,6 +101,12 @@ struct {
     __type(value, struct aw_settings);
 } settings SEC(".maps");
 
+/* Complete BTF for the ABI structs that no map declares with __type(), so
+ * the object describes the whole ABI (tests compare it with the C++ side). */
+const volatile struct aw_event aw_abi_event = {};
+const volatile struct aw_rule_key aw_abi_rule_key = {};
+const volatile struct aw_rule_val aw_abi_rule_val = {};
+
 /* ------------------------------------------------------- session lookup */
 
 struct session_ref {

@@ -1,7 +1,7 @@
 #include "core/datapath.h"
 
+#include "core/abi.h" // before the skeleton: its .rodata view uses the ABI structs
 #include "authwall.skel.h"
-#include "core/abi.h"
 #include "core/cgroup.h"
 #include "core/maps.h"
 #include "core/pins.h"

@@ -166,13 +166,11 @@ int run(const Options& opt)
         spdlog::error("loader: {}", maps.error().message());
         return 1;
     }
-    if (!load_policies(*maps, opt) && !maps->has_active_policies()) {
+    bool policies_loaded = load_policies(*maps, opt);
+    if (!policies_loaded && !maps->has_active_policies())
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
-        if (opt.once)
-            return 1;
-    }
     if (opt.once)
-        return 0;
+        return policies_loaded ? 0 : 1;
 
     bool journal = journal_available();
     auto reader = EventReader::open(opt.pin_dir, [journal](const DenialEvent& e) { log_event(e, journal); });

@@ -1,0 +1,282 @@
+// The data plane against the real kernel: what a process in a session
+// cgroup can and cannot do, and that everything else is untouched.
+#include <boost/test/unit_test.hpp>
+
+#include "core/events.h"
+#include "tests/support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+using namespace authwall;
+using namespace authwall::test;
+
+namespace {
+
+const char* kPolicy = R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp", "::1 tcp", "127.0.0.1 udp 53", "::1 udp 53"]
+deny = ["127.0.0.1 tcp 2222"]
+
+[policy.web.bind]
+deny = ["tcp 1-1023"]
+
+[policy.web.sockets]
+deny_families = ["packet", "raw"]
+)";
+
+// Connects to a listener of its own (allowed case) or to a bare address.
+int connect_with_listener(const std::string& listen_on, const std::string& target, uint16_t port)
+{
+    int l = tcp_listen(listen_on, port);
+    if (l < 0)
+        return 10000 - l;
+    int rc = tcp_connect(target, port);
+    ::close(l);
+    return rc;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(enforcement)
+
+BOOST_AUTO_TEST_CASE(connect4_denied_gets_eperm_allowed_connects)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == EPERM);
+    // Explicit deny beats the allow of 127.0.0.1 tcp.
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 2222); }) == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(connect6_denied_gets_eperm_allowed_connects)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("::1", "::1", 8080); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("2001:db8::1", 8080); }) == EPERM);
+    // An IPv6 socket aimed at a v4-mapped address meets the IPv4 rules.
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("::ffff:127.0.0.2", 8080); }) == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(process_outside_any_session_is_untouched)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto other = box.make_cgroup("not-a-session");
+
+    // Programs run for this cgroup too, but it is no session: the denied
+    // destination gets the network's own answer, not EPERM.
+    BOOST_TEST(run_probe(other, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == ECONNREFUSED);
+    BOOST_TEST(run_probe(other, "new", [] { return tcp_bind("127.0.0.1", 80); }) == 0);
+    BOOST_TEST(run_probe(other, "new", [] { return open_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); }) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(udp_sendmsg_to_denied_destination_fails)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+
+    BOOST_TEST(run_probe(s1, "new", [] { return udp_send("127.0.0.1", 53); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return udp_send("127.0.0.1", 54); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return udp_send("::1", 53); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return udp_send("::1", 54); }) == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(bind_to_denied_port_fails)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_bind("127.0.0.1", 80); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_bind("::1", 443); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_bind("127.0.0.1", 8080); }) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(denied_socket_families_fail)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+
+    BOOST_TEST(run_probe(s1, "new", [] { return open_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return open_socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return open_socket(AF_INET, SOCK_STREAM, 0); }) == 0);
+
+    int packet = run_probe(s1, "new", [] { return open_socket(AF_PACKET, SOCK_RAW, htons(0x0003)); });
+    if (box.report().lsm_socket_create) {
+        BOOST_TEST(packet == EPERM);
+    } else {
+        // Without BPF LSM the loader must say so rather than pretend.
+        BOOST_TEST(packet == 0);
+        BOOST_TEST(!box.report().lsm_unavailable.empty());
+        BOOST_TEST_MESSAGE("AF_PACKET not refusable on this kernel: " << box.report().lsm_unavailable);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(child_cgroup_inherits_the_session_policy)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto nested = box.make_cgroup("s1/user.slice/app/deeper");
+
+    BOOST_TEST(run_probe(nested, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(nested, "new", [] { return tcp_bind("127.0.0.1", 22); }) == EPERM);
+    BOOST_TEST(run_probe(nested, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(revoked_session_is_cut_off)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+    BOOST_REQUIRE(box.maps().set_session_flags(id, AW_SESSION_REVOKED, 0).ok());
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("127.0.0.1", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return open_socket(AF_INET, SOCK_DGRAM, 0); }) == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(removed_session_entry_stops_enforcement)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == EPERM);
+    BOOST_REQUIRE(box.maps().remove_session(id).ok());
+    BOOST_TEST(!box.maps().lookup_session(id)->has_value());
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == ECONNREFUSED);
+}
+
+BOOST_AUTO_TEST_CASE(policy_removed_by_reload_falls_back_to_unmatched)
+{
+    Sandbox box(kPolicy, Fallback{Fallback::Kind::Deny, {}});
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+    box.install_policies(R"([policy.other])", Fallback{Fallback::Kind::Deny, {}});
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("127.0.0.1", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return tcp_bind("127.0.0.1", 8080); }) == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(counters_move_by_the_traffic_sent)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    auto before = box.maps().session_stats(id);
+    BOOST_REQUIRE(before.ok());
+    BOOST_TEST(before->bytes_out == 0u);
+
+    constexpr int kDatagrams = 10;
+    constexpr size_t kPayload = 1000;
+    int rc = run_probe(s1, "new", [] {
+        int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(53);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        char payload[kPayload] = {};
+        for (int i = 0; i < kDatagrams; ++i)
+            if (::sendto(s, payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0)
+                return errno;
+        ::close(s);
+        return 0;
+    });
+    BOOST_REQUIRE_EQUAL(rc, 0);
+    auto after = box.maps().session_stats(id);
+    BOOST_REQUIRE(after.ok());
+    // Each datagram is payload + 8 (UDP) + 20 (IPv4) bytes on the wire.
+    BOOST_TEST(after->packets_out == static_cast<uint64_t>(kDatagrams));
+    BOOST_TEST(after->bytes_out == kDatagrams * (kPayload + 28));
+    BOOST_TEST(after->denied_total() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(one_denied_connect_gives_exactly_one_event)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto child = box.make_cgroup("s1/child");
+    auto child_id = box.id_of(child);
+
+    std::vector<DenialEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    BOOST_REQUIRE(reader.ok());
+    BOOST_REQUIRE(reader->poll(0).ok()); // drain anything older
+
+    int pid = run_probe(child, "new", [] {
+        int rc = tcp_connect("127.0.0.2", 8080);
+        return rc == EPERM ? static_cast<int>(getpid()) : -rc;
+    });
+    BOOST_REQUIRE_GT(pid, 0);
+
+    for (int i = 0; i < 20 && events.empty(); ++i)
+        BOOST_REQUIRE(reader->poll(50).ok());
+    BOOST_REQUIRE(reader->poll(200).ok()); // nothing else may follow
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    const auto& e = events[0];
+    BOOST_TEST(e.session_id == id);
+    BOOST_TEST(e.cgroup_id == child_id);
+    BOOST_TEST(e.pid == static_cast<uint32_t>(pid));
+    BOOST_TEST(e.hook == static_cast<unsigned>(AW_HOOK_CONNECT4));
+    BOOST_TEST(e.reason == static_cast<unsigned>(AW_REASON_DEFAULT));
+    BOOST_TEST(e.address.str() == "127.0.0.2");
+    BOOST_TEST(e.port == 8080);
+    BOOST_TEST(e.proto == static_cast<unsigned>(IPPROTO_TCP));
+    BOOST_TEST(e.family == static_cast<unsigned>(AF_INET));
+
+    auto stats = box.maps().session_stats(id);
+    BOOST_REQUIRE(stats.ok());
+    BOOST_TEST(stats->denied[AW_HOOK_CONNECT4] == 1u);
+    BOOST_TEST(stats->denied_total() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(event_flood_is_rate_limited)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    size_t received = 0;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent&) { ++received; });
+    BOOST_REQUIRE(reader.ok());
+    // The sandbox allows 1000 events per second and CPU; 5000 denials in a
+    // burst must leave most of them counted as suppressed, not queued.
+    auto start = std::chrono::steady_clock::now();
+    int rc = run_probe(s1, "new", [] {
+        for (int i = 0; i < 5000; ++i)
+            if (udp_send("127.0.0.1", 54) != EPERM)
+                return 1;
+        return 0;
+    });
+    BOOST_REQUIRE_EQUAL(rc, 0);
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+    while (true) {
+        auto n = reader->poll(100);
+        BOOST_REQUIRE(n.ok());
+        if (*n == 0)
+            break;
+    }
+    auto suppressed = box.maps().events_suppressed();
+    BOOST_REQUIRE(suppressed.ok());
+    BOOST_TEST(received + *suppressed == 5000u);
+    // Budget: 1000 per one-second window per CPU.
+    uint64_t windows = static_cast<uint64_t>(seconds) + 1;
+    uint64_t cpus = std::thread::hardware_concurrency();
+    BOOST_TEST(received <= 1000u * windows * cpus);
+    BOOST_TEST(received > 0u);
+    BOOST_TEST(*suppressed > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

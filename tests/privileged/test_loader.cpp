@@ -1,0 +1,256 @@
+// authwall-loader as a process: enforcement survives kill -9, a restart
+// re-adopts the pins and swaps programs in place (never attaching twice),
+// --uninstall removes everything, and bad environments get one clear sentence.
+#include <boost/test/unit_test.hpp>
+
+#include "core/pins.h"
+#include "tests/support.h"
+
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+using namespace authwall;
+using namespace authwall::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPolicy = R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp 8080"]
+)";
+
+class LoaderHarness {
+  public:
+    LoaderHarness()
+    {
+        auto mount = find_cgroup2_mount();
+        BOOST_REQUIRE(mount.ok());
+        mount_ = *mount;
+        std::string suffix = unique_suffix();
+        root_ = mount_.mount_point / ("authwall-ltest-" + suffix);
+        pin_dir_ = "/sys/fs/bpf/authwall-ltest-" + suffix;
+        char tmpl[] = "/tmp/authwall-ltest-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(tmpl));
+        dir_ = tmpl;
+        policy_ = dir_ / "policy.toml";
+        std::ofstream(policy_) << kPolicy;
+        chmod(policy_.c_str(), 0600);
+        run("--uninstall");
+        BOOST_REQUIRE(cgroup_create(root_).ok());
+    }
+    ~LoaderHarness()
+    {
+        if (daemon_ > 0) {
+            kill(daemon_, SIGKILL);
+            waitpid(daemon_, nullptr, 0);
+        }
+        run("--uninstall");
+        cgroup_kill(root_).ok();
+        for (int i = 0; i < 50 && !cgroup_remove_tree(root_).ok(); ++i)
+            usleep(20000);
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+
+    std::string args() const
+    {
+        return "--pin-dir " + pin_dir_.string() + " --cgroup-root " + root_.string() + " --policy " + policy_.string();
+    }
+    // Runs the loader in the foreground; returns its exit status, output in `out`.
+    int run(const std::string& extra, std::string* out = nullptr)
+    {
+        std::string cmd = std::string(AUTHWALL_LOADER_BIN) + " " + args() + " " + extra + " 2>&1; echo \"rc=$?\"";
+        std::string text = sh_output(cmd);
+        BOOST_TEST_MESSAGE("loader " << extra << ": " << text);
+        auto at = text.rfind("rc=");
+        if (out)
+            *out = text.substr(0, at);
+        return at == std::string::npos ? -1 : std::stoi(text.substr(at + 3));
+    }
+    void start_daemon()
+    {
+        daemon_ = fork();
+        BOOST_REQUIRE_GE(daemon_, 0);
+        if (daemon_ == 0) {
+            std::string cmd = std::string("exec ") + AUTHWALL_LOADER_BIN + " " + args();
+            execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 100; ++i) {
+            if (auto maps = PinnedMaps::open(pin_dir_)) {
+                auto ids = maps->active_policy_ids();
+                if (ids && ids->count("web"))
+                    return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        BOOST_FAIL("loader did not become ready within 5 s");
+    }
+    void kill_daemon()
+    {
+        BOOST_REQUIRE_EQUAL(kill(daemon_, SIGKILL), 0);
+        int status = 0;
+        waitpid(daemon_, &status, 0);
+        BOOST_TEST(WIFSIGNALED(status));
+        daemon_ = -1;
+    }
+    uint64_t open_session(const std::string& name)
+    {
+        auto maps = PinnedMaps::open(pin_dir_);
+        BOOST_REQUIRE(maps.ok());
+        auto p = root_ / name;
+        BOOST_REQUIRE(cgroup_create(p).ok());
+        auto id = cgroup_id(p);
+        auto level = cgroup_level(mount_, p);
+        SessionEntry e;
+        e.policy_id = maps->active_policy_ids()->at("web");
+        BOOST_REQUIRE(maps->insert_session(*id, *level, e).ok());
+        return *id;
+    }
+    // program name → (program id, attach count) at the root, from bpftool.
+    std::map<std::string, std::pair<int, int>> attached()
+    {
+        std::map<std::string, std::pair<int, int>> out;
+        auto text = sh_output("bpftool -j cgroup show " + root_.string());
+        if (text.find_first_not_of(" \n\t") == std::string::npos)
+            return out;
+        auto j = nlohmann::json::parse(text);
+        for (const auto& p : j) {
+            auto& slot = out[p.at("name").get<std::string>()];
+            slot.first = p.at("id").get<int>();
+            slot.second++;
+        }
+        return out;
+    }
+
+    const fs::path& root() const { return root_; }
+    const fs::path& pin_dir() const { return pin_dir_; }
+    const fs::path& policy() const { return policy_; }
+
+  private:
+    CgroupMount mount_;
+    fs::path root_, pin_dir_, dir_, policy_;
+    pid_t daemon_ = -1;
+};
+
+int denied_connect(const fs::path& cgroup)
+{
+    return run_probe(cgroup, "new", [] { return tcp_connect("127.0.0.2", 8080); });
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(loader)
+
+BOOST_AUTO_TEST_CASE(kill_9_keeps_enforcement_and_restart_readopts)
+{
+    LoaderHarness h;
+    h.start_daemon();
+    auto id = h.open_session("s1");
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+    auto before = h.attached();
+
+    h.kill_daemon();
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    auto maps = PinnedMaps::open(h.pin_dir());
+    BOOST_REQUIRE(maps.ok());
+    BOOST_TEST(maps->lookup_session(id)->has_value());
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+
+    auto after = h.attached();
+    BOOST_TEST(after.size() == before.size());
+    BOOST_TEST(after.size() >= 9u);
+    for (const auto& [name, slot] : after) {
+        BOOST_TEST_CONTEXT(name)
+        {
+            BOOST_TEST(slot.second == 1); // attached once, never twice
+            BOOST_REQUIRE(before.count(name));
+            BOOST_TEST(slot.first != before[name].first); // a new program, swapped in place
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(restart_twice_attaches_once)
+{
+    LoaderHarness h;
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    for (const auto& [name, slot] : h.attached())
+        BOOST_TEST_CONTEXT(name) { BOOST_TEST(slot.second == 1); }
+}
+
+BOOST_AUTO_TEST_CASE(uninstall_detaches_and_unpins_everything)
+{
+    LoaderHarness h;
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    h.open_session("s1");
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+    BOOST_REQUIRE_EQUAL(h.run("--uninstall"), 0);
+    BOOST_TEST(!fs::exists(h.pin_dir()));
+    BOOST_TEST(h.attached().empty());
+    BOOST_TEST(denied_connect(h.root() / "s1") == ECONNREFUSED);
+}
+
+BOOST_AUTO_TEST_CASE(bad_policy_keeps_the_policy_in_force)
+{
+    LoaderHarness h;
+    BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
+    h.open_session("s1");
+    std::ofstream(h.policy()) << "[policy.web.egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp 99999\"]\n";
+    std::string out;
+    BOOST_TEST(h.run("--once", &out) == 1);
+    BOOST_TEST(out.find(h.policy().string() + ":3:") != std::string::npos);
+    BOOST_TEST(out.find("'99999' is not a port (1-65535)") != std::string::npos);
+    // The earlier generation still holds: 127.0.0.2 denied, 127.0.0.1:8080 allowed.
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+}
+
+BOOST_AUTO_TEST_CASE(bad_environment_gets_one_clear_sentence)
+{
+    LoaderHarness h; // a throwaway root, so nothing can attach at the host's
+    char tmpl[] = "/tmp/authwall-env-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    std::string tmp = tmpl;
+    auto loader = [](const std::string& args) {
+        std::string text = sh_output(std::string(AUTHWALL_LOADER_BIN) + " " + args + " --once 2>&1; echo rc=$?");
+        BOOST_TEST_MESSAGE(text);
+        return text;
+    };
+    std::string policy = " --policy " + h.policy().string();
+
+    auto out = loader("--pin-dir " + tmp + "/pins --cgroup-root " + h.root().string() + policy);
+    BOOST_TEST(out.find("is not on a bpf filesystem; put it under /sys/fs/bpf or mount one") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+    BOOST_TEST(!fs::exists(tmp + "/pins"));
+
+    out = loader("--pin-dir " + h.pin_dir().string() + " --cgroup-root " + tmp + policy);
+    BOOST_TEST(out.find("use enforcement root " + tmp + ": is not a cgroup2 directory") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+
+    // Not root: one sentence saying so, not an errno dump.
+    out = sh_output("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(AUTHWALL_LOADER_BIN) +
+                    " --pin-dir " + h.pin_dir().string() + " --cgroup-root " + h.root().string() + policy +
+                    " --once 2>&1; echo rc=$?");
+    BOOST_TEST_MESSAGE(out);
+    BOOST_TEST(out.find("authwall needs root") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+    BOOST_TEST(!fs::exists(h.pin_dir()));
+
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,367 @@
+#include "tests/support.h"
+
+#include "core/pins.h"
+#include "core/policy_compiler.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+namespace authwall::test {
+
+namespace fs = std::filesystem;
+
+bool privileged_required()
+{
+    const char* v = std::getenv("AUTHWALL_REQUIRE_PRIVILEGED");
+    return v && std::string(v) == "1";
+}
+
+std::string privileged_unavailable_reason()
+{
+    if (geteuid() != 0)
+        return "needs root (BPF, cgroups, network namespaces)";
+    if (auto st = check_environment(); !st)
+        return st.error().message();
+    if (auto st = prepare_pin_dir("/sys/fs/bpf/authwall-probe-" + unique_suffix()); !st)
+        return st.error().message();
+    uninstall_datapath("/sys/fs/bpf/authwall-probe-" + unique_suffix()).ok();
+    return {};
+}
+
+void require_privileged_or_exit(const char* binary)
+{
+    std::string why = privileged_unavailable_reason();
+    if (why.empty())
+        return;
+    if (privileged_required()) {
+        std::cerr << binary << ": FAILED: privileged tests cannot run here: " << why
+                  << " (AUTHWALL_REQUIRE_PRIVILEGED=1 turns this skip into a failure)\n";
+        std::exit(1);
+    }
+    std::cerr << binary << ": SKIPPED: " << why << "\n";
+    std::exit(77);
+}
+
+std::string unique_suffix()
+{
+    return std::to_string(getpid());
+}
+
+namespace {
+void bring_lo_up()
+{
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    ::close(s);
+}
+
+bool to_sockaddr(const std::string& address, uint16_t port, sockaddr_storage& ss, socklen_t& len)
+{
+    std::memset(&ss, 0, sizeof(ss));
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (inet_pton(AF_INET, address.c_str(), &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        len = sizeof(*a4);
+        return true;
+    }
+    if (inet_pton(AF_INET6, address.c_str(), &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        len = sizeof(*a6);
+        return true;
+    }
+    return false;
+}
+} // namespace
+
+int run_probe(const fs::path& cgroup, const std::string& netns, const std::function<int()>& probe)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        ::close(pipefd[0]);
+        int result = 0;
+        if (!cgroup.empty()) {
+            if (auto st = cgroup_move_pid(cgroup, getpid()); !st) {
+                std::fprintf(stderr, "probe: %s\n", st.error().message().c_str());
+                _exit(99);
+            }
+        }
+        if (netns == "new") {
+            if (unshare(CLONE_NEWNET) != 0)
+                _exit(98);
+            bring_lo_up();
+        } else if (!netns.empty()) {
+            int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+                _exit(97);
+            ::close(fd);
+        }
+        result = probe();
+        if (::write(pipefd[1], &result, sizeof(result)) != sizeof(result))
+            _exit(96);
+        _exit(0);
+    }
+    ::close(pipefd[1]);
+    int result = -1;
+    ssize_t n = ::read(pipefd[0], &result, sizeof(result));
+    ::close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (n != sizeof(result)) {
+        if (WIFSIGNALED(status))
+            return -1000 - WTERMSIG(status);
+        return -2000 - (WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+    }
+    return result;
+}
+
+int tcp_connect(const std::string& address, uint16_t port, int timeout_ms)
+{
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (!to_sockaddr(address, port, ss, len))
+        return EINVAL;
+    int s = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return errno;
+    int rc = ::connect(s, reinterpret_cast<sockaddr*>(&ss), len);
+    int err = rc == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+        pollfd p{s, POLLOUT, 0};
+        if (poll(&p, 1, timeout_ms) <= 0) {
+            err = ETIMEDOUT;
+        } else {
+            socklen_t el = sizeof(err);
+            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el);
+        }
+    }
+    ::close(s);
+    return err;
+}
+
+int udp_send(const std::string& address, uint16_t port)
+{
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (!to_sockaddr(address, port, ss, len))
+        return EINVAL;
+    int s = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return errno;
+    char byte = 'x';
+    int rc = static_cast<int>(::sendto(s, &byte, 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+    int err = rc == 1 ? 0 : errno;
+    ::close(s);
+    return err;
+}
+
+int tcp_bind(const std::string& address, uint16_t port)
+{
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (!to_sockaddr(address, port, ss, len))
+        return EINVAL;
+    int s = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return errno;
+    int rc = ::bind(s, reinterpret_cast<sockaddr*>(&ss), len);
+    int err = rc == 0 ? 0 : errno;
+    ::close(s);
+    return err;
+}
+
+int open_socket(int family, int type, int protocol)
+{
+    int s = ::socket(family, type | SOCK_CLOEXEC, protocol);
+    if (s < 0)
+        return errno;
+    ::close(s);
+    return 0;
+}
+
+int tcp_listen(const std::string& address, uint16_t port)
+{
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (!to_sockaddr(address, port, ss, len))
+        return -EINVAL;
+    int s = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(s, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(s, 64) != 0) {
+        int err = errno;
+        ::close(s);
+        return -err;
+    }
+    return s;
+}
+
+int sh(const std::string& command)
+{
+    int rc = std::system(command.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string sh_output(const std::string& command)
+{
+    std::string out;
+    FILE* f = popen(command.c_str(), "r");
+    if (!f)
+        return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        out.append(buf, n);
+    pclose(f);
+    return out;
+}
+
+std::vector<Policy> parse_policies_or_fail(const std::string& toml)
+{
+    PolicyLoad load = parse_policy_text(toml, "test.toml");
+    for (const auto& e : load.errors)
+        BOOST_TEST_MESSAGE(e.str());
+    BOOST_REQUIRE_MESSAGE(load.ok(), "test policy does not parse");
+    return load.policies;
+}
+
+Sandbox::Sandbox(const std::string& policy_toml, Fallback fallback)
+{
+    auto mount = find_cgroup2_mount();
+    BOOST_REQUIRE_MESSAGE(mount.ok(), "cgroup2 mount");
+    mount_ = *mount;
+    std::string suffix = unique_suffix();
+    root_ = mount_.mount_point / ("authwall-test-" + suffix);
+    pin_dir_ = fs::path("/sys/fs/bpf") / ("authwall-test-" + suffix);
+    // Leftovers of a crashed earlier run of this pid are removed first.
+    uninstall_datapath(pin_dir_).ok();
+    if (fs::exists(root_)) {
+        cgroup_kill(root_).ok();
+        usleep(100000);
+        cgroup_remove_tree(root_).ok();
+    }
+    BOOST_REQUIRE(cgroup_create(root_).ok());
+
+    DatapathOptions opt;
+    opt.pin_dir = pin_dir_;
+    opt.enforcement_roots = {root_};
+    opt.events_per_sec = 1000;
+    auto report = install_datapath(opt);
+    BOOST_REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message()));
+    report_ = *report;
+    auto maps = PinnedMaps::open(pin_dir_);
+    BOOST_REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? "" : maps.error().message()));
+    maps_.emplace(std::move(maps).value());
+    install_policies(policy_toml, fallback);
+}
+
+void Sandbox::install_policies(const std::string& policy_toml, Fallback fallback)
+{
+    auto policies = parse_policies_or_fail(policy_toml);
+    auto known = maps_->policy_ids();
+    BOOST_REQUIRE(known.ok());
+    auto compiled = compile_policies(policies, fallback, *known);
+    BOOST_REQUIRE_MESSAGE(compiled.ok(), (compiled.ok() ? "" : compiled.error().message()));
+    auto st = maps_->install_policies(*compiled);
+    BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message()));
+}
+
+Sandbox::~Sandbox()
+{
+    maps_.reset();
+    auto st = uninstall_datapath(pin_dir_);
+    if (!st)
+        std::cerr << "sandbox cleanup: " << st.error().message() << "\n";
+    cgroup_kill(root_).ok();
+    for (int i = 0; i < 50; ++i) {
+        if (cgroup_remove_tree(root_).ok())
+            break;
+        usleep(20000);
+    }
+}
+
+fs::path Sandbox::make_cgroup(const std::string& name)
+{
+    fs::path p = root_ / name;
+    std::error_code ec;
+    fs::create_directories(p, ec);
+    BOOST_REQUIRE_MESSAGE(!ec, "create cgroup " + p.string() + ": " + ec.message());
+    return p;
+}
+
+uint64_t Sandbox::id_of(const fs::path& cgroup)
+{
+    auto id = cgroup_id(cgroup);
+    BOOST_REQUIRE(id.ok());
+    return *id;
+}
+
+uint64_t Sandbox::open_session(const std::string& name, const std::string& policy, std::optional<std::string> rhost)
+{
+    fs::path p = make_cgroup(name);
+    auto ids = maps_->active_policy_ids();
+    BOOST_REQUIRE(ids.ok());
+    BOOST_REQUIRE_MESSAGE(ids->count(policy), "policy " + policy + " is in force");
+    SessionEntry e;
+    e.policy_id = ids->at(policy);
+    e.uid = 4242;
+    if (rhost) {
+        auto a = IpAddress::parse(*rhost);
+        BOOST_REQUIRE(a.has_value());
+        e.rhost = *a;
+    }
+    auto id = id_of(p);
+    auto level = cgroup_level(mount_, p);
+    BOOST_REQUIRE(level.ok());
+    auto st = maps_->insert_session(id, *level, e);
+    BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message()));
+    return id;
+}
+
+NetNs::NetNs(const std::string& name) : name_(name)
+{
+    sh("ip netns del " + name_ + " 2>/dev/null");
+    BOOST_REQUIRE_EQUAL(sh("ip netns add " + name_), 0);
+    exec("ip link set lo up");
+}
+
+NetNs::~NetNs()
+{
+    sh("ip netns del " + name_ + " 2>/dev/null");
+}
+
+int NetNs::exec(const std::string& command) const
+{
+    return sh("ip netns exec " + name_ + " sh -c '" + command + "'");
+}
+
+} // namespace authwall::test

@@ -1,0 +1,100 @@
+// Shared by the test binaries: the skip policy, throwaway kernel objects and
+// running probes in child processes placed in a cgroup and a network
+// namespace. Nothing here touches the host's own configuration.
+#pragma once
+
+#include "core/cgroup.h"
+#include "core/datapath.h"
+#include "core/maps.h"
+#include "core/policy_file.h"
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace authwall::test {
+
+// AUTHWALL_REQUIRE_PRIVILEGED=1 (CI): an environment skip is a failure.
+bool privileged_required();
+
+// Why privileged tests cannot run here (empty when they can).
+std::string privileged_unavailable_reason();
+
+// For a test binary's main(): exits 77 (skip, reason printed) or 1 (when
+// skips are failures) if privileged tests cannot run.
+void require_privileged_or_exit(const char* binary);
+
+// Runs `probe` in a forked child placed in `cgroup` (if not empty) and, when
+// `netns` is set, in that named netns (/run/netns/NAME) or, with "new", a
+// fresh one with lo up. Returns what the probe returned (an errno value or 0),
+// or -1000 - signal if the child died.
+int run_probe(const std::filesystem::path& cgroup, const std::string& netns, const std::function<int()>& probe);
+
+// Socket probes: 0 on success, else errno.
+int tcp_connect(const std::string& address, uint16_t port, int timeout_ms = 2000);
+int udp_send(const std::string& address, uint16_t port);
+int tcp_bind(const std::string& address, uint16_t port);
+int open_socket(int family, int type, int protocol);
+
+// A TCP listener in the calling process (for use inside a probe).
+int tcp_listen(const std::string& address, uint16_t port); // returns fd or -errno
+
+// Runs a shell command; returns its exit status. Output goes to the test log.
+int sh(const std::string& command);
+std::string sh_output(const std::string& command);
+
+// A private enforcement root (a throwaway cgroup under the cgroup2 mount),
+// a private pin directory, the data plane installed there, and a policy set.
+class Sandbox {
+  public:
+    explicit Sandbox(const std::string& policy_toml, Fallback fallback = {});
+    ~Sandbox();
+    Sandbox(const Sandbox&) = delete;
+    Sandbox& operator=(const Sandbox&) = delete;
+
+    const std::filesystem::path& root() const { return root_; }
+    const std::filesystem::path& pin_dir() const { return pin_dir_; }
+    const CgroupMount& mount() const { return mount_; }
+    PinnedMaps& maps() { return *maps_; }
+    const InstallReport& report() const { return report_; }
+
+    // Creates root/name (and parents); returns the path.
+    std::filesystem::path make_cgroup(const std::string& name);
+    // Creates a cgroup and records it as a session of `policy`.
+    uint64_t open_session(const std::string& name, const std::string& policy,
+                          std::optional<std::string> rhost = std::nullopt);
+    uint64_t id_of(const std::filesystem::path& cgroup);
+    void install_policies(const std::string& policy_toml, Fallback fallback = {});
+
+  private:
+    CgroupMount mount_;
+    std::filesystem::path root_;
+    std::filesystem::path pin_dir_;
+    std::optional<PinnedMaps> maps_;
+    InstallReport report_;
+};
+
+// Compiles policy TOML text (fails the test on any diagnostic).
+std::vector<Policy> parse_policies_or_fail(const std::string& toml);
+
+// A named network namespace removed at scope exit.
+class NetNs {
+  public:
+    explicit NetNs(const std::string& name);
+    ~NetNs();
+    NetNs(const NetNs&) = delete;
+    NetNs& operator=(const NetNs&) = delete;
+    const std::string& name() const { return name_; }
+    int exec(const std::string& command) const; // ip netns exec NAME sh -c ...
+
+  private:
+    std::string name_;
+};
+
+std::string unique_suffix();
+
+} // namespace authwall::test

@@ -1,0 +1,2 @@
+#define BOOST_TEST_MODULE authwall_unit
+#include <boost/test/unit_test.hpp>

@@ -1,0 +1,50 @@
+#include <boost/test/unit_test.hpp>
+
+#include "core/cgroup.h"
+
+using namespace authwall;
+
+BOOST_AUTO_TEST_SUITE(cgroup)
+
+BOOST_AUTO_TEST_CASE(finds_cgroup2_in_a_hybrid_layout)
+{
+    const char* mountinfo =
+        "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
+        "35 25 0:30 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+        "36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
+        "37 35 0:32 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
+    auto m = parse_cgroup2_mount(mountinfo);
+    BOOST_REQUIRE(m.ok());
+    BOOST_TEST(m->mount_point == "/sys/fs/cgroup/unified");
+    BOOST_TEST(m->root == "/");
+}
+
+BOOST_AUTO_TEST_CASE(unescapes_and_keeps_the_mount_root)
+{
+    auto m = parse_cgroup2_mount("40 1 0:31 /ns\\040root /mnt/cg\\040two rw - cgroup2 none rw\n");
+    BOOST_REQUIRE(m.ok());
+    BOOST_TEST(m->mount_point == "/mnt/cg two");
+    BOOST_TEST(m->root == "/ns root");
+    // Levels count from the true root: the mount's root is one level down.
+    auto level = cgroup_level(*m, "/mnt/cg two/a/b");
+    BOOST_REQUIRE(level.ok());
+    BOOST_TEST(*level == 3);
+}
+
+BOOST_AUTO_TEST_CASE(no_cgroup2_is_a_clear_error)
+{
+    auto m = parse_cgroup2_mount("25 30 0:23 / /sys rw - sysfs sysfs rw\n");
+    BOOST_REQUIRE(!m.ok());
+    BOOST_TEST(m.error().message() ==
+               "find cgroup2 mount: no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
+}
+
+BOOST_AUTO_TEST_CASE(levels)
+{
+    CgroupMount m{"/sys/fs/cgroup", "/"};
+    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a") == 1);
+    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a/b/c") == 3);
+    BOOST_TEST(!cgroup_level(m, "/tmp/x").ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,146 @@
+#include <boost/test/unit_test.hpp>
+
+#include "core/rule.h"
+
+#include <netinet/in.h>
+
+using namespace authwall;
+
+BOOST_AUTO_TEST_SUITE(rules)
+
+BOOST_AUTO_TEST_CASE(addresses_parse_into_the_v4_mapped_form)
+{
+    auto a = IpAddress::parse("192.0.2.7");
+    BOOST_REQUIRE(a.has_value());
+    BOOST_TEST(a->is_v4());
+    BOOST_TEST(a->str() == "192.0.2.7");
+    BOOST_TEST(a->bytes()[10] == 0xff);
+    BOOST_TEST(a->bytes()[15] == 7);
+    auto mapped = IpAddress::parse("::ffff:192.0.2.7");
+    BOOST_REQUIRE(mapped.has_value());
+    BOOST_TEST((*mapped == *a));
+    auto v6 = IpAddress::parse("2001:db8::1");
+    BOOST_REQUIRE(v6.has_value());
+    BOOST_TEST(!v6->is_v4());
+    BOOST_TEST(v6->str() == "2001:db8::1");
+    BOOST_TEST(!IpAddress::parse("192.0.2.256"));
+    BOOST_TEST(!IpAddress::parse("example.com"));
+    BOOST_TEST(!IpAddress::parse(""));
+    BOOST_TEST(!IpAddress::parse("fe80::1%eth0"));
+}
+
+BOOST_AUTO_TEST_CASE(prefixes)
+{
+    std::string why;
+    auto p = Prefix::parse("10.20.0.0/16", &why);
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->bits() == 96u + 16u);
+    BOOST_TEST(p->str() == "10.20.0.0/16");
+    BOOST_TEST(p->contains(*IpAddress::parse("10.20.255.1")));
+    BOOST_TEST(!p->contains(*IpAddress::parse("10.21.0.1")));
+    BOOST_TEST(!p->contains(*IpAddress::parse("2001:db8::1")));
+
+    auto host = Prefix::parse("10.0.0.53");
+    BOOST_REQUIRE(host.has_value());
+    BOOST_TEST(host->bits() == 128u);
+
+    auto any = Prefix::parse("any");
+    BOOST_REQUIRE(any.has_value());
+    BOOST_TEST(any->bits() == 0u);
+    BOOST_TEST(any->contains(*IpAddress::parse("10.0.0.1")));
+    BOOST_TEST(any->contains(*IpAddress::parse("2001:db8::1")));
+
+    auto v6 = Prefix::parse("2001:db8::/32");
+    BOOST_REQUIRE(v6.has_value());
+    BOOST_TEST(v6->bits() == 32u);
+    BOOST_TEST(v6->contains(*Prefix::parse("2001:db8:1::/48")));
+    BOOST_TEST(!Prefix::parse("2001:db8:1::/48")->contains(*v6));
+
+    BOOST_TEST(!Prefix::parse("10.0.0.1/8", &why));
+    BOOST_TEST(why == "'10.0.0.1/8' has host bits set (did you mean 10.0.0.0/8?)");
+    BOOST_TEST(!Prefix::parse("10.0.0.0/33", &why));
+    BOOST_TEST(why == "prefix length '33' must be 0..32");
+    BOOST_TEST(!Prefix::parse("2001:db8::/129", &why));
+    BOOST_TEST(why == "prefix length '129' must be 0..128");
+    BOOST_TEST(!Prefix::parse("10.0.0.0/", &why));
+    BOOST_TEST(!Prefix::parse("bogus/8", &why));
+    BOOST_TEST(why == "'bogus' is not an IPv4 or IPv6 address");
+}
+
+BOOST_AUTO_TEST_CASE(rule_strings)
+{
+    auto r = parse_rule("10.20.0.0/16 tcp 22");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->protocol == IPPROTO_TCP);
+    BOOST_TEST(r->ports.first == 22);
+    BOOST_TEST(r->ports.last == 22);
+    BOOST_TEST(r->str() == "10.20.0.0/16 tcp 22");
+
+    r = parse_rule("2001:db8::/32 tcp 443-444");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->ports.first == 443);
+    BOOST_TEST(r->ports.last == 444);
+
+    r = parse_rule("169.254.169.254");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->protocol == 0);
+    BOOST_TEST(r->ports.any());
+
+    r = parse_rule("tcp 1-1023");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->prefix.bits() == 0u);
+    BOOST_TEST(r->ports.last == 1023);
+
+    r = parse_rule("any udp 1-65535"); // the whole range is "any port"
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->ports.any());
+    BOOST_TEST(r->str() == "any udp");
+
+    r = parse_rule("  10.0.0.53   udp   53 ");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->str() == "10.0.0.53 udp 53");
+
+    BOOST_TEST(parse_rule("any icmp").has_value());
+    BOOST_TEST(parse_rule("10.0.0.0/8 47").has_value()); // GRE by number
+}
+
+BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
+{
+    RuleError e;
+    BOOST_TEST(!parse_rule("10.0.0.1 tcp 99999", &e));
+    BOOST_TEST(e.column == 14u);
+    BOOST_TEST(e.message == "'99999' is not a port (1-65535)");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 tcp 0", &e));
+    BOOST_TEST(e.message == "'0' is not a port (1-65535)");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 tcp 30-20", &e));
+    BOOST_TEST(e.message == "port range 30-20 is reversed");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 tcp 20-x", &e));
+    BOOST_TEST(e.column == 17u);
+    BOOST_TEST(e.message == "'x' is not a port (1-65535)");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 tpc 22", &e));
+    BOOST_TEST(e.column == 10u);
+    BOOST_TEST(e.message == "'tpc' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 icmp 8", &e));
+    BOOST_TEST(e.message == "protocol icmp has no ports");
+
+    BOOST_TEST(!parse_rule("10.0.0.1 tcp 22 extra", &e));
+    BOOST_TEST(e.column == 17u);
+    BOOST_TEST(e.message == "unexpected 'extra': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]");
+
+    BOOST_TEST(!parse_rule("", &e));
+    BOOST_TEST(e.message == "empty rule: expected an address, a prefix, a protocol or 'any'");
+
+    BOOST_TEST(!parse_rule("localhost", &e));
+    BOOST_TEST(e.message == "'localhost' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)");
+
+    BOOST_TEST(!parse_rule("10.0.0.0/40 tcp", &e));
+    BOOST_TEST(e.column == 1u);
+    BOOST_TEST(e.message == "prefix length '40' must be 0..32");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
