@@ -24,6 +24,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 #define NSEC_PER_SEC 1000000000ULL
+#define LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
 
 /* Programs return 1 to let the operation or packet through, 0 to refuse it
  * (EPERM for syscalls, drop for packets). */
@@ -345,12 +346,12 @@ static __always_inline struct decision decide(const struct aw_session *s, __u8 d
 }
 
 /* A new inbound flow (TCP SYN, or any datagram) from f->addr to local port
- * f->port. Explicit deny wins; then the login's own address when the policy
- * pins ingress to it; then allow rules; datagrams are also admitted from
+ * f->port. Explicit deny wins; then allow rules and loopback; then the
+ * login's own address when the policy pins ingress to it; datagrams are also admitted from
  * peers the egress policy lets the session talk to (replies); else the
  * ingress default, which is deny when ingress is pinned to the rhost. */
 static __always_inline struct decision decide_ingress(const struct aw_session *s, const struct flow *f,
-                                                      const struct flow *reply, int is_datagram)
+                                                      const struct flow *reply, int is_datagram, int loopback)
 {
     struct decision d = {.verdict = AW_VERDICT_DENY, .policy_id = s->policy_id};
     if (is_revoked(s)) {
@@ -372,6 +373,12 @@ static __always_inline struct decision decide_ingress(const struct aw_session *s
         d.reason = AW_REASON_RULE;
         return d;
     }
+    /* Flows over loopback start on this host: they are governed by the
+     * sender's egress policy, not by the session's network exposure. */
+    if (loopback || m == AW_VERDICT_ALLOW) {
+        d.verdict = AW_VERDICT_ALLOW;
+        return d;
+    }
     int pinned = meta->flags & AW_POLICY_INGRESS_FROM_RHOST;
     if (pinned && (s->flags & AW_SESSION_HAS_RHOST)) {
         int same = 1;
@@ -385,10 +392,6 @@ static __always_inline struct decision decide_ingress(const struct aw_session *s
             d.verdict = AW_VERDICT_ALLOW;
             return d;
         }
-    }
-    if (m == AW_VERDICT_ALLOW) {
-        d.verdict = AW_VERDICT_ALLOW;
-        return d;
     }
     if (is_datagram) {
         __u32 e = match_rules(trie, d.policy_id, AW_DIR_EGRESS, reply);
@@ -658,20 +661,19 @@ int aw_ingress(struct __sk_buff *skb)
     struct packet p = {};
     struct decision d = {.verdict = AW_VERDICT_ALLOW};
     int parsed = parse_packet(skb, &p);
+    /* The inbound flow: the peer's address and the local port it reaches;
+     * a datagram may also be a reply from a peer the session may talk to. */
+    struct flow in = p.src;
+    in.port = p.dst.port;
     if (is_revoked(ref.session)) {
         d.verdict = AW_VERDICT_DENY;
         d.reason = AW_REASON_REVOKED;
         d.policy_id = ref.session->policy_id;
     } else if (parsed && (!p.is_tcp || is_new_tcp_flow(&p))) {
-        /* Key the inbound flow by its source address and our local port;
-         * a datagram may also be a reply from a peer we may talk to. */
-        struct flow in = p.src;
-        in.port = p.dst.port;
-        struct flow reply = p.src;
-        d = decide_ingress(ref.session, &in, &reply, !p.is_tcp);
+        d = decide_ingress(ref.session, &in, &p.src, !p.is_tcp, skb->ifindex == LOOPBACK_IFINDEX);
     }
     if (d.verdict != AW_VERDICT_ALLOW) {
-        emit_denial(&ref, d.policy_id, AW_HOOK_INGRESS, d.reason, &p.src, 0);
+        emit_denial(&ref, d.policy_id, AW_HOOK_INGRESS, d.reason, &in, 0);
         return REFUSE;
     }
     struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &ref.session_id);

@@ -3,6 +3,7 @@
 // addresses: the session's rhost and another).
 #include <boost/test/unit_test.hpp>
 
+#include "core/events.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>
@@ -99,8 +100,15 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
     ::close(ready[0]);
     BOOST_REQUIRE_EQUAL(ok, '1');
 
+    std::vector<DenialEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    BOOST_REQUIRE(reader.ok());
+
     int from_rhost = run_probe("", client.name(), [] { return connect_from("10.201.0.2", "10.201.0.1", 2022); });
     int from_other = run_probe("", client.name(), [] { return connect_from("10.201.0.3", "10.201.0.1", 2022); });
+    // Loopback flows start on this host: the pin to the rhost does not apply.
+    int over_loopback = run_probe(s1, server.name(), [] { return tcp_connect("127.0.0.1", 2022); });
+    BOOST_REQUIRE(reader->poll(100).ok());
     // Control: with the session gone, the other address gets in too.
     auto id = box.id_of(s1);
     BOOST_REQUIRE(box.maps().remove_session(id).ok());
@@ -111,7 +119,15 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
 
     BOOST_TEST(from_rhost == 0);
     BOOST_TEST(from_other == ETIMEDOUT); // the SYN is dropped at the listener's ingress
+    BOOST_TEST(over_loopback == 0);
     BOOST_TEST(after_close == 0);
+    BOOST_REQUIRE(!events.empty()); // the SYN and its retransmissions
+    for (const auto& e : events) {
+        BOOST_TEST(e.hook == static_cast<unsigned>(AW_HOOK_INGRESS));
+        BOOST_TEST(e.reason == static_cast<unsigned>(AW_REASON_NOT_RHOST));
+        BOOST_TEST(e.address.str() == "10.201.0.3");
+        BOOST_TEST(e.port == 2022); // the local port reached, not the peer's
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
