@@ -1,6 +1,10 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "core/cgroup.h"
+#include "core/config.h"
+#include "core/policy_compiler.h"
+#include "core/policy_file.h"
+#include "core/policy_view.h"
 #include "core/datapath.h"
 #include "core/maps.h"
 #include "core/pins.h"
@@ -244,6 +248,105 @@ int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
     return 0;
 }
 
+// Validates without loading: parse, ownership, compile. Exit 0 or 1.
+int cmd_policy_check(const std::string& path_arg, const std::string& config_arg, bool json)
+{
+    bool config_explicit = !config_arg.empty();
+    ConfigLoad cfg = load_config(config_explicit ? config_arg : kDefaultConfigPath, config_explicit);
+    std::vector<PolicyDiagnostic> errors = cfg.errors;
+    fs::path path = path_arg.empty() ? cfg.config.policy_dir : fs::path(path_arg);
+    PolicyLoad load;
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        load = load_policy_dir(path);
+    else
+        load = load_policy_file(path);
+    errors.insert(errors.end(), load.errors.begin(), load.errors.end());
+    size_t entries = 0;
+    if (errors.empty()) {
+        auto compiled = compile_policies(load.policies, cfg.config.unmatched, {},
+                                         CompileLimits{cfg.config.policy_entries});
+        if (compiled)
+            entries = compiled->entries.size();
+        else
+            errors.push_back({path.string(), 0, 0, compiled.error().message()});
+    }
+    if (json) {
+        nlohmann::json j{{"path", path.string()}, {"ok", errors.empty()}, {"policies", load.policies.size()},
+                         {"entries", entries}, {"errors", nlohmann::json::array()}};
+        for (const auto& e : errors)
+            j["errors"].push_back({{"file", e.file}, {"line", e.line}, {"column", e.column}, {"message", e.message}});
+        std::cout << j.dump(2) << "\n";
+        return errors.empty() ? 0 : 1;
+    }
+    for (const auto& e : errors)
+        std::cerr << e.str() << "\n";
+    if (!errors.empty()) {
+        std::cerr << "authctl: " << errors.size() << " error(s) in " << path.string() << "\n";
+        return 1;
+    }
+    std::cout << path.string() << ": ok, " << load.policies.size() << " polic" << (load.policies.size() == 1 ? "y" : "ies")
+              << ", " << entries << " trie entries\n";
+    return 0;
+}
+
+nlohmann::json policy_json(const PolicyView& p)
+{
+    auto direction = [](const DirectionView& d) {
+        nlohmann::json rules = nlohmann::json::array();
+        for (const auto& r : d.rules)
+            rules.push_back({{"verdict", verdict_name(r.verdict)}, {"rule", r.rule.str()}});
+        return nlohmann::json{{"default", verdict_name(d.default_verdict)}, {"rules", rules}};
+    };
+    nlohmann::json families = nlohmann::json::array();
+    for (int f = 0; f < 64; ++f)
+        if (p.denied_families & (1ULL << f))
+            families.push_back(socket_family_name(f));
+    if (p.deny_raw)
+        families.push_back("raw");
+    nlohmann::json ingress = direction(p.ingress);
+    ingress["from_rhost_only"] = p.ingress_from_rhost_only;
+    return {{"id", p.id},           {"name", p.name},   {"entries", p.entries},          {"egress", direction(p.egress)},
+            {"ingress", ingress},   {"bind", direction(p.bind)}, {"deny_families", families}};
+}
+
+// The policies as the kernel holds them (read back from the active trie).
+int cmd_policy_show(const Context& ctx, const std::string& name, bool json)
+{
+    auto maps = PinnedMaps::open(ctx.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto entries = maps->read_active_policies();
+    if (!entries)
+        return fail(entries.error());
+    auto ids = maps->active_policy_ids();
+    if (!ids)
+        return fail(ids.error());
+    std::map<uint32_t, std::string> names;
+    for (const auto& [n, i] : *ids)
+        names[i] = n;
+    auto views = describe_generation(*entries, names);
+    if (!name.empty()) {
+        std::erase_if(views, [&](const PolicyView& v) { return v.name != name; });
+        if (views.empty())
+            return fail(Error::msg("show policy", name, "not in force (authctl policy show lists them)"));
+    }
+    if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& v : views)
+            out.push_back(policy_json(v));
+        std::cout << nlohmann::json{{"version", 1}, {"policies", out}}.dump(2) << "\n";
+        return 0;
+    }
+    if (views.empty()) {
+        std::cout << "no policy generation is in force (is authwall-loader installed?)\n";
+        return 0;
+    }
+    for (const auto& v : views)
+        std::cout << format_policy(v);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -272,6 +375,17 @@ int main(int argc, char** argv)
     auto* unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
     unenroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
 
+    auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
+    policy_cmd->require_subcommand(1);
+    std::string check_path, config_path, show_name;
+    auto* check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
+    check->add_option("PATH", check_path, "policy file or directory (default: policy_dir of the configuration)");
+    check->add_option("--config", config_path, std::string("configuration file (default ") + kDefaultConfigPath + ")");
+    check->add_flag("--json", json, "machine-readable result");
+    auto* show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
+    show->add_option("NAME", show_name, "only this policy");
+    show->add_flag("--json", json, "machine-readable output");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -286,6 +400,10 @@ int main(int argc, char** argv)
             return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
         if (*unenroll)
             return cmd_unenroll(ctx, cgroup);
+        if (*check)
+            return cmd_policy_check(check_path, config_path, json);
+        if (*show)
+            return cmd_policy_show(ctx, show_name, json);
     } catch (const std::exception& e) {
         std::cerr << "authctl: " << e.what() << "\n";
         return 1;

@@ -98,6 +98,8 @@ class Reader {
                 error(r, "in rule \"" + text + "\": " + re.message);
                 continue;
             }
+            rule->line = static_cast<unsigned>(node->source().begin.line);
+            rule->column = static_cast<unsigned>(node->source().begin.column);
             into.push_back(*rule);
         }
     }
@@ -118,12 +120,23 @@ class Reader {
         rules(*t, "allow", where, set.allow);
         rules(*t, "deny", where, set.deny);
 
-        // A rule both allowed and denied is a contradiction: deny would win
-        // silently, and the operator meant one of the two.
-        for (const auto& a : set.allow)
-            for (const auto& d : set.deny)
+        // An allow that a deny covers can never take effect: deny would win
+        // silently, and the operator meant something else.
+        for (const auto& a : set.allow) {
+            for (const auto& d : set.deny) {
+                if (!a.covered_by(d))
+                    continue;
+                toml::source_region at = t->source();
+                at.begin.line = a.line;
+                at.begin.column = a.column;
                 if (a.prefix == d.prefix && a.protocol == d.protocol && a.ports == d.ports)
-                    error(*t, where + ": \"" + a.text + "\" is both allowed and denied");
+                    error(at, where + ": \"" + a.text + "\" is both allowed and denied");
+                else
+                    error(at, where + ": allow \"" + a.text + "\" can never match: deny \"" + d.text +
+                                  "\" covers it");
+                break;
+            }
+        }
 
         if (ingress_owner) {
             if (const toml::node* n = t->get("from_rhost_only")) {

@@ -150,6 +150,17 @@ std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
     return rule;
 }
 
+bool Rule::covered_by(const Rule& other) const
+{
+    if (!other.prefix.contains(prefix))
+        return false;
+    if (other.protocol != 0 && other.protocol != protocol)
+        return false;
+    if (other.ports.any())
+        return true;
+    return !ports.any() && other.ports.first <= ports.first && ports.last <= other.ports.last;
+}
+
 std::string Rule::str() const
 {
     std::string out = prefix.str();

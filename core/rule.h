@@ -25,8 +25,12 @@ struct Rule {
     uint8_t protocol = 0; // IPPROTO_*, 0 = any
     PortRange ports;
     std::string text;    // as written, for messages
+    unsigned line = 0;   // where it was written (0 = not from a file)
+    unsigned column = 0;
 
     std::string str() const; // canonical form
+    // True when every flow this rule matches is also matched by `other`.
+    bool covered_by(const Rule& other) const;
 };
 
 struct RuleError {

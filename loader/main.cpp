@@ -2,6 +2,7 @@
 // drains denial events to the log. All enforcement state lives in the pins:
 // stopping or killing this process changes nothing for traffic.
 #include "core/cgroup.h"
+#include "core/config.h"
 #include "core/datapath.h"
 #include "core/events.h"
 #include "core/maps.h"
@@ -13,7 +14,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
@@ -30,31 +33,21 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-    fs::path pin_dir;
-    std::vector<fs::path> roots;
-    fs::path policy;
-    std::string unmatched = "pass";
-    uint32_t max_sessions = 65536;
-    uint32_t events_per_sec = 200;
-    bool deny_unknown = false;
+    fs::path config_path;
+    bool config_explicit = false;
+    Config config; // after flags and environment were applied
+    std::optional<Fallback> unmatched_flag; // --unmatched wins over the file, on reload too
+    fs::path policy; // file or directory
     bool once = false;
     bool uninstall = false;
     bool debug = false;
+    int reload_delay_ms = 300; // debounce of file-change reloads
 };
 
 std::string env_or(const char* name, std::string fallback)
 {
     const char* v = std::getenv(name);
     return v && *v ? std::string(v) : std::move(fallback);
-}
-
-Fallback parse_fallback(const std::string& text)
-{
-    if (text == "pass")
-        return {Fallback::Kind::Pass, {}};
-    if (text == "deny")
-        return {Fallback::Kind::Deny, {}};
-    return {Fallback::Kind::Policy, text};
 }
 
 bool journal_available()
@@ -64,8 +57,22 @@ bool journal_available()
 
 // Loads, compiles and installs the policies; on any error the generation in
 // force stays, and the error is logged once here.
-bool load_policies(PinnedMaps& maps, const Options& opt)
+bool load_policies(PinnedMaps& maps, Options& opt)
 {
+    // The configuration is read again: unmatched and limits may change on reload.
+    {
+        ConfigLoad cfg = load_config(opt.config_path, opt.config_explicit);
+        if (!cfg.ok()) {
+            for (const auto& e : cfg.errors)
+                spdlog::error("config: {}", e.str());
+            spdlog::error("config: the policies in force are kept");
+            return false;
+        }
+        if (cfg.config.pin_dir != opt.config.pin_dir && !opt.config_explicit)
+            spdlog::debug("config: pin_dir differs from the running one; restart to apply");
+        opt.config.unmatched = opt.unmatched_flag ? *opt.unmatched_flag : cfg.config.unmatched;
+        opt.config.policy_entries = cfg.config.policy_entries;
+    }
     PolicyLoad load;
     std::error_code ec;
     if (fs::is_directory(opt.policy, ec))
@@ -84,7 +91,8 @@ bool load_policies(PinnedMaps& maps, const Options& opt)
         spdlog::error("policy: {}", known.error().message());
         return false;
     }
-    auto compiled = compile_policies(load.policies, parse_fallback(opt.unmatched), *known);
+    auto compiled =
+        compile_policies(load.policies, opt.config.unmatched, *known, CompileLimits{opt.config.policy_entries});
     if (!compiled) {
         spdlog::error("policy: {}; the policies in force are kept", compiled.error().message());
         return false;
@@ -114,24 +122,44 @@ void log_event(const DenialEvent& e, bool journal)
 
 int run_uninstall(const Options& opt)
 {
-    auto report = uninstall_datapath(opt.pin_dir);
+    auto report = uninstall_datapath(opt.config.pin_dir);
     if (!report) {
         spdlog::error("loader: {}", report.error().message());
         return 1;
     }
     spdlog::info("loader: detached {} link(s), removed {} pin(s) under {}", report->links_detached,
-                 report->pins_removed, opt.pin_dir.string());
+                 report->pins_removed, opt.config.pin_dir.string());
     return 0;
 }
 
-int run(const Options& opt)
+// Watches the policy file or directory and the configuration file; returns
+// an inotify fd (or an invalid one, with a warning, when it cannot).
+Fd watch_files(const Options& opt)
+{
+    Fd fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!fd) {
+        spdlog::warn("loader: no file watching ({}); SIGHUP still reloads", std::strerror(errno));
+        return fd;
+    }
+    constexpr uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB;
+    std::error_code ec;
+    fs::path policy_dir = fs::is_directory(opt.policy, ec) ? opt.policy : opt.policy.parent_path();
+    if (inotify_add_watch(fd.get(), policy_dir.c_str(), mask) < 0)
+        spdlog::warn("loader: cannot watch {}: {}", policy_dir.string(), std::strerror(errno));
+    if (!opt.config_path.empty() && opt.config_path.parent_path() != policy_dir &&
+        fs::exists(opt.config_path.parent_path(), ec))
+        inotify_add_watch(fd.get(), opt.config_path.parent_path().c_str(), mask);
+    return fd;
+}
+
+int run(Options& opt)
 {
     DatapathOptions dp;
-    dp.pin_dir = opt.pin_dir;
-    dp.enforcement_roots = opt.roots;
-    dp.max_sessions = opt.max_sessions;
-    dp.events_per_sec = opt.events_per_sec;
-    dp.deny_unknown_cgroups = opt.deny_unknown;
+    dp.pin_dir = opt.config.pin_dir;
+    dp.enforcement_roots = opt.config.enforcement_roots;
+    dp.max_sessions = opt.config.max_sessions;
+    dp.events_per_sec = opt.config.events_per_sec;
+    dp.deny_unknown_cgroups = opt.config.deny_unknown_cgroups;
     dp.debug_log = [](const std::string& line) { spdlog::debug("libbpf: {}", line); };
 
     // Signals are taken before anything is installed, so a SIGHUP during
@@ -155,13 +183,13 @@ int run(const Options& opt)
         spdlog::debug("loader: {} {} at cgroup {}", what, l.program, l.cgroup_id);
     }
     spdlog::info("loader: data plane {} at {} root(s), pins in {}", report->maps_adopted ? "re-adopted" : "installed",
-                 opt.roots.size(), opt.pin_dir.string());
+                 opt.config.enforcement_roots.size(), opt.config.pin_dir.string());
 
     if (!report->lsm_socket_create)
         spdlog::warn("loader: socket families other than inet/inet6 (packet, netlink, ...) cannot be refused: {}",
                      report->lsm_unavailable);
 
-    auto maps = PinnedMaps::open(opt.pin_dir);
+    auto maps = PinnedMaps::open(opt.config.pin_dir);
     if (!maps) {
         spdlog::error("loader: {}", maps.error().message());
         return 1;
@@ -173,7 +201,7 @@ int run(const Options& opt)
         return policies_loaded ? 0 : 1;
 
     bool journal = journal_available();
-    auto reader = EventReader::open(opt.pin_dir, [journal](const DenialEvent& e) { log_event(e, journal); });
+    auto reader = EventReader::open(opt.config.pin_dir, [journal](const DenialEvent& e) { log_event(e, journal); });
     if (!reader) {
         spdlog::error("loader: {}", reader.error().message());
         return 1;
@@ -190,8 +218,22 @@ int run(const Options& opt)
     epoll_ctl(epfd.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
     ev.data.fd = reader->epoll_fd();
     epoll_ctl(epfd.get(), EPOLL_CTL_ADD, reader->epoll_fd(), &ev);
+    Fd inotify = watch_files(opt);
+    Fd debounce(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (inotify) {
+        ev.data.fd = inotify.get();
+        epoll_ctl(epfd.get(), EPOLL_CTL_ADD, inotify.get(), &ev);
+        ev.data.fd = debounce.get();
+        epoll_ctl(epfd.get(), EPOLL_CTL_ADD, debounce.get(), &ev);
+    }
+    auto reload = [&](const char* why) {
+        sd_notify(0, "RELOADING=1");
+        spdlog::info("loader: {}, reloading policies", why);
+        load_policies(*maps, opt);
+        sd_notify(0, "READY=1");
+    };
 
-    sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.pin_dir.c_str(), getpid());
+    sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.config.pin_dir.c_str(), getpid());
     spdlog::info("loader: running (SIGHUP reloads the policies; stopping leaves enforcement in place)");
 
     for (;;) {
@@ -205,16 +247,26 @@ int run(const Options& opt)
                 if (read(sfd.get(), &si, sizeof(si)) != sizeof(si))
                     continue;
                 if (si.ssi_signo == SIGHUP) {
-                    sd_notify(0, "RELOADING=1");
-                    spdlog::info("loader: SIGHUP, reloading policies");
-                    load_policies(*maps, opt);
-                    sd_notify(0, "READY=1");
+                    reload("SIGHUP");
                 } else {
                     sd_notify(0, "STOPPING=1");
                     (void)reader->poll(0); // last events; errors do not matter now
                     spdlog::info("loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
                     return 0;
                 }
+            } else if (inotify && events[i].data.fd == inotify.get()) {
+                // Editors write in several steps: wait for quiet before reloading.
+                char buf[4096];
+                while (read(inotify.get(), buf, sizeof(buf)) > 0) {
+                }
+                itimerspec its{};
+                its.it_value.tv_sec = opt.reload_delay_ms / 1000;
+                its.it_value.tv_nsec = (opt.reload_delay_ms % 1000) * 1'000'000L;
+                timerfd_settime(debounce.get(), 0, &its, nullptr);
+            } else if (debounce && events[i].data.fd == debounce.get()) {
+                uint64_t expirations = 0;
+                if (read(debounce.get(), &expirations, sizeof(expirations)) == sizeof(expirations))
+                    reload("policy files changed");
             } else {
                 if (auto r = reader->poll(0); !r)
                     spdlog::warn("loader: {}", r.error().message());
@@ -229,28 +281,33 @@ int main(int argc, char** argv)
 {
     Options opt;
     CLI::App app{"authwall-loader: loads and attaches the authwall data plane and keeps the policies in force.\n"
-                 "Stopping it leaves enforcement in place; --uninstall removes it."};
+                 "Stopping it leaves enforcement in place; --uninstall removes it.\n"
+                 "Settings come from the flags, then the environment, then the configuration file."};
     app.get_formatter()->column_width(34);
-    std::string pin_dir = env_or("AUTHWALL_PIN_DIR", kDefaultPinDir);
+    std::string config_path = env_or("AUTHWALL_CONFIG", "");
+    std::string pin_dir, policy;
     std::vector<std::string> roots;
-    std::string policy = env_or("AUTHWALL_POLICY", "/etc/authwall/policies.d");
-    app.add_option("--pin-dir", pin_dir, "bpffs directory for maps and links (env AUTHWALL_PIN_DIR)")
-        ->capture_default_str();
+    std::string unmatched;
+    uint32_t max_sessions = 0, events_per_sec = 0;
+    bool deny_unknown = false;
+    app.add_option("--config", config_path,
+                   std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath +
+                       ", optional)");
+    app.add_option("--pin-dir", pin_dir, "bpffs directory for maps and links (env AUTHWALL_PIN_DIR)");
     app.add_option("--cgroup-root", roots,
                    "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
                    "default: the cgroup2 root)");
-    app.add_option("--policy", policy, "policy file or directory of *.toml (env AUTHWALL_POLICY)")
-        ->capture_default_str();
-    app.add_option("--unmatched", opt.unmatched, "for sessions no policy claims: pass, deny or a policy name")
-        ->capture_default_str();
-    app.add_option("--max-sessions", opt.max_sessions, "capacity of the sessions map")
-        ->capture_default_str()
-        ->check(CLI::Range(1u, 1u << 22));
-    app.add_option("--events-per-sec", opt.events_per_sec, "denial events per second and CPU (0 = none)")
-        ->capture_default_str();
-    app.add_flag("--deny-unknown-cgroups", opt.deny_unknown,
+    app.add_option("--policy", policy,
+                   std::string("policy file or directory of *.toml (env AUTHWALL_POLICY; default ") +
+                       kDefaultPolicyDir + ")");
+    app.add_option("--unmatched", unmatched, "for sessions no policy claims: pass, deny or a policy name");
+    app.add_option("--max-sessions", max_sessions, "capacity of the sessions map")->check(CLI::Range(1u, 1u << 22));
+    app.add_option("--events-per-sec", events_per_sec, "denial events per second and CPU (0 = none)");
+    app.add_flag("--deny-unknown-cgroups", deny_unknown,
                  "refuse traffic of cgroups that are no session (only for roots that hold nothing else)");
-    app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop)");
+    app.add_option("--reload-delay-ms", opt.reload_delay_ms, "quiet time after a file change before reloading")
+        ->capture_default_str();
+    app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop); exit 1 if they fail");
     app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
     app.add_flag("--debug", opt.debug, "debug logging, including libbpf's and the verifier's messages");
     CLI11_PARSE(app, argc, argv);
@@ -260,8 +317,21 @@ int main(int argc, char** argv)
     spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
     spdlog::set_level(opt.debug ? spdlog::level::debug : spdlog::level::info);
 
-    opt.pin_dir = pin_dir;
-    opt.policy = policy;
+    opt.config_explicit = !config_path.empty();
+    opt.config_path = opt.config_explicit ? fs::path(config_path) : fs::path(kDefaultConfigPath);
+    ConfigLoad cfg = load_config(opt.config_path, opt.config_explicit);
+    if (!cfg.ok()) {
+        for (const auto& e : cfg.errors)
+            spdlog::error("config: {}", e.str());
+        return 1;
+    }
+    opt.config = cfg.config;
+    Config& c = opt.config;
+
+    if (pin_dir.empty())
+        pin_dir = env_or("AUTHWALL_PIN_DIR", "");
+    if (!pin_dir.empty())
+        c.pin_dir = pin_dir;
     if (roots.empty()) {
         std::string env = env_or("AUTHWALL_CGROUP_ROOTS", "");
         size_t start = 0;
@@ -274,17 +344,41 @@ int main(int argc, char** argv)
             start = end + 1;
         }
     }
-    if (roots.empty()) {
+    if (!roots.empty()) {
+        c.enforcement_roots.clear();
+        for (const auto& r : roots)
+            c.enforcement_roots.emplace_back(r);
+    }
+    if (c.enforcement_roots.empty() && !opt.uninstall) {
         auto mount = find_cgroup2_mount();
         if (!mount) {
             spdlog::error("loader: {}", mount.error().message());
             return 1;
         }
-        roots.push_back(mount->mount_point.string());
+        c.enforcement_roots.push_back(mount->mount_point);
     }
-    for (const auto& r : roots)
-        opt.roots.emplace_back(r);
-
+    if (policy.empty())
+        policy = env_or("AUTHWALL_POLICY", "");
+    opt.policy = policy.empty() ? c.policy_dir : fs::path(policy);
+    if (!unmatched.empty()) {
+        if (unmatched == "pass")
+            opt.unmatched_flag = Fallback{Fallback::Kind::Pass, {}};
+        else if (unmatched == "deny")
+            opt.unmatched_flag = Fallback{Fallback::Kind::Deny, {}};
+        else if (valid_policy_name(unmatched))
+            opt.unmatched_flag = Fallback{Fallback::Kind::Policy, unmatched};
+        else {
+            spdlog::error("loader: --unmatched must be pass, deny or a policy name, not '{}'", unmatched);
+            return 2;
+        }
+        c.unmatched = *opt.unmatched_flag;
+    }
+    if (max_sessions)
+        c.max_sessions = max_sessions;
+    if (app.count("--events-per-sec"))
+        c.events_per_sec = events_per_sec;
+    if (deny_unknown)
+        c.deny_unknown_cgroups = true;
     try {
         return opt.uninstall ? run_uninstall(opt) : run(opt);
     } catch (const std::exception& e) {

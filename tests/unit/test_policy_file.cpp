@@ -82,7 +82,12 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
                std::vector<std::string>{
                    "p.toml:3:11: policy.a.ingress: default = \"allow\" contradicts from_rhost_only = true"});
     BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.0.0.0/8 tcp 22\"]\ndeny = [\"10.0.0.0/8 tcp 22\"]\n") ==
-               std::vector<std::string>{"p.toml:1:1: policy.a.egress: \"10.0.0.0/8 tcp 22\" is both allowed and denied"});
+               std::vector<std::string>{"p.toml:2:10: policy.a.egress: \"10.0.0.0/8 tcp 22\" is both allowed and denied"});
+    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.1.2.0/24 tcp 22-23\"]\ndeny = [\"10.0.0.0/8 tcp\"]\n") ==
+               std::vector<std::string>{"p.toml:2:10: policy.a.egress: allow \"10.1.2.0/24 tcp 22-23\" can never "
+                                        "match: deny \"10.0.0.0/8 tcp\" covers it"});
+    // A deny inside an allow is the normal way to carve out: no error.
+    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.0.0.0/8\"]\ndeny = [\"10.9.0.0/16 tcp 22\"]\n").empty());
     BOOST_TEST(errors_of("[policy.a.session]\nmax_duration = \"8 hours\"\n") ==
                std::vector<std::string>{"p.toml:2:16: policy.a.session.max_duration must be a duration such as "
                                         "\"8h\", \"90m\" or \"1h30m\""});

@@ -1,0 +1,49 @@
+// The global configuration, /etc/authwall/authwall.toml. Every path in it has
+// a flag or environment override in the binaries, so tests never read the
+// host's own file. Unknown keys are errors, like in policy files.
+#pragma once
+
+#include "core/policy.h"
+#include "core/policy_file.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace authwall {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/authwall/authwall.toml";
+inline constexpr const char* kDefaultPolicyDir = "/etc/authwall/policies.d";
+
+enum class PamFailMode { Closed, Open };
+
+struct Config {
+    std::filesystem::path pin_dir = "/sys/fs/bpf/authwall";
+    std::vector<std::filesystem::path> enforcement_roots; // empty = the cgroup2 root
+    std::filesystem::path policy_dir = kDefaultPolicyDir;
+    Fallback unmatched;                                   // pass
+    std::vector<std::string> exempt_users{"root"};
+    std::vector<std::string> exempt_groups;
+    bool nft_mirror = false;
+    uint32_t max_sessions = 65536;
+    uint32_t policy_entries = 1'000'000;
+    uint32_t events_per_sec = 200;
+    bool deny_unknown_cgroups = false;
+    PamFailMode pam_fail = PamFailMode::Closed;
+    std::string source; // file it came from, or "(defaults)"
+};
+
+struct ConfigLoad {
+    Config config;
+    std::vector<PolicyDiagnostic> errors;
+    bool ok() const { return errors.empty(); }
+};
+
+ConfigLoad parse_config_text(std::string_view text, const std::string& file);
+
+// Reads the file after check_trusted_path. A missing file at the default
+// path yields the defaults; a missing file named explicitly is an error.
+ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t owner = 0);
+
+} // namespace authwall

@@ -1,0 +1,98 @@
+#include <boost/test/unit_test.hpp>
+
+#include "core/config.h"
+
+using namespace authwall;
+
+namespace {
+std::vector<std::string> errors_of(const std::string& text)
+{
+    std::vector<std::string> out;
+    for (const auto& e : parse_config_text(text, "a.toml").errors)
+        out.push_back(e.str());
+    return out;
+}
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(defaults)
+{
+    auto load = parse_config_text("", "a.toml");
+    BOOST_REQUIRE(load.ok());
+    const Config& c = load.config;
+    BOOST_TEST(c.pin_dir == "/sys/fs/bpf/authwall");
+    BOOST_TEST(c.enforcement_roots.empty());
+    BOOST_TEST(c.policy_dir == "/etc/authwall/policies.d");
+    BOOST_TEST((c.unmatched.kind == Fallback::Kind::Pass));
+    BOOST_TEST(c.exempt_users == std::vector<std::string>{"root"});
+    BOOST_TEST(!c.nft_mirror);
+    BOOST_TEST((c.pam_fail == PamFailMode::Closed));
+}
+
+BOOST_AUTO_TEST_CASE(every_setting)
+{
+    auto load = parse_config_text(R"(
+pin_dir = "/sys/fs/bpf/aw2"
+enforcement_roots = ["/sys/fs/cgroup/user.slice", "/sys/fs/cgroup/machine.slice"]
+policy_dir = "/etc/aw/p.d"
+unmatched = "lockdown"
+exempt_users = ["root", "backup"]
+exempt_groups = ["wheel"]
+nft_mirror = true
+deny_unknown_cgroups = true
+[pam]
+fail = "open"
+[limits]
+max_sessions = 1000
+policy_entries = 5000
+events_per_sec = 10
+)",
+                                  "a.toml");
+    for (const auto& e : load.errors)
+        BOOST_TEST_MESSAGE(e.str());
+    BOOST_REQUIRE(load.ok());
+    const Config& c = load.config;
+    BOOST_TEST(c.pin_dir == "/sys/fs/bpf/aw2");
+    BOOST_TEST(c.enforcement_roots.size() == 2u);
+    BOOST_TEST((c.unmatched.kind == Fallback::Kind::Policy));
+    BOOST_TEST(c.unmatched.policy == "lockdown");
+    BOOST_TEST(c.exempt_groups == std::vector<std::string>{"wheel"});
+    BOOST_TEST(c.nft_mirror);
+    BOOST_TEST(c.deny_unknown_cgroups);
+    BOOST_TEST((c.pam_fail == PamFailMode::Open));
+    BOOST_TEST(c.max_sessions == 1000u);
+    BOOST_TEST(c.policy_entries == 5000u);
+    BOOST_TEST(c.events_per_sec == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
+{
+    BOOST_TEST(errors_of("pin_dri = \"/x\"\n") ==
+               std::vector<std::string>{"a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
+                                        "pin_dir, enforcement_roots, policy_dir, unmatched, exempt_users, "
+                                        "exempt_groups, nft_mirror, deny_unknown_cgroups, pam, limits)"});
+    BOOST_TEST(errors_of("pin_dir = \"relative\"\n") ==
+               std::vector<std::string>{"a.toml:1:11: pin_dir must be an absolute path"});
+    BOOST_TEST(errors_of("unmatched = \"maybe later\"\n") ==
+               std::vector<std::string>{"a.toml:1:13: unmatched must be \"pass\", \"deny\" or a policy name"});
+    BOOST_TEST(errors_of("[pam]\nfail = \"sometimes\"\n") ==
+               std::vector<std::string>{"a.toml:2:8: pam.fail must be \"closed\" or \"open\""});
+    BOOST_TEST(errors_of("[limits]\nmax_sessions = 0\n") ==
+               std::vector<std::string>{"a.toml:2:16: max_sessions must be an integer between 1 and 4194304"});
+    BOOST_TEST(errors_of("nft_mirror = \"yes\"\n") ==
+               std::vector<std::string>{"a.toml:1:14: nft_mirror must be true or false"});
+    BOOST_TEST(errors_of("[limits]\nmax_session = 5\n") ==
+               std::vector<std::string>{"a.toml:2:1: unknown key 'max_session' in [limits] (expected one of: "
+                                        "max_sessions, policy_entries, events_per_sec)"});
+}
+
+BOOST_AUTO_TEST_CASE(missing_default_file_means_defaults_but_named_file_must_exist)
+{
+    BOOST_TEST(load_config("/nonexistent/authwall.toml", false).ok());
+    auto named = load_config("/nonexistent/authwall.toml", true);
+    BOOST_REQUIRE_EQUAL(named.errors.size(), 1u);
+    BOOST_TEST(named.errors[0].message == "read /nonexistent/authwall.toml: No such file or directory (ENOENT)");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
