@@ -635,8 +635,11 @@ int aw_egress(struct __sk_buff *skb)
         d.verdict = AW_VERDICT_DENY;
         d.reason = AW_REASON_REVOKED;
         d.policy_id = ref.session->policy_id;
-    } else if (parsed && (!p.is_tcp || is_new_tcp_flow(&p))) {
-        /* Established TCP was admitted by connect() or by an inbound SYN. */
+    } else if (parsed && !p.is_tcp) {
+        /* TCP is decided once, at connect() (or at the inbound SYN): a
+         * second look at the SYN here could disagree with connect() across a
+         * policy swap and leave the caller retransmitting into a drop. What
+         * has no connect/sendmsg hook (ICMP, raw sockets) is decided here. */
         d = decide(ref.session, AW_DIR_EGRESS, &p.dst);
     }
     if (d.verdict != AW_VERDICT_ALLOW) {
