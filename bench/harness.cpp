@@ -1,0 +1,160 @@
+#include "bench/harness.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace authwall::bench {
+
+namespace fs = std::filesystem;
+
+void die(const std::string& what)
+{
+    std::fprintf(stderr, "bench: %s\n", what.c_str());
+    std::exit(1);
+}
+
+namespace {
+void lo_up()
+{
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    ioctl(s, SIOCGIFFLAGS, &ifr);
+    ifr.ifr_flags |= IFF_UP;
+    ioctl(s, SIOCSIFFLAGS, &ifr);
+    ::close(s);
+}
+} // namespace
+
+double in_child(const fs::path& cgroup, const std::function<double()>& fn)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        if (!cgroup_move_pid(cgroup, getpid()).ok() || unshare(CLONE_NEWNET) != 0)
+            _exit(1);
+        lo_up();
+        double v = fn();
+        (void)!::write(p[1], &v, sizeof(v));
+        _exit(0);
+    }
+    ::close(p[1]);
+    double v = -1;
+    if (::read(p[0], &v, sizeof(v)) != sizeof(v))
+        v = -1;
+    ::close(p[0]);
+    waitpid(pid, nullptr, 0);
+    return v;
+}
+
+double connect_rate(int connects)
+{
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < connects; ++i) {
+        int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0 || errno != ECONNREFUSED)
+            _exit(2);
+        ::close(s);
+    }
+    std::chrono::duration<double> d = std::chrono::steady_clock::now() - start;
+    return connects / d.count();
+}
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::string policy_with_rules(const std::string& name, int rules)
+{
+    std::string text = "[policy." + name + ".egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp\"";
+    text.reserve(static_cast<size_t>(rules) * 28);
+    for (int i = 1; i < rules; ++i)
+        text += ", \"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
+                std::to_string(i & 255) + " tcp " + std::to_string(1 + i % 60000) + "\"";
+    return text + "]\n";
+}
+
+BenchRoot::BenchRoot()
+{
+    if (geteuid() != 0)
+        die("needs root");
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        die(mount.error().message());
+    mount_ = *mount;
+    std::string suffix = std::to_string(getpid());
+    root_ = mount_.mount_point / ("authwall-bench-" + suffix);
+    plain_ = mount_.mount_point / ("authwall-bench-plain-" + suffix);
+    pins_ = "/sys/fs/bpf/authwall-bench-" + suffix;
+    for (const auto& p : {root_, plain_})
+        if (auto st = cgroup_create(p); !st)
+            die(st.error().message());
+    DatapathOptions opt;
+    opt.pin_dir = pins_;
+    opt.enforcement_roots = {root_};
+    auto report = install_datapath(opt);
+    if (!report)
+        die(report.error().message());
+    auto maps = PinnedMaps::open(pins_);
+    if (!maps)
+        die(maps.error().message());
+    maps_.emplace(std::move(maps).value());
+}
+
+BenchRoot::~BenchRoot()
+{
+    maps_.reset();
+    uninstall_datapath(pins_).ok();
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it)
+        cgroup_remove_tree(*it).ok();
+    cgroup_remove_tree(root_).ok();
+    cgroup_remove_tree(plain_).ok();
+}
+
+fs::path BenchRoot::cgroup(const std::string& name)
+{
+    fs::path p = root_ / name;
+    if (auto st = cgroup_create(p); !st)
+        die(st.error().message());
+    made_.push_back(p);
+    return p;
+}
+
+fs::path BenchRoot::plain_cgroup()
+{
+    return plain_;
+}
+
+void BenchRoot::open_session(const fs::path& cgroup, uint32_t policy_id)
+{
+    SessionEntry e;
+    e.policy_id = policy_id;
+    auto id = cgroup_id(cgroup);
+    auto level = cgroup_level(mount_, cgroup);
+    if (!id || !level)
+        die("session cgroup " + cgroup.string());
+    if (auto st = maps_->insert_session(*id, *level, e); !st)
+        die(st.error().message());
+}
+
+} // namespace authwall::bench
