@@ -25,6 +25,11 @@ include(CheckPIESupported)
 check_pie_supported()
 add_link_options(-Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-needed)
 
+if(AUTHWALL_FUZZ)
+  set(AUTHWALL_SANITIZE ON)
+  # Coverage for libFuzzer in every object the targets link.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 if(AUTHWALL_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
