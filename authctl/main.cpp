@@ -139,8 +139,10 @@ int cmd_sessions(const Context& ctx, bool json)
     for (const auto& [id, s] : *sessions) {
         auto stats = maps->session_stats(id);
         SessionStats st = stats ? *stats : SessionStats{};
-        std::string policy = names.count(s.policy_id) ? names[s.policy_id] : fmt::format("#{}", s.policy_id);
-        bool policy_active = active_ids.count(s.policy_id) > 0;
+        std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
+                             : names.count(s.policy_id)       ? names[s.policy_id]
+                                                              : fmt::format("#{}", s.policy_id);
+        bool policy_active = s.policy_id == AW_POLICY_FALLBACK || active_ids.count(s.policy_id) > 0;
         Enforcement enf = check_enforcement(*mount, id, root_ids, policy_active);
         std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
         bool revoked = s.flags & AW_SESSION_REVOKED;

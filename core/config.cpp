@@ -108,11 +108,13 @@ class ConfigReader {
     {
         Config& c = out_.config;
         only_keys(root,
-                  {"pin_dir", "enforcement_roots", "policy_dir", "unmatched", "exempt_users", "exempt_groups",
+                  {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users", "exempt_groups",
                    "nft_mirror", "deny_unknown_cgroups", "pam", "limits"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);
+        path_at(root, "run_dir", c.run_dir);
+        path_at(root, "event_log", c.event_log);
         if (root.get("enforcement_roots")) {
             for (const auto& s : strings_at(root, "enforcement_roots")) {
                 if (s.empty() || s[0] != '/')

@@ -22,6 +22,8 @@ struct Config {
     std::filesystem::path pin_dir = "/sys/fs/bpf/authwall";
     std::vector<std::filesystem::path> enforcement_roots; // empty = the cgroup2 root
     std::filesystem::path policy_dir = kDefaultPolicyDir;
+    std::filesystem::path run_dir = "/run/authwall"; // session records, the published policy index
+    std::filesystem::path event_log;                  // optional: session events appended as JSON lines
     Fallback unmatched;                                   // pass
     std::vector<std::string> exempt_users{"root"};
     std::vector<std::string> exempt_groups;

@@ -9,6 +9,7 @@
 #include "core/pins.h"
 #include "core/policy_compiler.h"
 #include "core/policy_file.h"
+#include "core/policy_index.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -101,6 +102,10 @@ bool load_policies(PinnedMaps& maps, Options& opt)
         spdlog::error("policy: {}; the policies in force are kept", st.error().message());
         return false;
     }
+    // Publish what is now in force, for PAM to resolve logins against.
+    if (auto st = write_policy_index(opt.config.run_dir, build_policy_index(load.policies, compiled->ids, opt.config));
+        !st)
+        spdlog::error("policy: {}; logins cannot be resolved until it is written", st.error().message());
     spdlog::info("policy: {} polic{} from {} in force ({} trie entries, {} shadowed allows dropped)",
                  load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
                  compiled->entries.size(), compiled->dropped_shadowed);
@@ -285,7 +290,7 @@ int main(int argc, char** argv)
                  "Settings come from the flags, then the environment, then the configuration file."};
     app.get_formatter()->column_width(34);
     std::string config_path = env_or("AUTHWALL_CONFIG", "");
-    std::string pin_dir, policy;
+    std::string pin_dir, policy, run_dir;
     std::vector<std::string> roots;
     std::string unmatched;
     uint32_t max_sessions = 0, events_per_sec = 0;
@@ -294,6 +299,8 @@ int main(int argc, char** argv)
                    std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath +
                        ", optional)");
     app.add_option("--pin-dir", pin_dir, "bpffs directory for maps and links (env AUTHWALL_PIN_DIR)");
+    app.add_option("--run-dir", run_dir,
+                   "where the policy index and session records live (env AUTHWALL_RUN_DIR; default /run/authwall)");
     app.add_option("--cgroup-root", roots,
                    "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
                    "default: the cgroup2 root)");
@@ -332,6 +339,10 @@ int main(int argc, char** argv)
         pin_dir = env_or("AUTHWALL_PIN_DIR", "");
     if (!pin_dir.empty())
         c.pin_dir = pin_dir;
+    if (run_dir.empty())
+        run_dir = env_or("AUTHWALL_RUN_DIR", "");
+    if (!run_dir.empty())
+        c.run_dir = run_dir;
     if (roots.empty()) {
         std::string env = env_or("AUTHWALL_CGROUP_ROOTS", "");
         size_t start = 0;

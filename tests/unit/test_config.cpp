@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
 {
     BOOST_TEST(errors_of("pin_dri = \"/x\"\n") ==
                std::vector<std::string>{"a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
-                                        "pin_dir, enforcement_roots, policy_dir, unmatched, exempt_users, "
+                                        "pin_dir, enforcement_roots, policy_dir, run_dir, event_log, unmatched, exempt_users, "
                                         "exempt_groups, nft_mirror, deny_unknown_cgroups, pam, limits)"});
     BOOST_TEST(errors_of("pin_dir = \"relative\"\n") ==
                std::vector<std::string>{"a.toml:1:11: pin_dir must be an absolute path"});

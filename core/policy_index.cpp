@@ -1,0 +1,196 @@
+#include "core/policy_index.h"
+
+#include "core/policy_file.h"
+#include "core/session_record.h"
+
+#include <grp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace authwall {
+
+namespace fs = std::filesystem;
+
+PolicyIndex build_policy_index(const std::vector<Policy>& policies, const std::map<std::string, uint32_t>& ids,
+                               const Config& config)
+{
+    PolicyIndex index;
+    for (const auto& p : policies) {
+        IndexedPolicy ip;
+        ip.name = p.name;
+        ip.id = ids.at(p.name);
+        ip.priority = p.priority;
+        ip.match = p.match;
+        ip.max_duration_s = p.max_duration ? static_cast<uint64_t>(p.max_duration->count()) : 0;
+        index.policies.push_back(std::move(ip));
+    }
+    std::sort(index.policies.begin(), index.policies.end(), [](const auto& a, const auto& b) {
+        return a.priority != b.priority ? a.priority > b.priority : a.name < b.name;
+    });
+    index.unmatched = config.unmatched;
+    index.exempt_users = config.exempt_users;
+    index.exempt_groups = config.exempt_groups;
+    return index;
+}
+
+std::string to_json(const PolicyIndex& index)
+{
+    nlohmann::json policies = nlohmann::json::array();
+    for (const auto& p : index.policies) {
+        nlohmann::json rhosts = nlohmann::json::array();
+        for (const auto& r : p.match.rhosts)
+            rhosts.push_back(r.str());
+        policies.push_back({{"name", p.name},
+                            {"id", p.id},
+                            {"priority", p.priority},
+                            {"max_duration_s", p.max_duration_s},
+                            {"match",
+                             {{"users", p.match.users},
+                              {"groups", p.match.groups},
+                              {"services", p.match.services},
+                              {"rhosts", rhosts},
+                              {"cgroups", p.match.cgroups}}}});
+    }
+    std::string unmatched = index.unmatched.kind == Fallback::Kind::Pass   ? "pass"
+                            : index.unmatched.kind == Fallback::Kind::Deny ? "deny"
+                                                                           : index.unmatched.policy;
+    nlohmann::json j{{"version", index.version},
+                     {"unmatched", unmatched},
+                     {"exempt_users", index.exempt_users},
+                     {"exempt_groups", index.exempt_groups},
+                     {"policies", policies}};
+    return j.dump(2) + "\n";
+}
+
+Result<PolicyIndex> policy_index_from_json(const std::string& text, const std::string& source)
+{
+    try {
+        auto j = nlohmann::json::parse(text);
+        PolicyIndex index;
+        index.version = j.at("version").get<int>();
+        if (index.version != 1)
+            return Error::msg("read policy index", source, "unknown version " + std::to_string(index.version));
+        std::string unmatched = j.at("unmatched").get<std::string>();
+        if (unmatched == "pass")
+            index.unmatched = {Fallback::Kind::Pass, {}};
+        else if (unmatched == "deny")
+            index.unmatched = {Fallback::Kind::Deny, {}};
+        else
+            index.unmatched = {Fallback::Kind::Policy, unmatched};
+        index.exempt_users = j.at("exempt_users").get<std::vector<std::string>>();
+        index.exempt_groups = j.at("exempt_groups").get<std::vector<std::string>>();
+        for (const auto& p : j.at("policies")) {
+            IndexedPolicy ip;
+            ip.name = p.at("name").get<std::string>();
+            ip.id = p.at("id").get<uint32_t>();
+            ip.priority = p.at("priority").get<int>();
+            ip.max_duration_s = p.value("max_duration_s", uint64_t{0});
+            const auto& m = p.at("match");
+            ip.match.users = m.at("users").get<std::vector<std::string>>();
+            ip.match.groups = m.at("groups").get<std::vector<std::string>>();
+            ip.match.services = m.at("services").get<std::vector<std::string>>();
+            ip.match.cgroups = m.at("cgroups").get<std::vector<std::string>>();
+            for (const auto& r : m.at("rhosts")) {
+                auto prefix = Prefix::parse(r.get<std::string>());
+                if (!prefix)
+                    return Error::msg("read policy index", source, "bad rhost prefix " + r.get<std::string>());
+                ip.match.rhosts.push_back(*prefix);
+            }
+            index.policies.push_back(std::move(ip));
+        }
+        return index;
+    } catch (const nlohmann::json::exception& e) {
+        return Error::msg("read policy index", source, e.what());
+    }
+}
+
+fs::path policy_index_path(const fs::path& run_dir)
+{
+    return run_dir / "policies.json";
+}
+
+Status write_policy_index(const fs::path& run_dir, const PolicyIndex& index)
+{
+    return write_file_atomic(policy_index_path(run_dir), to_json(index), 0644);
+}
+
+Result<PolicyIndex> read_policy_index(const fs::path& run_dir, uid_t owner)
+{
+    auto path = policy_index_path(run_dir);
+    if (auto st = check_trusted_path(path, owner); !st) {
+        if (st.error().err == ENOENT)
+            return Error::sys("read policy index", path.string(), ENOENT,
+                              "authwall-loader has not published the policies in force (is it running?)");
+        return st.error();
+    }
+    std::ifstream in(path);
+    if (!in)
+        return Error::sys("read policy index", path.string(), errno);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return policy_index_from_json(buf.str(), path.string());
+}
+
+namespace {
+bool listed(const std::vector<std::string>& list, const std::string& value)
+{
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+bool any_listed(const std::vector<std::string>& list, const std::vector<std::string>& values)
+{
+    for (const auto& v : values)
+        if (listed(list, v))
+            return true;
+    return false;
+}
+} // namespace
+
+const IndexedPolicy* resolve_policy(const PolicyIndex& index, const LoginFacts& login)
+{
+    for (const auto& p : index.policies) { // already in priority order
+        bool rhost = false;
+        if (login.rhost)
+            for (const auto& prefix : p.match.rhosts)
+                rhost |= prefix.contains(*login.rhost);
+        // Criteria combine as "any of": the design's match lists are
+        // alternatives; a policy restricted to a service uses only services.
+        bool who = listed(p.match.users, login.user) || any_listed(p.match.groups, login.groups) || rhost;
+        bool has_who = !p.match.users.empty() || !p.match.groups.empty() || !p.match.rhosts.empty();
+        bool service_ok = p.match.services.empty() || listed(p.match.services, login.service);
+        bool matched = has_who ? (who && service_ok) : (!p.match.services.empty() && service_ok);
+        if (matched)
+            return &p;
+    }
+    return nullptr;
+}
+
+bool is_exempt(const PolicyIndex& index, const LoginFacts& login)
+{
+    return listed(index.exempt_users, login.user) || any_listed(index.exempt_groups, login.groups);
+}
+
+Result<std::vector<std::string>> user_groups(const std::string& user, gid_t primary)
+{
+    int count = 64;
+    std::vector<gid_t> gids(static_cast<size_t>(count));
+    if (getgrouplist(user.c_str(), primary, gids.data(), &count) < 0) {
+        gids.resize(static_cast<size_t>(count));
+        if (getgrouplist(user.c_str(), primary, gids.data(), &count) < 0)
+            return Error::msg("list groups of", user, "getgrouplist failed");
+    }
+    gids.resize(static_cast<size_t>(count));
+    std::vector<std::string> names;
+    for (gid_t g : gids) {
+        group gr{};
+        group* found = nullptr;
+        std::vector<char> buf(16384);
+        if (getgrgid_r(g, &gr, buf.data(), buf.size(), &found) == 0 && found)
+            names.emplace_back(gr.gr_name);
+    }
+    return names;
+}
+
+} // namespace authwall

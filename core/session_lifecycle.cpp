@@ -1,0 +1,255 @@
+#include "core/session_lifecycle.h"
+
+#include "core/cgroup.h"
+#include "core/maps.h"
+#include "core/policy_index.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+namespace authwall {
+
+namespace fs = std::filesystem;
+
+Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
+{
+    PamOptions o;
+    for (const auto& a : args) {
+        if (a == "fail=closed")
+            o.fail_closed = true;
+        else if (a == "fail=open")
+            o.fail_closed = false;
+        else if (a == "rhost=lax")
+            o.rhost = RhostMode::Lax;
+        else if (a == "rhost=strict")
+            o.rhost = RhostMode::Strict;
+        else if (a.starts_with("config=") && a.size() > 7 && a[7] == '/') {
+            o.config = a.substr(7);
+            o.config_explicit = true;
+        } else if (a == "debug")
+            o.debug = true;
+        else
+            return Error::msg("parse module arguments", "'" + printable(a) + "'",
+                              "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, debug)");
+    }
+    return o;
+}
+
+namespace {
+
+OpenOutcome failed(OpenFailure kind, Error e)
+{
+    return OpenOutcome{std::nullopt, OpenError{kind, std::move(e)}};
+}
+
+bool cgroup_populated(const fs::path& cgroup)
+{
+    std::ifstream in(cgroup / "cgroup.events");
+    std::string key;
+    int value = 0;
+    while (in >> key >> value)
+        if (key == "populated")
+            return value != 0;
+    return false;
+}
+
+fs::path session_parent(const Config& config, const CgroupMount& mount)
+{
+    fs::path root = config.enforcement_roots.empty() ? mount.mount_point : config.enforcement_roots.front();
+    return root / "authwall";
+}
+
+// Where a process's cgroup (as /proc/PID/cgroup names it) lives on disk.
+fs::path on_disk(const CgroupMount& mount, const std::string& relative)
+{
+    std::string rel = relative;
+    if (mount.root != "/" && rel.starts_with(mount.root))
+        rel = rel.substr(mount.root.size());
+    return mount.mount_point / fs::path(rel).relative_path();
+}
+
+} // namespace
+
+OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events)
+{
+    OpenResult result;
+
+    if (auto problem = username_problem(req.user))
+        return failed(OpenFailure::BadUser, Error::msg("refuse user", "'" + printable(req.user) + "'", *problem));
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(req.user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
+        return failed(OpenFailure::BadUser, Error::msg("refuse user", "'" + req.user + "'", "unknown to NSS"));
+
+    auto rhost = normalize_rhost(req.rhost, rhost_mode);
+    if (!rhost)
+        return failed(OpenFailure::BadRhost, rhost.error());
+    if (!rhost->note.empty() && !req.rhost.empty())
+        result.notes.push_back(rhost->note);
+
+    auto index = read_policy_index(config.run_dir);
+    if (!index)
+        return failed(OpenFailure::Enforcement, index.error());
+    LoginFacts login{req.user, {}, req.service, rhost->address};
+    auto groups = user_groups(req.user, pw.pw_gid);
+    if (!groups)
+        return failed(OpenFailure::Enforcement, groups.error());
+    login.groups = *groups;
+    if (is_exempt(*index, login)) {
+        result.exempt = true;
+        return OpenOutcome{result, std::nullopt};
+    }
+
+    SessionRecord rec;
+    rec.correlation = random_hex(16);
+    rec.user = req.user;
+    rec.uid = pw.pw_uid;
+    rec.service = req.service;
+    if (rhost->address)
+        rec.rhost = rhost->address->str();
+    rec.tty = req.tty;
+    rec.leader_pid = req.leader;
+    if (const IndexedPolicy* p = resolve_policy(*index, login)) {
+        rec.policy = p->name;
+        rec.policy_id = p->id;
+        rec.max_duration_s = p->max_duration_s;
+    } else {
+        rec.policy = index->unmatched.kind == Fallback::Kind::Policy ? index->unmatched.policy : "(unmatched)";
+        rec.policy_id = AW_POLICY_FALLBACK;
+    }
+
+    auto maps = PinnedMaps::open(config.pin_dir);
+    if (!maps)
+        return failed(OpenFailure::Enforcement, maps.error());
+    if (rec.policy_id != AW_POLICY_FALLBACK) {
+        auto active = maps->active_policy_ids();
+        if (!active)
+            return failed(OpenFailure::Enforcement, active.error());
+        auto it = active->find(rec.policy);
+        if (it == active->end() || it->second != rec.policy_id)
+            return failed(OpenFailure::Enforcement,
+                          Error::msg("resolve policy", rec.policy,
+                                     "is not in force in the kernel (authctl policy show; authctl policy check)"));
+    }
+
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return failed(OpenFailure::Enforcement, mount.error());
+    fs::path parent = session_parent(config, *mount);
+    if (auto st = cgroup_create(parent); !st)
+        return failed(OpenFailure::Enforcement, st.error());
+    fs::path cgroup = parent / (req.user + "-" + random_hex(6));
+    if (auto st = cgroup_create(cgroup); !st)
+        return failed(OpenFailure::Enforcement, st.error());
+    rec.cgroup = cgroup.string();
+
+    auto origin = process_cgroup(req.leader);
+    if (origin)
+        rec.origin_cgroup = on_disk(*mount, *origin).string();
+
+    // From here on, undo everything on failure.
+    auto rollback = [&](Error e) {
+        if (!rec.origin_cgroup.empty())
+            cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
+        if (rec.id)
+            maps->remove_session(rec.id).ok();
+        ::rmdir(cgroup.c_str());
+        return failed(OpenFailure::Enforcement, std::move(e));
+    };
+    auto id = cgroup_id(cgroup);
+    if (!id)
+        return rollback(id.error());
+    auto level = cgroup_level(*mount, cgroup);
+    if (!level)
+        return rollback(level.error());
+    // The entry goes in before the leader moves: its first packet in the
+    // new cgroup is already enforced.
+    rec.opened_ns = realtime_ns();
+    rec.opened_at = rfc3339_utc(rec.opened_ns);
+    SessionEntry entry;
+    entry.policy_id = rec.policy_id;
+    entry.uid = rec.uid;
+    entry.rhost = rhost->address;
+    entry.opened_ns = rec.opened_ns;
+    if (auto st = maps->insert_session(*id, *level, entry); !st)
+        return rollback(st.error());
+    rec.id = *id;
+    if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
+        return rollback(st.error());
+    if (auto st = write_record(config.run_dir, rec); !st)
+        return rollback(st.error());
+    events.session_event("open", rec, "");
+    result.record = rec;
+    return OpenOutcome{result, std::nullopt};
+}
+
+Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const Config& config,
+                                        EventSink& events)
+{
+    CloseResult result;
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return mount.error();
+
+    std::optional<SessionRecord> rec;
+    if (id_hint) {
+        if (auto r = read_record(config.run_dir, *id_hint))
+            rec = *r;
+    }
+    if (!rec) {
+        // Another process than open's: its own cgroup is the session's.
+        if (auto own = process_cgroup(caller)) {
+            if (auto id = cgroup_id(on_disk(*mount, *own)))
+                if (auto r = read_record(config.run_dir, *id))
+                    rec = *r;
+        }
+    }
+    if (!rec) {
+        if (auto all = list_records(config.run_dir))
+            for (const auto& r : *all)
+                if (r.leader_pid == caller && r.kind == "login")
+                    rec = r;
+    }
+    if (!rec)
+        return result; // nothing to close: already closed, or never opened
+
+    auto maps = PinnedMaps::open(config.pin_dir);
+    if (maps) // revoke first: the network is cut before anything else happens
+        maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
+
+    fs::path cgroup = rec->cgroup;
+    fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup) ? fs::path(rec->origin_cgroup)
+                                                                                     : mount->mount_point;
+    if (auto own = process_cgroup(caller); own && on_disk(*mount, *own) == cgroup)
+        if (auto st = cgroup_move_pid(back, caller); !st)
+            return st.error();
+    if (is_cgroup2_dir(cgroup)) {
+        if (cgroup_populated(cgroup)) {
+            cgroup_kill(cgroup).ok();
+            result.processes_killed = true;
+            for (int i = 0; i < 200 && cgroup_populated(cgroup); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        result.cgroup_removed = cgroup_remove_tree(cgroup).ok();
+    } else {
+        result.cgroup_removed = true;
+    }
+    // The entry stays (revoked) while anything is left in the cgroup;
+    // cgroupd reaps it once the cgroup is gone.
+    if (result.cgroup_removed && maps)
+        if (auto st = maps->remove_session(rec->id); !st)
+            return st.error();
+    if (result.cgroup_removed)
+        if (auto st = remove_record(config.run_dir, rec->id); !st)
+            return st.error();
+    events.session_event("close", *rec, result.processes_killed ? "left-over processes killed" : "");
+    result.closed = rec;
+    return result;
+}
+
+} // namespace authwall

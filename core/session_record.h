@@ -1,0 +1,55 @@
+// Session records: /run/authwall/sessions/<cgroup id>.json, one per session,
+// written atomically (temporary file + rename). They let close_session work
+// from another process than open_session, and tell authctl and cgroupd what
+// the kernel's entry is about. Schema version 1 (docs/INTEGRATIONS.md).
+#pragma once
+
+#include "core/result.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace authwall {
+
+struct SessionRecord {
+    int version = 1;
+    uint64_t id = 0;              // cgroup id = the key in the sessions map
+    std::string correlation;      // 32 hex digits, shared by every event of the session
+    std::string kind = "login";   // login | container
+    std::string user;
+    uint32_t uid = 0;
+    std::string service;          // PAM service
+    std::optional<std::string> rhost;
+    std::string tty;
+    std::string policy;           // name; "(unmatched)" for the fallback
+    uint32_t policy_id = 0;
+    std::string cgroup;           // absolute path of the session cgroup
+    std::string origin_cgroup;    // where the session leader came from
+    int32_t leader_pid = 0;
+    std::string opened_at;        // RFC 3339, UTC
+    uint64_t opened_ns = 0;       // CLOCK_REALTIME
+    uint64_t max_duration_s = 0;  // 0 = none
+};
+
+std::string to_json(const SessionRecord& r);
+Result<SessionRecord> record_from_json(const std::string& text, const std::string& source);
+
+std::filesystem::path sessions_dir(const std::filesystem::path& run_dir);
+std::filesystem::path record_path(const std::filesystem::path& run_dir, uint64_t id);
+
+Status write_record(const std::filesystem::path& run_dir, const SessionRecord& r);
+Result<SessionRecord> read_record(const std::filesystem::path& run_dir, uint64_t id);
+Status remove_record(const std::filesystem::path& run_dir, uint64_t id); // missing is fine
+Result<std::vector<SessionRecord>> list_records(const std::filesystem::path& run_dir);
+
+// Writes `text` to `path` atomically with `mode`, creating parent dirs 0755.
+Status write_file_atomic(const std::filesystem::path& path, const std::string& text, unsigned mode);
+
+std::string rfc3339_utc(uint64_t realtime_ns);
+std::string random_hex(size_t bytes);
+uint64_t realtime_ns();
+
+} // namespace authwall

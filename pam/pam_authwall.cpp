@@ -1,0 +1,159 @@
+// pam_authwall.so: a thin PAM session module over core/session_lifecycle.
+//   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [debug]
+// No exception crosses the PAM boundary. No seccomp filter is installed: this
+// code runs inside the PAM host process (sshd, login), which forks the user's
+// session after open_session; a filter would be inherited by the session and
+// a kill-on-violation filter would kill the login (docs/SECURITY.md).
+#include "core/config.h"
+#include "core/session_lifecycle.h"
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace authwall;
+
+namespace {
+
+constexpr const char* kDataKey = "authwall_session_id";
+
+std::string item(pam_handle_t* pamh, int type)
+{
+    const void* value = nullptr;
+    if (pam_get_item(pamh, type, &value) != PAM_SUCCESS || !value)
+        return {};
+    return static_cast<const char*>(value);
+}
+
+void free_id(pam_handle_t*, void* data, int)
+{
+    delete static_cast<uint64_t*>(data);
+}
+
+// Settings: the configuration file (config= argument, else the default if it
+// exists), then AUTHWALL_PIN_DIR / AUTHWALL_RUN_DIR for tests are *not*
+// honoured here: the PAM host's environment is not ours to trust.
+Result<Config> load_settings(const PamOptions& options)
+{
+    ConfigLoad load = load_config(options.config, options.config_explicit);
+    if (!load.ok())
+        return Error::msg("read configuration", options.config.string(), load.errors.front().str());
+    return load.config;
+}
+
+int open_session(pam_handle_t* pamh, int argc, const char** argv)
+{
+    auto options = parse_pam_options(std::vector<std::string>(argv, argv + argc));
+    if (!options) {
+        pam_syslog(pamh, LOG_ERR, "%s", options.error().message().c_str());
+        return PAM_SERVICE_ERR;
+    }
+    auto enforcement_failed = [&](const Error& e) {
+        if (options->fail_closed) {
+            pam_syslog(pamh, LOG_ERR, "session refused (fail=closed): %s", e.message().c_str());
+            return PAM_SESSION_ERR;
+        }
+        pam_syslog(pamh, LOG_CRIT, "SESSION NOT ENFORCED (fail=open): %s", e.message().c_str());
+        return PAM_SUCCESS;
+    };
+    auto config = load_settings(*options);
+    if (!config)
+        return enforcement_failed(config.error());
+
+    OpenRequest req;
+    req.user = item(pamh, PAM_USER);
+    req.service = item(pamh, PAM_SERVICE);
+    req.rhost = item(pamh, PAM_RHOST);
+    req.tty = item(pamh, PAM_TTY);
+    req.leader = getpid();
+    JournalSink events("pam_authwall", config->event_log);
+    OpenOutcome out = open_login_session(req, *config, options->rhost, events);
+    if (out.error) {
+        switch (out.error->kind) {
+        case OpenFailure::BadUser:
+            pam_syslog(pamh, LOG_ERR, "%s", out.error->error.message().c_str());
+            return PAM_USER_UNKNOWN;
+        case OpenFailure::BadRhost:
+            pam_syslog(pamh, LOG_ERR, "session refused: %s", out.error->error.message().c_str());
+            return PAM_PERM_DENIED;
+        case OpenFailure::Enforcement:
+            return enforcement_failed(out.error->error);
+        }
+    }
+    for (const auto& note : out.result->notes)
+        pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
+    if (out.result->exempt) {
+        if (options->debug)
+            pam_syslog(pamh, LOG_DEBUG, "user %s is exempt: no session", req.user.c_str());
+        return PAM_SUCCESS;
+    }
+    const SessionRecord& rec = *out.result->record;
+    if (pam_set_data(pamh, kDataKey, new uint64_t(rec.id), free_id) != PAM_SUCCESS)
+        pam_syslog(pamh, LOG_WARNING, "cannot keep the session id; close will find it from the cgroup");
+    if (options->debug)
+        pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s with policy %s in %s",
+                   static_cast<unsigned long long>(rec.id), rec.user.c_str(), rec.policy.c_str(), rec.cgroup.c_str());
+    return PAM_SUCCESS;
+}
+
+int close_session(pam_handle_t* pamh, int argc, const char** argv)
+{
+    auto options = parse_pam_options(std::vector<std::string>(argv, argv + argc));
+    if (!options) {
+        pam_syslog(pamh, LOG_ERR, "%s", options.error().message().c_str());
+        return PAM_SERVICE_ERR;
+    }
+    auto config = load_settings(*options);
+    if (!config) {
+        pam_syslog(pamh, LOG_ERR, "close: %s", config.error().message().c_str());
+        return PAM_SESSION_ERR;
+    }
+    std::optional<uint64_t> hint;
+    const void* data = nullptr;
+    if (pam_get_data(pamh, kDataKey, &data) == PAM_SUCCESS && data)
+        hint = *static_cast<const uint64_t*>(data);
+    JournalSink events("pam_authwall", config->event_log);
+    auto result = close_login_session(hint, getpid(), *config, events);
+    if (!result) {
+        pam_syslog(pamh, LOG_ERR, "close: %s", result.error().message().c_str());
+        return PAM_SESSION_ERR;
+    }
+    if (options->debug && result->closed)
+        pam_syslog(pamh, LOG_DEBUG, "session %llu closed", static_cast<unsigned long long>(result->closed->id));
+    return PAM_SUCCESS;
+}
+
+} // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_open_session(pam_handle_t* pamh, int /*flags*/, int argc, const char** argv)
+{
+    try {
+        return open_session(pamh, argc, argv);
+    } catch (const std::exception& e) {
+        pam_syslog(pamh, LOG_CRIT, "internal error, session refused: %s", e.what());
+    } catch (...) {
+        pam_syslog(pamh, LOG_CRIT, "internal error, session refused");
+    }
+    return PAM_SESSION_ERR;
+}
+
+__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_close_session(pam_handle_t* pamh, int /*flags*/, int argc, const char** argv)
+{
+    try {
+        return close_session(pamh, argc, argv);
+    } catch (const std::exception& e) {
+        pam_syslog(pamh, LOG_CRIT, "internal error while closing: %s", e.what());
+    } catch (...) {
+        pam_syslog(pamh, LOG_CRIT, "internal error while closing");
+    }
+    return PAM_SESSION_ERR;
+}
+
+} // extern "C"

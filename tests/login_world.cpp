@@ -1,0 +1,126 @@
+#include "tests/login_world.h"
+
+#include "core/datapath.h"
+#include "tests/support.h"
+
+#include <boost/test/unit_test.hpp>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace authwall::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+void write(const fs::path& path, const std::string& text, unsigned mode = 0644)
+{
+    std::ofstream(path) << text;
+    chmod(path.c_str(), mode);
+}
+} // namespace
+
+LoginWorld::LoginWorld(const std::string& policies, const std::string& pam_args, const std::string& extra_config)
+{
+    auto mount = find_cgroup2_mount();
+    BOOST_REQUIRE(mount.ok());
+    std::string suffix = unique_suffix();
+    root_ = mount->mount_point / ("authwall-login-" + suffix);
+    pin_dir_ = "/sys/fs/bpf/authwall-login-" + suffix;
+    user_ = "awt" + suffix;
+    service_ = "authwall-test";
+    char tmpl[] = "/tmp/authwall-login-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    dir_ = tmpl;
+    chmod(dir_.c_str(), 0755); // sshd and the test user traverse it
+    run_dir_ = dir_ / "run";
+    config_ = dir_ / "authwall.toml";
+    fs::create_directories(dir_ / "policies.d");
+    fs::create_directories(dir_ / "pam.d");
+    write(dir_ / "policies.d" / "test.toml", policies);
+    write(config_, "pin_dir = \"" + pin_dir_.string() + "\"\nrun_dir = \"" + run_dir_.string() +
+                       "\"\npolicy_dir = \"" + (dir_ / "policies.d").string() + "\"\nenforcement_roots = [\"" +
+                       root_.string() + "\"]\nevent_log = \"" + (dir_ / "events.jsonl").string() + "\"\n" +
+                       extra_config);
+    set_pam_args(pam_args);
+    write(dir_ / "pam.d" / "other", "session required pam_deny.so\n");
+
+    sh("userdel -r " + user_ + " >/dev/null 2>&1");
+    BOOST_REQUIRE_EQUAL(sh("useradd -M -d " + dir_.string() + " -s /bin/bash " + user_), 0);
+    BOOST_REQUIRE(cgroup_create(root_).ok());
+    std::string out = sh_output(std::string(AUTHWALL_LOADER_BIN) + " --config " + config_.string() +
+                                " --once 2>&1; echo rc=$?");
+    BOOST_TEST_MESSAGE(out);
+    BOOST_REQUIRE_MESSAGE(out.find("rc=0") != std::string::npos, "loader --once failed: " + out);
+}
+
+LoginWorld::~LoginWorld()
+{
+    // Sessions still open (a failed test) are killed with their cgroups.
+    std::error_code ec;
+    for (const auto& c : session_cgroups())
+        cgroup_kill(c).ok();
+    uninstall_datapath(pin_dir_).ok();
+    for (int i = 0; i < 100; ++i) {
+        if (cgroup_remove_tree(root_).ok())
+            break;
+        usleep(20000);
+    }
+    sh("userdel " + user_ + " >/dev/null 2>&1");
+    fs::remove_all(dir_, ec);
+}
+
+PinnedMaps LoginWorld::maps() const
+{
+    auto m = PinnedMaps::open(pin_dir_);
+    BOOST_REQUIRE(m.ok());
+    return std::move(m).value();
+}
+
+void LoginWorld::set_pam_args(const std::string& pam_args)
+{
+    write(dir_ / "pam.d" / service_, "session required " + std::string(AUTHWALL_PAM_MODULE) +
+                                         " config=" + config_.string() + " " + pam_args + "\n");
+}
+
+std::string LoginWorld::pam(const std::string& args) const
+{
+    std::string cmd = std::string(AUTHWALL_PAM_HARNESS) + " " + (dir_ / "pam.d").string() + " " + service_ + " " + args;
+    std::string out = sh_output(cmd + " 2>&1");
+    BOOST_TEST_MESSAGE("pam_harness " << args << ":\n" << out);
+    return out;
+}
+
+std::vector<SessionRecord> LoginWorld::records() const
+{
+    auto r = list_records(run_dir_);
+    BOOST_REQUIRE(r.ok());
+    return *r;
+}
+
+std::vector<std::string> LoginWorld::events() const
+{
+    std::vector<std::string> out;
+    std::ifstream in(dir_ / "events.jsonl");
+    for (std::string line; std::getline(in, line);)
+        out.push_back(line);
+    return out;
+}
+
+std::vector<fs::path> LoginWorld::session_cgroups() const
+{
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root_ / "authwall", ec))
+        if (e.is_directory())
+            out.push_back(e.path());
+    return out;
+}
+
+void LoginWorld::set_password(const std::string& password)
+{
+    BOOST_REQUIRE_EQUAL(sh("echo '" + user_ + ":" + password + "' | chpasswd"), 0);
+}
+
+} // namespace authwall::test

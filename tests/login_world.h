@@ -1,0 +1,51 @@
+// A complete, private authwall installation for login tests: a throwaway
+// enforcement root, pin and run directories, a configuration and policies in
+// a temporary directory, the data plane installed by the real loader, a PAM
+// service file pointing at the build-tree module, and a throwaway user.
+// Everything is removed in the destructor, even when a test fails.
+#pragma once
+
+#include "core/cgroup.h"
+#include "core/maps.h"
+#include "core/session_record.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace authwall::test {
+
+class LoginWorld {
+  public:
+    // `policies` is policy TOML; `pam_args` are appended to the module line.
+    LoginWorld(const std::string& policies, const std::string& pam_args = "", const std::string& extra_config = "");
+    ~LoginWorld();
+    LoginWorld(const LoginWorld&) = delete;
+    LoginWorld& operator=(const LoginWorld&) = delete;
+
+    const std::filesystem::path& dir() const { return dir_; }
+    const std::filesystem::path& root() const { return root_; }
+    const std::filesystem::path& pin_dir() const { return pin_dir_; }
+    const std::filesystem::path& run_dir() const { return run_dir_; }
+    const std::filesystem::path& config() const { return config_; }
+    const std::string& user() const { return user_; }
+    const std::string& service() const { return service_; }
+    PinnedMaps maps() const;
+
+    // Runs the harness; returns its stdout.
+    std::string pam(const std::string& args) const;
+    // Rewrites the PAM service file with another module line tail.
+    void set_pam_args(const std::string& pam_args);
+    std::vector<SessionRecord> records() const;
+    std::vector<std::string> events() const; // lines of the event log
+    // Session cgroups below <root>/authwall.
+    std::vector<std::filesystem::path> session_cgroups() const;
+    void set_password(const std::string& password);
+
+  private:
+    std::filesystem::path dir_, root_, pin_dir_, run_dir_, config_;
+    std::string user_, service_;
+};
+
+} // namespace authwall::test
