@@ -42,6 +42,8 @@ class BenchRoot {
     std::filesystem::path plain_cgroup();                   // outside the root: no programs
     void open_session(const std::filesystem::path& cgroup, uint32_t policy_id);
     PinnedMaps& maps() { return *maps_; }
+    const std::filesystem::path& root() const { return root_; }
+    const std::filesystem::path& pin_dir() const { return pins_; }
     const CgroupMount& mount() const { return mount_; }
 
   private:

@@ -209,4 +209,19 @@ BOOST_AUTO_TEST_CASE(exempt_users_get_no_session)
     BOOST_TEST(w.records().empty());
 }
 
+BOOST_AUTO_TEST_CASE(valgrind_memcheck_is_clean_on_open_close)
+{
+    LoginWorld w(kPolicies);
+    std::string cmd = std::string("valgrind --quiet --error-exitcode=99 --leak-check=full "
+                                  "--errors-for-leak-kinds=definite,indirect --suppressions=" AUTHWALL_SOURCE_DIR "/tests/valgrind.supp ") +
+                      AUTHWALL_PAM_HARNESS + " " + (w.dir() / "pam.d").string() + " " + w.service() + " " + w.user() +
+                      " --rhost 192.0.2.5 2>&1; echo rc=$?";
+    auto out = sh_output(cmd);
+    BOOST_TEST_MESSAGE(out);
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "close: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "rc=0")); // 99 on any memcheck error or definite/indirect leak
+    BOOST_TEST(w.records().empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
