@@ -1,0 +1,176 @@
+// authwall-cgroupd: keeps sessions, records and cgroups in agreement
+// (core/reconciler): reaps sessions whose cgroup died, ends sessions past
+// their max_duration, enrolls container cgroups by path. Event-driven
+// (inotify on the cgroup tree, cgroup.events and the run directory), with a
+// slow full sweep as a backstop.
+#include "core/config.h"
+#include "core/reconciler.h"
+#include "core/session_events.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstdlib>
+
+using namespace authwall;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string env_or(const char* name, std::string fallback)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::move(fallback);
+}
+
+// Logs each event once (journal and event_log through the sink, stderr here).
+class LoggingSink final : public EventSink {
+  public:
+    explicit LoggingSink(const Config& config) : journal_("authwall-cgroupd", config.event_log) {}
+    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
+    {
+        spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, r.kind,
+                     r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
+        journal_.session_event(event, r, detail);
+    }
+
+  private:
+    JournalSink journal_;
+};
+
+void arm(int timerfd, std::optional<Reconciler::Clock::time_point> when)
+{
+    itimerspec its{};
+    if (when) {
+        auto delta = *when - Reconciler::Clock::now();
+        auto ns = std::max<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(delta).count(), 1);
+        its.it_value.tv_sec = ns / 1'000'000'000;
+        its.it_value.tv_nsec = ns % 1'000'000'000;
+    }
+    timerfd_settime(timerfd, 0, &its, nullptr);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"authwall-cgroupd: reaps sessions whose cgroup died, ends sessions past their max_duration,\n"
+                 "enrolls container cgroups into policies by path. Settings: flags, environment, configuration."};
+    std::string config_path = env_or("AUTHWALL_CONFIG", "");
+    std::string pin_dir, run_dir;
+    std::vector<std::string> roots;
+    unsigned sweep_seconds = 60;
+    bool debug = false, once = false;
+    app.add_option("--config", config_path, std::string("configuration file (env AUTHWALL_CONFIG; default ") +
+                                                kDefaultConfigPath + ", optional)");
+    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
+    app.add_option("--run-dir", run_dir, "session records and policy index (env AUTHWALL_RUN_DIR)");
+    app.add_option("--cgroup-root", roots, "enforcement roots to watch, repeatable (default: the configuration's)");
+    app.add_option("--sweep-seconds", sweep_seconds, "full reconciliation every N seconds, a backstop to inotify")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 86400u));
+    app.add_flag("--once", once, "reconcile once and exit");
+    app.add_flag("--debug", debug, "debug logging");
+    CLI11_PARSE(app, argc, argv);
+
+    spdlog::set_default_logger(spdlog::stderr_color_mt("authwall-cgroupd"));
+    spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
+    spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
+
+    bool explicit_config = !config_path.empty();
+    ConfigLoad load = load_config(explicit_config ? config_path : kDefaultConfigPath, explicit_config);
+    if (!load.ok()) {
+        for (const auto& e : load.errors)
+            spdlog::error("config: {}", e.str());
+        return 1;
+    }
+    Config config = load.config;
+    if (pin_dir.empty())
+        pin_dir = env_or("AUTHWALL_PIN_DIR", "");
+    if (!pin_dir.empty())
+        config.pin_dir = pin_dir;
+    if (run_dir.empty())
+        run_dir = env_or("AUTHWALL_RUN_DIR", "");
+    if (!run_dir.empty())
+        config.run_dir = run_dir;
+    if (!roots.empty()) {
+        config.enforcement_roots.clear();
+        for (const auto& r : roots)
+            config.enforcement_roots.emplace_back(r);
+    }
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+    LoggingSink sink(config);
+    Reconciler reconciler(config, sink);
+    if (auto st = reconciler.start(); !st) {
+        spdlog::error("cgroupd: {}", st.error().message());
+        return 1;
+    }
+    const auto& s = reconciler.stats();
+    spdlog::info("cgroupd: started: {} reaped, {} enrolled, {} records repaired", s.reaped, s.enrolled, s.repaired);
+    if (once)
+        return 0;
+
+    Fd sfd(signalfd(-1, &mask, SFD_CLOEXEC));
+    Fd due(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    Fd sweep(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    Fd ep(epoll_create1(EPOLL_CLOEXEC));
+    itimerspec every{};
+    every.it_value.tv_sec = every.it_interval.tv_sec = sweep_seconds;
+    timerfd_settime(sweep.get(), 0, &every, nullptr);
+    for (int fd : {sfd.get(), due.get(), sweep.get(), reconciler.fd()}) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    arm(due.get(), reconciler.next_deadline());
+    sd_notify(0, "READY=1\nSTATUS=reconciling");
+
+    for (;;) {
+        epoll_event events[8];
+        int n = epoll_wait(ep.get(), events, 8, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            Status st;
+            if (fd == sfd.get()) {
+                signalfd_siginfo si{};
+                if (read(sfd.get(), &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP) {
+                    spdlog::info("cgroupd: SIGHUP, full sweep");
+                    st = reconciler.sweep();
+                } else {
+                    sd_notify(0, "STOPPING=1");
+                    spdlog::info("cgroupd: stopping; the next start repairs anything missed meanwhile");
+                    return 0;
+                }
+            } else if (fd == reconciler.fd()) {
+                st = reconciler.handle_events();
+            } else if (fd == due.get()) {
+                uint64_t x;
+                (void)!read(due.get(), &x, sizeof(x));
+                st = reconciler.run_due();
+            } else if (fd == sweep.get()) {
+                uint64_t x;
+                (void)!read(sweep.get(), &x, sizeof(x));
+                st = reconciler.sweep();
+            }
+            if (!st)
+                spdlog::warn("cgroupd: {}", st.error().message());
+        }
+        arm(due.get(), reconciler.next_deadline());
+    }
+}

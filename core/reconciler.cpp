@@ -1,0 +1,442 @@
+#include "core/reconciler.h"
+
+#include "core/cgroup.h"
+#include "core/session_record.h"
+
+#include <fnmatch.h>
+#include <pwd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace authwall {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint32_t kTreeMask = IN_CREATE | IN_DELETE | IN_ONLYDIR;
+
+bool populated(const fs::path& cgroup)
+{
+    std::ifstream in(cgroup / "cgroup.events");
+    std::string key;
+    int value = 0;
+    while (in >> key >> value)
+        if (key == "populated")
+            return value != 0;
+    return false;
+}
+
+std::optional<uint64_t> record_id(const std::string& name)
+{
+    if (!name.ends_with(".json"))
+        return std::nullopt;
+    try {
+        size_t used = 0;
+        uint64_t id = std::stoull(name, &used);
+        if (used + 5 == name.size())
+            return id;
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+Reconciler::Reconciler(Config config, EventSink& events) : config_(std::move(config)), events_(events) {}
+
+Status Reconciler::start()
+{
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return mount.error();
+    mount_ = *mount;
+    auto maps = PinnedMaps::open(config_.pin_dir);
+    if (!maps)
+        return maps.error();
+    maps_.emplace(std::move(maps).value());
+    inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!inotify_)
+        return Error::sys("create inotify instance", "cgroupd", errno);
+
+    std::error_code ec;
+    fs::create_directories(sessions_dir(config_.run_dir), ec);
+    int wd = inotify_add_watch(inotify_.get(), config_.run_dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
+    if (wd < 0)
+        return Error::sys("watch", config_.run_dir.string(), errno);
+    watches_[wd] = {WatchKind::RunDir, config_.run_dir};
+    wd = inotify_add_watch(inotify_.get(), sessions_dir(config_.run_dir).c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
+    if (wd < 0)
+        return Error::sys("watch", sessions_dir(config_.run_dir).string(), errno);
+    watches_[wd] = {WatchKind::Sessions, sessions_dir(config_.run_dir)};
+
+    load_index();
+    auto roots = config_.enforcement_roots;
+    if (roots.empty())
+        roots.push_back(mount_.mount_point);
+    if (auto st = sweep(); !st) // reaps and repairs before anything is enrolled
+        return st;
+    for (const auto& root : roots)
+        watch_tree(root);
+    return {};
+}
+
+void Reconciler::load_index()
+{
+    auto index = read_policy_index(config_.run_dir);
+    if (index)
+        index_ = std::move(index).value();
+}
+
+void Reconciler::watch_tree(const fs::path& dir)
+{
+    int wd = inotify_add_watch(inotify_.get(), dir.c_str(), kTreeMask);
+    if (wd < 0)
+        return; // gone already, or the watch limit: the sweep is the backstop
+    watches_[wd] = {WatchKind::Tree, dir};
+    // Children made before the watch existed got no event: look at them now.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (e.is_directory(ec) && !e.is_symlink(ec)) {
+            on_new_cgroup(e.path());
+            watch_tree(e.path());
+        }
+    }
+}
+
+void Reconciler::watch_session(const SessionRecord& rec)
+{
+    if (session_watch_.count(rec.id))
+        return;
+    int wd = inotify_add_watch(inotify_.get(), (fs::path(rec.cgroup) / "cgroup.events").c_str(), IN_MODIFY);
+    if (wd < 0)
+        return;
+    watches_[wd] = {WatchKind::Events, rec.cgroup, rec.id};
+    session_watch_[rec.id] = wd;
+}
+
+void Reconciler::schedule(uint64_t id, Clock::time_point when)
+{
+    auto it = due_.find(id);
+    if (it == due_.end() || when < it->second)
+        due_[id] = when;
+}
+
+std::optional<Reconciler::Clock::time_point> Reconciler::next_deadline() const
+{
+    std::optional<Clock::time_point> next;
+    for (const auto& [id, when] : due_)
+        if (!next || when < *next)
+            next = when;
+    return next;
+}
+
+// Decides what a session needs now; schedules what it will need later.
+void Reconciler::check_session(uint64_t id)
+{
+    auto rec = read_record(config_.run_dir, id);
+    if (!rec)
+        return; // closed normally, or not ours
+    fs::path cgroup = rec->cgroup;
+    if (!is_cgroup2_dir(cgroup)) {
+        schedule(id, Clock::now() + kReapGrace); // run_due reaps it if still recorded
+        return;
+    }
+    watch_session(*rec);
+    if (rec->kind == "login" && !populated(cgroup)) {
+        schedule(id, Clock::now() + kReapGrace);
+        return;
+    }
+    if (rec->max_duration_s && !expired_.count(id)) {
+        uint64_t deadline_ns = rec->opened_ns + rec->max_duration_s * 1'000'000'000ULL;
+        uint64_t now_ns = realtime_ns();
+        if (now_ns >= deadline_ns)
+            expire(*rec);
+        else
+            schedule(id, Clock::now() + std::chrono::nanoseconds(deadline_ns - now_ns));
+    }
+}
+
+Status Reconciler::run_due()
+{
+    auto now = Clock::now();
+    std::vector<uint64_t> ready;
+    for (const auto& [id, when] : due_)
+        if (when <= now)
+            ready.push_back(id);
+    for (uint64_t id : ready) {
+        due_.erase(id);
+        auto rec = read_record(config_.run_dir, id);
+        if (!rec)
+            continue;
+        fs::path cgroup = rec->cgroup;
+        if (!is_cgroup2_dir(cgroup) || (rec->kind == "login" && !populated(cgroup)))
+            reap(*rec, expired_.count(id) ? "expired" : "cgroup emptied without close");
+        else
+            check_session(id);
+    }
+    return {};
+}
+
+void Reconciler::expire(const SessionRecord& rec)
+{
+    expired_.insert(rec.id);
+    maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
+    cgroup_kill(rec.cgroup).ok();
+    ++stats_.expired;
+    events_.session_event("expired", rec, "max_duration " + std::to_string(rec.max_duration_s) + "s reached");
+    schedule(rec.id, Clock::now() + kReapGrace);
+}
+
+void Reconciler::reap(const SessionRecord& rec, const std::string& why)
+{
+    // Revoked first, as at close: nothing left in it gets through meanwhile.
+    maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
+    if (rec.kind == "login" && is_cgroup2_dir(rec.cgroup)) {
+        if (populated(rec.cgroup))
+            return; // someone came back; check again on the next change
+        if (!cgroup_remove_tree(rec.cgroup).ok())
+            return;
+    }
+    maps_->remove_session(rec.id).ok();
+    remove_record(config_.run_dir, rec.id).ok();
+    if (auto it = session_watch_.find(rec.id); it != session_watch_.end()) {
+        inotify_rm_watch(inotify_.get(), it->second);
+        watches_.erase(it->second);
+        session_watch_.erase(it);
+    }
+    due_.erase(rec.id);
+    bool was_expired = expired_.erase(rec.id) > 0;
+    if (!was_expired) {
+        ++stats_.reaped;
+        events_.session_event("reaped", rec, why);
+    }
+}
+
+std::optional<std::string> Reconciler::matching_policy_glob(const fs::path& dir, const IndexedPolicy** policy) const
+{
+    if (!index_)
+        return std::nullopt;
+    auto rel = dir.lexically_relative(mount_.mount_point).string();
+    for (const auto& p : index_->policies) {
+        for (const auto& glob : p.match.cgroups) {
+            if (fnmatch(glob.c_str(), rel.c_str(), FNM_PATHNAME) == 0) {
+                *policy = &p;
+                return glob;
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
+{
+    auto id = cgroup_id(dir);
+    if (!id)
+        return id.error();
+    auto level = cgroup_level(mount_, dir);
+    if (!level)
+        return level.error();
+    SessionRecord rec;
+    rec.id = *id;
+    rec.correlation = random_hex(16);
+    rec.kind = "container";
+    rec.service = "authwall-cgroupd";
+    rec.policy = policy.name;
+    rec.policy_id = policy.id;
+    rec.cgroup = dir.string();
+    rec.opened_ns = realtime_ns();
+    rec.opened_at = rfc3339_utc(rec.opened_ns);
+    rec.max_duration_s = policy.max_duration_s;
+    SessionEntry entry;
+    entry.policy_id = policy.id;
+    entry.flags = AW_SESSION_CONTAINER;
+    entry.opened_ns = rec.opened_ns;
+    if (auto st = maps_->insert_session(rec.id, *level, entry); !st)
+        return st;
+    if (auto st = write_record(config_.run_dir, rec); !st)
+        return st;
+    ++stats_.enrolled;
+    events_.session_event("open", rec, "enrolled by path");
+    watch_session(rec);
+    return {};
+}
+
+void Reconciler::on_new_cgroup(const fs::path& dir)
+{
+    // Login sessions live in <root>/authwall/; they are PAM's.
+    if (dir.parent_path().filename() == "authwall")
+        return;
+    const IndexedPolicy* policy = nullptr;
+    if (!matching_policy_glob(dir, &policy))
+        return;
+    auto ancestors = cgroup_ancestor_ids(mount_, dir);
+    if (ancestors)
+        for (auto a : *ancestors)
+            if (auto s = maps_->lookup_session(a); s && s->has_value())
+                return; // already covered (itself, or inside an enrolled cgroup)
+    enroll(dir, *policy).ok();
+}
+
+void Reconciler::on_removed_cgroup(const fs::path& dir)
+{
+    // A normal close removes the cgroup a moment before its record: look
+    // again after the grace, and reap only what is still recorded then.
+    for (const auto& [wd, w] : watches_) {
+        if (w.kind == WatchKind::Events && w.path == dir) {
+            schedule(w.session, Clock::now() + kReapGrace);
+            return;
+        }
+    }
+}
+
+void Reconciler::on_record_written(uint64_t id)
+{
+    check_session(id);
+}
+
+Status Reconciler::handle_events()
+{
+    alignas(inotify_event) char buf[16384];
+    bool overflow = false;
+    for (;;) {
+        ssize_t n = ::read(inotify_.get(), buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (char* p = buf; p < buf + n;) {
+            auto* ev = reinterpret_cast<inotify_event*>(p);
+            p += sizeof(inotify_event) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                overflow = true;
+                continue;
+            }
+            auto it = watches_.find(ev->wd);
+            if (it == watches_.end())
+                continue;
+            if (ev->mask & IN_IGNORED) {
+                if (it->second.kind == WatchKind::Events)
+                    session_watch_.erase(it->second.session);
+                watches_.erase(it);
+                continue;
+            }
+            Watch w = it->second;
+            std::string name = ev->len ? std::string(ev->name) : std::string();
+            switch (w.kind) {
+            case WatchKind::Tree:
+                if ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR)) {
+                    watch_tree(w.path / name);
+                    on_new_cgroup(w.path / name);
+                } else if ((ev->mask & IN_DELETE) && (ev->mask & IN_ISDIR)) {
+                    on_removed_cgroup(w.path / name);
+                }
+                break;
+            case WatchKind::Events:
+                check_session(w.session);
+                break;
+            case WatchKind::RunDir:
+                if (name == "policies.json")
+                    load_index();
+                break;
+            case WatchKind::Sessions:
+                if (auto id = record_id(name))
+                    on_record_written(*id);
+                break;
+            }
+        }
+    }
+    if (overflow)
+        return sweep();
+    return {};
+}
+
+Status Reconciler::sweep()
+{
+    auto sessions = maps_->list_sessions();
+    if (!sessions)
+        return sessions.error();
+    auto records = list_records(config_.run_dir);
+    if (!records)
+        return records.error();
+    std::map<uint64_t, SessionRecord> by_id;
+    for (auto& r : *records)
+        by_id[r.id] = r;
+
+    // Entries: a dead cgroup is reaped; a live one without a record gets one
+    // (a writer died between the entry and the record).
+    for (const auto& [id, entry] : *sessions) {
+        auto path = cgroup_path_by_id(mount_, id);
+        auto rec = by_id.find(id);
+        if (!path) {
+            SessionRecord minimal;
+            if (rec != by_id.end())
+                minimal = rec->second;
+            minimal.id = id;
+            maps_->remove_session(id).ok();
+            remove_record(config_.run_dir, id).ok();
+            ++stats_.reaped;
+            events_.session_event("reaped", minimal, "cgroup gone");
+            by_id.erase(id);
+            continue;
+        }
+        if (rec == by_id.end()) {
+            SessionRecord r;
+            r.id = id;
+            r.correlation = random_hex(16);
+            r.kind = (entry.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+            r.uid = entry.uid;
+            passwd pw{};
+            passwd* found = nullptr;
+            char pwbuf[4096];
+            if (getpwuid_r(entry.uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found)
+                r.user = pw.pw_name;
+            r.service = "(repaired)";
+            r.policy_id = entry.policy_id;
+            r.policy = "#" + std::to_string(entry.policy_id);
+            if (index_)
+                for (const auto& p : index_->policies)
+                    if (p.id == entry.policy_id)
+                        r.policy = p.name;
+            if (entry.rhost)
+                r.rhost = entry.rhost->str();
+            r.cgroup = path->string();
+            r.opened_ns = entry.opened_ns;
+            r.opened_at = rfc3339_utc(entry.opened_ns);
+            if (write_record(config_.run_dir, r).ok())
+                ++stats_.repaired;
+            by_id[id] = r;
+        }
+    }
+    // Records without an entry are stale.
+    for (auto it = by_id.begin(); it != by_id.end();) {
+        bool in_map = false;
+        for (const auto& [id, entry] : *sessions)
+            in_map |= id == it->first;
+        if (!in_map) {
+            remove_record(config_.run_dir, it->first).ok();
+            it = by_id.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& [id, rec] : by_id)
+        check_session(id);
+
+    // Cgroups that match a container glob but are not enrolled yet.
+    auto roots = config_.enforcement_roots;
+    if (roots.empty())
+        roots.push_back(mount_.mount_point);
+    std::error_code ec;
+    for (const auto& root : roots)
+        for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+            if (ec)
+                break;
+            if (it->is_directory(ec) && it.depth() < AW_MAX_CGROUP_LEVEL)
+                on_new_cgroup(it->path());
+        }
+    return {};
+}
+
+} // namespace authwall

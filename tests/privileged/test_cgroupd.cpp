@@ -1,0 +1,290 @@
+// authwall-cgroupd against real cgroups: reaping sessions whose processes
+// died without a close, ending sessions at max_duration, enrolling
+// container cgroups by path, and repairing state at start.
+#include <boost/test/unit_test.hpp>
+
+#include "tests/login_world.h"
+#include "tests/support.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+using namespace authwall;
+using namespace authwall::test;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool wait_until(const std::function<bool()>& done, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (done())
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+}
+
+size_t count_events(const LoginWorld& w, const std::string& event)
+{
+    size_t n = 0;
+    for (const auto& e : w.events())
+        n += e.find("\"event\":\"" + event + "\"") != std::string::npos;
+    return n;
+}
+
+// A process tree of one command, started in the background.
+class Background {
+  public:
+    explicit Background(const std::string& command)
+    {
+        pid_ = fork();
+        if (pid_ == 0) {
+            setpgid(0, 0);
+            execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+    }
+    ~Background()
+    {
+        kill(-pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    pid_t pid() const { return pid_; }
+
+  private:
+    pid_t pid_ = -1;
+};
+
+class Cgroupd {
+  public:
+    explicit Cgroupd(const LoginWorld& w)
+        : proc_(std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + w.config().string() + " 2>>" +
+                (w.dir() / "cgroupd.log").string()),
+          log_(w.dir() / "cgroupd.log")
+    {
+        BOOST_REQUIRE(wait_until([&] { return log().find("cgroupd: started") != std::string::npos; }, 5000));
+    }
+    std::string log() const { return sh_output("cat " + log_.string() + " 2>/dev/null"); }
+    pid_t pid() const { return proc_.pid(); }
+
+  private:
+    Background proc_;
+    fs::path log_;
+};
+
+// Opens a session with the harness and holds it open; returns once open.
+class HeldSession {
+  public:
+    HeldSession(const LoginWorld& w, const std::string& extra = "")
+        : out_(w.dir() / ("held-" + std::to_string(counter_++) + ".out")),
+          proc_("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " +
+                w.service() + " " + w.user() + " --hold " + extra + " > " + out_.string() + " 2>&1 < /dev/zero")
+    {
+        // --hold reads a line from stdin: /dev/zero never ends one.
+        BOOST_REQUIRE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000));
+    }
+    std::string output() const { return sh_output("cat " + out_.string()); }
+    pid_t pid() const { return proc_.pid(); }
+
+  private:
+    static inline int counter_ = 0;
+    fs::path out_;
+    Background proc_;
+};
+
+const char* kLoginPolicy = R"(
+[policy.ops]
+match.services = ["authwall-test"]
+[policy.ops.egress]
+default = "deny"
+)";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cgroupd)
+
+BOOST_AUTO_TEST_CASE(killed_session_is_reaped_within_a_second)
+{
+    LoginWorld w(kLoginPolicy);
+    Cgroupd daemon(w);
+    HeldSession session(w);
+    BOOST_REQUIRE_EQUAL(w.records().size(), 1u);
+    uint64_t id = w.records()[0].id;
+
+    // sshd killed: no close_session ever runs.
+    auto killed_at = Clock::now();
+    BOOST_REQUIRE_EQUAL(kill(session.pid(), SIGKILL), 0);
+    BOOST_REQUIRE(wait_until([&] { return w.records().empty(); }, 3000));
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at).count();
+    BOOST_TEST_MESSAGE("reaped after " << took << " ms");
+    BOOST_TEST(took < 1000);
+    BOOST_TEST(!w.maps().lookup_session(id)->has_value());
+    BOOST_TEST(w.session_cgroups().empty());
+    BOOST_TEST(count_events(w, "reaped") == 1u);
+    BOOST_TEST(daemon.log().find("reaped session " + std::to_string(id)) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(normal_close_is_not_reported_as_reaped)
+{
+    LoginWorld w(kLoginPolicy);
+    Cgroupd daemon(w);
+    for (int i = 0; i < 5; ++i)
+        BOOST_TEST(w.pam(w.user()).find("close: PAM_SUCCESS") != std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    BOOST_TEST(count_events(w, "open") == 5u);
+    BOOST_TEST(count_events(w, "close") == 5u);
+    BOOST_TEST(count_events(w, "reaped") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(session_past_max_duration_is_ended)
+{
+    LoginWorld w(R"(
+[policy.short]
+match.services = ["authwall-test"]
+[policy.short.session]
+max_duration = "2s"
+)");
+    Cgroupd daemon(w);
+    auto opened = Clock::now();
+    HeldSession session(w);
+    BOOST_REQUIRE_EQUAL(w.records().size(), 1u);
+    BOOST_TEST(w.records()[0].max_duration_s == 2u);
+    // The session's processes are killed at expiry; entry and record go.
+    int status = 0;
+    BOOST_REQUIRE(wait_until([&] { return waitpid(session.pid(), &status, WNOHANG) == session.pid(); }, 6000));
+    auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened).count();
+    BOOST_TEST_MESSAGE("session lived " << lived << " ms");
+    BOOST_TEST(WIFSIGNALED(status));
+    BOOST_TEST(lived >= 1900);
+    BOOST_REQUIRE(wait_until([&] { return w.records().empty(); }, 2000));
+    BOOST_TEST(w.maps().list_sessions()->empty());
+    BOOST_TEST(count_events(w, "expired") == 1u);
+    BOOST_TEST(count_events(w, "reaped") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
+{
+    // Globs are relative to the cgroup2 mount; the world's root is ours.
+    std::string base;
+    {
+        auto mount = find_cgroup2_mount();
+        BOOST_REQUIRE(mount.ok());
+        base = "authwall-login-" + unique_suffix();
+    }
+    LoginWorld w("[policy.tenant-a]\nmatch.cgroups = [\"" + base + "/tenant-a/*\"]\n"
+                 "[policy.tenant-a.egress]\ndefault = \"deny\"\nallow = [\"10.203.1.1 tcp 8001\"]\n"
+                 "[policy.tenant-b]\nmatch.cgroups = [\"" + base + "/tenant-b/*\"]\n"
+                 "[policy.tenant-b.egress]\ndefault = \"deny\"\nallow = [\"10.203.2.1 tcp 8002\"]\n");
+    std::string s = unique_suffix();
+    NetNs svc("awt-svc-" + s), ta("awt-ta-" + s), tb("awt-tb-" + s);
+    BOOST_REQUIRE_EQUAL(sh("ip link add awa" + s + " netns " + ta.name() + " type veth peer name awsa" + s + " netns " +
+                           svc.name()),
+                        0);
+    BOOST_REQUIRE_EQUAL(sh("ip link add awb" + s + " netns " + tb.name() + " type veth peer name awsb" + s + " netns " +
+                           svc.name()),
+                        0);
+    BOOST_REQUIRE_EQUAL(svc.exec("ip addr add 10.203.1.1/24 dev awsa" + s + " && ip link set awsa" + s +
+                                 " up && ip addr add 10.203.2.1/24 dev awsb" + s + " && ip link set awsb" + s + " up"),
+                        0);
+    BOOST_REQUIRE_EQUAL(ta.exec("ip addr add 10.203.1.2/24 dev awa" + s + " && ip link set awa" + s +
+                                " up && ip route add default via 10.203.1.1"),
+                        0);
+    BOOST_REQUIRE_EQUAL(tb.exec("ip addr add 10.203.2.2/24 dev awb" + s + " && ip link set awb" + s +
+                                " up && ip route add default via 10.203.2.1"),
+                        0);
+    // The two services, in the service namespace, outside any session;
+    // killed by the guard whatever happens to the test.
+    struct Services {
+        pid_t pid = fork();
+        ~Services()
+        {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    } services;
+    if (services.pid == 0) {
+        int fd = ::open(("/run/netns/" + svc.name()).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+            _exit(1);
+        int a = tcp_listen("0.0.0.0", 8001), b = tcp_listen("0.0.0.0", 8002);
+        if (a < 0 || b < 0)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    Cgroupd daemon(w);
+    // A container runtime creates the cgroups; nobody runs an authwall command.
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenant-a").ok());
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenant-b").ok());
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenant-a" / "ctr-1").ok());
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenant-b" / "ctr-1").ok());
+    BOOST_REQUIRE(wait_until([&] { return w.records().size() == 2; }, 3000));
+    for (const auto& r : w.records())
+        BOOST_TEST(r.kind == "container");
+
+    auto ctr_a = w.root() / "tenant-a" / "ctr-1", ctr_b = w.root() / "tenant-b" / "ctr-1";
+    BOOST_TEST(run_probe(ctr_a, ta.name(), [] { return tcp_connect("10.203.1.1", 8001); }) == 0);
+    BOOST_TEST(run_probe(ctr_a, ta.name(), [] { return tcp_connect("10.203.2.1", 8002); }) == EPERM);
+    BOOST_TEST(run_probe(ctr_b, tb.name(), [] { return tcp_connect("10.203.2.1", 8002); }) == 0);
+    BOOST_TEST(run_probe(ctr_b, tb.name(), [] { return tcp_connect("10.203.1.1", 8001); }) == EPERM);
+    // Control: from an unenrolled cgroup, tenant A's namespace reaches both.
+    auto plain = w.root() / "plain";
+    BOOST_REQUIRE(cgroup_create(plain).ok());
+    BOOST_TEST(run_probe(plain, ta.name(), [] { return tcp_connect("10.203.2.1", 8002); }) == 0);
+
+    // The runtime removes a container: its session goes with it.
+    BOOST_REQUIRE(cgroup_remove_tree(ctr_a).ok());
+    BOOST_TEST(wait_until([&] { return w.records().size() == 1; }, 3000));
+}
+
+BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
+{
+    LoginWorld w(kLoginPolicy);
+    auto maps = w.maps();
+    auto mount = find_cgroup2_mount();
+    // An entry whose cgroup died while cgroupd was down.
+    auto dead = w.root() / "dead";
+    BOOST_REQUIRE(cgroup_create(dead).ok());
+    uint64_t dead_id = *cgroup_id(dead);
+    SessionEntry e;
+    e.policy_id = maps.active_policy_ids()->at("ops");
+    BOOST_REQUIRE(maps.insert_session(dead_id, *cgroup_level(*mount, dead), e).ok());
+    BOOST_REQUIRE(cgroup_remove_tree(dead).ok());
+    // An entry whose writer died before writing its record.
+    auto orphan = w.root() / "orphan";
+    BOOST_REQUIRE(cgroup_create(orphan).ok());
+    uint64_t orphan_id = *cgroup_id(orphan);
+    e.flags = AW_SESSION_CONTAINER;
+    BOOST_REQUIRE(maps.insert_session(orphan_id, *cgroup_level(*mount, orphan), e).ok());
+    // A record whose entry is gone.
+    SessionRecord stale;
+    stale.id = 999999999;
+    stale.user = "ghost";
+    stale.cgroup = (w.root() / "ghost").string();
+    BOOST_REQUIRE(write_record(w.run_dir(), stale).ok());
+
+    auto out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1");
+    BOOST_TEST_MESSAGE(out);
+    BOOST_TEST(out.find("started: 1 reaped, 0 enrolled, 1 records repaired") != std::string::npos);
+    BOOST_TEST(!maps.lookup_session(dead_id)->has_value());
+    auto records = w.records();
+    BOOST_REQUIRE_EQUAL(records.size(), 1u);
+    BOOST_TEST(records[0].id == orphan_id);
+    BOOST_TEST(records[0].kind == "container");
+    BOOST_TEST(records[0].policy == "ops");
+    // And a second start finds nothing to do.
+    out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1");
+    BOOST_TEST(out.find("started: 0 reaped, 0 enrolled, 0 records repaired") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
