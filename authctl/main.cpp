@@ -1,6 +1,8 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
+#include "authctl/context.h"
 #include "core/cgroup.h"
+#include "core/session_record.h"
 #include "core/config.h"
 #include "core/policy_compiler.h"
 #include "core/policy_file.h"
@@ -21,55 +23,10 @@
 #include <set>
 
 using namespace authwall;
+using namespace authctl;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string user_name(uint32_t uid)
-{
-    passwd pw{};
-    passwd* found = nullptr;
-    char buf[1024];
-    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found)
-        return pw.pw_name;
-    return std::to_string(uid);
-}
-
-std::string age_text(uint64_t opened_ns)
-{
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
-    uint64_t s = opened_ns && now_ns > opened_ns ? (now_ns - opened_ns) / 1'000'000'000ULL : 0;
-    if (s < 120)
-        return fmt::format("{}s", s);
-    if (s < 7200)
-        return fmt::format("{}m", s / 60);
-    if (s < 172800)
-        return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-    return fmt::format("{}d", s / 86400);
-}
-
-std::string bytes_text(uint64_t b)
-{
-    if (b < 10 * 1024)
-        return fmt::format("{}B", b);
-    if (b < 10 * 1024 * 1024)
-        return fmt::format("{}K", b / 1024);
-    if (b < 10ULL * 1024 * 1024 * 1024)
-        return fmt::format("{}M", b / (1024 * 1024));
-    return fmt::format("{}G", b / (1024ULL * 1024 * 1024));
-}
-
-int fail(const Error& e)
-{
-    std::cerr << "authctl: " << e.message() << "\n";
-    return 1;
-}
-
-struct Context {
-    fs::path pin_dir;
-};
 
 // A session is enforced when its entry is present, its policy resolves in
 // the active generation, and programs are attached at one of its ancestors.
@@ -109,7 +66,7 @@ Enforcement check_enforcement(const CgroupMount& mount, uint64_t id, const std::
 
 int cmd_sessions(const Context& ctx, bool json)
 {
-    auto maps = PinnedMaps::open(ctx.pin_dir);
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
         return fail(maps.error());
     auto sessions = maps->list_sessions();
@@ -126,7 +83,7 @@ int cmd_sessions(const Context& ctx, bool json)
         for (const auto& [n, i] : *active)
             active_ids.insert(i);
     std::set<uint64_t> root_ids;
-    if (auto links = list_links(ctx.pin_dir))
+    if (auto links = list_links(ctx.config.pin_dir))
         for (const auto& l : *links)
             root_ids.insert(l.cgroup_id);
     auto mount = find_cgroup2_mount();
@@ -181,23 +138,14 @@ int cmd_sessions(const Context& ctx, bool json)
         std::cout << "no sessions\n";
         return 0;
     }
-    std::vector<size_t> width(rows[0].size(), 0);
-    for (const auto& r : rows)
-        for (size_t i = 0; i < r.size(); ++i)
-            width[i] = std::max(width[i], r[i].size());
-    for (const auto& r : rows) {
-        std::string line;
-        for (size_t i = 0; i < r.size(); ++i)
-            line += fmt::format("{:<{}}", r[i], i + 1 < r.size() ? width[i] + 2 : 0);
-        std::cout << line << "\n";
-    }
+    print_table(rows);
     return 0;
 }
 
 int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& policy, uint32_t uid,
                const std::string& rhost, bool login)
 {
-    auto maps = PinnedMaps::open(ctx.pin_dir);
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
         return fail(maps.error());
     auto mount = find_cgroup2_mount();
@@ -227,10 +175,24 @@ int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& po
             return fail(Error::msg("enroll", cgroup.string(), "'" + rhost + "' is not an IP address"));
         e.rhost = *a;
     }
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    e.opened_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+    e.opened_ns = realtime_ns();
     if (auto st = maps->insert_session(*id, *level, e); !st)
+        return fail(st.error());
+    SessionRecord rec;
+    rec.id = *id;
+    rec.correlation = random_hex(16);
+    rec.kind = login ? "login" : "container";
+    rec.uid = uid;
+    rec.user = user_name(uid);
+    rec.service = "authctl";
+    if (e.rhost)
+        rec.rhost = e.rhost->str();
+    rec.policy = policy;
+    rec.policy_id = it->second;
+    rec.cgroup = fs::absolute(cgroup).lexically_normal().string();
+    rec.opened_ns = e.opened_ns;
+    rec.opened_at = rfc3339_utc(e.opened_ns);
+    if (auto st = write_record(ctx.config.run_dir, rec); !st)
         return fail(st.error());
     std::cout << "enrolled " << cgroup.string() << " (id " << *id << ") with policy " << policy << "\n";
     return 0;
@@ -238,13 +200,15 @@ int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& po
 
 int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
 {
-    auto maps = PinnedMaps::open(ctx.pin_dir);
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
         return fail(maps.error());
     auto id = cgroup_id(cgroup);
     if (!id)
         return fail(id.error());
     if (auto st = maps->remove_session(*id); !st)
+        return fail(st.error());
+    if (auto st = remove_record(ctx.config.run_dir, *id); !st)
         return fail(st.error());
     std::cout << "unenrolled " << cgroup.string() << " (id " << *id << ")\n";
     return 0;
@@ -315,7 +279,7 @@ nlohmann::json policy_json(const PolicyView& p)
 // The policies as the kernel holds them (read back from the active trie).
 int cmd_policy_show(const Context& ctx, const std::string& name, bool json)
 {
-    auto maps = PinnedMaps::open(ctx.pin_dir);
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
         return fail(maps.error());
     auto entries = maps->read_active_policies();
@@ -356,11 +320,22 @@ int main(int argc, char** argv)
     CLI::App app{"authctl: inspect and control authwall sessions and policies.\n"
                  "Reads the pinned BPF maps directly; works while the daemons are down."};
     app.require_subcommand(1);
-    const char* env_pin = std::getenv("AUTHWALL_PIN_DIR");
-    std::string pin_dir = env_pin && *env_pin ? env_pin : kDefaultPinDir;
-    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)")->capture_default_str();
+    std::string config_path, pin_dir, run_dir;
+    app.add_option("--config", config_path,
+                   std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath + ")");
+    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
+    app.add_option("--run-dir", run_dir, "session records (env AUTHWALL_RUN_DIR)");
 
-    bool json = false;
+    bool json = false, kill = false;
+    uint64_t session_id = 0;
+    auto* show_cmd = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
+    show_cmd->add_option("ID", session_id, "session id (authctl sessions)")->required();
+    show_cmd->add_flag("--json", json, "machine-readable output");
+    auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included)");
+    revoke->add_option("ID", session_id, "session id (authctl sessions)")->required();
+    revoke->add_flag("--kill", kill, "also kill the session's processes");
+    auto* status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
+    status->add_flag("--json", json, "machine-readable output");
     auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
     sessions->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
 
@@ -379,10 +354,9 @@ int main(int argc, char** argv)
 
     auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
     policy_cmd->require_subcommand(1);
-    std::string check_path, config_path, show_name;
+    std::string check_path, show_name;
     auto* check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
     check->add_option("PATH", check_path, "policy file or directory (default: policy_dir of the configuration)");
-    check->add_option("--config", config_path, std::string("configuration file (default ") + kDefaultConfigPath + ")");
     check->add_flag("--json", json, "machine-readable result");
     auto* show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
     show->add_option("NAME", show_name, "only this policy");
@@ -394,10 +368,38 @@ int main(int argc, char** argv)
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
-    Context ctx{pin_dir};
+    const char* env_config = std::getenv("AUTHWALL_CONFIG");
+    if (config_path.empty() && env_config && *env_config)
+        config_path = env_config;
+    bool explicit_config = !config_path.empty();
+    ConfigLoad load = load_config(explicit_config ? fs::path(config_path) : fs::path(kDefaultConfigPath), explicit_config);
+    if (!load.ok()) {
+        for (const auto& e : load.errors)
+            std::cerr << e.str() << "\n";
+        return 1;
+    }
+    Context ctx{load.config, json};
+    auto env = [](const char* name) {
+        const char* v = std::getenv(name);
+        return std::string(v && *v ? v : "");
+    };
+    if (pin_dir.empty())
+        pin_dir = env("AUTHWALL_PIN_DIR");
+    if (!pin_dir.empty())
+        ctx.config.pin_dir = pin_dir;
+    if (run_dir.empty())
+        run_dir = env("AUTHWALL_RUN_DIR");
+    if (!run_dir.empty())
+        ctx.config.run_dir = run_dir;
     try {
         if (*sessions)
             return cmd_sessions(ctx, json);
+        if (*show_cmd)
+            return cmd_show(ctx, session_id);
+        if (*revoke)
+            return cmd_revoke(ctx, session_id, kill);
+        if (*status)
+            return cmd_status(ctx);
         if (*enroll)
             return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
         if (*unenroll)

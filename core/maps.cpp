@@ -94,6 +94,25 @@ int PinnedMaps::map_fd(std::string_view name) const
     return it == fds_.end() ? -1 : it->second.get();
 }
 
+Result<PinnedMaps::Fill> PinnedMaps::fill(std::string_view name) const
+{
+    int fd = map_fd(name);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+        return Error::sys("read map info", std::string(name), errno);
+    Fill f;
+    f.max_entries = info.max_entries;
+    std::vector<uint8_t> key(info.key_size), next(info.key_size);
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+        ++f.entries;
+        key = next;
+        prev = key.data();
+    }
+    return f;
+}
+
 Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEntry& entry)
 {
     if (level < 1 || level > AW_MAX_CGROUP_LEVEL)

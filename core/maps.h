@@ -75,6 +75,13 @@ class PinnedMaps {
 
     int map_fd(std::string_view name) const;
 
+    struct Fill {
+        uint64_t entries = 0;
+        uint32_t max_entries = 0;
+    };
+    // How full a hash map is (entries counted by walking its keys).
+    Result<Fill> fill(std::string_view name) const;
+
   private:
     std::map<std::string, Fd, std::less<>> fds_;
     int ncpus_ = 1;

@@ -10,8 +10,10 @@
 #include "core/policy_compiler.h"
 #include "core/policy_file.h"
 #include "core/policy_index.h"
+#include "core/session_record.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -24,6 +26,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,9 +115,24 @@ bool load_policies(PinnedMaps& maps, Options& opt)
     return true;
 }
 
-void log_event(const DenialEvent& e, bool journal)
+void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
 {
     spdlog::info("event: {}", e.str());
+    if (!event_log.empty()) {
+        nlohmann::json j{{"event", "deny"},
+                         {"session", e.session_id},
+                         {"cgroup_id", e.cgroup_id},
+                         {"pid", e.pid},
+                         {"hook", hook_name(e.hook)},
+                         {"reason", reason_name(e.reason)},
+                         {"policy_id", e.policy_id},
+                         {"address", e.address.str()},
+                         {"port", e.port},
+                         {"proto", e.proto},
+                         {"family", e.family},
+                         {"time", rfc3339_utc(realtime_ns())}};
+        std::ofstream(event_log, std::ios::app) << j.dump() << "\n";
+    }
     if (!journal)
         return;
     sd_journal_send("MESSAGE=authwall: %s", e.str().c_str(), "PRIORITY=5", "SYSLOG_IDENTIFIER=authwall-loader",
@@ -206,7 +224,9 @@ int run(Options& opt)
         return policies_loaded ? 0 : 1;
 
     bool journal = journal_available();
-    auto reader = EventReader::open(opt.config.pin_dir, [journal](const DenialEvent& e) { log_event(e, journal); });
+    fs::path event_log = opt.config.event_log;
+    auto reader = EventReader::open(opt.config.pin_dir,
+                                    [journal, event_log](const DenialEvent& e) { log_event(e, journal, event_log); });
     if (!reader) {
         spdlog::error("loader: {}", reader.error().message());
         return 1;

@@ -1,0 +1,28 @@
+// What every authctl command shares: the settings (configuration file, then
+// flags), error output, and the table printer.
+#pragma once
+
+#include "core/config.h"
+#include "core/result.h"
+
+#include <string>
+#include <vector>
+
+namespace authctl {
+
+struct Context {
+    authwall::Config config;
+    bool json = false;
+};
+
+int fail(const authwall::Error& e);                    // prints "authctl: ...", returns 1
+void print_table(const std::vector<std::vector<std::string>>& rows);
+std::string bytes_text(uint64_t bytes);
+std::string age_text(uint64_t opened_ns);
+std::string user_name(uint32_t uid);
+
+int cmd_show(const Context& ctx, uint64_t id);
+int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
+int cmd_status(const Context& ctx);
+
+} // namespace authctl

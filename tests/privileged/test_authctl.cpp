@@ -1,0 +1,146 @@
+// authctl against real pins: revoke, show, status, and the --json outputs
+// compared with golden files (volatile fields normalised). No daemon runs:
+// authctl works from the pins and records alone.
+#include <boost/test/unit_test.hpp>
+
+#include "tests/login_world.h"
+#include "tests/support.h"
+
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+using namespace authwall;
+using namespace authwall::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPolicies = R"(
+[policy.web]
+match.cgroups = []
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp 9"]
+)";
+
+std::string run_authctl(const LoginWorld& w, const std::string& args)
+{
+    return sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " --config " + w.config().string() + " " + args + " 2>&1");
+}
+
+// Replaces what differs from run to run with stable placeholders.
+void normalise(nlohmann::json& j, const LoginWorld& w)
+{
+    if (j.is_object()) {
+        for (auto& [k, v] : j.items()) {
+            if (k == "id" || k == "opened_ns" || k == "correlation" || k == "opened_at" || k == "uid" ||
+                k == "policy_id")
+                v = "<" + k + ">";
+            else if (v.is_string()) {
+                std::string s = v.get<std::string>();
+                auto at = s.find(w.root().string());
+                if (at != std::string::npos)
+                    v = s.replace(at, w.root().string().size(), "<root>");
+                if (k == "user")
+                    v = "<user>";
+            } else
+                normalise(v, w);
+        }
+    } else if (j.is_array()) {
+        for (auto& v : j)
+            normalise(v, w);
+    }
+}
+
+void check_golden(const std::string& name, const std::string& output, const LoginWorld& w)
+{
+    auto j = nlohmann::json::parse(output);
+    normalise(j, w);
+    fs::path golden = fs::path(AUTHWALL_SOURCE_DIR) / "tests" / "golden" / name;
+    if (std::getenv("AUTHWALL_UPDATE_GOLDEN")) {
+        std::ofstream(golden) << j.dump(2) << "\n";
+        return;
+    }
+    std::ifstream in(golden);
+    BOOST_REQUIRE_MESSAGE(in, "golden file " + golden.string() + " (AUTHWALL_UPDATE_GOLDEN=1 writes it)");
+    std::ostringstream expected;
+    expected << in.rdbuf();
+    BOOST_TEST(j.dump(2) + "\n" == expected.str());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(authctl_cli)
+
+BOOST_AUTO_TEST_CASE(revoke_makes_the_next_connect_fail_at_once)
+{
+    LoginWorld w(kPolicies);
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    auto out = run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web");
+    BOOST_REQUIRE_MESSAGE(out.find("enrolled") != std::string::npos, out);
+    auto id = *cgroup_id(cg);
+    BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.1", 9); }) == ECONNREFUSED);
+    out = run_authctl(w, "revoke " + std::to_string(id));
+    BOOST_TEST(out.find("revoked session " + std::to_string(id)) != std::string::npos);
+    BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.1", 9); }) == EPERM);
+    BOOST_TEST(w.events().back().find("\"event\":\"revoke\"") != std::string::npos);
+
+    // --kill ends the processes too.
+    auto sleeper = fork();
+    if (sleeper == 0) {
+        cgroup_move_pid(cg, getpid()).ok();
+        execlp("sleep", "sleep", "300", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    usleep(100000);
+    out = run_authctl(w, "revoke --kill " + std::to_string(id));
+    BOOST_TEST(out.find("killed the processes of " + cg.string()) != std::string::npos);
+    int status = 0;
+    BOOST_TEST(waitpid(sleeper, &status, 0) == sleeper);
+    BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+
+    BOOST_TEST(run_authctl(w, "revoke 12345 2>&1; echo rc=$?").find("no such session") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
+{
+    LoginWorld w(kPolicies);
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    BOOST_REQUIRE(run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web --rhost 192.0.2.1").find("enrolled") !=
+                  std::string::npos);
+    auto id = *cgroup_id(cg);
+    BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == EPERM);
+    check_golden("sessions.json", run_authctl(w, "sessions --json"), w);
+    check_golden("show.json", run_authctl(w, "show --json " + std::to_string(id)), w);
+    check_golden("policy-show.json", run_authctl(w, "policy show --json"), w);
+
+    auto status = nlohmann::json::parse(run_authctl(w, "status --json"));
+    BOOST_TEST(status.at("installed") == true);
+    BOOST_TEST(status.at("maps").at("sessions").at("entries") == 1);
+    BOOST_TEST(status.at("links").size() >= 9u);
+    for (const auto& l : status.at("links"))
+        BOOST_TEST(l.at("cgroup") == w.root().string());
+}
+
+BOOST_AUTO_TEST_CASE(errors_and_exit_codes)
+{
+    LoginWorld w(kPolicies);
+    BOOST_TEST(run_authctl(w, "show 42 2>&1; echo rc=$?").find("no such session") != std::string::npos);
+    BOOST_TEST(run_authctl(w, "show 42 >/dev/null; echo rc=$?").find("rc=1") != std::string::npos);
+    BOOST_TEST(run_authctl(w, "frobnicate >/dev/null; echo rc=$?").find("rc=2") != std::string::npos);
+    BOOST_TEST(run_authctl(w, "--pin-dir /sys/fs/bpf/nothing-here sessions 2>&1; echo rc=$?")
+                   .find("authwall is not installed under this pin directory") != std::string::npos);
+    // A non-root user is told that reading the pins needs root.
+    auto out = sh_output("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(AUTHWALL_AUTHCTL_BIN) +
+                         " --config " + w.config().string() + " sessions 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("needs root") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
