@@ -24,5 +24,6 @@ std::string user_name(uint32_t uid);
 int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
 int cmd_status(const Context& ctx);
+int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir);
 
 } // namespace authctl

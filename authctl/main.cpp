@@ -334,6 +334,11 @@ int main(int argc, char** argv)
     auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included)");
     revoke->add_option("ID", session_id, "session id (authctl sessions)")->required();
     revoke->add_flag("--kill", kill, "also kill the session's processes");
+    std::string pam_service, pam_dir = "/etc/pam.d";
+    auto* doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
+    doctor->add_option("--pam", pam_service, "PAM service to check (e.g. sshd)");
+    doctor->add_option("--pam-dir", pam_dir, "PAM configuration directory")->capture_default_str();
+    doctor->add_flag("--json", json, "machine-readable output");
     auto* status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
     status->add_flag("--json", json, "machine-readable output");
     auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
@@ -400,6 +405,8 @@ int main(int argc, char** argv)
             return cmd_revoke(ctx, session_id, kill);
         if (*status)
             return cmd_status(ctx);
+        if (*doctor)
+            return cmd_doctor(ctx, pam_service, pam_dir);
         if (*enroll)
             return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
         if (*unenroll)

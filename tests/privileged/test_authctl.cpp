@@ -143,4 +143,29 @@ BOOST_AUTO_TEST_CASE(errors_and_exit_codes)
     BOOST_TEST(out.find("rc=1") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(doctor_on_a_good_and_three_broken_pam_stacks)
+{
+    LoginWorld w(kPolicies);
+    fs::path fixtures = fs::path(AUTHWALL_SOURCE_DIR) / "tests" / "fixtures" / "pam";
+    auto doctor = [&](const char* stack) {
+        return run_authctl(w, "doctor --pam sshd --pam-dir " + (fixtures / stack).string() + " ; echo rc=$?");
+    };
+    auto out = doctor("good");
+    BOOST_TEST_MESSAGE(out);
+    BOOST_TEST(out.find("ok    pins: authwall is installed") != std::string::npos);
+    BOOST_TEST(out.find("ok    pam: control 'required' fails the login when enforcement fails") != std::string::npos);
+    BOOST_TEST(out.find("rc=0") != std::string::npos);
+    out = doctor("optional");
+    BOOST_TEST(out.find("ERROR pam: control 'optional'") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+    out = doctor("before-systemd");
+    BOOST_TEST(out.find("runs before pam_systemd.so") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+    out = doctor("missing");
+    BOOST_TEST(out.find("ERROR pam: pam_authwall.so is not in the session stack") != std::string::npos);
+    BOOST_TEST(out.find("rc=1") != std::string::npos);
+    auto j = nlohmann::json::parse(run_authctl(w, "doctor --json --pam sshd --pam-dir " + (fixtures / "good").string()));
+    BOOST_TEST(j.at("ok") == true);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
