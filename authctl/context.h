@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/config.h"
+#include "core/fd.h"
 #include "core/result.h"
 
 #include <string>
@@ -24,6 +25,7 @@ std::string user_name(uint32_t uid);
 int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
 int cmd_status(const Context& ctx);
+int cmd_watch(const Context& ctx, bool from_start, long count);
 int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir);
 
 } // namespace authctl

@@ -334,6 +334,12 @@ int main(int argc, char** argv)
     auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included)");
     revoke->add_option("ID", session_id, "session id (authctl sessions)")->required();
     revoke->add_flag("--kill", kill, "also kill the session's processes");
+    bool from_start = false;
+    long count = 0;
+    auto* watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
+    watch->add_flag("--json", json, "one JSON object per line");
+    watch->add_flag("--from-start", from_start, "print the events already logged first");
+    watch->add_option("--count", count, "exit after N events");
     std::string pam_service, pam_dir = "/etc/pam.d";
     auto* doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
     doctor->add_option("--pam", pam_service, "PAM service to check (e.g. sshd)");
@@ -405,6 +411,8 @@ int main(int argc, char** argv)
             return cmd_revoke(ctx, session_id, kill);
         if (*status)
             return cmd_status(ctx);
+        if (*watch)
+            return cmd_watch(ctx, from_start, count);
         if (*doctor)
             return cmd_doctor(ctx, pam_service, pam_dir);
         if (*enroll)

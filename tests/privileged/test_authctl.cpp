@@ -143,6 +143,36 @@ BOOST_AUTO_TEST_CASE(errors_and_exit_codes)
     BOOST_TEST(out.find("rc=1") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(watch_shows_live_events)
+{
+    LoginWorld w(R"([policy.ops]
+match.services = ["authwall-test"]
+)");
+    fs::path out = w.dir() / "watch.out";
+    pid_t watcher = fork();
+    if (watcher == 0) {
+        std::string cmd = std::string("exec ") + AUTHWALL_AUTHCTL_BIN + " --config " + w.config().string() +
+                          " watch --count 2 > " + out.string() + " 2>&1";
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    usleep(300000); // the watcher is at the end of the log
+    BOOST_TEST(w.pam(w.user() + " --rhost 192.0.2.8").find("close: PAM_SUCCESS") != std::string::npos);
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(watcher, &status, WNOHANG) == 0; ++i)
+        usleep(10000);
+    if (waitpid(watcher, &status, WNOHANG) == 0) {
+        kill(watcher, SIGKILL);
+        waitpid(watcher, &status, 0);
+    }
+    auto text = sh_output("cat " + out.string());
+    BOOST_TEST_MESSAGE(text);
+    BOOST_TEST(text.find(" open    session=") != std::string::npos);
+    BOOST_TEST(text.find(" close   session=") != std::string::npos);
+    BOOST_TEST(text.find("user=" + w.user() + " rhost=192.0.2.8 policy=ops") != std::string::npos);
+    BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+}
+
 BOOST_AUTO_TEST_CASE(doctor_on_a_good_and_three_broken_pam_stacks)
 {
     LoginWorld w(kPolicies);
