@@ -141,12 +141,12 @@ void Reconciler::check_session(uint64_t id)
         return; // closed normally, or not ours
     fs::path cgroup = rec->cgroup;
     if (!is_cgroup2_dir(cgroup)) {
-        schedule(id, Clock::now() + kReapGrace); // run_due reaps it if still recorded
+        schedule(id, Clock::now() + grace_for(id)); // run_due reaps it if still recorded
         return;
     }
     watch_session(*rec);
     if (rec->kind == "login" && !populated(cgroup)) {
-        schedule(id, Clock::now() + kReapGrace);
+        schedule(id, Clock::now() + grace_for(id));
         return;
     }
     if (rec->max_duration_s && !expired_.count(id)) {
@@ -173,7 +173,7 @@ Status Reconciler::run_due()
             continue;
         fs::path cgroup = rec->cgroup;
         if (!is_cgroup2_dir(cgroup) || (rec->kind == "login" && !populated(cgroup)))
-            reap(*rec, expired_.count(id) ? "expired" : "cgroup emptied without close");
+            reap(*rec, expired_.count(id) ? "expired" : "its processes ended without a close");
         else
             check_session(id);
     }
@@ -286,10 +286,21 @@ void Reconciler::on_removed_cgroup(const fs::path& dir)
     // again after the grace, and reap only what is still recorded then.
     for (const auto& [wd, w] : watches_) {
         if (w.kind == WatchKind::Events && w.path == dir) {
-            schedule(w.session, Clock::now() + kReapGrace);
+            schedule(w.session, Clock::now() + grace_for(w.session));
             return;
         }
     }
+}
+
+// close_session revokes a session before it empties and removes its cgroup:
+// a revoked session that empties is (most likely) being closed, and gets the
+// grace to finish; one that empties unrevoked lost its processes — reap now.
+Reconciler::Clock::duration Reconciler::grace_for(uint64_t id) const
+{
+    auto entry = maps_->lookup_session(id);
+    if (entry && entry->has_value() && ((*entry)->flags & AW_SESSION_REVOKED))
+        return kReapGrace;
+    return Clock::duration::zero();
 }
 
 void Reconciler::on_record_written(uint64_t id)

@@ -53,8 +53,9 @@ class Reconciler {
 
     const ReconcileStats& stats() const { return stats_; }
 
-    // Delay between seeing a session cgroup empty and reaping it: a normal
-    // close_session finishes well within it and removes the record itself.
+    // Delay between seeing a *revoked* session cgroup empty (a close in
+    // progress) and reaping it: close_session finishes well within it and
+    // removes the record itself. Unrevoked sessions are reaped at once.
     static constexpr std::chrono::milliseconds kReapGrace{300};
 
   private:
@@ -77,6 +78,7 @@ class Reconciler {
     std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir, const IndexedPolicy** policy) const;
     Status enroll(const std::filesystem::path& dir, const IndexedPolicy& policy);
     void schedule(uint64_t id, Clock::time_point when);
+    Clock::duration grace_for(uint64_t id) const;
 
     Config config_;
     EventSink& events_;
