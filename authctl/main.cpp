@@ -215,12 +215,10 @@ int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
 }
 
 // Validates without loading: parse, ownership, compile. Exit 0 or 1.
-int cmd_policy_check(const std::string& path_arg, const std::string& config_arg, bool json)
+int cmd_policy_check(const Context& ctx, const std::string& path_arg, bool json)
 {
-    bool config_explicit = !config_arg.empty();
-    ConfigLoad cfg = load_config(config_explicit ? config_arg : kDefaultConfigPath, config_explicit);
-    std::vector<PolicyDiagnostic> errors = cfg.errors;
-    fs::path path = path_arg.empty() ? cfg.config.policy_dir : fs::path(path_arg);
+    std::vector<PolicyDiagnostic> errors;
+    fs::path path = path_arg.empty() ? ctx.config.policy_dir : fs::path(path_arg);
     PolicyLoad load;
     std::error_code ec;
     if (fs::is_directory(path, ec))
@@ -230,8 +228,8 @@ int cmd_policy_check(const std::string& path_arg, const std::string& config_arg,
     errors.insert(errors.end(), load.errors.begin(), load.errors.end());
     size_t entries = 0;
     if (errors.empty()) {
-        auto compiled = compile_policies(load.policies, cfg.config.unmatched, {},
-                                         CompileLimits{cfg.config.policy_entries});
+        auto compiled = compile_policies(load.policies, ctx.config.unmatched, {},
+                                         CompileLimits{ctx.config.policy_entries});
         if (compiled)
             entries = compiled->entries.size();
         else
@@ -379,29 +377,13 @@ int main(int argc, char** argv)
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
-    const char* env_config = std::getenv("AUTHWALL_CONFIG");
-    if (config_path.empty() && env_config && *env_config)
-        config_path = env_config;
-    bool explicit_config = !config_path.empty();
-    ConfigLoad load = load_config(explicit_config ? fs::path(config_path) : fs::path(kDefaultConfigPath), explicit_config);
-    if (!load.ok()) {
-        for (const auto& e : load.errors)
+    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, {}});
+    if (!resolved.load.ok()) {
+        for (const auto& e : resolved.load.errors)
             std::cerr << e.str() << "\n";
         return 1;
     }
-    Context ctx{load.config, json};
-    auto env = [](const char* name) {
-        const char* v = std::getenv(name);
-        return std::string(v && *v ? v : "");
-    };
-    if (pin_dir.empty())
-        pin_dir = env("AUTHWALL_PIN_DIR");
-    if (!pin_dir.empty())
-        ctx.config.pin_dir = pin_dir;
-    if (run_dir.empty())
-        run_dir = env("AUTHWALL_RUN_DIR");
-    if (!run_dir.empty())
-        ctx.config.run_dir = run_dir;
+    Context ctx{resolved.load.config, json};
     try {
         if (*sessions)
             return cmd_sessions(ctx, json);
@@ -420,7 +402,7 @@ int main(int argc, char** argv)
         if (*unenroll)
             return cmd_unenroll(ctx, cgroup);
         if (*check)
-            return cmd_policy_check(check_path, config_path, json);
+            return cmd_policy_check(ctx, check_path, json);
         if (*show)
             return cmd_policy_show(ctx, show_name, json);
     } catch (const std::exception& e) {

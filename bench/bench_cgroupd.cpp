@@ -42,17 +42,16 @@ double percentile(std::vector<double> v, double q)
 int main(int argc, char** argv)
 {
     int background = 10000, reaps = 50, containers = 1000;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--quick") {
-            background = 1000;
-            reaps = 10;
-            containers = 200;
-        } else {
-            std::printf("usage: bench_cgroupd [--quick]\n  reap latency with many sessions open; enrollment of "
-                        "many containers at once\n");
-            return a == "--help" ? 0 : 2;
-        }
+    bool quick = false;
+    if (int rc =
+            parse_bench_args(argc, argv, "bench_cgroupd",
+                             "reap latency with many sessions open; enrollment of many containers at once", &quick);
+        rc >= 0)
+        return rc;
+    if (quick) {
+        background = 1000;
+        reaps = 10;
+        containers = 200;
     }
     BenchRoot bench;
     char tmpl[] = "/tmp/authwall-bench-cgd-XXXXXX";
@@ -65,16 +64,9 @@ int main(int argc, char** argv)
     config.pin_dir = bench.pin_dir();
     config.run_dir = dir / "run";
     config.enforcement_roots = {bench.root()};
-    auto load = parse_policy_text("[policy.ssh]\nmatch.services = [\"sshd\"]\n[policy.tenant]\nmatch.cgroups = [\"" +
-                                      rel + "/tenants/*\"]\n",
-                                  "bench");
-    auto compiled = compile_policies(load.policies, Fallback{});
-    if (!compiled)
-        die(compiled.error().message());
-    if (auto st = bench.maps().install_policies(*compiled); !st)
-        die(st.error().message());
-    if (auto st = write_policy_index(config.run_dir, build_policy_index(load.policies, compiled->ids, config)); !st)
-        die(st.error().message());
+    auto compiled = bench.install_policy_text(
+        "[policy.ssh]\nmatch.services = [\"sshd\"]\n[policy.tenant]\nmatch.cgroups = [\"" + rel + "/tenants/*\"]\n",
+        &config);
     std::ofstream(dir / "authwall.toml") << "pin_dir = \"" << config.pin_dir.string() << "\"\nrun_dir = \""
                                          << config.run_dir.string() << "\"\nenforcement_roots = [\""
                                          << bench.root().string() << "\"]\n";
@@ -82,37 +74,19 @@ int main(int argc, char** argv)
     // Background sessions (containers: they stay when empty).
     fs::path bg = bench.cgroup("background");
     auto add_session = [&](const fs::path& cg, const char* kind, uint32_t policy) {
-        SessionRecord rec;
-        rec.id = *cgroup_id(cg);
-        rec.kind = kind;
-        rec.user = "nobody";
-        rec.policy = "ssh";
-        rec.policy_id = policy;
-        rec.cgroup = cg.string();
-        rec.correlation = random_hex(16);
-        rec.opened_ns = realtime_ns();
-        rec.opened_at = rfc3339_utc(rec.opened_ns);
-        SessionEntry e;
-        e.policy_id = policy;
-        if (std::string(kind) == "container")
-            e.flags = AW_SESSION_CONTAINER;
-        if (auto st = bench.maps().insert_session(rec.id, *cgroup_level(bench.mount(), cg), e); !st)
-            die(st.error().message());
-        if (auto st = write_record(config.run_dir, rec); !st)
-            die(st.error().message());
-        return rec.id;
+        return bench.add_recorded_session(cg, kind, policy, "ssh", config.run_dir);
     };
     for (int i = 0; i < background; ++i) {
         fs::path cg = bg / ("s" + std::to_string(i));
         if (auto st = cgroup_create(cg); !st)
             die(st.error().message());
-        add_session(cg, "container", compiled->ids.at("ssh"));
+        add_session(cg, "container", compiled.ids.at("ssh"));
     }
 
     pid_t daemon = fork();
     if (daemon == 0) {
-        std::string cmd = std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + (dir / "authwall.toml").string() +
-                          " 2>" + (dir / "cgroupd.log").string();
+        std::string cmd = std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " +
+                          (dir / "authwall.toml").string() + " 2>" + (dir / "cgroupd.log").string();
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
@@ -146,7 +120,7 @@ int main(int argc, char** argv)
             if (ev >> pid)
                 break;
         }
-        uint64_t id = add_session(cg, "login", compiled->ids.at("ssh"));
+        uint64_t id = add_session(cg, "login", compiled.ids.at("ssh"));
         std::this_thread::sleep_for(std::chrono::milliseconds(20)); // cgroupd has seen the record
         auto t0 = Clock::now();
         kill(p, SIGKILL);

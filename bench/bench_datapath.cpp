@@ -60,30 +60,22 @@ double throughput()
 
 int main(int argc, char** argv)
 {
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--quick") {
-            g_connects = 3000;
-            g_rounds = 3;
-            g_iperf_seconds = 1;
-        } else {
-            std::printf("usage: bench_datapath [--quick]\n  connect() rate and TCP throughput with and without "
-                        "authwall's programs, as ratios\n");
-            return a == "--help" ? 0 : 2;
-        }
+    bool quick = false;
+    if (int rc = parse_bench_args(argc, argv, "bench_datapath",
+                                  "connect() rate and TCP throughput with and without authwall's programs, as ratios",
+                                  &quick);
+        rc >= 0)
+        return rc;
+    if (quick) {
+        g_connects = 3000;
+        g_rounds = 3;
+        g_iperf_seconds = 1;
     }
     BenchRoot bench;
-    auto load = parse_policy_text(policy_with_rules("p10", 10) + policy_with_rules("p10k", 10000), "bench");
-    if (!load.ok())
-        die(load.errors[0].str());
-    auto compiled = compile_policies(load.policies, Fallback{});
-    if (!compiled)
-        die(compiled.error().message());
-    if (auto st = bench.maps().install_policies(*compiled); !st)
-        die(st.error().message());
+    auto compiled = bench.install_policy_text(policy_with_rules("p10", 10) + policy_with_rules("p10k", 10000));
     auto s10 = bench.cgroup("s10"), s10k = bench.cgroup("s10k"), outside = bench.cgroup("outside");
-    bench.open_session(s10, compiled->ids.at("p10"));
-    bench.open_session(s10k, compiled->ids.at("p10k"));
+    bench.open_session(s10, compiled.ids.at("p10"));
+    bench.open_session(s10k, compiled.ids.at("p10k"));
 
     struct Scenario {
         const char* name;
@@ -95,7 +87,7 @@ int main(int argc, char** argv)
                                        {"session, 10 000 rules", s10k, {}, {}},
                                        {"outside any session", outside, {}, {}}};
     std::printf("bench_datapath: %d connects x %d rounds, iperf3 %d s; %zu trie entries installed\n", g_connects,
-                g_rounds, g_iperf_seconds, compiled->entries.size());
+                g_rounds, g_iperf_seconds, compiled.entries.size());
     for (int r = 0; r < g_rounds; ++r) {
         for (auto& s : scenarios) {
             s.rate.push_back(in_child(s.cgroup, [] { return connect_rate(g_connects); }));

@@ -28,37 +28,22 @@ class NullSink final : public EventSink {
 // moves in and out); returns the latencies in milliseconds through a pipe.
 std::vector<double> measure(const Config& config, int iterations)
 {
-    int p[2];
-    if (pipe(p) != 0)
-        die("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        ::close(p[0]);
+    auto out = collect_from_child([&](const std::function<void(double)>& emit) {
         NullSink sink;
         OpenRequest req{"nobody", "sshd", "192.0.2.7", "pts/0", getpid()};
         for (int i = 0; i < iterations; ++i) {
             auto t0 = std::chrono::steady_clock::now();
-            auto out = open_login_session(req, config, RhostMode::Lax, sink);
-            if (out.error)
+            auto opened = open_login_session(req, config, RhostMode::Lax, sink);
+            if (opened.error)
                 _exit(2);
-            auto closed = close_login_session(out.result->record->id, getpid(), config, sink);
+            auto closed = close_login_session(opened.result->record->id, getpid(), config, sink);
             if (!closed || !closed->closed)
                 _exit(3);
-            double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            (void)!::write(p[1], &ms, sizeof(ms));
+            emit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
-        _exit(0);
-    }
-    ::close(p[1]);
-    std::vector<double> out;
-    double ms = 0;
-    while (::read(p[0], &ms, sizeof(ms)) == sizeof(ms))
-        out.push_back(ms);
-    ::close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    });
     if (static_cast<int>(out.size()) != iterations)
-        die("measurement child failed (status " + std::to_string(status) + ")");
+        die("measurement child failed after " + std::to_string(out.size()) + " cycles");
     return out;
 }
 
@@ -74,15 +59,14 @@ int main(int argc, char** argv)
 {
     int iterations = 400;
     std::vector<int> sizes = {0, 1000, 10000};
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--quick") {
-            iterations = 100;
-            sizes = {0, 1000, 3000};
-        } else {
-            std::printf("usage: bench_pam [--quick]\n  session open+close latency with 0, 1000 and 10000 open\n");
-            return a == "--help" ? 0 : 2;
-        }
+    bool quick = false;
+    if (int rc =
+            parse_bench_args(argc, argv, "bench_pam", "session open+close latency with 0, 1000 and 10000 open", &quick);
+        rc >= 0)
+        return rc;
+    if (quick) {
+        iterations = 100;
+        sizes = {0, 1000, 3000};
     }
     BenchRoot bench;
     char tmpl[] = "/tmp/authwall-bench-run-XXXXXX";
@@ -94,16 +78,8 @@ int main(int argc, char** argv)
     config.enforcement_roots = {bench.root()};
     config.exempt_users = {"root"};
 
-    auto load = parse_policy_text("[policy.ssh]\nmatch.services = [\"sshd\"]\n[policy.ssh.egress]\ndefault = \"deny\"\n",
-                                  "bench");
-    auto compiled = compile_policies(load.policies, Fallback{});
-    if (!compiled)
-        die(compiled.error().message());
-    if (auto st = bench.maps().install_policies(*compiled); !st)
-        die(st.error().message());
-    if (auto st = write_policy_index(config.run_dir, build_policy_index(load.policies, compiled->ids, config)); !st)
-        die(st.error().message());
-
+    auto compiled = bench.install_policy_text(
+        "[policy.ssh]\nmatch.services = [\"sshd\"]\n[policy.ssh.egress]\ndefault = \"deny\"\n", &config);
     // Background sessions, added up to each size in turn.
     fs::path background = bench.cgroup("background");
     int open_now = 0;
@@ -115,22 +91,7 @@ int main(int argc, char** argv)
             fs::path cg = background / ("s" + std::to_string(open_now));
             if (auto st = cgroup_create(cg); !st)
                 die(st.error().message());
-            SessionRecord rec;
-            rec.id = *cgroup_id(cg);
-            rec.user = "nobody";
-            rec.service = "sshd";
-            rec.policy = "ssh";
-            rec.policy_id = compiled->ids.at("ssh");
-            rec.cgroup = cg.string();
-            rec.correlation = random_hex(16);
-            rec.opened_ns = realtime_ns();
-            rec.opened_at = rfc3339_utc(rec.opened_ns);
-            SessionEntry e;
-            e.policy_id = rec.policy_id;
-            if (auto st = bench.maps().insert_session(rec.id, *cgroup_level(bench.mount(), cg), e); !st)
-                die(st.error().message());
-            if (auto st = write_record(config.run_dir, rec); !st)
-                die(st.error().message());
+            bench.add_recorded_session(cg, "login", compiled.ids.at("ssh"), "ssh", config.run_dir);
         }
         auto ms = measure(config, iterations);
         double p50 = percentile(ms, 0.50), p99 = percentile(ms, 0.99);

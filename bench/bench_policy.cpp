@@ -14,15 +14,14 @@ using namespace authwall::bench;
 int main(int argc, char** argv)
 {
     int connects = 20000, rounds = 5;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--quick") {
-            connects = 3000;
-            rounds = 3;
-        } else {
-            std::printf("usage: bench_policy [--quick]\n  compile+swap time and connect() cost by policy size\n");
-            return a == "--help" ? 0 : 2;
-        }
+    bool quick = false;
+    if (int rc =
+            parse_bench_args(argc, argv, "bench_policy", "compile+swap time and connect() cost by policy size", &quick);
+        rc >= 0)
+        return rc;
+    if (quick) {
+        connects = 3000;
+        rounds = 3;
     }
     BenchRoot bench;
     const std::vector<int> sizes = {10, 1000, 10000, 100000};
@@ -60,8 +59,8 @@ int main(int argc, char** argv)
     double base_total = median(compile_ms[10]) + median(swap_ms[10]);
     double base_rate = median(rate[10]);
     std::printf("bench_policy: %d rounds, %d connects per measurement\n\n", rounds, connects);
-    std::printf("%8s %12s %10s %12s %8s %12s %12s\n", "rules", "compile ms", "swap ms", "total ratio", "",
-                "connect/s", "cost ratio");
+    std::printf("%8s %12s %10s %12s %8s %12s %12s\n", "rules", "compile ms", "swap ms", "total ratio", "", "connect/s",
+                "cost ratio");
     for (int n : sizes) {
         double c = median(compile_ms[n]), s = median(swap_ms[n]), cr = median(rate[n]);
         // cost ratio: time per connect relative to the 10-rule policy

@@ -1,5 +1,9 @@
 #include "bench/harness.h"
 
+#include "core/policy_file.h"
+#include "core/policy_index.h"
+#include "core/session_record.h"
+
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -37,7 +41,7 @@ void lo_up()
 }
 } // namespace
 
-double in_child(const fs::path& cgroup, const std::function<double()>& fn)
+std::vector<double> collect_from_child(const std::function<void(const std::function<void(double)>& emit)>& body)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -45,20 +49,43 @@ double in_child(const fs::path& cgroup, const std::function<double()>& fn)
     pid_t pid = fork();
     if (pid == 0) {
         ::close(p[0]);
-        if (!cgroup_move_pid(cgroup, getpid()).ok() || unshare(CLONE_NEWNET) != 0)
-            _exit(1);
-        lo_up();
-        double v = fn();
-        (void)!::write(p[1], &v, sizeof(v));
+        body([&](double v) { (void)!::write(p[1], &v, sizeof(v)); });
         _exit(0);
     }
     ::close(p[1]);
-    double v = -1;
-    if (::read(p[0], &v, sizeof(v)) != sizeof(v))
-        v = -1;
+    std::vector<double> out;
+    double v = 0;
+    while (::read(p[0], &v, sizeof(v)) == sizeof(v))
+        out.push_back(v);
     ::close(p[0]);
     waitpid(pid, nullptr, 0);
-    return v;
+    return out;
+}
+
+double in_child(const fs::path& cgroup, const std::function<double()>& fn)
+{
+    auto values = collect_from_child([&](const std::function<void(double)>& emit) {
+        if (!cgroup_move_pid(cgroup, getpid()).ok() || unshare(CLONE_NEWNET) != 0)
+            _exit(1);
+        lo_up();
+        emit(fn());
+    });
+    return values.empty() ? -1 : values.front();
+}
+
+int parse_bench_args(int argc, char** argv, const char* name, const char* what, bool* quick)
+{
+    *quick = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--quick") {
+            *quick = true;
+            continue;
+        }
+        std::printf("usage: %s [--quick]\n  %s\n", name, what);
+        return a == "--help" ? 0 : 2;
+    }
+    return -1;
 }
 
 double connect_rate(int connects)
@@ -155,6 +182,50 @@ void BenchRoot::open_session(const fs::path& cgroup, uint32_t policy_id)
         die("session cgroup " + cgroup.string());
     if (auto st = maps_->insert_session(*id, *level, e); !st)
         die(st.error().message());
+}
+
+CompiledPolicies BenchRoot::install_policy_text(const std::string& toml, const Config* index_for)
+{
+    auto load = parse_policy_text(toml, "bench");
+    if (!load.ok())
+        die(load.errors[0].str());
+    auto known = maps_->policy_ids();
+    auto compiled = compile_policies(load.policies, Fallback{}, known ? *known : std::map<std::string, uint32_t>{});
+    if (!compiled)
+        die(compiled.error().message());
+    if (auto st = maps_->install_policies(*compiled); !st)
+        die(st.error().message());
+    if (index_for)
+        if (auto st =
+                write_policy_index(index_for->run_dir, build_policy_index(load.policies, compiled->ids, *index_for));
+            !st)
+            die(st.error().message());
+    return std::move(compiled).value();
+}
+
+uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, const std::string& kind, uint32_t policy_id,
+                                         const std::string& policy, const fs::path& run_dir)
+{
+    SessionRecord rec;
+    rec.id = *cgroup_id(cgroup);
+    rec.kind = kind;
+    rec.user = "nobody";
+    rec.service = "sshd";
+    rec.policy = policy;
+    rec.policy_id = policy_id;
+    rec.cgroup = cgroup.string();
+    rec.correlation = random_hex(16);
+    rec.opened_ns = realtime_ns();
+    rec.opened_at = rfc3339_utc(rec.opened_ns);
+    SessionEntry e;
+    e.policy_id = policy_id;
+    if (kind == "container")
+        e.flags = AW_SESSION_CONTAINER;
+    if (auto st = maps_->insert_session(rec.id, *cgroup_level(mount_, cgroup), e); !st)
+        die(st.error().message());
+    if (auto st = write_record(run_dir, rec); !st)
+        die(st.error().message());
+    return rec.id;
 }
 
 } // namespace authwall::bench

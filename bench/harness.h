@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/cgroup.h"
+#include "core/config.h"
 #include "core/datapath.h"
 #include "core/maps.h"
 #include "core/policy_compiler.h"
@@ -18,8 +19,16 @@ namespace authwall::bench {
 
 [[noreturn]] void die(const std::string& what);
 
+// Runs body in a forked child; every value it emits reaches the parent,
+// which returns them once the child exits.
+std::vector<double> collect_from_child(const std::function<void(const std::function<void(double)>& emit)>& body);
+
 // Runs fn in a child placed in `cgroup` and a fresh netns with lo up.
 double in_child(const std::filesystem::path& cgroup, const std::function<double()>& fn);
+
+// Parses the common arguments: --quick (returns true into *quick) and
+// --help. Returns an exit code to stop with, or -1 to go on.
+int parse_bench_args(int argc, char** argv, const char* name, const char* what, bool* quick);
 
 // connect() calls per second to a closed loopback port (refused by the stack
 // with a RST after every hook has run).
@@ -39,8 +48,14 @@ class BenchRoot {
     BenchRoot& operator=(const BenchRoot&) = delete;
 
     std::filesystem::path cgroup(const std::string& name); // created below the root
-    std::filesystem::path plain_cgroup();                   // outside the root: no programs
+    std::filesystem::path plain_cgroup();                  // outside the root: no programs
     void open_session(const std::filesystem::path& cgroup, uint32_t policy_id);
+    // Parses, compiles and installs policy TOML; with `index_for`, also
+    // publishes the policy index into its run_dir, as the loader does.
+    CompiledPolicies install_policy_text(const std::string& toml, const Config* index_for = nullptr);
+    // A session as PAM or cgroupd leave it: entry and record (no process).
+    uint64_t add_recorded_session(const std::filesystem::path& cgroup, const std::string& kind, uint32_t policy_id,
+                                  const std::string& policy, const std::filesystem::path& run_dir);
     PinnedMaps& maps() { return *maps_; }
     const std::filesystem::path& root() const { return root_; }
     const std::filesystem::path& pin_dir() const { return pins_; }

@@ -23,12 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string env_or(const char* name, std::string fallback)
-{
-    const char* v = std::getenv(name);
-    return v && *v ? std::string(v) : std::move(fallback);
-}
-
 // Logs each event once (journal and event_log through the sink, stderr here).
 class LoggingSink final : public EventSink {
   public:
@@ -62,8 +56,7 @@ int main(int argc, char** argv)
 {
     CLI::App app{"authwall-cgroupd: reaps sessions whose cgroup died, ends sessions past their max_duration,\n"
                  "enrolls container cgroups into policies by path. Settings: flags, environment, configuration."};
-    std::string config_path = env_or("AUTHWALL_CONFIG", "");
-    std::string pin_dir, run_dir;
+    std::string config_path, pin_dir, run_dir;
     std::vector<std::string> roots;
     unsigned sweep_seconds = 60;
     bool debug = false, once = false;
@@ -83,27 +76,13 @@ int main(int argc, char** argv)
     spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
     spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
 
-    bool explicit_config = !config_path.empty();
-    ConfigLoad load = load_config(explicit_config ? config_path : kDefaultConfigPath, explicit_config);
-    if (!load.ok()) {
-        for (const auto& e : load.errors)
+    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, roots});
+    if (!resolved.load.ok()) {
+        for (const auto& e : resolved.load.errors)
             spdlog::error("config: {}", e.str());
         return 1;
     }
-    Config config = load.config;
-    if (pin_dir.empty())
-        pin_dir = env_or("AUTHWALL_PIN_DIR", "");
-    if (!pin_dir.empty())
-        config.pin_dir = pin_dir;
-    if (run_dir.empty())
-        run_dir = env_or("AUTHWALL_RUN_DIR", "");
-    if (!run_dir.empty())
-        config.run_dir = run_dir;
-    if (!roots.empty()) {
-        config.enforcement_roots.clear();
-        for (const auto& r : roots)
-            config.enforcement_roots.emplace_back(r);
-    }
+    Config config = resolved.load.config;
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -149,6 +149,17 @@ Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid)
     return write_file(cgroup_dir / "cgroup.procs", std::to_string(pid));
 }
 
+bool cgroup_populated(const std::filesystem::path& cgroup_dir)
+{
+    std::ifstream in(cgroup_dir / "cgroup.events");
+    std::string key;
+    int value = 0;
+    while (in >> key >> value)
+        if (key == "populated")
+            return value != 0;
+    return false;
+}
+
 Status cgroup_kill(const std::filesystem::path& cgroup_dir)
 {
     return write_file(cgroup_dir / "cgroup.kill", "1");

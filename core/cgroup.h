@@ -38,6 +38,8 @@ Status cgroup_create(const std::filesystem::path& cgroup_dir);
 // Removes an empty cgroup and its empty descendants, bottom-up.
 Status cgroup_remove_tree(const std::filesystem::path& cgroup_dir);
 Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid);
+// Whether any process is in the cgroup or below it (cgroup.events).
+bool cgroup_populated(const std::filesystem::path& cgroup_dir);
 // Kills every process of the cgroup (cgroup.kill, kernel 5.14+).
 Status cgroup_kill(const std::filesystem::path& cgroup_dir);
 

@@ -1,40 +1,20 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#define TOML_EXCEPTIONS 1
-#include <toml++/toml.h>
+#include "core/toml_reader.h"
 
 namespace authwall {
 
 namespace {
 
-class ConfigReader {
+class ConfigReader : public detail::TomlReader {
   public:
-    ConfigReader(std::string file, ConfigLoad& out) : file_(std::move(file)), out_(out) {}
-
-    void error(const toml::node& n, std::string message) { error(n.source(), std::move(message)); }
-    void error(const toml::source_region& r, std::string message)
-    {
-        out_.errors.push_back({file_, static_cast<unsigned>(r.begin.line), static_cast<unsigned>(r.begin.column),
-                               std::move(message)});
-    }
-
-    void only_keys(const toml::table& t, std::initializer_list<std::string_view> allowed, const std::string& where)
-    {
-        for (const auto& [key, node] : t) {
-            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end())
-                continue;
-            std::string list;
-            for (auto a : allowed)
-                list += (list.empty() ? "" : ", ") + std::string(a);
-            error(key.source(), "unknown key '" + std::string(key.str()) + "' in " + where + " (expected one of: " +
-                                    list + ")");
-        }
-    }
+    ConfigReader(std::string file, ConfigLoad& out) : TomlReader(std::move(file), out.errors), out_(out) {}
 
     bool string_at(const toml::table& t, std::string_view key, std::string& into)
     {
@@ -63,20 +43,8 @@ class ConfigReader {
     std::vector<std::string> strings_at(const toml::table& t, std::string_view key)
     {
         std::vector<std::string> out;
-        const toml::node* n = t.get(key);
-        if (!n)
-            return out;
-        const toml::array* a = n->as_array();
-        if (!a) {
-            error(*n, std::string(key) + " must be an array of strings");
-            return out;
-        }
-        for (const auto& item : *a) {
-            if (auto s = item.value<std::string>())
-                out.push_back(*s);
-            else
-                error(item, std::string(key) + " must contain only strings");
-        }
+        for (auto& [value, node] : strings(t, key, ""))
+            out.push_back(value);
         return out;
     }
 
@@ -169,7 +137,6 @@ class ConfigReader {
     }
 
   private:
-    std::string file_;
     ConfigLoad& out_;
 };
 
@@ -197,20 +164,55 @@ ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t
         out.config.source = "(defaults)";
         return out;
     }
-    if (auto st = check_trusted_path(path, owner); !st) {
+    auto text = read_trusted_file(path, owner);
+    if (!text) {
         ConfigLoad out;
-        out.errors.push_back({path.string(), 0, 0, st.error().message()});
+        out.errors.push_back({path.string(), 0, 0, text.error().message()});
         return out;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        ConfigLoad out;
-        out.errors.push_back({path.string(), 0, 0, "cannot open: " + std::string(std::strerror(errno))});
-        return out;
+    return parse_config_text(*text, path.string());
+}
+
+namespace {
+std::string env_value(const char* name)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::string();
+}
+} // namespace
+
+ResolvedConfig resolve_config(const ConfigOverrides& flags)
+{
+    ResolvedConfig out;
+    std::string path = !flags.config_path.empty() ? flags.config_path : env_value("AUTHWALL_CONFIG");
+    out.config_explicit = !path.empty();
+    out.config_path = out.config_explicit ? std::filesystem::path(path) : std::filesystem::path(kDefaultConfigPath);
+    out.load = load_config(out.config_path, out.config_explicit);
+    Config& c = out.load.config;
+    auto pick = [](const std::string& flag, const char* env) { return !flag.empty() ? flag : env_value(env); };
+    if (auto v = pick(flags.pin_dir, "AUTHWALL_PIN_DIR"); !v.empty())
+        c.pin_dir = v;
+    if (auto v = pick(flags.run_dir, "AUTHWALL_RUN_DIR"); !v.empty())
+        c.run_dir = v;
+    std::vector<std::string> roots = flags.roots;
+    if (roots.empty()) {
+        std::string env = env_value("AUTHWALL_CGROUP_ROOTS");
+        size_t start = 0;
+        while (start < env.size()) {
+            size_t end = env.find(':', start);
+            if (end == std::string::npos)
+                end = env.size();
+            if (end > start)
+                roots.push_back(env.substr(start, end - start));
+            start = end + 1;
+        }
     }
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return parse_config_text(buf.str(), path.string());
+    if (!roots.empty()) {
+        c.enforcement_roots.clear();
+        for (const auto& r : roots)
+            c.enforcement_roots.emplace_back(r);
+    }
+    return out;
 }
 
 } // namespace authwall

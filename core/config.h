@@ -48,4 +48,24 @@ ConfigLoad parse_config_text(std::string_view text, const std::string& file);
 // path yields the defaults; a missing file named explicitly is an error.
 ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t owner = 0);
 
+// What a program's flags say about the settings every binary shares.
+struct ConfigOverrides {
+    std::string config_path; // --config
+    std::string pin_dir;     // --pin-dir
+    std::string run_dir;     // --run-dir
+    std::vector<std::string> roots; // --cgroup-root
+};
+
+// The settings of a daemon or the CLI: the configuration file (--config,
+// else AUTHWALL_CONFIG, else the default path, which may be absent), then
+// the environment (AUTHWALL_PIN_DIR, AUTHWALL_RUN_DIR, AUTHWALL_CGROUP_ROOTS
+// ':'-separated), then the flags. `config_path` and `config_explicit` tell
+// where the file came from, for reloads.
+struct ResolvedConfig {
+    ConfigLoad load;
+    std::filesystem::path config_path;
+    bool config_explicit = false;
+};
+ResolvedConfig resolve_config(const ConfigOverrides& flags);
+
 } // namespace authwall

@@ -7,37 +7,15 @@
 #include <set>
 #include <sstream>
 
-#define TOML_EXCEPTIONS 1
-#include <toml++/toml.h>
+#include "core/toml_reader.h"
 
 namespace authwall {
 
 namespace {
 
-class Reader {
+class Reader : public detail::TomlReader {
   public:
-    Reader(std::string file, PolicyLoad& out) : file_(std::move(file)), out_(out) {}
-
-    void error(const toml::source_region& where, std::string message)
-    {
-        out_.errors.push_back({file_, static_cast<unsigned>(where.begin.line),
-                               static_cast<unsigned>(where.begin.column), std::move(message)});
-    }
-    void error(const toml::node& node, std::string message) { error(node.source(), std::move(message)); }
-
-    // Every key of `table` must be one of `allowed`.
-    void only_keys(const toml::table& table, std::initializer_list<std::string_view> allowed, const std::string& where)
-    {
-        for (const auto& [key, node] : table) {
-            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end())
-                continue;
-            std::string list;
-            for (auto a : allowed)
-                list += (list.empty() ? "" : ", ") + std::string(a);
-            error(key.source(), "unknown key '" + std::string(key.str()) + "' in " + where + " (expected one of: " +
-                                    list + ")");
-        }
-    }
+    Reader(std::string file, PolicyLoad& out) : TomlReader(std::move(file), out.errors), out_(out) {}
 
     const toml::table* table_at(const toml::table& parent, std::string_view key, const std::string& where)
     {
@@ -49,27 +27,6 @@ class Reader {
             return nullptr;
         }
         return node->as_table();
-    }
-
-    std::vector<std::pair<std::string, const toml::node*>> strings(const toml::table& t, std::string_view key,
-                                                                   const std::string& where)
-    {
-        std::vector<std::pair<std::string, const toml::node*>> out;
-        const toml::node* node = t.get(key);
-        if (!node)
-            return out;
-        const toml::array* arr = node->as_array();
-        if (!arr) {
-            error(*node, where + "." + std::string(key) + " must be an array of strings");
-            return out;
-        }
-        for (const auto& item : *arr) {
-            if (auto s = item.value<std::string>())
-                out.emplace_back(*s, &item);
-            else
-                error(item, where + "." + std::string(key) + " must contain only strings");
-        }
-        return out;
     }
 
     std::optional<Verdict> verdict(const toml::table& t, std::string_view key, const std::string& where)
@@ -238,7 +195,6 @@ class Reader {
     }
 
   private:
-    std::string file_;
     PolicyLoad& out_;
 };
 
@@ -278,22 +234,27 @@ Status check_trusted_path(const std::filesystem::path& path, uid_t owner)
     return {};
 }
 
-PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)
+Result<std::string> read_trusted_file(const std::filesystem::path& path, uid_t owner)
 {
-    if (auto st = check_trusted_path(path, owner); !st) {
-        PolicyLoad out;
-        out.errors.push_back({path.string(), 0, 0, st.error().message()});
-        return out;
-    }
+    if (auto st = check_trusted_path(path, owner); !st)
+        return st.error();
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        PolicyLoad out;
-        out.errors.push_back({path.string(), 0, 0, "cannot open: " + std::string(std::strerror(errno))});
-        return out;
-    }
+    if (!in)
+        return Error::sys("open", path.string(), errno);
     std::ostringstream buf;
     buf << in.rdbuf();
-    return parse_policy_text(buf.str(), path.string());
+    return buf.str();
+}
+
+PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)
+{
+    auto text = read_trusted_file(path, owner);
+    if (!text) {
+        PolicyLoad out;
+        out.errors.push_back({path.string(), 0, 0, text.error().message()});
+        return out;
+    }
+    return parse_policy_text(*text, path.string());
 }
 
 PolicyLoad load_policy_dir(const std::filesystem::path& dir, uid_t owner)

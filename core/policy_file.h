@@ -35,6 +35,9 @@ PolicyLoad parse_policy_text(std::string_view text, const std::string& file);
 // by group or others: a policy an unprivileged user can edit is no policy.
 Status check_trusted_path(const std::filesystem::path& path, uid_t owner = 0);
 
+// check_trusted_path, then the whole file; on failure, one diagnostic.
+Result<std::string> read_trusted_file(const std::filesystem::path& path, uid_t owner = 0);
+
 // Reads one file after check_trusted_path.
 PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner = 0);
 

@@ -18,16 +18,6 @@ namespace {
 
 constexpr uint32_t kTreeMask = IN_CREATE | IN_DELETE | IN_ONLYDIR;
 
-bool populated(const fs::path& cgroup)
-{
-    std::ifstream in(cgroup / "cgroup.events");
-    std::string key;
-    int value = 0;
-    while (in >> key >> value)
-        if (key == "populated")
-            return value != 0;
-    return false;
-}
 
 std::optional<uint64_t> record_id(const std::string& name)
 {
@@ -145,7 +135,7 @@ void Reconciler::check_session(uint64_t id)
         return;
     }
     watch_session(*rec);
-    if (rec->kind == "login" && !populated(cgroup)) {
+    if (rec->kind == "login" && !cgroup_populated(cgroup)) {
         schedule(id, Clock::now() + grace_for(id));
         return;
     }
@@ -172,7 +162,7 @@ Status Reconciler::run_due()
         if (!rec)
             continue;
         fs::path cgroup = rec->cgroup;
-        if (!is_cgroup2_dir(cgroup) || (rec->kind == "login" && !populated(cgroup)))
+        if (!is_cgroup2_dir(cgroup) || (rec->kind == "login" && !cgroup_populated(cgroup)))
             reap(*rec, expired_.count(id) ? "expired" : "its processes ended without a close");
         else
             check_session(id);
@@ -195,7 +185,7 @@ void Reconciler::reap(const SessionRecord& rec, const std::string& why)
     // Revoked first, as at close: nothing left in it gets through meanwhile.
     maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
     if (rec.kind == "login" && is_cgroup2_dir(rec.cgroup)) {
-        if (populated(rec.cgroup))
+        if (cgroup_populated(rec.cgroup))
             return; // someone came back; check again on the next change
         if (!cgroup_remove_tree(rec.cgroup).ok())
             return;

@@ -46,16 +46,6 @@ OpenOutcome failed(OpenFailure kind, Error e)
     return OpenOutcome{std::nullopt, OpenError{kind, std::move(e)}};
 }
 
-bool cgroup_populated(const fs::path& cgroup)
-{
-    std::ifstream in(cgroup / "cgroup.events");
-    std::string key;
-    int value = 0;
-    while (in >> key >> value)
-        if (key == "populated")
-            return value != 0;
-    return false;
-}
 
 fs::path session_parent(const Config& config, const CgroupMount& mount)
 {

@@ -309,8 +309,7 @@ int main(int argc, char** argv)
                  "Stopping it leaves enforcement in place; --uninstall removes it.\n"
                  "Settings come from the flags, then the environment, then the configuration file."};
     app.get_formatter()->column_width(34);
-    std::string config_path = env_or("AUTHWALL_CONFIG", "");
-    std::string pin_dir, policy, run_dir;
+    std::string config_path, pin_dir, policy, run_dir;
     std::vector<std::string> roots;
     std::string unmatched;
     uint32_t max_sessions = 0, events_per_sec = 0;
@@ -344,42 +343,17 @@ int main(int argc, char** argv)
     spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
     spdlog::set_level(opt.debug ? spdlog::level::debug : spdlog::level::info);
 
-    opt.config_explicit = !config_path.empty();
-    opt.config_path = opt.config_explicit ? fs::path(config_path) : fs::path(kDefaultConfigPath);
-    ConfigLoad cfg = load_config(opt.config_path, opt.config_explicit);
-    if (!cfg.ok()) {
-        for (const auto& e : cfg.errors)
+    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, roots});
+    if (!resolved.load.ok()) {
+        for (const auto& e : resolved.load.errors)
             spdlog::error("config: {}", e.str());
         return 1;
     }
-    opt.config = cfg.config;
+    opt.config_path = resolved.config_path;
+    opt.config_explicit = resolved.config_explicit;
+    opt.config = resolved.load.config;
     Config& c = opt.config;
 
-    if (pin_dir.empty())
-        pin_dir = env_or("AUTHWALL_PIN_DIR", "");
-    if (!pin_dir.empty())
-        c.pin_dir = pin_dir;
-    if (run_dir.empty())
-        run_dir = env_or("AUTHWALL_RUN_DIR", "");
-    if (!run_dir.empty())
-        c.run_dir = run_dir;
-    if (roots.empty()) {
-        std::string env = env_or("AUTHWALL_CGROUP_ROOTS", "");
-        size_t start = 0;
-        while (start < env.size()) {
-            size_t end = env.find(':', start);
-            if (end == std::string::npos)
-                end = env.size();
-            if (end > start)
-                roots.push_back(env.substr(start, end - start));
-            start = end + 1;
-        }
-    }
-    if (!roots.empty()) {
-        c.enforcement_roots.clear();
-        for (const auto& r : roots)
-            c.enforcement_roots.emplace_back(r);
-    }
     if (c.enforcement_roots.empty() && !opt.uninstall) {
         auto mount = find_cgroup2_mount();
         if (!mount) {

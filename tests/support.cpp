@@ -225,6 +225,16 @@ int tcp_listen(const std::string& address, uint16_t port)
     return s;
 }
 
+bool wait_until(const std::function<bool()>& done, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (done())
+            return true;
+        usleep(10000);
+    }
+    return done();
+}
+
 int sh(const std::string& command)
 {
     int rc = std::system(command.c_str());

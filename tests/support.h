@@ -43,6 +43,10 @@ int open_socket(int family, int type, int protocol);
 // A TCP listener in the calling process (for use inside a probe).
 int tcp_listen(const std::string& address, uint16_t port); // returns fd or -errno
 
+// Polls `done` every 10 ms until it holds or timeout_ms passed; returns
+// whether it held.
+bool wait_until(const std::function<bool()>& done, int timeout_ms);
+
 // Runs a shell command; returns its exit status. Output goes to the test log.
 int sh(const std::string& command);
 std::string sh_output(const std::string& command);

@@ -22,15 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-bool wait_until(const std::function<bool()>& done, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        if (done())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return done();
-}
 
 size_t count_events(const LoginWorld& w, const std::string& event)
 {

@@ -43,15 +43,6 @@ struct FloodResult {
     std::array<std::array<uint32_t, 3>, 4> outcomes{};
 };
 
-bool wait_until(const std::function<bool()>& done, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 20) {
-        if (done())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return done();
-}
 
 } // namespace
 

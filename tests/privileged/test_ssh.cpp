@@ -35,15 +35,6 @@ allow = ["127.0.0.1 tcp 7788"]
 from_rhost_only = true
 )";
 
-bool wait_until(const std::function<bool()>& done, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (done())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return done();
-}
 
 class Sshd {
   public:
