@@ -64,9 +64,45 @@ Enforcement check_enforcement(const CgroupMount& mount, uint64_t id, const std::
     return e;
 }
 
+// Without root the pins cannot be read; the session records can (0644):
+// show those, and say what needs root.
+int cmd_sessions_unprivileged(const Context& ctx, bool json)
+{
+    auto records = list_records(ctx.config.run_dir);
+    if (!records)
+        return fail(records.error());
+    if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& r : *records)
+            out.push_back({{"id", r.id},
+                           {"user", r.user},
+                           {"uid", r.uid},
+                           {"kind", r.kind},
+                           {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
+                           {"policy", r.policy},
+                           {"opened_ns", r.opened_ns},
+                           {"cgroup", r.cgroup},
+                           {"enforced", nullptr},
+                           {"not_enforced_reason", "reading the kernel's state needs root"}});
+        std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
+        return 0;
+    }
+    std::cerr << "authctl: not root: showing session records only; traffic, denials and enforcement need root\n";
+    std::vector<std::vector<std::string>> rows{{"ID", "USER", "KIND", "RHOST", "POLICY", "AGE"}};
+    for (const auto& r : *records)
+        rows.push_back({std::to_string(r.id), r.user, r.kind, r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
+    if (rows.size() == 1)
+        std::cout << "no sessions\n";
+    else
+        print_table(rows);
+    return 0;
+}
+
 int cmd_sessions(const Context& ctx, bool json)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
+    if (!maps && (maps.error().err == EACCES || maps.error().err == EPERM))
+        return cmd_sessions_unprivileged(ctx, json);
     if (!maps)
         return fail(maps.error());
     auto sessions = maps->list_sessions();

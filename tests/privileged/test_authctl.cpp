@@ -136,10 +136,19 @@ BOOST_AUTO_TEST_CASE(errors_and_exit_codes)
     BOOST_TEST(run_authctl(w, "frobnicate >/dev/null; echo rc=$?").find("rc=2") != std::string::npos);
     BOOST_TEST(run_authctl(w, "--pin-dir /sys/fs/bpf/nothing-here sessions 2>&1; echo rc=$?")
                    .find("authwall is not installed under this pin directory") != std::string::npos);
-    // A non-root user is told that reading the pins needs root.
-    auto out = sh_output("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(AUTHWALL_AUTHCTL_BIN) +
-                         " --config " + w.config().string() + " sessions 2>&1; echo rc=$?");
-    BOOST_TEST(out.find("needs root") != std::string::npos);
+    // A non-root user gets the session records, and a word on what needs root.
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    BOOST_REQUIRE(run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web").find("enrolled") !=
+                  std::string::npos);
+    auto as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(AUTHWALL_AUTHCTL_BIN) +
+                     " --config " + w.config().string();
+    auto out = sh_output(as_nobody + " sessions 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("traffic, denials and enforcement need root") != std::string::npos);
+    BOOST_TEST(out.find(std::to_string(*cgroup_id(cg)) + "  ") != std::string::npos);
+    BOOST_TEST(out.find("rc=0") != std::string::npos);
+    out = sh_output(as_nobody + " show 1 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("reading the pins needs root") != std::string::npos);
     BOOST_TEST(out.find("rc=1") != std::string::npos);
 }
 
