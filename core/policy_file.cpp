@@ -231,6 +231,22 @@ Status check_trusted_path(const std::filesystem::path& path, uid_t owner)
                               " (chown root:root it)");
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         return Error::msg("refuse", path.string(), "is writable by group or others (chmod go-w it)");
+    // A directory others may write to lets them replace the file by rename,
+    // unless it is sticky (like /tmp): every ancestor is checked.
+    auto dir = std::filesystem::absolute(path).lexically_normal().parent_path();
+    for (;; dir = dir.parent_path()) {
+        struct stat ds {};
+        if (::stat(dir.c_str(), &ds) != 0)
+            return Error::sys("read", dir.string(), errno);
+        if (ds.st_uid != 0 && ds.st_uid != owner)
+            return Error::msg("refuse", path.string(),
+                              "its directory " + dir.string() + " is owned by uid " + std::to_string(ds.st_uid));
+        if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
+            return Error::msg("refuse", path.string(),
+                              "its directory " + dir.string() + " is writable by group or others");
+        if (dir == dir.root_path() || !dir.has_relative_path())
+            break;
+    }
     return {};
 }
 

@@ -282,15 +282,17 @@ void Reconciler::on_removed_cgroup(const fs::path& dir)
     }
 }
 
-// close_session revokes a session before it empties and removes its cgroup:
-// a revoked session that empties is (most likely) being closed, and gets the
-// grace to finish; one that empties unrevoked lost its processes — reap now.
+// close_session revokes a session before it empties, then removes its
+// cgroup, entry and record: a session that is revoked, or whose entry is
+// already gone, is (most likely) being closed and gets the grace to finish;
+// one that empties while its entry is there and unrevoked lost its
+// processes — reap now.
 Reconciler::Clock::duration Reconciler::grace_for(uint64_t id) const
 {
     auto entry = maps_->lookup_session(id);
-    if (entry && entry->has_value() && ((*entry)->flags & AW_SESSION_REVOKED))
-        return kReapGrace;
-    return Clock::duration::zero();
+    if (entry && entry->has_value() && !((*entry)->flags & AW_SESSION_REVOKED))
+        return Clock::duration::zero();
+    return kReapGrace;
 }
 
 void Reconciler::on_record_written(uint64_t id)

@@ -178,8 +178,8 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     return OpenOutcome{result, std::nullopt};
 }
 
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const Config& config,
-                                        EventSink& events)
+Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+                                        const Config& config, EventSink& events)
 {
     CloseResult result;
     auto mount = find_cgroup2_mount();
@@ -195,14 +195,14 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
         // Another process than open's: its own cgroup is the session's.
         if (auto own = process_cgroup(caller)) {
             if (auto id = cgroup_id(on_disk(*mount, *own)))
-                if (auto r = read_record(config.run_dir, *id))
+                if (auto r = read_record(config.run_dir, *id); r && r->user == user)
                     rec = *r;
         }
     }
     if (!rec) {
         if (auto all = list_records(config.run_dir))
             for (const auto& r : *all)
-                if (r.leader_pid == caller && r.kind == "login")
+                if (r.leader_pid == caller && r.kind == "login" && r.user == user)
                     rec = r;
     }
     if (!rec)

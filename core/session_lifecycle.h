@@ -77,7 +77,9 @@ struct CloseResult {
 };
 
 // `id_hint`: the id open returned in this process, when there is one.
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const Config& config,
-                                        EventSink& events);
+// `user`: the PAM user; a session found by any other means than the hint
+// must belong to them (a recycled pid never closes someone else's session).
+Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+                                        const Config& config, EventSink& events);
 
 } // namespace authwall

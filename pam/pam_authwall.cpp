@@ -118,7 +118,7 @@ int close_session(pam_handle_t* pamh, int argc, const char** argv)
     if (pam_get_data(pamh, kDataKey, &data) == PAM_SUCCESS && data)
         hint = *static_cast<const uint64_t*>(data);
     JournalSink events("pam_authwall", config->event_log);
-    auto result = close_login_session(hint, getpid(), *config, events);
+    auto result = close_login_session(hint, getpid(), item(pamh, PAM_USER), *config, events);
     if (!result) {
         pam_syslog(pamh, LOG_ERR, "close: %s", result.error().message().c_str());
         return PAM_SESSION_ERR;

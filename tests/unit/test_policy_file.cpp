@@ -137,6 +137,15 @@ BOOST_AUTO_TEST_CASE(untrusted_files_are_refused)
     BOOST_TEST(load.errors[0].message.find("is owned by uid " + std::to_string(geteuid())) != std::string::npos);
 
     BOOST_TEST(load_policy_file(file, geteuid()).ok());
+
+    // A directory others can write to (and not sticky) could swap the file.
+    chmod(dir.c_str(), 0777);
+    load = load_policy_file(file, geteuid());
+    BOOST_REQUIRE_EQUAL(load.errors.size(), 1u);
+    BOOST_TEST(load.errors[0].message == "refuse " + file + ": its directory " + dir + " is writable by group or others");
+    chmod(dir.c_str(), 01777); // sticky, like /tmp: others cannot rename our file
+    BOOST_TEST(load_policy_file(file, geteuid()).ok());
+    chmod(dir.c_str(), 0700);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
