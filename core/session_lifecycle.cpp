@@ -82,15 +82,25 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     if (!rhost->note.empty() && !req.rhost.empty())
         result.notes.push_back(rhost->note);
 
-    auto index = read_policy_index(config.run_dir);
-    if (!index)
-        return failed(OpenFailure::Enforcement, index.error());
     LoginFacts login{req.user, {}, req.service, rhost->address};
     auto groups = user_groups(req.user, pw.pw_gid);
     if (!groups)
         return failed(OpenFailure::Enforcement, groups.error());
     login.groups = *groups;
-    if (is_exempt(*index, login)) {
+    // Exempt users (root by default) are decided from the configuration
+    // alone, before anything that needs the loader: a stopped loader must
+    // never lock the administrator out.
+    PolicyIndex exemptions;
+    exemptions.exempt_users = config.exempt_users;
+    exemptions.exempt_groups = config.exempt_groups;
+    if (is_exempt(exemptions, login)) {
+        result.exempt = true;
+        return OpenOutcome{result, std::nullopt};
+    }
+    auto index = read_policy_index(config.run_dir);
+    if (!index)
+        return failed(OpenFailure::Enforcement, index.error());
+    if (is_exempt(*index, login)) { // as published with the policies in force
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
     }

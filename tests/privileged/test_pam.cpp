@@ -200,13 +200,28 @@ BOOST_AUTO_TEST_CASE(unknown_module_argument_is_a_service_error)
     BOOST_TEST(has(out, "parse module arguments 'fial=open': unknown argument"));
 }
 
-BOOST_AUTO_TEST_CASE(exempt_users_get_no_session)
+BOOST_AUTO_TEST_CASE(exempt_users_get_no_session_even_with_the_loader_gone)
 {
     LoginWorld w(kPolicies, "debug", "exempt_users = [\"root\", \"" + std::string("awt") + unique_suffix() + "\"]\n");
     auto out = w.pam(w.user() + " --no-close");
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
     BOOST_TEST(has(out, "is exempt: no session"));
     BOOST_TEST(w.records().empty());
+    // No published policies (loader never ran or its run dir is gone): an
+    // exempt user still logs in; anyone else is refused (fail=closed).
+    fs::remove(w.run_dir() / "policies.json");
+    BOOST_TEST(has(w.pam(w.user()), "open: PAM_SUCCESS"));
+    out = w.pam("root");
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+}
+
+BOOST_AUTO_TEST_CASE(loader_never_ran_fails_closed_for_others)
+{
+    LoginWorld w(kPolicies);
+    fs::remove(w.run_dir() / "policies.json");
+    auto out = w.pam(w.user());
+    BOOST_TEST(has(out, "open: PAM_SESSION_ERR"));
+    BOOST_TEST(has(out, "authwall-loader has not published the policies in force (is it running?)"));
 }
 
 #ifndef AUTHWALL_SANITIZED // valgrind cannot run AddressSanitizer-instrumented programs
