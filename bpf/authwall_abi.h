@@ -55,6 +55,7 @@ enum aw_reason {
     AW_REASON_NO_POLICY = 4,    /* the policy and the fallback are missing: fail closed */
     AW_REASON_FAMILY = 5,       /* socket family or raw socket denied */
     AW_REASON_NOT_RHOST = 6,    /* inbound flow from another address than the login's */
+    AW_REASON_MALFORMED = 7,    /* a packet whose flow cannot be read (headers hidden or cut) */
 };
 
 /* Session flags (aw_session.flags). */

@@ -62,6 +62,7 @@ const char* reason_name(unsigned reason)
     case AW_REASON_NO_POLICY: return "no-policy";
     case AW_REASON_FAMILY: return "socket-family";
     case AW_REASON_NOT_RHOST: return "not-rhost";
+    case AW_REASON_MALFORMED: return "malformed";
     default: return "unknown";
     }
 }

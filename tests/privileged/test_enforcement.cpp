@@ -127,6 +127,55 @@ BOOST_AUTO_TEST_CASE(denied_socket_families_fail)
     }
 }
 
+// A raw socket writing TCP segments has no connect() to be judged at: the
+// packet hook judges each segment by the egress rules.
+BOOST_AUTO_TEST_CASE(raw_tcp_segments_meet_the_egress_rules)
+{
+    Sandbox box(R"(
+[policy.rawok]
+[policy.rawok.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp 9"]
+)");
+    box.open_session("s1", "rawok");
+    auto s1 = box.root() / "s1";
+    auto other = box.make_cgroup("not-a-session");
+
+    auto send_syn = [](const char* target, uint16_t port) {
+        int s = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (s < 0)
+            return errno;
+        unsigned char tcp[20] = {};
+        tcp[0] = 0x9c; // source port 40000
+        tcp[1] = 0x40;
+        tcp[2] = static_cast<unsigned char>(port >> 8);
+        tcp[3] = static_cast<unsigned char>(port & 0xff);
+        tcp[12] = 5 << 4; // data offset: 5 words
+        tcp[13] = 0x02;   // SYN
+        sockaddr_in dst{};
+        dst.sin_family = AF_INET;
+        inet_pton(AF_INET, target, &dst.sin_addr);
+        ssize_t n = ::sendto(s, tcp, sizeof(tcp), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst));
+        int err = n == static_cast<ssize_t>(sizeof(tcp)) ? 0 : errno;
+        ::close(s);
+        return err;
+    };
+    std::vector<DenialEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    BOOST_REQUIRE(reader.ok());
+
+    BOOST_TEST(run_probe(s1, "new", [&] { return send_syn("127.0.0.1", 9); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [&] { return send_syn("127.0.0.1", 22); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [&] { return send_syn("127.0.0.2", 9); }) == EPERM);
+    BOOST_TEST(run_probe(other, "new", [&] { return send_syn("127.0.0.2", 9); }) == 0);
+    BOOST_REQUIRE(reader->poll(100).ok());
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    BOOST_TEST(events[0].hook == static_cast<unsigned>(AW_HOOK_EGRESS));
+    BOOST_TEST(events[0].proto == static_cast<unsigned>(IPPROTO_TCP));
+    BOOST_TEST(events[0].port == 22);
+    BOOST_TEST(events[1].address.str() == "127.0.0.2");
+}
+
 BOOST_AUTO_TEST_CASE(child_cgroup_inherits_the_session_policy)
 {
     Sandbox box(kPolicy);

@@ -53,6 +53,68 @@ int connect_from(const char* source, const char* target, uint16_t port)
     return err;
 }
 
+// TCP connect over IPv6 from a chosen source address, the SYN carrying an
+// extension header (hop-by-hop or destination options, one PadN option);
+// 0 or errno.
+int connect6_with_option_header(const char* source, const char* target, uint16_t port, int header)
+{
+    int s = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const unsigned char padn[8] = {0 /* next header: set by the kernel */, 0 /* 8 bytes */, 1, 4, 0, 0, 0, 0};
+    if (header != 0 && ::setsockopt(s, IPPROTO_IPV6, header, padn, sizeof(padn)) != 0)
+        return errno;
+    sockaddr_in6 src{};
+    src.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, source, &src.sin6_addr);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0)
+        return errno;
+    sockaddr_in6 dst{};
+    dst.sin6_family = AF_INET6;
+    dst.sin6_port = htons(port);
+    inet_pton(AF_INET6, target, &dst.sin6_addr);
+    int err = ::connect(s, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+        pollfd p{s, POLLOUT, 0};
+        if (poll(&p, 1, 1500) <= 0) {
+            err = ETIMEDOUT;
+        } else {
+            socklen_t len = sizeof(err);
+            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+        }
+    }
+    ::close(s);
+    return err;
+}
+
+// Forks a process that joins `cgroup` and `netns` and listens on TCP
+// [::]:port (or 0.0.0.0) until killed; returns its pid once it listens.
+pid_t start_listener(const std::filesystem::path& cgroup, const std::string& netns, const char* address,
+                     uint16_t port)
+{
+    int ready[2];
+    BOOST_REQUIRE_EQUAL(pipe(ready), 0);
+    pid_t listener = fork();
+    BOOST_REQUIRE_GE(listener, 0);
+    if (listener == 0) {
+        ::close(ready[0]);
+        if (!cgroup_move_pid(cgroup, getpid()).ok())
+            _exit(2);
+        int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+            _exit(3);
+        int l = tcp_listen(address, port);
+        char ok = l >= 0 ? '1' : '0';
+        (void)!::write(ready[1], &ok, 1);
+        while (true)
+            pause();
+    }
+    ::close(ready[1]);
+    char ok = 0;
+    BOOST_REQUIRE_EQUAL(::read(ready[0], &ok, 1), 1);
+    ::close(ready[0]);
+    BOOST_REQUIRE_EQUAL(ok, '1');
+    return listener;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(ingress)
@@ -77,28 +139,7 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
     auto s1 = box.root() / "s1";
 
     // The session's listener lives in the server namespace until killed.
-    int ready[2];
-    BOOST_REQUIRE_EQUAL(pipe(ready), 0);
-    pid_t listener = fork();
-    BOOST_REQUIRE_GE(listener, 0);
-    if (listener == 0) {
-        ::close(ready[0]);
-        if (!cgroup_move_pid(s1, getpid()).ok())
-            _exit(2);
-        int fd = ::open(("/run/netns/" + server.name()).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-            _exit(3);
-        int l = tcp_listen("0.0.0.0", 2022);
-        char ok = l >= 0 ? '1' : '0';
-        (void)!::write(ready[1], &ok, 1);
-        while (true)
-            pause();
-    }
-    ::close(ready[1]);
-    char ok = 0;
-    BOOST_REQUIRE_EQUAL(::read(ready[0], &ok, 1), 1);
-    ::close(ready[0]);
-    BOOST_REQUIRE_EQUAL(ok, '1');
+    pid_t listener = start_listener(s1, server.name(), "0.0.0.0", 2022);
 
     std::vector<DenialEvent> events;
     auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
@@ -127,6 +168,65 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
         BOOST_TEST(e.reason == static_cast<unsigned>(AW_REASON_NOT_RHOST));
         BOOST_TEST(e.address.str() == "10.201.0.3");
         BOOST_TEST(e.port == 2022); // the local port reached, not the peer's
+    }
+}
+
+// An IPv6 option header in front of the TCP header must not disguise an
+// inbound SYN from another address as a datagram reply.
+BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
+{
+    Sandbox box(kPolicy);
+    std::string suffix = unique_suffix();
+    NetNs server("awt-srv6-" + suffix);
+    NetNs client("awt-cli6-" + suffix);
+    std::string veth_s = "a6s" + suffix, veth_c = "a6c" + suffix;
+    BOOST_REQUIRE_EQUAL(sh("ip link add " + veth_s + " netns " + server.name() + " type veth peer name " + veth_c +
+                           " netns " + client.name()),
+                        0);
+    BOOST_REQUIRE_EQUAL(
+        server.exec("ip -6 addr add fd00:201::1/64 dev " + veth_s + " nodad && ip link set " + veth_s + " up"), 0);
+    BOOST_REQUIRE_EQUAL(client.exec("ip -6 addr add fd00:201::2/64 dev " + veth_c + " nodad && ip -6 addr add " +
+                                    "fd00:201::3/64 dev " + veth_c + " nodad && ip link set " + veth_c + " up"),
+                        0);
+
+    box.open_session("s1", "bastion", "fd00:201::2");
+    auto s1 = box.root() / "s1";
+    pid_t listener = start_listener(s1, server.name(), "::", 2022);
+
+    std::vector<DenialEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    BOOST_REQUIRE(reader.ok());
+
+    auto probe = [&](const char* source, int header) {
+        return run_probe("", client.name(), [=] {
+            return connect6_with_option_header(source, "fd00:201::1", 2022, header);
+        });
+    };
+    int rhost_plain = probe("fd00:201::2", 0);
+    int rhost_hopopts = probe("fd00:201::2", IPV6_HOPOPTS);
+    int other_plain = probe("fd00:201::3", 0);
+    int other_hopopts = probe("fd00:201::3", IPV6_HOPOPTS);
+    int other_dstopts = probe("fd00:201::3", IPV6_DSTOPTS);
+    BOOST_REQUIRE(reader->poll(100).ok());
+    // Control: without the session the option headers get through.
+    BOOST_REQUIRE(box.maps().remove_session(box.id_of(s1)).ok());
+    int after_close = probe("fd00:201::3", IPV6_DSTOPTS);
+
+    kill(listener, SIGKILL);
+    waitpid(listener, nullptr, 0);
+
+    BOOST_TEST(rhost_plain == 0);
+    BOOST_TEST(rhost_hopopts == 0); // the headers are walked, not refused
+    BOOST_TEST(other_plain == ETIMEDOUT);
+    BOOST_TEST(other_hopopts == ETIMEDOUT);
+    BOOST_TEST(other_dstopts == ETIMEDOUT);
+    BOOST_TEST(after_close == 0);
+    BOOST_REQUIRE(!events.empty());
+    for (const auto& e : events) {
+        BOOST_TEST(e.reason == static_cast<unsigned>(AW_REASON_NOT_RHOST));
+        BOOST_TEST(e.address.str() == "fd00:201::3");
+        BOOST_TEST(e.port == 2022);
+        BOOST_TEST(e.proto == static_cast<unsigned>(IPPROTO_TCP));
     }
 }
 
