@@ -89,8 +89,9 @@ Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo)
 
 Result<CgroupMount> find_cgroup2_mount()
 {
-    const char* override_path = std::getenv("AUTHWALL_MOUNTINFO");
-    std::string path = override_path ? override_path : "/proc/self/mountinfo";
+    // Never from the environment: the PAM module runs in sshd or su, whose
+    // environment the user may shape.
+    const std::string path = "/proc/self/mountinfo";
     std::ifstream in(path);
     if (!in)
         return Error::sys("read", path, errno);

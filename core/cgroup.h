@@ -21,7 +21,7 @@ struct CgroupMount {
 
 // Finds the cgroup2 mount in mountinfo text (/proc/self/mountinfo format).
 Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo);
-// Same, reading /proc/self/mountinfo (or AUTHWALL_MOUNTINFO for tests).
+// Same, reading /proc/self/mountinfo.
 Result<CgroupMount> find_cgroup2_mount();
 
 // The cgroup id (the kernfs inode number the BPF helpers return).

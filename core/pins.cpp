@@ -10,13 +10,6 @@
 
 namespace authwall {
 
-std::filesystem::path default_pin_dir()
-{
-    if (const char* env = std::getenv("AUTHWALL_PIN_DIR"); env && *env)
-        return env;
-    return kDefaultPinDir;
-}
-
 std::optional<LinkPin> parse_link_pin_name(const std::filesystem::path& path)
 {
     std::string name = path.filename().string();

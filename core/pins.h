@@ -30,9 +30,6 @@ inline constexpr std::array<std::string_view, 8> kMapNames{
     "policy_names", "events", "event_budget", "settings",
 };
 
-// The pin directory: AUTHWALL_PIN_DIR if set, else the default.
-std::filesystem::path default_pin_dir();
-
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
 {
     return pin_dir / "maps" / std::string(map);

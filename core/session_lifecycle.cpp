@@ -62,19 +62,58 @@ fs::path on_disk(const CgroupMount& mount, const std::string& relative)
     return mount.mount_point / fs::path(rel).relative_path();
 }
 
+struct Account {
+    std::string name; // as the password database spells it
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+Result<Account> lookup_account(const std::string& typed)
+{
+    if (auto problem = username_problem(typed))
+        return Error::msg("refuse user", "'" + printable(typed) + "'", *problem);
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(typed.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
+        return Error::msg("refuse user", "'" + typed + "'", "unknown to NSS");
+    Account a{pw.pw_name, pw.pw_uid, pw.pw_gid};
+    if (auto problem = username_problem(a.name))
+        return Error::msg("refuse user", "'" + typed + "'",
+                          "the password database names it '" + printable(a.name) + "': " + *problem);
+    return a;
+}
+
+// The session `cgroup` or one of its ancestors belongs to, if any.
+Result<std::optional<uint64_t>> enclosing_session(const PinnedMaps& maps, const CgroupMount& mount,
+                                                  const fs::path& cgroup)
+{
+    auto ids = cgroup_ancestor_ids(mount, cgroup);
+    if (!ids)
+        return ids.error();
+    for (uint64_t id : *ids) {
+        auto entry = maps.lookup_session(id);
+        if (!entry)
+            return entry.error();
+        if (*entry)
+            return std::optional<uint64_t>(id);
+    }
+    return std::optional<uint64_t>();
+}
+
 } // namespace
 
 OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events)
 {
     OpenResult result;
 
-    if (auto problem = username_problem(req.user))
-        return failed(OpenFailure::BadUser, Error::msg("refuse user", "'" + printable(req.user) + "'", *problem));
-    passwd pw{};
-    passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    if (getpwnam_r(req.user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
-        return failed(OpenFailure::BadUser, Error::msg("refuse user", "'" + req.user + "'", "unknown to NSS"));
+    auto account = lookup_account(req.user);
+    if (!account)
+        return failed(OpenFailure::BadUser, account.error());
+    // From here on the account's own spelling of the name: NSS may accept
+    // another (case-folding directories), and policies, groups, the record
+    // and the cgroup name must all agree on one.
+    const std::string& user = account->name;
 
     auto rhost = normalize_rhost(req.rhost, rhost_mode);
     if (!rhost)
@@ -82,8 +121,8 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     if (!rhost->note.empty() && !req.rhost.empty())
         result.notes.push_back(rhost->note);
 
-    LoginFacts login{req.user, {}, req.service, rhost->address};
-    auto groups = user_groups(req.user, pw.pw_gid);
+    LoginFacts login{user, {}, req.service, rhost->address};
+    auto groups = user_groups(user, account->gid);
     if (!groups)
         return failed(OpenFailure::Enforcement, groups.error());
     login.groups = *groups;
@@ -107,8 +146,8 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
 
     SessionRecord rec;
     rec.correlation = random_hex(16);
-    rec.user = req.user;
-    rec.uid = pw.pw_uid;
+    rec.user = user;
+    rec.uid = account->uid;
     rec.service = req.service;
     if (rhost->address)
         rec.rhost = rhost->address->str();
@@ -126,6 +165,25 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     auto maps = PinnedMaps::open(config.pin_dir);
     if (!maps)
         return failed(OpenFailure::Enforcement, maps.error());
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return failed(OpenFailure::Enforcement, mount.error());
+    auto origin = process_cgroup(req.leader);
+    if (!origin)
+        return failed(OpenFailure::Enforcement, origin.error());
+    rec.origin_cgroup = on_disk(*mount, *origin).string();
+    // A login from inside a session (su, sudo -i, a nested sshd) stays where
+    // it is: moving it to a cgroup of its own would let a session's user
+    // leave their policy by logging in again.
+    auto enclosing = enclosing_session(*maps, *mount, rec.origin_cgroup);
+    if (!enclosing)
+        return failed(OpenFailure::Enforcement, enclosing.error());
+    if (*enclosing) {
+        result.enclosing_session = *enclosing;
+        result.notes.push_back("login of " + user + " inside session " + std::to_string(**enclosing) +
+                               ": no session of its own, the enclosing session's policy stays in force");
+        return OpenOutcome{result, std::nullopt};
+    }
     if (rec.policy_id != AW_POLICY_FALLBACK) {
         auto active = maps->active_policy_ids();
         if (!active)
@@ -137,20 +195,13 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
                                      "is not in force in the kernel (authctl policy show; authctl policy check)"));
     }
 
-    auto mount = find_cgroup2_mount();
-    if (!mount)
-        return failed(OpenFailure::Enforcement, mount.error());
     fs::path parent = session_parent(config, *mount);
     if (auto st = cgroup_create(parent); !st)
         return failed(OpenFailure::Enforcement, st.error());
-    fs::path cgroup = parent / (req.user + "-" + random_hex(6));
+    fs::path cgroup = parent / (user + "-" + random_hex(6));
     if (auto st = cgroup_create(cgroup); !st)
         return failed(OpenFailure::Enforcement, st.error());
     rec.cgroup = cgroup.string();
-
-    auto origin = process_cgroup(req.leader);
-    if (origin)
-        rec.origin_cgroup = on_disk(*mount, *origin).string();
 
     // From here on, undo everything on failure.
     auto rollback = [&](Error e) {
@@ -188,13 +239,19 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     return OpenOutcome{result, std::nullopt};
 }
 
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& typed_user,
                                         const Config& config, EventSink& events)
 {
     CloseResult result;
+    if (id_hint && *id_hint == 0)
+        return result; // open made no session here (exempt, or inside another)
     auto mount = find_cgroup2_mount();
     if (!mount)
         return mount.error();
+    // The account's own spelling, as open recorded it.
+    std::string user = typed_user;
+    if (auto account = lookup_account(typed_user))
+        user = account->name;
 
     std::optional<SessionRecord> rec;
     if (id_hint) {

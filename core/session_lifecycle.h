@@ -58,6 +58,9 @@ struct OpenError {
 
 struct OpenResult {
     bool exempt = false;          // exempt user: no session was made
+    // The login came from inside this session (su, sudo -i): it stays there
+    // and no session was made.
+    std::optional<uint64_t> enclosing_session;
     std::optional<SessionRecord> record;
     std::vector<std::string> notes; // worth logging (e.g. rhost treated as absent)
 };
@@ -76,7 +79,9 @@ struct CloseResult {
     bool cgroup_removed = false;
 };
 
-// `id_hint`: the id open returned in this process, when there is one.
+// `id_hint`: the id open returned in this process, when there is one; 0
+// when open made no session here (exempt, or inside another session): then
+// close does nothing, and never closes the enclosing session.
 // `user`: the PAM user; a session found by any other means than the hint
 // must belong to them (a recycled pid never closes someone else's session).
 Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,

@@ -87,8 +87,11 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     }
     for (const auto& note : out.result->notes)
         pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
-    if (out.result->exempt) {
-        if (options->debug)
+    if (out.result->exempt || out.result->enclosing_session) {
+        // Close must know open made nothing here: with `su` inside a
+        // session, the enclosing session is the caller's own.
+        pam_set_data(pamh, kDataKey, new uint64_t(0), free_id);
+        if (options->debug && out.result->exempt)
             pam_syslog(pamh, LOG_DEBUG, "user %s is exempt: no session", req.user.c_str());
         return PAM_SUCCESS;
     }

@@ -85,6 +85,12 @@ BOOST_AUTO_TEST_CASE(session_is_enforced_while_open)
     BOOST_TEST(has(out, "probe:bash: connect: Operation not permitted"));
     out = w.pam(w.user() + " " + connect_probe("127.0.0.1", 9));
     BOOST_TEST(has(out, "probe:bash: connect: Connection refused"));
+    // The module ignores its host's environment, which the user may shape.
+    out = sh_output("env AUTHWALL_MOUNTINFO=/dev/null AUTHWALL_PIN_DIR=/nonexistent AUTHWALL_CONFIG=/nonexistent "
+                    "AUTHWALL_RUN_DIR=/nonexistent " AUTHWALL_PAM_HARNESS " " + (w.dir() / "pam.d").string() + " " +
+                    w.service() + " " + w.user() + " " + connect_probe("127.0.0.2", 9) + " 2>&1");
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "probe:bash: connect: Operation not permitted"));
     // And the record says what the session was.
     out = w.pam(w.user() + " --rhost ::ffff:192.0.2.9 --no-close");
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
@@ -102,6 +108,39 @@ BOOST_AUTO_TEST_CASE(session_is_enforced_while_open)
     BOOST_REQUIRE(entry.ok() && entry->has_value());
     BOOST_TEST((*entry)->uid == r.uid);
     BOOST_TEST((*entry)->rhost->str() == "192.0.2.9");
+}
+
+// `su` inside a session runs the session stack again: it must neither move
+// out of the enforced cgroup nor, at its close, end the enclosing session.
+BOOST_AUTO_TEST_CASE(login_inside_a_session_stays_in_it)
+{
+    LoginWorld w(kPolicies);
+    fs::path inner = w.dir() / "inner.sh";
+    {
+        std::ofstream f(inner);
+        f << "sed s/^/outer:/ /proc/self/cgroup\n"
+          << AUTHWALL_PAM_HARNESS << " " << (w.dir() / "pam.d").string() << " " << w.service() << " " << w.user()
+          << " --exec 'sed s/^/inner:/ /proc/self/cgroup; bash -c \"exec 3<>/dev/tcp/127.0.0.2/9\" 2>&1 | sed "
+             "s/^/probe:/' | sed s/^/nested-/\n"
+          << "ls " << (w.run_dir() / "sessions").string() << " | sed s/^/left:/\n";
+    }
+    auto out = w.pam(w.user() + " --exec 'sh " + inner.string() + "'");
+    auto line = [&](const std::string& tag) {
+        auto at = out.find(tag);
+        return at == std::string::npos ? std::string() : out.substr(at + tag.size(), out.find('\n', at) - at - tag.size());
+    };
+    BOOST_TEST(has(out, "nested-open: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "nested-close: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "login of " + w.user() + " inside session "));
+    BOOST_REQUIRE(!line("outer:0::").empty());
+    BOOST_TEST(line("inner:0::") == line("outer:0::")); // not moved
+    BOOST_TEST(has(out, "nested-probe:bash: connect: Operation not permitted"));
+    BOOST_TEST(has(out, "left:")); // the outer session outlived the inner close
+    BOOST_TEST(has(out, "close: PAM_SUCCESS"));
+    BOOST_TEST(w.records().empty());
+    BOOST_TEST(w.maps().list_sessions()->empty());
+    auto events = w.events();
+    BOOST_TEST(events.size() == 2u); // the outer open and close only
 }
 
 BOOST_AUTO_TEST_CASE(close_from_another_process_uses_the_record)
