@@ -97,6 +97,8 @@ int main(int argc, char** argv)
         spdlog::error("cgroupd: {}", st.error().message());
         return 1;
     }
+    for (const auto& w : reconciler.take_warnings())
+        spdlog::warn("cgroupd: {}", w);
     const auto& s = reconciler.stats();
     spdlog::info("cgroupd: started: {} reaped, {} enrolled, {} records repaired", s.reaped, s.enrolled, s.repaired);
     if (once)
@@ -149,6 +151,8 @@ int main(int argc, char** argv)
             }
             if (!st)
                 spdlog::warn("cgroupd: {}", st.error().message());
+            for (const auto& w : reconciler.take_warnings())
+                spdlog::warn("cgroupd: {}", w);
         }
         arm(due.get(), reconciler.next_deadline());
     }

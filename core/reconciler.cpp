@@ -3,6 +3,7 @@
 #include "core/cgroup.h"
 #include "core/session_record.h"
 
+#include <cerrno>
 #include <fnmatch.h>
 #include <pwd.h>
 #include <sys/inotify.h>
@@ -182,13 +183,19 @@ void Reconciler::expire(const SessionRecord& rec)
 
 void Reconciler::reap(const SessionRecord& rec, const std::string& why)
 {
+    // A login cgroup that has processes again (a leader moved in just now)
+    // is alive: leave it untouched, unrevoked.
+    if (rec.kind == "login" && is_cgroup2_dir(rec.cgroup) && cgroup_populated(rec.cgroup))
+        return;
     // Revoked first, as at close: nothing left in it gets through meanwhile.
+    auto entry = maps_->lookup_session(rec.id);
+    bool was_revoked = entry && entry->has_value() && ((*entry)->flags & AW_SESSION_REVOKED);
     maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
-    if (rec.kind == "login" && is_cgroup2_dir(rec.cgroup)) {
-        if (cgroup_populated(rec.cgroup))
-            return; // someone came back; check again on the next change
-        if (!cgroup_remove_tree(rec.cgroup).ok())
-            return;
+    if (rec.kind == "login" && is_cgroup2_dir(rec.cgroup) && !cgroup_remove_tree(rec.cgroup).ok()) {
+        // Someone came back between the look and the rmdir: not ours to end.
+        if (!was_revoked && cgroup_populated(rec.cgroup))
+            maps_->set_session_flags(rec.id, 0, AW_SESSION_REVOKED).ok();
+        return;
     }
     maps_->remove_session(rec.id).ok();
     remove_record(config_.run_dir, rec.id).ok();
@@ -249,7 +256,13 @@ Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
     if (auto st = write_record(config_.run_dir, rec); !st)
         return st;
     ++stats_.enrolled;
-    events_.session_event("open", rec, "enrolled by path");
+    // The entry polices every socket made in this cgroup from now on, and
+    // those made in it before; traffic before this moment, and sockets a
+    // process brought from another cgroup, were not. Say so.
+    events_.session_event("open", rec,
+                          cgroup_populated(dir) ? "enrolled by path after processes had started in it "
+                                                  "(their traffic before enrollment was not policed)"
+                                                : "enrolled by path");
     watch_session(rec);
     return {};
 }
@@ -356,21 +369,38 @@ Status Reconciler::handle_events()
 
 Status Reconciler::sweep()
 {
-    auto sessions = maps_->list_sessions();
-    if (!sessions)
-        return sessions.error();
+    // Records first, entries second: PAM inserts an entry before it writes
+    // the record, so every record listed here has its entry in the listing
+    // below unless it was closed meanwhile.
     auto records = list_records(config_.run_dir);
     if (!records)
         return records.error();
+    auto sessions = maps_->list_sessions();
+    if (!sessions)
+        return sessions.error();
     std::map<uint64_t, SessionRecord> by_id;
     for (auto& r : *records)
         by_id[r.id] = r;
+    std::set<uint64_t> in_map;
+    const uint64_t now_ns = realtime_ns();
 
     // Entries: a dead cgroup is reaped; a live one without a record gets one
     // (a writer died between the entry and the record).
     for (const auto& [id, entry] : *sessions) {
-        auto path = cgroup_path_by_id(mount_, id);
+        in_map.insert(id);
         auto rec = by_id.find(id);
+        bool login = !(entry.flags & AW_SESSION_CONTAINER);
+        // A login entry without its record may be a PAM open between its
+        // insert and its record: leave it to a later sweep.
+        if (rec == by_id.end() && login && now_ns < entry.opened_ns + kOpenGraceNs)
+            continue;
+        auto path = cgroup_path_by_id(mount_, id);
+        if (!path && path.error().err != ESTALE && path.error().err != ENOENT) {
+            warnings_.push_back("sweep: cannot tell whether session " + std::to_string(id) +
+                                " is alive: " + path.error().message());
+            by_id.erase(id);
+            continue; // only a cgroup known to be gone is reaped
+        }
         if (!path) {
             SessionRecord minimal;
             if (rec != by_id.end())
@@ -387,7 +417,7 @@ Status Reconciler::sweep()
             SessionRecord r;
             r.id = id;
             r.correlation = random_hex(16);
-            r.kind = (entry.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+            r.kind = login ? "login" : "container";
             r.uid = entry.uid;
             passwd pw{};
             passwd* found = nullptr;
@@ -406,17 +436,17 @@ Status Reconciler::sweep()
             r.cgroup = path->string();
             r.opened_ns = entry.opened_ns;
             r.opened_at = rfc3339_utc(entry.opened_ns);
-            if (write_record(config_.run_dir, r).ok())
+            // Written only if no record appeared meanwhile (PAM's wins).
+            if (!read_record(config_.run_dir, id) && write_record(config_.run_dir, r).ok())
                 ++stats_.repaired;
             by_id[id] = r;
         }
     }
-    // Records without an entry are stale.
+    // Records without an entry are stale, if the entry is still missing now.
     for (auto it = by_id.begin(); it != by_id.end();) {
-        bool in_map = false;
-        for (const auto& [id, entry] : *sessions)
-            in_map |= id == it->first;
-        if (!in_map) {
+        auto now = in_map.count(it->first) ? Result<std::optional<SessionEntry>>(std::optional<SessionEntry>())
+                                           : maps_->lookup_session(it->first);
+        if (!in_map.count(it->first) && now && !now->has_value()) {
             remove_record(config_.run_dir, it->first).ok();
             it = by_id.erase(it);
         } else {

@@ -5,8 +5,10 @@
 //   - expire: a session past its policy's max_duration is revoked and its
 //     cgroup killed, with an `expired` event; reaping then finishes it;
 //   - enroll: a cgroup created below an enforcement root whose path matches
-//     a policy's match.cgroups glob becomes a container session at mkdir
-//     time, before any process is in it; it is reaped when it goes.
+//     a policy's match.cgroups glob becomes a container session as soon as
+//     inotify reports the mkdir (a runtime that starts a process in it
+//     within that moment is reported in the open event); it is reaped when
+//     it goes.
 // Everything it knows is re-derived from the kernel and the records at
 // start, so a kill -9 at any moment is repaired by the next start.
 #pragma once
@@ -24,6 +26,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace authwall {
 
@@ -52,11 +56,17 @@ class Reconciler {
     Status sweep();
 
     const ReconcileStats& stats() const { return stats_; }
+    // What went wrong without stopping the work (for the daemon's log).
+    std::vector<std::string> take_warnings() { return std::exchange(warnings_, {}); }
 
     // Delay between seeing a *revoked* session cgroup empty (a close in
     // progress) and reaping it: close_session finishes well within it and
     // removes the record itself. Unrevoked sessions are reaped at once.
     static constexpr std::chrono::milliseconds kReapGrace{300};
+    // A login entry this young without a record may be a PAM open between
+    // its insert and its record write: the sweep neither repairs nor reaps
+    // it (the periodic sweep takes it up later if the writer died).
+    static constexpr uint64_t kOpenGraceNs = 10'000'000'000ULL;
 
   private:
     enum class WatchKind { Tree, Events, RunDir, Sessions };
@@ -91,6 +101,7 @@ class Reconciler {
     std::map<uint64_t, Clock::time_point> due_; // reap checks and expiries
     std::set<uint64_t> expired_;
     ReconcileStats stats_;
+    std::vector<std::string> warnings_;
 };
 
 } // namespace authwall

@@ -238,6 +238,36 @@ BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
     BOOST_TEST(wait_until([&] { return w.records().size() == 1; }, 3000));
 }
 
+// A runtime that starts a process before cgroupd sees the cgroup: the
+// cgroup is enrolled all the same, and the open event says traffic before
+// enrollment was not policed.
+BOOST_AUTO_TEST_CASE(enrollment_after_processes_started_is_reported)
+{
+    std::string base = "authwall-login-" + unique_suffix();
+    LoginWorld w("[policy.late]\nmatch.cgroups = [\"" + base + "/late/*\"]\n"
+                 "[policy.late.egress]\ndefault = \"deny\"\n");
+    BOOST_REQUIRE_EQUAL(w.root().filename().string(), base);
+    auto ctr = w.root() / "late" / "ctr-1";
+    BOOST_REQUIRE(cgroup_create(w.root() / "late").ok());
+    BOOST_REQUIRE(cgroup_create(ctr).ok());
+    Background sleeper("exec sleep 30");
+    BOOST_REQUIRE(cgroup_move_pid(ctr, sleeper.pid()).ok());
+
+    auto out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1");
+    BOOST_TEST(out.find("started: 0 reaped, 1 enrolled") != std::string::npos, out);
+    auto records = w.records();
+    BOOST_REQUIRE_EQUAL(records.size(), 1u);
+    BOOST_TEST(records[0].cgroup == ctr.string());
+    auto events = w.events();
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(events[0].find("after processes had started in it") != std::string::npos, events[0]);
+    // The process already inside is policed from now on.
+    BOOST_TEST(run_probe(ctr, "new", [] { return tcp_connect("127.0.0.1", 9); }) == EPERM);
+    kill(-sleeper.pid(), SIGKILL);
+    BOOST_REQUIRE(wait_until([&] { return !cgroup_populated(ctr); }, 3000));
+    BOOST_REQUIRE(cgroup_remove_tree(w.root() / "late").ok());
+}
+
 BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
 {
     LoginWorld w(kLoginPolicy);
@@ -263,6 +293,15 @@ BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
     stale.user = "ghost";
     stale.cgroup = (w.root() / "ghost").string();
     BOOST_REQUIRE(write_record(w.run_dir(), stale).ok());
+    // A PAM open between its insert and its record (the leader not moved
+    // in yet): not repaired, not reaped, not revoked.
+    auto opening = w.root() / "opening";
+    BOOST_REQUIRE(cgroup_create(opening).ok());
+    uint64_t opening_id = *cgroup_id(opening);
+    SessionEntry young;
+    young.policy_id = e.policy_id;
+    young.opened_ns = realtime_ns();
+    BOOST_REQUIRE(maps.insert_session(opening_id, *cgroup_level(*mount, opening), young).ok());
 
     auto out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1");
     BOOST_TEST_MESSAGE(out);
@@ -273,6 +312,12 @@ BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
     BOOST_TEST(records[0].id == orphan_id);
     BOOST_TEST(records[0].kind == "container");
     BOOST_TEST(records[0].policy == "ops");
+    auto still = maps.lookup_session(opening_id);
+    BOOST_REQUIRE(still.ok() && still->has_value());
+    BOOST_TEST(((*still)->flags & AW_SESSION_REVOKED) == 0u);
+    BOOST_TEST(is_cgroup2_dir(opening));
+    BOOST_REQUIRE(maps.remove_session(opening_id).ok());
+    BOOST_REQUIRE(cgroup_remove_tree(opening).ok());
     // And a second start finds nothing to do.
     out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1");
     BOOST_TEST(out.find("started: 0 reaped, 0 enrolled, 0 records repaired") != std::string::npos);
