@@ -26,6 +26,7 @@ int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
 int cmd_status(const Context& ctx);
 int cmd_watch(const Context& ctx, bool from_start, long count);
+int cmd_nft_verify(const Context& ctx);
 int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir);
 
 } // namespace authctl

@@ -9,6 +9,7 @@
 #include "core/policy_view.h"
 #include "core/datapath.h"
 #include "core/maps.h"
+#include "core/nft_mirror.h"
 #include "core/pins.h"
 
 #include <CLI/CLI.hpp>
@@ -230,6 +231,10 @@ int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& po
     rec.opened_at = rfc3339_utc(e.opened_ns);
     if (auto st = write_record(ctx.config.run_dir, rec); !st)
         return fail(st.error());
+    if (ctx.config.nft_mirror)
+        if (auto st = nft_mirror_add(ctx.config.run_dir, mirror_session_of(rec)); !st)
+            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
+                      << "\n";
     std::cout << "enrolled " << cgroup.string() << " (id " << *id << ") with policy " << policy << "\n";
     return 0;
 }
@@ -242,10 +247,17 @@ int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
     auto id = cgroup_id(cgroup);
     if (!id)
         return fail(id.error());
+    auto record = read_record(ctx.config.run_dir, *id);
     if (auto st = maps->remove_session(*id); !st)
         return fail(st.error());
     if (auto st = remove_record(ctx.config.run_dir, *id); !st)
         return fail(st.error());
+    if (ctx.config.nft_mirror) {
+        auto m = record ? mirror_session_of(*record) : MirrorSession{*id, {}, {}, {}, 0};
+        if (auto st = nft_mirror_remove(ctx.config.run_dir, m.id, m.rhost); !st)
+            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
+                      << "\n";
+    }
     std::cout << "unenrolled " << cgroup.string() << " (id " << *id << ")\n";
     return 0;
 }
@@ -407,6 +419,11 @@ int main(int argc, char** argv)
     show->add_option("NAME", show_name, "only this policy");
     show->add_flag("--json", json, "machine-readable output");
 
+    auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
+    nft_cmd->require_subcommand(1);
+    auto* verify = nft_cmd->add_subcommand("verify", "compare the nft sets with the sessions map (exit 0 in sync, 1 drift)");
+    verify->add_flag("--json", json, "machine-readable result");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -427,6 +444,8 @@ int main(int argc, char** argv)
             return cmd_show(ctx, session_id);
         if (*revoke)
             return cmd_revoke(ctx, session_id, kill);
+        if (*verify)
+            return cmd_nft_verify(ctx);
         if (*status)
             return cmd_status(ctx);
         if (*watch)

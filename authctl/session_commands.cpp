@@ -4,6 +4,7 @@
 #include "core/cgroup.h"
 #include "core/datapath.h"
 #include "core/maps.h"
+#include "core/nft_mirror.h"
 #include "core/pins.h"
 #include "core/session_events.h"
 #include "core/session_record.h"
@@ -147,6 +148,12 @@ int cmd_revoke(const Context& ctx, uint64_t id, bool kill)
     rec.id = id;
     JournalSink events("authctl", ctx.config.event_log);
     events.session_event("revoke", rec, kill ? "processes killed" : "");
+    if (ctx.config.nft_mirror) { // a revoked session is no longer one for nft rules
+        auto m = record ? mirror_session_of(rec) : MirrorSession{id, {}, {}, {}, 0};
+        if (auto st = nft_mirror_remove(ctx.config.run_dir, m.id, m.rhost); !st)
+            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
+                      << "\n";
+    }
     std::cout << "revoked session " << id << ": its traffic is denied from now on\n";
     if (kill) {
         fs::path cgroup = rec.cgroup;

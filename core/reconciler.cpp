@@ -1,6 +1,7 @@
 #include "core/reconciler.h"
 
 #include "core/cgroup.h"
+#include "core/nft_mirror.h"
 #include "core/session_record.h"
 
 #include <cerrno>
@@ -171,10 +172,51 @@ Status Reconciler::run_due()
     return {};
 }
 
+void Reconciler::mirror_add(const SessionRecord& rec)
+{
+    if (config_.nft_mirror)
+        if (auto st = nft_mirror_add(config_.run_dir, mirror_session_of(rec)); !st)
+            warnings_.push_back("nft mirror: session " + std::to_string(rec.id) + ": " + st.error().message());
+}
+
+void Reconciler::mirror_remove(const SessionRecord& rec)
+{
+    if (!config_.nft_mirror)
+        return;
+    auto m = mirror_session_of(rec);
+    if (auto st = nft_mirror_remove(config_.run_dir, m.id, m.rhost); !st)
+        warnings_.push_back("nft mirror: session " + std::to_string(rec.id) + ": " + st.error().message());
+}
+
+// The mirror holds every session in the map that is not revoked.
+void Reconciler::reconcile_mirror()
+{
+    if (!config_.nft_mirror)
+        return;
+    auto expected = mirror_expected(*maps_, config_.run_dir);
+    if (!expected) {
+        warnings_.push_back("nft mirror: " + expected.error().message());
+        return;
+    }
+    auto drift = nft_reconcile(config_.run_dir, *expected);
+    if (!drift) {
+        warnings_.push_back("nft mirror: " + drift.error().message());
+        return;
+    }
+    if (!drift->empty()) {
+        ++stats_.mirror_repairs;
+        warnings_.push_back("nft mirror repaired: " +
+                            std::string(drift->table_missing ? "table inet authwall recreated, " : "") +
+                            std::to_string(drift->missing.size()) + " missing element(s) added, " +
+                            std::to_string(drift->stray.size()) + " stray element(s) removed");
+    }
+}
+
 void Reconciler::expire(const SessionRecord& rec)
 {
     expired_.insert(rec.id);
     maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
+    mirror_remove(rec);
     cgroup_kill(rec.cgroup).ok();
     ++stats_.expired;
     events_.session_event("expired", rec, "max_duration " + std::to_string(rec.max_duration_s) + "s reached");
@@ -199,6 +241,7 @@ void Reconciler::reap(const SessionRecord& rec, const std::string& why)
     }
     maps_->remove_session(rec.id).ok();
     remove_record(config_.run_dir, rec.id).ok();
+    mirror_remove(rec);
     if (auto it = session_watch_.find(rec.id); it != session_watch_.end()) {
         inotify_rm_watch(inotify_.get(), it->second);
         watches_.erase(it->second);
@@ -256,6 +299,7 @@ Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
     if (auto st = write_record(config_.run_dir, rec); !st)
         return st;
     ++stats_.enrolled;
+    mirror_add(rec);
     // The entry polices every socket made in this cgroup from now on, and
     // those made in it before; traffic before this moment, and sockets a
     // process brought from another cgroup, were not. Say so.
@@ -469,6 +513,7 @@ Status Reconciler::sweep()
             if (it->is_directory(ec) && it.depth() < AW_MAX_CGROUP_LEVEL)
                 on_new_cgroup(it->path());
         }
+    reconcile_mirror();
     return {};
 }
 

@@ -32,7 +32,7 @@
 namespace authwall {
 
 struct ReconcileStats {
-    size_t reaped = 0, expired = 0, enrolled = 0, repaired = 0;
+    size_t reaped = 0, expired = 0, enrolled = 0, repaired = 0, mirror_repairs = 0;
 };
 
 class Reconciler {
@@ -85,6 +85,9 @@ class Reconciler {
     void check_session(uint64_t id);
     void reap(const SessionRecord& rec, const std::string& why);
     void expire(const SessionRecord& rec);
+    void mirror_add(const SessionRecord& rec);
+    void mirror_remove(const SessionRecord& rec);
+    void reconcile_mirror();
     std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir, const IndexedPolicy** policy) const;
     Status enroll(const std::filesystem::path& dir, const IndexedPolicy& policy);
     void schedule(uint64_t id, Clock::time_point when);

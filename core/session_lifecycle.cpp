@@ -2,6 +2,7 @@
 
 #include "core/cgroup.h"
 #include "core/maps.h"
+#include "core/nft_mirror.h"
 #include "core/policy_index.h"
 
 #include <pwd.h>
@@ -204,7 +205,10 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     rec.cgroup = cgroup.string();
 
     // From here on, undo everything on failure.
+    bool recorded = false;
     auto rollback = [&](Error e) {
+        if (recorded)
+            remove_record(config.run_dir, rec.id).ok();
         if (!rec.origin_cgroup.empty())
             cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
         if (rec.id)
@@ -234,6 +238,12 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         return rollback(st.error());
     if (auto st = write_record(config.run_dir, rec); !st)
         return rollback(st.error());
+    recorded = true;
+    // With the mirror on, nft rules may rely on the sets (a gateway forwards
+    // only addresses in session_addrs): a session missing there is refused.
+    if (config.nft_mirror)
+        if (auto st = nft_mirror_add(config.run_dir, mirror_session_of(rec)); !st)
+            return rollback(st.error());
     events.session_event("open", rec, "");
     result.record = rec;
     return OpenOutcome{result, std::nullopt};
@@ -278,6 +288,11 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
     auto maps = PinnedMaps::open(config.pin_dir);
     if (maps) // revoke first: the network is cut before anything else happens
         maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
+    if (config.nft_mirror) {
+        auto m = mirror_session_of(*rec);
+        if (auto st = nft_mirror_remove(config.run_dir, m.id, m.rhost); !st)
+            result.notes.push_back("nft mirror not updated (cgroupd repairs it): " + st.error().message());
+    }
 
     fs::path cgroup = rec->cgroup;
     fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup) ? fs::path(rec->origin_cgroup)

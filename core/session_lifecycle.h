@@ -77,6 +77,7 @@ struct CloseResult {
     std::optional<SessionRecord> closed; // nullopt: nothing to close (idempotent)
     bool processes_killed = false;       // processes were left and were killed
     bool cgroup_removed = false;
+    std::vector<std::string> notes; // worth logging
 };
 
 // `id_hint`: the id open returned in this process, when there is one; 0

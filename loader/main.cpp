@@ -6,6 +6,7 @@
 #include "core/datapath.h"
 #include "core/events.h"
 #include "core/maps.h"
+#include "core/nft_mirror.h"
 #include "core/pins.h"
 #include "core/policy_compiler.h"
 #include "core/policy_file.h"
@@ -152,6 +153,13 @@ int run_uninstall(const Options& opt)
     }
     spdlog::info("loader: detached {} link(s), removed {} pin(s) under {}", report->links_detached,
                  report->pins_removed, opt.config.pin_dir.string());
+    if (opt.config.nft_mirror) {
+        if (auto st = nft_delete_table(); !st) {
+            spdlog::error("loader: {}", st.error().message());
+            return 1;
+        }
+        spdlog::info("loader: removed nftables table inet {}", kNftTable);
+    }
     return 0;
 }
 
@@ -216,6 +224,14 @@ int run(Options& opt)
     if (!maps) {
         spdlog::error("loader: {}", maps.error().message());
         return 1;
+    }
+    if (opt.config.nft_mirror) {
+        // The sets exist before the first login; cgroupd fills and repairs them.
+        if (auto st = nft_ensure_table(); !st) {
+            spdlog::error("loader: nft_mirror is on but the table cannot be made: {}", st.error().message());
+            return 1;
+        }
+        spdlog::info("loader: nftables mirror: table inet {} ready", kNftTable);
     }
     bool policies_loaded = load_policies(*maps, opt);
     if (!policies_loaded && !maps->has_active_policies())

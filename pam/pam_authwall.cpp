@@ -126,6 +126,8 @@ int close_session(pam_handle_t* pamh, int argc, const char** argv)
         pam_syslog(pamh, LOG_ERR, "close: %s", result.error().message().c_str());
         return PAM_SESSION_ERR;
     }
+    for (const auto& note : result->notes)
+        pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
     if (options->debug && result->closed)
         pam_syslog(pamh, LOG_DEBUG, "session %llu closed", static_cast<unsigned long long>(result->closed->id));
     return PAM_SUCCESS;

@@ -4,7 +4,10 @@
 #include "tests/support.h"
 
 #include <boost/test/unit_test.hpp>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -22,6 +25,18 @@ void write(const fs::path& path, const std::string& text, unsigned mode = 0644)
 } // namespace
 
 LoginWorld::LoginWorld(const std::string& policies, const std::string& pam_args, const std::string& extra_config)
+{
+    // A failed check throws out of the constructor, and no destructor runs
+    // for a half-made object: clean up here, then let the failure through.
+    try {
+        setup(policies, pam_args, extra_config);
+    } catch (...) {
+        cleanup();
+        throw;
+    }
+}
+
+void LoginWorld::setup(const std::string& policies, const std::string& pam_args, const std::string& extra_config)
 {
     auto mount = find_cgroup2_mount();
     BOOST_REQUIRE(mount.ok());
@@ -57,18 +72,26 @@ LoginWorld::LoginWorld(const std::string& policies, const std::string& pam_args,
 
 LoginWorld::~LoginWorld()
 {
-    // Sessions still open (a failed test) are killed with their cgroups.
+    cleanup();
+}
+
+void LoginWorld::cleanup()
+{
+    // Whatever still runs below the root (a failed test) is killed with it.
     std::error_code ec;
-    for (const auto& c : session_cgroups())
-        cgroup_kill(c).ok();
-    uninstall_datapath(pin_dir_).ok();
-    for (int i = 0; i < 100; ++i) {
+    if (!root_.empty() && is_cgroup2_dir(root_))
+        cgroup_kill(root_).ok();
+    if (!pin_dir_.empty())
+        uninstall_datapath(pin_dir_).ok();
+    for (int i = 0; !root_.empty() && i < 100; ++i) {
         if (cgroup_remove_tree(root_).ok())
             break;
         usleep(20000);
     }
-    sh("userdel " + user_ + " >/dev/null 2>&1");
-    fs::remove_all(dir_, ec);
+    if (!user_.empty())
+        sh("userdel " + user_ + " >/dev/null 2>&1");
+    if (!dir_.empty())
+        fs::remove_all(dir_, ec);
 }
 
 PinnedMaps LoginWorld::maps() const
@@ -121,6 +144,49 @@ std::vector<fs::path> LoginWorld::session_cgroups() const
 void LoginWorld::set_password(const std::string& password)
 {
     BOOST_REQUIRE_EQUAL(sh("echo '" + user_ + ":" + password + "' | chpasswd"), 0);
+}
+
+Background::Background(const std::string& command)
+{
+    pid_ = fork();
+    if (pid_ == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+}
+
+Background::~Background()
+{
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+}
+
+Cgroupd::Cgroupd(const LoginWorld& w)
+    : proc_(std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + w.config().string() + " 2>>" +
+            (w.dir() / "cgroupd.log").string()),
+      log_(w.dir() / "cgroupd.log")
+{
+    BOOST_REQUIRE(wait_until([&] { return log().find("cgroupd: started") != std::string::npos; }, 5000));
+}
+
+std::string Cgroupd::log() const
+{
+    return sh_output("cat " + log_.string() + " 2>/dev/null");
+}
+
+HeldSession::HeldSession(const LoginWorld& w, const std::string& extra)
+    : out_(w.dir() / ("held-" + std::to_string(counter_++) + ".out")),
+      proc_("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " + w.service() +
+            " " + w.user() + " --hold " + extra + " > " + out_.string() + " 2>&1 < /dev/zero")
+{
+    // --hold reads a line from stdin: /dev/zero never ends one.
+    BOOST_REQUIRE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000));
+}
+
+std::string HeldSession::output() const
+{
+    return sh_output("cat " + out_.string());
 }
 
 } // namespace authwall::test

@@ -9,6 +9,8 @@
 #include "core/maps.h"
 #include "core/session_record.h"
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -44,8 +46,51 @@ class LoginWorld {
     void set_password(const std::string& password);
 
   private:
+    void setup(const std::string& policies, const std::string& pam_args, const std::string& extra_config);
+    void cleanup();
+
     std::filesystem::path dir_, root_, pin_dir_, run_dir_, config_;
     std::string user_, service_;
+};
+
+// A process tree of one command (sh -c), started in the background in a
+// process group of its own; killed with its group at scope exit.
+class Background {
+  public:
+    explicit Background(const std::string& command);
+    ~Background();
+    Background(const Background&) = delete;
+    Background& operator=(const Background&) = delete;
+    pid_t pid() const { return pid_; }
+
+  private:
+    pid_t pid_ = -1;
+};
+
+// authwall-cgroupd on the world's configuration, until scope exit.
+class Cgroupd {
+  public:
+    explicit Cgroupd(const LoginWorld& w);
+    std::string log() const;
+    pid_t pid() const { return proc_.pid(); }
+
+  private:
+    Background proc_;
+    std::filesystem::path log_;
+};
+
+// A session opened with the PAM harness and held open until scope exit
+// (or until its process is killed); the constructor returns once it is open.
+class HeldSession {
+  public:
+    HeldSession(const LoginWorld& w, const std::string& extra = "");
+    std::string output() const;
+    pid_t pid() const { return proc_.pid(); }
+
+  private:
+    static inline int counter_ = 0;
+    std::filesystem::path out_;
+    Background proc_;
 };
 
 } // namespace authwall::test

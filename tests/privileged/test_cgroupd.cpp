@@ -31,66 +31,6 @@ size_t count_events(const LoginWorld& w, const std::string& event)
     return n;
 }
 
-// A process tree of one command, started in the background.
-class Background {
-  public:
-    explicit Background(const std::string& command)
-    {
-        pid_ = fork();
-        if (pid_ == 0) {
-            setpgid(0, 0);
-            execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-            _exit(127);
-        }
-    }
-    ~Background()
-    {
-        kill(-pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
-    pid_t pid() const { return pid_; }
-
-  private:
-    pid_t pid_ = -1;
-};
-
-class Cgroupd {
-  public:
-    explicit Cgroupd(const LoginWorld& w)
-        : proc_(std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + w.config().string() + " 2>>" +
-                (w.dir() / "cgroupd.log").string()),
-          log_(w.dir() / "cgroupd.log")
-    {
-        BOOST_REQUIRE(wait_until([&] { return log().find("cgroupd: started") != std::string::npos; }, 5000));
-    }
-    std::string log() const { return sh_output("cat " + log_.string() + " 2>/dev/null"); }
-    pid_t pid() const { return proc_.pid(); }
-
-  private:
-    Background proc_;
-    fs::path log_;
-};
-
-// Opens a session with the harness and holds it open; returns once open.
-class HeldSession {
-  public:
-    HeldSession(const LoginWorld& w, const std::string& extra = "")
-        : out_(w.dir() / ("held-" + std::to_string(counter_++) + ".out")),
-          proc_("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " +
-                w.service() + " " + w.user() + " --hold " + extra + " > " + out_.string() + " 2>&1 < /dev/zero")
-    {
-        // --hold reads a line from stdin: /dev/zero never ends one.
-        BOOST_REQUIRE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000));
-    }
-    std::string output() const { return sh_output("cat " + out_.string()); }
-    pid_t pid() const { return proc_.pid(); }
-
-  private:
-    static inline int counter_ = 0;
-    fs::path out_;
-    Background proc_;
-};
-
 const char* kLoginPolicy = R"(
 [policy.ops]
 match.services = ["authwall-test"]
