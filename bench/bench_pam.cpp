@@ -5,7 +5,6 @@
 #include "bench/harness.h"
 #include "core/policy_file.h"
 #include "core/policy_index.h"
-#include "core/session_lifecycle.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,44 +15,6 @@
 using namespace authwall;
 using namespace authwall::bench;
 namespace fs = std::filesystem;
-
-namespace {
-
-class NullSink final : public EventSink {
-  public:
-    void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
-};
-
-// Runs `iterations` open+close cycles in a child (which is the leader that
-// moves in and out); returns the latencies in milliseconds through a pipe.
-std::vector<double> measure(const Config& config, int iterations)
-{
-    auto out = collect_from_child([&](const std::function<void(double)>& emit) {
-        NullSink sink;
-        OpenRequest req{"nobody", "sshd", "192.0.2.7", "pts/0", getpid()};
-        for (int i = 0; i < iterations; ++i) {
-            auto t0 = std::chrono::steady_clock::now();
-            auto opened = open_login_session(req, config, RhostMode::Lax, sink);
-            if (opened.error)
-                _exit(2);
-            auto closed = close_login_session(opened.result->record->id, getpid(), "nobody", config, sink);
-            if (!closed || !closed->closed)
-                _exit(3);
-            emit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        }
-    });
-    if (static_cast<int>(out.size()) != iterations)
-        die("measurement child failed after " + std::to_string(out.size()) + " cycles");
-    return out;
-}
-
-double percentile(std::vector<double> v, double q)
-{
-    std::sort(v.begin(), v.end());
-    return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
-}
-
-} // namespace
 
 int main(int argc, char** argv)
 {
@@ -93,7 +54,7 @@ int main(int argc, char** argv)
                 die(st.error().message());
             bench.add_recorded_session(cg, "login", compiled.ids.at("ssh"), "ssh", config.run_dir);
         }
-        auto ms = measure(config, iterations);
+        auto ms = open_close_latencies(config, iterations, "192.0.2.7");
         double p50 = percentile(ms, 0.50), p99 = percentile(ms, 0.99);
         if (size == 0)
             base_p99 = p99;

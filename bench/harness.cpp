@@ -1,5 +1,7 @@
 #include "bench/harness.h"
 
+#include "core/session_lifecycle.h"
+
 #include "core/policy_file.h"
 #include "core/policy_index.h"
 #include "core/session_record.h"
@@ -103,6 +105,40 @@ double connect_rate(int connects)
     }
     std::chrono::duration<double> d = std::chrono::steady_clock::now() - start;
     return connects / d.count();
+}
+
+double percentile(std::vector<double> v, double q)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+namespace {
+class NullSink final : public EventSink {
+  public:
+    void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+};
+} // namespace
+
+std::vector<double> open_close_latencies(const Config& config, int iterations, const std::string& rhost)
+{
+    auto out = collect_from_child([&](const std::function<void(double)>& emit) {
+        NullSink sink;
+        OpenRequest req{"nobody", "sshd", rhost, "pts/0", getpid()};
+        for (int i = 0; i < iterations; ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            auto opened = open_login_session(req, config, RhostMode::Lax, sink);
+            if (opened.error)
+                _exit(2);
+            auto closed = close_login_session(opened.result->record->id, getpid(), "nobody", config, sink);
+            if (!closed || !closed->closed)
+                _exit(3);
+            emit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+    });
+    if (static_cast<int>(out.size()) != iterations)
+        die("measurement child failed after " + std::to_string(out.size()) + " cycles");
+    return out;
 }
 
 double median(std::vector<double> v)

@@ -35,6 +35,12 @@ int parse_bench_args(int argc, char** argv, const char* name, const char* what, 
 double connect_rate(int connects);
 
 double median(std::vector<double> v);
+double percentile(std::vector<double> v, double q); // q in [0, 1]
+
+// Runs `iterations` session open+close cycles (the work pam_authwall.so
+// does) in a child, which is the leader that moves in and out; returns the
+// latency of each cycle in milliseconds.
+std::vector<double> open_close_latencies(const Config& config, int iterations, const std::string& rhost);
 
 // "10.a.b.c tcp p" rules, all distinct; the measured traffic (127.0.0.1 tcp)
 // matches the first one.
