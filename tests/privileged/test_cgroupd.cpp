@@ -59,8 +59,10 @@ BOOST_AUTO_TEST_CASE(killed_session_is_reaped_within_a_second)
     BOOST_TEST(took < 1000);
     BOOST_TEST(!w.maps().lookup_session(id)->has_value());
     BOOST_TEST(w.session_cgroups().empty());
-    BOOST_TEST(count_events(w, "reaped") == 1u);
-    BOOST_TEST(daemon.log().find("reaped session " + std::to_string(id)) != std::string::npos);
+    // The event is journalled after the record and the nft element are gone.
+    BOOST_TEST(wait_until([&] { return count_events(w, "reaped") == 1u; }, 1000));
+    BOOST_TEST(wait_until(
+        [&] { return daemon.log().find("reaped session " + std::to_string(id)) != std::string::npos; }, 1000));
 }
 
 BOOST_AUTO_TEST_CASE(normal_close_is_not_reported_as_reaped)
