@@ -1,6 +1,8 @@
 #include "core/cgroup.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
@@ -164,6 +166,33 @@ bool cgroup_populated(const std::filesystem::path& cgroup_dir)
 Status cgroup_kill(const std::filesystem::path& cgroup_dir)
 {
     return write_file(cgroup_dir / "cgroup.kill", "1");
+}
+
+bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep)
+{
+    for (int round = 0; round < 200; ++round) {
+        bool others = false;
+        std::error_code ec;
+        std::vector<std::filesystem::path> dirs{cgroup_dir};
+        for (auto it = std::filesystem::recursive_directory_iterator(cgroup_dir, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_directory(ec))
+                dirs.push_back(it->path());
+        for (const auto& d : dirs) {
+            std::ifstream procs(d / "cgroup.procs");
+            pid_t pid;
+            while (procs >> pid) {
+                if (pid == keep)
+                    continue;
+                others = true;
+                ::kill(pid, SIGKILL);
+            }
+        }
+        if (!others)
+            return true;
+        ::usleep(10000);
+    }
+    return false;
 }
 
 Result<std::string> process_cgroup(pid_t pid)

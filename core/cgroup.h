@@ -42,6 +42,9 @@ Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid);
 bool cgroup_populated(const std::filesystem::path& cgroup_dir);
 // Kills every process of the cgroup (cgroup.kill, kernel 5.14+).
 Status cgroup_kill(const std::filesystem::path& cgroup_dir);
+// SIGKILLs every process in the cgroup and below but `keep`, until none is
+// left (true) or two seconds passed (false).
+bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep);
 
 // The cgroup2 path of a process, from /proc/PID/cgroup ("0::/a/b").
 Result<std::string> process_cgroup(pid_t pid);

@@ -4,6 +4,7 @@
 #include "core/maps.h"
 #include "core/nft_mirror.h"
 #include "core/policy_index.h"
+#include "core/systemd_scope.h"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -196,13 +197,20 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
                                      "is not in force in the kernel (authctl policy show; authctl policy check)"));
     }
 
-    fs::path parent = session_parent(config, *mount);
-    if (auto st = cgroup_create(parent); !st)
-        return failed(OpenFailure::Enforcement, st.error());
-    fs::path cgroup = parent / (user + "-" + random_hex(6));
-    if (auto st = cgroup_create(cgroup); !st)
-        return failed(OpenFailure::Enforcement, st.error());
-    rec.cgroup = cgroup.string();
+    // The session's cgroup: a transient scope in authwall.slice when systemd
+    // is the init (systemd makes it and moves the leader in), else a
+    // directory below the enforcement root.
+    const bool scope = systemd_is_init();
+    fs::path cgroup;
+    std::string name = user + "-" + random_hex(6);
+    if (!scope) {
+        fs::path parent = session_parent(config, *mount);
+        if (auto st = cgroup_create(parent); !st)
+            return failed(OpenFailure::Enforcement, st.error());
+        cgroup = parent / name;
+        if (auto st = cgroup_create(cgroup); !st)
+            return failed(OpenFailure::Enforcement, st.error());
+    }
 
     // From here on, undo everything on failure.
     bool recorded = false;
@@ -213,17 +221,39 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
             cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
         if (rec.id)
             maps->remove_session(rec.id).ok();
-        ::rmdir(cgroup.c_str());
+        if (scope && !rec.unit.empty())
+            stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
+        else if (!cgroup.empty())
+            ::rmdir(cgroup.c_str());
         return failed(OpenFailure::Enforcement, std::move(e));
     };
+    if (scope) {
+        // systemd moves the leader when it starts the scope: the entry goes
+        // in right after, before open_session returns — no code of the user
+        // runs before that (the login service forks the user's shell later).
+        rec.unit = "authwall-" + name + ".scope";
+        if (auto st = start_transient_scope(rec.unit, kSessionSlice, req.leader,
+                                            "authwall session of " + user + " (" + req.service + ")");
+            !st) {
+            rec.unit.clear(); // not made: nothing to stop
+            return rollback(st.error());
+        }
+        auto now_in = process_cgroup(req.leader);
+        if (!now_in)
+            return rollback(now_in.error());
+        cgroup = on_disk(*mount, *now_in);
+        if (cgroup.filename() != rec.unit)
+            return rollback(Error::msg("start", rec.unit, "the leader is in " + cgroup.string() + " instead"));
+    }
+    rec.cgroup = cgroup.string();
     auto id = cgroup_id(cgroup);
     if (!id)
         return rollback(id.error());
     auto level = cgroup_level(*mount, cgroup);
     if (!level)
         return rollback(level.error());
-    // The entry goes in before the leader moves: its first packet in the
-    // new cgroup is already enforced.
+    // cgroupfs: the entry goes in before the leader moves, so its first
+    // packet in the new cgroup is already enforced.
     rec.opened_ns = realtime_ns();
     rec.opened_at = rfc3339_utc(rec.opened_ns);
     SessionEntry entry;
@@ -234,8 +264,9 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     if (auto st = maps->insert_session(*id, *level, entry); !st)
         return rollback(st.error());
     rec.id = *id;
-    if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
-        return rollback(st.error());
+    if (!scope)
+        if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
+            return rollback(st.error());
     if (auto st = write_record(config.run_dir, rec); !st)
         return rollback(st.error());
     recorded = true;
@@ -295,21 +326,40 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
     }
 
     fs::path cgroup = rec->cgroup;
-    fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup) ? fs::path(rec->origin_cgroup)
-                                                                                     : mount->mount_point;
-    if (auto own = process_cgroup(caller); own && on_disk(*mount, *own) == cgroup)
-        if (auto st = cgroup_move_pid(back, caller); !st)
-            return st.error();
-    if (is_cgroup2_dir(cgroup)) {
-        if (cgroup_populated(cgroup)) {
-            cgroup_kill(cgroup).ok();
-            result.processes_killed = true;
-            for (int i = 0; i < 200 && cgroup_populated(cgroup); ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!rec->unit.empty()) {
+        // systemd owns the scope. The caller may be in it (the login
+        // service's process that opened the session): everything else is
+        // killed, and systemd collects the scope when the caller exits.
+        // From any other process the unit is stopped.
+        auto own = process_cgroup(caller);
+        if (own && on_disk(*mount, *own) == cgroup) {
+            result.processes_killed = cgroup_populated(cgroup);
+            result.cgroup_removed = cgroup_kill_except(cgroup, caller);
+        } else {
+            result.processes_killed = is_cgroup2_dir(cgroup) && cgroup_populated(cgroup);
+            if (auto st = stop_unit(rec->unit); !st)
+                result.notes.push_back(st.error().message());
+            else
+                result.cgroup_removed = true;
         }
-        result.cgroup_removed = cgroup_remove_tree(cgroup).ok();
     } else {
-        result.cgroup_removed = true;
+        fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup)
+                            ? fs::path(rec->origin_cgroup)
+                            : mount->mount_point;
+        if (auto own = process_cgroup(caller); own && on_disk(*mount, *own) == cgroup)
+            if (auto st = cgroup_move_pid(back, caller); !st)
+                return st.error();
+        if (is_cgroup2_dir(cgroup)) {
+            if (cgroup_populated(cgroup)) {
+                cgroup_kill(cgroup).ok();
+                result.processes_killed = true;
+                for (int i = 0; i < 200 && cgroup_populated(cgroup); ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            result.cgroup_removed = cgroup_remove_tree(cgroup).ok();
+        } else {
+            result.cgroup_removed = true;
+        }
     }
     // The entry stays (revoked) while anything is left in the cgroup;
     // cgroupd reaps it once the cgroup is gone.

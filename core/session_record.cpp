@@ -70,6 +70,8 @@ std::string to_json(const SessionRecord& r)
         {"opened_ns", r.opened_ns},
         {"max_duration_s", r.max_duration_s},
     };
+    if (!r.unit.empty())
+        j["unit"] = r.unit;
     return j.dump(2) + "\n";
 }
 
@@ -98,6 +100,7 @@ Result<SessionRecord> record_from_json(const std::string& text, const std::strin
         r.opened_at = j.at("opened_at").get<std::string>();
         r.opened_ns = j.value("opened_ns", uint64_t{0});
         r.max_duration_s = j.value("max_duration_s", uint64_t{0});
+        r.unit = j.value("unit", "");
         return r;
     } catch (const nlohmann::json::exception& e) {
         return Error::msg("read session record", source, e.what());

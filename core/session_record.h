@@ -32,6 +32,7 @@ struct SessionRecord {
     std::string opened_at;        // RFC 3339, UTC
     uint64_t opened_ns = 0;       // CLOCK_REALTIME
     uint64_t max_duration_s = 0;  // 0 = none
+    std::string unit;             // the systemd scope holding the session, when systemd made it
 };
 
 std::string to_json(const SessionRecord& r);
