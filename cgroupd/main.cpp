@@ -29,13 +29,15 @@ class LoggingSink final : public EventSink {
     explicit LoggingSink(const Config& config) : journal_("authwall-cgroupd", config.event_log) {}
     void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
     {
-        spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, r.kind,
+        if (!stderr_journal_)
+            spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, r.kind,
                      r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
         journal_.session_event(event, r, detail);
     }
 
   private:
     JournalSink journal_;
+    bool stderr_journal_ = stderr_is_journal(); // the sink's record is the one line
 };
 
 void arm(int timerfd, std::optional<Reconciler::Clock::time_point> when)

@@ -1,10 +1,13 @@
 #include "core/session_events.h"
 
+#include <sys/stat.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <cstdio>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -42,6 +45,18 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
     openlog(identifier_.c_str(), LOG_PID, LOG_AUTHPRIV);
     syslog(LOG_NOTICE, "%s correlation=%s", message.c_str(), r.correlation.c_str());
     closelog();
+}
+
+bool stderr_is_journal()
+{
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    if (!stream)
+        return false;
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2)
+        return false;
+    struct stat st{};
+    return ::fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 } // namespace authwall

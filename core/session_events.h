@@ -31,4 +31,10 @@ class JournalSink final : public EventSink {
     std::filesystem::path event_log_;
 };
 
+// Whether this process's stderr is a journal stream (systemd's
+// $JOURNAL_STREAM names its device:inode): a daemon that sends structured
+// records to the journal then skips the plain stderr line, so each event
+// is in the journal once.
+bool stderr_is_journal();
+
 } // namespace authwall

@@ -12,6 +12,7 @@
 #include "core/policy_file.h"
 #include "core/policy_index.h"
 #include "core/session_record.h"
+#include "core/session_events.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -118,7 +119,9 @@ bool load_policies(PinnedMaps& maps, Options& opt)
 
 void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
 {
-    spdlog::info("event: {}", e.str());
+    static const bool stderr_journal = stderr_is_journal();
+    if (!(journal && stderr_journal))
+        spdlog::info("event: {}", e.str());
     if (!event_log.empty()) {
         nlohmann::json j{{"event", "deny"},
                          {"session", e.session_id},
