@@ -1,0 +1,50 @@
+# A password login over sshd, whose PAM stack has pam_authwall after
+# pam_systemd, lands in an authwall transient scope in authwall.slice; the
+# scope's cgroup id is in the sessions map; the policy holds; logind still
+# tracks the session; logout removes the scope, the entry and the record.
+setup_world
+ssh_login login
+cg=$(session_value login cgroup)
+log "the login's cgroup: $cg"
+[[ $cg == /authwall.slice/authwall-awvm-*.scope ]] || die "the login is in $cg, not an authwall scope in authwall.slice"
+unit=${cg##*/}
+systemctl is-active --quiet "$unit" || die "$unit is not active"
+systemctl status --no-pager "$unit" | head -12
+rec=$(awvm_record)
+echo "record: $rec"
+[ "$(jq -r .unit <<<"$rec")" = "$unit" ] || die "the record does not name $unit"
+id=$(cgroup_id_of "/sys/fs/cgroup$cg")
+[ "$(jq -r .id <<<"$rec")" = "$id" ] || die "the record's id is not the scope's cgroup id $id"
+in_sessions_map "$id" || die "cgroup id $id is not in the sessions map"
+authctl sessions
+authctl sessions --json | jq -e --argjson id "$id" '.sessions[] | select(.id == $id) | .enforced' >/dev/null ||
+    die "session $id is not enforced"
+[ "$(session_value login allowed)" = ok ] || die "allowed connect failed: $(session_value login allowed)"
+denied=$(session_value login denied)
+[[ $denied == refused:*"Operation not permitted"* ]] || die "denied connect was not refused with EPERM: $denied"
+
+# logind still tracks it.
+loginctl list-sessions --no-legend
+sess=$(loginctl list-sessions --no-legend | awk '$3 == "awvm" {print $1}' | head -1)
+[ -n "$sess" ] || die "logind does not list awvm's session"
+loginctl show-session "$sess" -p State -p Scope -p Service -p Remote -p Leader
+[ "$(loginctl show-session "$sess" -P Service)" = sshd ] || die "logind's session is not the sshd one"
+state=$(loginctl show-session "$sess" -P State)
+[ "$state" = active ] || [ "$state" = online ] || die "logind's session is $state"
+# The leader (sshd's session process) is in authwall's scope, not logind's.
+leader=$(loginctl show-session "$sess" -P Leader)
+grep -q "$cg\$" "/proc/$leader/cgroup" || die "the session leader $leader is in $(cat /proc/$leader/cgroup)"
+
+ssh_logout login
+wait_for 10 bash -c "! systemctl is-active --quiet $unit" || die "$unit still active after logout"
+wait_for 10 bash -c "[ ! -d /sys/fs/cgroup$cg ]" || die "the scope's cgroup is still there"
+wait_for 10 bash -c "! authctl sessions --json | jq -e '.sessions[] | select(.id == $id)'" ||
+    die "the entry $id is still in the map after logout"
+[ -z "$(awvm_record)" ] || die "the record is still there after logout"
+wait_for 10 bash -c "! loginctl list-sessions --no-legend | awk '\$3 == \"awvm\"' | grep -q ." ||
+    die "logind still lists the session after logout"
+# The open and close events are in the journal, with their fields.
+journalctl --no-pager -o cat AUTHWALL_SESSION="$id" AUTHWALL_EVENT=open + AUTHWALL_SESSION="$id" AUTHWALL_EVENT=close
+wait_for 5 has_event "$id" open || die "no open event for session $id in the journal"
+wait_for 5 has_event "$id" close || die "no close event for session $id in the journal"
+log "ssh-login: ok"
