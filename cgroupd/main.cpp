@@ -6,10 +6,13 @@
 #include "core/config.h"
 #include "core/reconciler.h"
 #include "core/session_events.h"
+#include "core/confinement.h"
+#include "cgroupd/syscalls.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <linux/capability.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -72,6 +75,12 @@ int main(int argc, char** argv)
         ->check(CLI::Range(1u, 86400u));
     app.add_flag("--once", once, "reconcile once and exit");
     app.add_flag("--debug", debug, "debug logging");
+    const char* seccomp_env = std::getenv("AUTHWALL_SECCOMP");
+    std::string seccomp = seccomp_env ? seccomp_env : "kill";
+    app.add_option("--seccomp", seccomp,
+                   "after setup, a system call outside the allowlist: kill (default), log (allow and let the "
+                   "kernel log it; for debugging) or off (env AUTHWALL_SECCOMP)")
+        ->check(CLI::IsMember({"kill", "log", "off"}));
     CLI11_PARSE(app, argc, argv);
 
     spdlog::set_default_logger(spdlog::stderr_color_mt("authwall-cgroupd"));
@@ -120,6 +129,22 @@ int main(int argc, char** argv)
         epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
     }
     arm(due.get(), reconciler.next_deadline());
+    // Setup is done: keep what reaping, expiring, enrolling and the mirror
+    // need (cgroupd/syscalls.h). CAP_KILL: what is left in an ended session;
+    // CAP_DAC_READ_SEARCH: open_by_handle_at (cgroup id to path); CAP_BPF:
+    // map writes; CAP_NET_ADMIN: the nftables mirror.
+    std::vector<int> keep{CAP_KILL, CAP_DAC_READ_SEARCH, CAP_BPF};
+    if (config.nft_mirror)
+        keep.push_back(CAP_NET_ADMIN);
+    Status confined = keep_only_capabilities(keep);
+    if (confined)
+        confined = install_syscall_allowlist(
+            {std::span(kDaemonBaseSyscalls, kDaemonBaseSyscallCount), std::span(kCgroupdSyscalls)},
+            *parse_seccomp_mode(seccomp));
+    if (!confined) {
+        spdlog::error("cgroupd: cannot confine itself: {}", confined.error().message());
+        return 1;
+    }
     sd_notify(0, "READY=1\nSTATUS=reconciling");
 
     for (;;) {

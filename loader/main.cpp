@@ -13,11 +13,14 @@
 #include "core/policy_index.h"
 #include "core/session_record.h"
 #include "core/session_events.h"
+#include "core/confinement.h"
+#include "loader/syscalls.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <linux/capability.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -48,6 +51,7 @@ struct Options {
     bool uninstall = false;
     bool debug = false;
     int reload_delay_ms = 300; // debounce of file-change reloads
+    SeccompMode seccomp = SeccompMode::Kill;
 };
 
 std::string env_or(const char* name, std::string fallback)
@@ -145,6 +149,24 @@ void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
                     "AUTHWALL_HOOK=%s", hook_name(e.hook), "AUTHWALL_REASON=%s", reason_name(e.reason),
                     "AUTHWALL_ADDRESS=%s", e.address.str().c_str(), "AUTHWALL_PORT=%u", (unsigned)e.port,
                     "AUTHWALL_PROTO=%u", e.proto, nullptr);
+}
+
+Status confine_loader(const Options& opt)
+{
+    // CAP_BPF: new policy tries; CAP_SYS_ADMIN: reading the generation in
+    // force back by map id; CAP_PERFMON: BPF object info; CAP_NET_ADMIN:
+    // the nftables table (only with the mirror on).
+    std::vector<int> keep{CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
+    if (opt.config.nft_mirror)
+        keep.push_back(CAP_NET_ADMIN);
+    if (auto st = keep_only_capabilities(keep); !st)
+        return st;
+    if (auto st = install_syscall_allowlist(
+            {std::span(kDaemonBaseSyscalls, kDaemonBaseSyscallCount), std::span(kLoaderSyscalls)}, opt.seccomp);
+        !st)
+        return st;
+    spdlog::debug("loader: confined (seccomp {})", seccomp_mode_name(opt.seccomp));
+    return {};
 }
 
 int run_uninstall(const Options& opt)
@@ -277,6 +299,13 @@ int run(Options& opt)
         sd_notify(0, "READY=1");
     };
 
+    // Setup is done: from here on the loader only reloads policies, reads
+    // the ring buffer and logs. It keeps the capabilities that needs and
+    // the system calls it was seen to make (loader/syscalls.h).
+    if (auto st = confine_loader(opt); !st) {
+        spdlog::error("loader: cannot confine itself: {}", st.error().message());
+        return 1;
+    }
     sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.config.pin_dir.c_str(), getpid());
     spdlog::info("loader: running (SIGHUP reloads the policies; stopping leaves enforcement in place)");
 
@@ -355,7 +384,13 @@ int main(int argc, char** argv)
     app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop); exit 1 if they fail");
     app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
     app.add_flag("--debug", opt.debug, "debug logging, including libbpf's and the verifier's messages");
+    std::string seccomp = env_or("AUTHWALL_SECCOMP", "kill");
+    app.add_option("--seccomp", seccomp,
+                   "after setup, a system call outside the allowlist: kill (default), log (allow and let the "
+                   "kernel log it; for debugging) or off (env AUTHWALL_SECCOMP)")
+        ->check(CLI::IsMember({"kill", "log", "off"}));
     CLI11_PARSE(app, argc, argv);
+    opt.seccomp = *parse_seccomp_mode(seccomp);
 
     auto logger = spdlog::stderr_color_mt("authwall-loader");
     spdlog::set_default_logger(logger);

@@ -10,6 +10,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <fstream>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -372,6 +373,36 @@ NetNs::~NetNs()
 int NetNs::exec(const std::string& command) const
 {
     return sh("ip netns exec " + name_ + " sh -c '" + command + "'");
+}
+
+} // namespace authwall::test
+
+namespace authwall::test {
+
+std::string proc_status_field(pid_t pid, const std::string& field)
+{
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind(field + ":", 0) == 0) {
+            auto v = line.substr(field.size() + 1);
+            v.erase(0, v.find_first_not_of(" \t"));
+            return v;
+        }
+    return "";
+}
+
+bool is_confined(pid_t pid, std::initializer_list<int> dropped)
+{
+    if (proc_status_field(pid, "Seccomp") != "2" || proc_status_field(pid, "NoNewPrivs") != "1")
+        return false;
+    for (const char* set : {"CapEff", "CapBnd"}) {
+        auto bits = std::stoull(proc_status_field(pid, set), nullptr, 16);
+        for (int cap : dropped)
+            if (bits & (1ull << cap))
+                return false;
+    }
+    return true;
 }
 
 } // namespace authwall::test

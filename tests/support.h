@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,5 +101,14 @@ class NetNs {
 };
 
 std::string unique_suffix();
+
+// A field of /proc/PID/status ("Seccomp", "CapEff", "NoNewPrivs"...), "" if
+// the process or the field is not there.
+std::string proc_status_field(pid_t pid, const std::string& field);
+
+// Whether a daemon confined itself as authwall's daemons do after setup:
+// seccomp filter mode, no_new_privs, and none of `dropped` (CAP_* numbers)
+// left in its effective or bounding set.
+bool is_confined(pid_t pid, std::initializer_list<int> dropped);
 
 } // namespace authwall::test

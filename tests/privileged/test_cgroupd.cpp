@@ -61,6 +61,9 @@ BOOST_AUTO_TEST_CASE(killed_session_is_reaped_within_a_second)
     BOOST_TEST(w.session_cgroups().empty());
     // The event is journalled after the record and the nft element are gone.
     BOOST_TEST(wait_until([&] { return count_events(w, "reaped") == 1u; }, 1000));
+    // Reaped under its seccomp filter and reduced capabilities (no
+    // CAP_SYS_ADMIN 21, CAP_SYS_MODULE 16, CAP_SYS_PTRACE 19), still alive.
+    BOOST_TEST(is_confined(daemon.pid(), {21, 16, 19}));
     BOOST_TEST(wait_until(
         [&] { return daemon.log().find("reaped session " + std::to_string(id)) != std::string::npos; }, 1000));
 }

@@ -104,6 +104,8 @@ class LoaderHarness {
         BOOST_TEST(WIFSIGNALED(status));
         daemon_ = -1;
     }
+    pid_t daemon() const { return daemon_; }
+    const fs::path& policy_file() const { return policy_; }
     uint64_t open_session(const std::string& name)
     {
         auto maps = PinnedMaps::open(pin_dir_);
@@ -180,6 +182,34 @@ BOOST_AUTO_TEST_CASE(kill_9_keeps_enforcement_and_restart_readopts)
             BOOST_TEST(slot.first != before[name].first); // a new program, swapped in place
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(daemon_confines_itself_after_setup_and_still_reloads)
+{
+    LoaderHarness h;
+    h.start_daemon();
+    // CAP_SYS_RESOURCE (24), CAP_DAC_READ_SEARCH (2), CAP_SYS_MODULE (16),
+    // CAP_SYS_PTRACE (19) and CAP_SETUID (7) are gone; a seccomp filter is on.
+    BOOST_TEST(wait_until([&] { return is_confined(h.daemon(), {24, 2, 16, 19, 7}); }, 3000));
+    BOOST_TEST_MESSAGE("CapEff " << proc_status_field(h.daemon(), "CapEff"));
+    // A reload under the filter: a new policy set goes in force, the
+    // daemon lives on (a call outside the allowlist would have killed it).
+    std::ofstream(h.policy_file()) << kPolicy << "\n[policy.added]\n[policy.added.egress]\ndefault = \"deny\"\n";
+    BOOST_REQUIRE_EQUAL(kill(h.daemon(), SIGHUP), 0);
+    BOOST_TEST(wait_until(
+        [&] {
+            auto maps = PinnedMaps::open(h.pin_dir());
+            if (!maps)
+                return false;
+            auto ids = maps->active_policy_ids();
+            return ids && ids->count("added") > 0;
+        },
+        5000));
+    h.open_session("s1");
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM); // its ring buffer event is read and logged
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    BOOST_TEST(proc_status_field(h.daemon(), "State").rfind("Z", 0) != 0);
+    BOOST_TEST(kill(h.daemon(), 0) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(restart_twice_attaches_once)

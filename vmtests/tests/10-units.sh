@@ -8,6 +8,7 @@ for u in authwall-loader authwall-cgroupd; do
     pid=$(systemctl show -P MainPID "$u")
     grep -E '^(CapEff|CapBnd|NoNewPrivs)' "/proc/$pid/status"
     grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status" || die "$u runs without no_new_privs"
+    grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status" || die "$u runs without its seccomp filter"
     # Bounded: no CAP_SYS_MODULE (bit 16) nor CAP_SYS_PTRACE (bit 19).
     bnd=$((16#$(awk '/^CapBnd/ {print $2}' "/proc/$pid/status")))
     [ $((bnd & (1 << 16))) = 0 ] && [ $((bnd & (1 << 19))) = 0 ] || die "$u: capability bounding set too wide"
