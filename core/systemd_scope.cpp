@@ -97,7 +97,7 @@ Status run_job(const std::string& unit, int timeout_ms, Call call)
         r < 0)
         return bus_error("watch", "systemd jobs", r);
     Slot slot(slot_raw);
-    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_error err{}; // SD_BUS_ERROR_NULL, without its C compound literal
     if (int r = sd_bus_call_method(bus.get(), kDest, kPath, kManager, "Subscribe", &err, nullptr, ""); r < 0) {
         Error e = bus_error("subscribe to", "systemd", r, &err);
         sd_bus_error_free(&err);
@@ -157,7 +157,7 @@ Status start_transient_scope(const std::string& unit, const std::string& slice, 
             r = sd_bus_message_append(m.get(), "a(sa(sv))", 0);
         if (r < 0)
             return bus_error("build", "StartTransientUnit", r);
-        sd_bus_error err = SD_BUS_ERROR_NULL;
+        sd_bus_error err{}; // SD_BUS_ERROR_NULL, without its C compound literal
         sd_bus_message* reply_raw = nullptr;
         r = sd_bus_call(bus, m.get(), 0, &err, &reply_raw);
         if (r < 0) {
@@ -176,7 +176,7 @@ Status start_transient_scope(const std::string& unit, const std::string& slice, 
 Status stop_unit(const std::string& unit, int timeout_ms)
 {
     return run_job(unit, timeout_ms, [&](sd_bus* bus) -> Result<std::string> {
-        sd_bus_error err = SD_BUS_ERROR_NULL;
+        sd_bus_error err{}; // SD_BUS_ERROR_NULL, without its C compound literal
         sd_bus_message* reply_raw = nullptr;
         int r = sd_bus_call_method(bus, kDest, kPath, kManager, "StopUnit", &err, &reply_raw, "ss", unit.c_str(),
                                    "replace");
