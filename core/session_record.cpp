@@ -9,6 +9,9 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
+#include <limits>
+#include <optional>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -75,34 +78,65 @@ std::string to_json(const SessionRecord& r)
     return j.dump(2) + "\n";
 }
 
+namespace {
+
+// A field that is not what a record holds (the numbers must be unsigned
+// integers in range: a float or a negative number is refused, never cast).
+struct BadField : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+uint64_t unsigned_field(const nlohmann::json& j, const char* key, uint64_t max, std::optional<uint64_t> fallback)
+{
+    auto it = j.find(key);
+    if (it == j.end()) {
+        if (fallback)
+            return *fallback;
+        throw BadField(std::string("missing \"") + key + "\"");
+    }
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > max)
+        throw BadField(std::string("\"") + key + "\" is not an unsigned integer up to " + std::to_string(max));
+    return it->get<uint64_t>();
+}
+
+} // namespace
+
 Result<SessionRecord> record_from_json(const std::string& text, const std::string& source)
 {
     try {
         auto j = nlohmann::json::parse(text);
+        if (!j.is_object())
+            return Error::msg("read session record", source, "not a JSON object");
+        constexpr uint64_t u32 = std::numeric_limits<uint32_t>::max();
+        constexpr uint64_t u64 = std::numeric_limits<uint64_t>::max();
         SessionRecord r;
-        r.version = j.at("version").get<int>();
-        if (r.version != 1)
-            return Error::msg("read session record", source, "unknown version " + std::to_string(r.version));
-        r.id = j.at("id").get<uint64_t>();
+        auto version = unsigned_field(j, "version", u32, std::nullopt);
+        if (version != 1)
+            return Error::msg("read session record", source, "unknown version " + std::to_string(version));
+        r.version = 1;
+        r.id = unsigned_field(j, "id", u64, std::nullopt);
         r.correlation = j.at("correlation").get<std::string>();
         r.kind = j.at("kind").get<std::string>();
         r.user = j.at("user").get<std::string>();
-        r.uid = j.at("uid").get<uint32_t>();
+        r.uid = static_cast<uint32_t>(unsigned_field(j, "uid", u32, std::nullopt));
         r.service = j.at("service").get<std::string>();
         if (!j.at("rhost").is_null())
             r.rhost = j.at("rhost").get<std::string>();
         r.tty = j.value("tty", "");
         r.policy = j.at("policy").get<std::string>();
-        r.policy_id = j.at("policy_id").get<uint32_t>();
+        r.policy_id = static_cast<uint32_t>(unsigned_field(j, "policy_id", u32, std::nullopt));
         r.cgroup = j.at("cgroup").get<std::string>();
         r.origin_cgroup = j.value("origin_cgroup", "");
-        r.leader_pid = j.value("leader_pid", 0);
+        r.leader_pid = static_cast<pid_t>(
+            unsigned_field(j, "leader_pid", static_cast<uint64_t>(std::numeric_limits<pid_t>::max()), 0));
         r.opened_at = j.at("opened_at").get<std::string>();
-        r.opened_ns = j.value("opened_ns", uint64_t{0});
-        r.max_duration_s = j.value("max_duration_s", uint64_t{0});
+        r.opened_ns = unsigned_field(j, "opened_ns", u64, 0);
+        r.max_duration_s = unsigned_field(j, "max_duration_s", u64, 0);
         r.unit = j.value("unit", "");
         return r;
     } catch (const nlohmann::json::exception& e) {
+        return Error::msg("read session record", source, e.what());
+    } catch (const BadField& e) {
         return Error::msg("read session record", source, e.what());
     }
 }
