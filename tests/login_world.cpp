@@ -4,6 +4,7 @@
 #include "tests/support.h"
 
 #include <boost/test/unit_test.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -175,13 +176,37 @@ std::string Cgroupd::log() const
     return sh_output("cat " + log_.string() + " 2>/dev/null");
 }
 
-HeldSession::HeldSession(const LoginWorld& w, const std::string& extra)
-    : out_(w.dir() / ("held-" + std::to_string(counter_++) + ".out")),
-      proc_("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " + w.service() +
-            " " + w.user() + " --hold " + extra + " > " + out_.string() + " 2>&1 < /dev/zero")
+namespace {
+// A FIFO opened read-write: the harness's open of it for reading returns at
+// once, and it sees a line only when the test writes one.
+Fd make_hold_fifo(const fs::path& path)
 {
-    // --hold reads a line from stdin: /dev/zero never ends one.
-    BOOST_REQUIRE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000));
+    fs::remove(path);
+    BOOST_REQUIRE_EQUAL(mkfifo(path.c_str(), 0600), 0);
+    Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(fd);
+    return fd;
+}
+} // namespace
+
+HeldSession::HeldSession(const LoginWorld& w, const std::string& extra, const std::string& service)
+    : out_(w.dir() / ("held-" + std::to_string(counter_) + ".out")),
+      in_(w.dir() / ("held-" + std::to_string(counter_++) + ".in")), hold_(make_hold_fifo(in_)),
+      proc_("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " +
+            (service.empty() ? w.service() : service) + " " + w.user() + " --hold " + extra + " > " + out_.string() +
+            " 2>&1 < " + in_.string())
+{
+    BOOST_REQUIRE_MESSAGE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000),
+                          "the held session did not open: " + output());
+}
+
+std::string HeldSession::close()
+{
+    BOOST_REQUIRE_EQUAL(::write(hold_.get(), "\n", 1), 1);
+    int status = 0;
+    BOOST_REQUIRE_MESSAGE(wait_until([&] { return waitpid(proc_.pid(), &status, WNOHANG) == proc_.pid(); }, 5000),
+                          "the harness did not exit after close: " + output());
+    return output();
 }
 
 std::string HeldSession::output() const

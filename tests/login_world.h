@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/cgroup.h"
+#include "core/fd.h"
 #include "core/maps.h"
 #include "core/session_record.h"
 
@@ -79,17 +80,23 @@ class Cgroupd {
     std::filesystem::path log_;
 };
 
-// A session opened with the PAM harness and held open until scope exit
-// (or until its process is killed); the constructor returns once it is open.
+// A session opened with the PAM harness (for `service`, by default the
+// world's; its file must exist in the world's pam.d) and held open until
+// close() or scope exit (or until its process is killed); the constructor
+// returns once it is open.
 class HeldSession {
   public:
-    HeldSession(const LoginWorld& w, const std::string& extra = "");
+    HeldSession(const LoginWorld& w, const std::string& extra = "", const std::string& service = "");
     std::string output() const;
     pid_t pid() const { return proc_.pid(); }
+    // Logout: the harness runs pam_close_session and exits. Returns its
+    // whole output.
+    std::string close();
 
   private:
     static inline int counter_ = 0;
-    std::filesystem::path out_;
+    std::filesystem::path out_, in_;
+    Fd hold_; // the write end of the harness's stdin (a FIFO)
     Background proc_;
 };
 

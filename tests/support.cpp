@@ -167,6 +167,35 @@ int tcp_connect(const std::string& address, uint16_t port, int timeout_ms)
     return err;
 }
 
+int tcp_connect_from(const std::string& source, const std::string& address, uint16_t port, int timeout_ms)
+{
+    sockaddr_storage src{}, dst{};
+    socklen_t src_len = 0, dst_len = 0;
+    if (!to_sockaddr(source, 0, src, src_len) || !to_sockaddr(address, port, dst, dst_len) ||
+        src.ss_family != dst.ss_family)
+        return EINVAL;
+    int s = ::socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return errno;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&src), src_len) != 0) {
+        int err = errno;
+        ::close(s);
+        return err;
+    }
+    int err = ::connect(s, reinterpret_cast<sockaddr*>(&dst), dst_len) == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+        pollfd p{s, POLLOUT, 0};
+        if (poll(&p, 1, timeout_ms) <= 0) {
+            err = ETIMEDOUT;
+        } else {
+            socklen_t el = sizeof(err);
+            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el);
+        }
+    }
+    ::close(s);
+    return err;
+}
+
 int udp_send(const std::string& address, uint16_t port)
 {
     sockaddr_storage ss{};
@@ -224,6 +253,48 @@ int tcp_listen(const std::string& address, uint16_t port)
         return -err;
     }
     return s;
+}
+
+Listeners::Listeners(const fs::path& cgroup, const std::string& netns, const std::string& address,
+                     std::initializer_list<uint16_t> ports)
+{
+    int ready[2];
+    BOOST_REQUIRE_EQUAL(pipe2(ready, O_CLOEXEC), 0);
+    pid_ = fork();
+    BOOST_REQUIRE_GE(pid_, 0);
+    if (pid_ == 0) {
+        ::close(ready[0]);
+        char ok = '0';
+        if (cgroup.empty() || cgroup_move_pid(cgroup, getpid()).ok()) {
+            int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && setns(fd, CLONE_NEWNET) == 0) {
+                ok = '1';
+                for (auto port : ports)
+                    if (tcp_listen(address, port) < 0)
+                        ok = '0';
+            }
+        }
+        (void)!::write(ready[1], &ok, 1);
+        while (true)
+            pause();
+    }
+    ::close(ready[1]);
+    char ok = 0;
+    ssize_t n = ::read(ready[0], &ok, 1);
+    ::close(ready[0]);
+    if (n != 1 || ok != '1') {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        BOOST_FAIL("the listener in netns " + netns + " did not start");
+    }
+}
+
+Listeners::~Listeners()
+{
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
 }
 
 bool wait_until(const std::function<bool()>& done, int timeout_ms)

@@ -37,12 +37,30 @@ int run_probe(const std::filesystem::path& cgroup, const std::string& netns, con
 
 // Socket probes: 0 on success, else errno.
 int tcp_connect(const std::string& address, uint16_t port, int timeout_ms = 2000);
+// The same from a chosen local address (bound first; an error binding it is
+// returned as is).
+int tcp_connect_from(const std::string& source, const std::string& address, uint16_t port, int timeout_ms = 1500);
 int udp_send(const std::string& address, uint16_t port);
 int tcp_bind(const std::string& address, uint16_t port);
 int open_socket(int family, int type, int protocol);
 
 // A TCP listener in the calling process (for use inside a probe).
 int tcp_listen(const std::string& address, uint16_t port); // returns fd or -errno
+
+// A forked process placed in `cgroup` (if not empty) and the named netns,
+// listening on TCP `address`:port for each port until scope exit (killed).
+// The constructor returns once every socket listens.
+class Listeners {
+  public:
+    Listeners(const std::filesystem::path& cgroup, const std::string& netns, const std::string& address,
+              std::initializer_list<uint16_t> ports);
+    ~Listeners();
+    Listeners(const Listeners&) = delete;
+    Listeners& operator=(const Listeners&) = delete;
+
+  private:
+    pid_t pid_ = -1;
+};
 
 // Polls `done` every 10 ms until it holds or timeout_ms passed; returns
 // whether it held.

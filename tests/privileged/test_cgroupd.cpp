@@ -136,27 +136,8 @@ BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
     BOOST_REQUIRE_EQUAL(tb.exec("ip addr add 10.203.2.2/24 dev awb" + s + " && ip link set awb" + s +
                                 " up && ip route add default via 10.203.2.1"),
                         0);
-    // The two services, in the service namespace, outside any session;
-    // killed by the guard whatever happens to the test.
-    struct Services {
-        pid_t pid = fork();
-        ~Services()
-        {
-            kill(pid, SIGKILL);
-            waitpid(pid, nullptr, 0);
-        }
-    } services;
-    if (services.pid == 0) {
-        int fd = ::open(("/run/netns/" + svc.name()).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-            _exit(1);
-        int a = tcp_listen("0.0.0.0", 8001), b = tcp_listen("0.0.0.0", 8002);
-        if (a < 0 || b < 0)
-            _exit(2);
-        pause();
-        _exit(0);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The two services, in the service namespace, outside any session.
+    Listeners services("", svc.name(), "0.0.0.0", {8001, 8002});
 
     Cgroupd daemon(w);
     // A container runtime creates the cgroups; nobody runs an authwall command.

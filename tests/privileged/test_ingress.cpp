@@ -26,33 +26,6 @@ const char* kPolicy = R"(
 from_rhost_only = true
 )";
 
-// TCP connect from a chosen source address; 0 or errno.
-int connect_from(const char* source, const char* target, uint16_t port)
-{
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    inet_pton(AF_INET, source, &src.sin_addr);
-    if (::bind(s, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0)
-        return errno;
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(port);
-    inet_pton(AF_INET, target, &dst.sin_addr);
-    int err = ::connect(s, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0 ? 0 : errno;
-    if (err == EINPROGRESS) {
-        pollfd p{s, POLLOUT, 0};
-        if (poll(&p, 1, 1500) <= 0) {
-            err = ETIMEDOUT;
-        } else {
-            socklen_t len = sizeof(err);
-            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
-        }
-    }
-    ::close(s);
-    return err;
-}
-
 // TCP connect over IPv6 from a chosen source address, the SYN carrying an
 // extension header (hop-by-hop or destination options, one PadN option);
 // 0 or errno.
@@ -85,36 +58,6 @@ int connect6_with_option_header(const char* source, const char* target, uint16_t
     return err;
 }
 
-// Forks a process that joins `cgroup` and `netns` and listens on TCP
-// [::]:port (or 0.0.0.0) until killed; returns its pid once it listens.
-pid_t start_listener(const std::filesystem::path& cgroup, const std::string& netns, const char* address,
-                     uint16_t port)
-{
-    int ready[2];
-    BOOST_REQUIRE_EQUAL(pipe(ready), 0);
-    pid_t listener = fork();
-    BOOST_REQUIRE_GE(listener, 0);
-    if (listener == 0) {
-        ::close(ready[0]);
-        if (!cgroup_move_pid(cgroup, getpid()).ok())
-            _exit(2);
-        int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-            _exit(3);
-        int l = tcp_listen(address, port);
-        char ok = l >= 0 ? '1' : '0';
-        (void)!::write(ready[1], &ok, 1);
-        while (true)
-            pause();
-    }
-    ::close(ready[1]);
-    char ok = 0;
-    BOOST_REQUIRE_EQUAL(::read(ready[0], &ok, 1), 1);
-    ::close(ready[0]);
-    BOOST_REQUIRE_EQUAL(ok, '1');
-    return listener;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(ingress)
@@ -139,24 +82,21 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
     auto s1 = box.root() / "s1";
 
     // The session's listener lives in the server namespace until killed.
-    pid_t listener = start_listener(s1, server.name(), "0.0.0.0", 2022);
+    Listeners listener(s1, server.name(), "0.0.0.0", {2022});
 
     std::vector<DenialEvent> events;
     auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
 
-    int from_rhost = run_probe("", client.name(), [] { return connect_from("10.201.0.2", "10.201.0.1", 2022); });
-    int from_other = run_probe("", client.name(), [] { return connect_from("10.201.0.3", "10.201.0.1", 2022); });
+    int from_rhost = run_probe("", client.name(), [] { return tcp_connect_from("10.201.0.2", "10.201.0.1", 2022); });
+    int from_other = run_probe("", client.name(), [] { return tcp_connect_from("10.201.0.3", "10.201.0.1", 2022); });
     // Loopback flows start on this host: the pin to the rhost does not apply.
     int over_loopback = run_probe(s1, server.name(), [] { return tcp_connect("127.0.0.1", 2022); });
     BOOST_REQUIRE(reader->poll(100).ok());
     // Control: with the session gone, the other address gets in too.
     auto id = box.id_of(s1);
     BOOST_REQUIRE(box.maps().remove_session(id).ok());
-    int after_close = run_probe("", client.name(), [] { return connect_from("10.201.0.3", "10.201.0.1", 2022); });
-
-    kill(listener, SIGKILL);
-    waitpid(listener, nullptr, 0);
+    int after_close = run_probe("", client.name(), [] { return tcp_connect_from("10.201.0.3", "10.201.0.1", 2022); });
 
     BOOST_TEST(from_rhost == 0);
     BOOST_TEST(from_other == ETIMEDOUT); // the SYN is dropped at the listener's ingress
@@ -191,7 +131,7 @@ BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
 
     box.open_session("s1", "bastion", "fd00:201::2");
     auto s1 = box.root() / "s1";
-    pid_t listener = start_listener(s1, server.name(), "::", 2022);
+    Listeners listener(s1, server.name(), "::", {2022});
 
     std::vector<DenialEvent> events;
     auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
@@ -211,9 +151,6 @@ BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
     // Control: without the session the option headers get through.
     BOOST_REQUIRE(box.maps().remove_session(box.id_of(s1)).ok());
     int after_close = probe("fd00:201::3", IPV6_DSTOPTS);
-
-    kill(listener, SIGKILL);
-    waitpid(listener, nullptr, 0);
 
     BOOST_TEST(rhost_plain == 0);
     BOOST_TEST(rhost_hopopts == 0); // the headers are walked, not refused
