@@ -55,18 +55,17 @@ void LoginWorld::setup(const std::string& policies, const std::string& pam_args,
     fs::create_directories(dir_ / "policies.d");
     fs::create_directories(dir_ / "pam.d");
     write(dir_ / "policies.d" / "test.toml", policies);
-    write(config_, "pin_dir = \"" + pin_dir_.string() + "\"\nrun_dir = \"" + run_dir_.string() +
-                       "\"\npolicy_dir = \"" + (dir_ / "policies.d").string() + "\"\nenforcement_roots = [\"" +
-                       root_.string() + "\"]\nevent_log = \"" + (dir_ / "events.jsonl").string() + "\"\n" +
-                       extra_config);
+    write(config_, "pin_dir = \"" + pin_dir_.string() + "\"\nrun_dir = \"" + run_dir_.string() + "\"\npolicy_dir = \"" +
+                       (dir_ / "policies.d").string() + "\"\nenforcement_roots = [\"" + root_.string() +
+                       "\"]\nevent_log = \"" + (dir_ / "events.jsonl").string() + "\"\n" + extra_config);
     set_pam_args(pam_args);
     write(dir_ / "pam.d" / "other", "session required pam_deny.so\n");
 
     sh("userdel -r " + user_ + " >/dev/null 2>&1");
     BOOST_REQUIRE_EQUAL(sh("useradd -M -d " + dir_.string() + " -s /bin/bash " + user_), 0);
     BOOST_REQUIRE(cgroup_create(root_).ok());
-    std::string out = sh_output(std::string(AUTHWALL_LOADER_BIN) + " --config " + config_.string() +
-                                " --once 2>&1; echo rc=$?");
+    std::string out =
+        sh_output(std::string(AUTHWALL_LOADER_BIN) + " --config " + config_.string() + " --once 2>&1; echo rc=$?");
     BOOST_TEST_MESSAGE(out);
     BOOST_REQUIRE_MESSAGE(out.find("rc=0") != std::string::npos, "loader --once failed: " + out);
 }

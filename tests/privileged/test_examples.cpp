@@ -245,10 +245,10 @@ BOOST_AUTO_TEST_CASE(container_host_with_tenants)
 
     auto in_a = [&](std::function<int()> f) { return run_probe(ctr_a, net_a.name(), f); };
     auto in_b = [&](std::function<int()> f) { return run_probe(ctr_b, net_b.name(), f); };
-    BOOST_TEST(in_a([] { return tcp_connect("10.100.1.5", 5432); }) == 0);    // its database
+    BOOST_TEST(in_a([] { return tcp_connect("10.100.1.5", 5432); }) == 0);     // its database
     BOOST_TEST(in_a([] { return tcp_connect("10.100.2.5", 6379); }) == EPERM); // tenant B's cache
     BOOST_TEST(in_a([] { return tcp_connect("10.100.2.5", 443); }) == EPERM);  // B's network beats "any tcp 443"
-    BOOST_TEST(in_a([] { return tcp_connect("203.0.113.5", 443); }) == 0);    // public HTTPS
+    BOOST_TEST(in_a([] { return tcp_connect("203.0.113.5", 443); }) == 0);     // public HTTPS
     BOOST_TEST(in_a([] { return tcp_connect("203.0.113.5", 80); }) == EPERM);
     BOOST_TEST(in_a([] { return tcp_connect("169.254.169.254", 443); }) == EPERM);
     BOOST_TEST(in_a([] { return udp_send("10.100.0.53", 53); }) == 0);

@@ -45,6 +45,10 @@ class LoaderHarness {
         policy_ = dir_ / "policy.toml";
         std::ofstream(policy_) << kPolicy;
         chmod(policy_.c_str(), 0600);
+        // An empty configuration of its own: never the host's
+        // /etc/authwall/authwall.toml, nor its /run/authwall.
+        std::ofstream(dir_ / "authwall.toml") << "";
+        chmod((dir_ / "authwall.toml").c_str(), 0644);
         run("--uninstall");
         BOOST_REQUIRE(cgroup_create(root_).ok());
     }
@@ -64,7 +68,8 @@ class LoaderHarness {
 
     std::string args() const
     {
-        return "--pin-dir " + pin_dir_.string() + " --cgroup-root " + root_.string() + " --policy " + policy_.string();
+        return "--config " + (dir_ / "authwall.toml").string() + " --run-dir " + (dir_ / "run").string() +
+               " --pin-dir " + pin_dir_.string() + " --cgroup-root " + root_.string() + " --policy " + policy_.string();
     }
     // Runs the loader in the foreground; returns its exit status, output in `out`.
     int run(const std::string& extra, std::string* out = nullptr)
@@ -219,7 +224,10 @@ BOOST_AUTO_TEST_CASE(restart_twice_attaches_once)
     BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
     BOOST_REQUIRE_EQUAL(h.run("--once"), 0);
     for (const auto& [name, slot] : h.attached())
-        BOOST_TEST_CONTEXT(name) { BOOST_TEST(slot.second == 1); }
+        BOOST_TEST_CONTEXT(name)
+        {
+            BOOST_TEST(slot.second == 1);
+        }
 }
 
 BOOST_AUTO_TEST_CASE(uninstall_detaches_and_unpins_everything)
@@ -259,7 +267,8 @@ BOOST_AUTO_TEST_CASE(bad_environment_gets_one_clear_sentence)
         BOOST_TEST_MESSAGE(text);
         return text;
     };
-    std::string policy = " --policy " + h.policy().string();
+    std::string policy = " --policy " + h.policy().string() + " --config " +
+                         (h.policy().parent_path() / "authwall.toml").string() + " --run-dir " + tmp + "/run";
 
     auto out = loader("--pin-dir " + tmp + "/pins --cgroup-root " + h.root().string() + policy);
     BOOST_TEST(out.find("is not on a bpf filesystem; put it under /sys/fs/bpf or mount one") != std::string::npos);

@@ -43,7 +43,6 @@ struct FloodResult {
     std::array<std::array<uint32_t, 3>, 4> outcomes{};
 };
 
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(reload)
@@ -99,7 +98,10 @@ BOOST_AUTO_TEST_CASE(connect_flood_during_100_reloads_never_sees_a_mix_or_a_gap)
     BOOST_TEST(r.outcomes[1][0] == 0u);
     // 7003/7004: either answer, but nothing else.
     for (int i = 0; i < 4; ++i)
-        BOOST_TEST_CONTEXT("port " << 7001 + i) { BOOST_TEST(r.outcomes[i][2] == 0u); }
+        BOOST_TEST_CONTEXT("port " << 7001 + i)
+        {
+            BOOST_TEST(r.outcomes[i][2] == 0u);
+        }
     // Both generations were really in force at some point.
     BOOST_TEST(r.outcomes[2][0] > 0u);
     BOOST_TEST(r.outcomes[2][1] > 0u);
@@ -133,9 +135,9 @@ BOOST_AUTO_TEST_CASE(loader_reloads_on_file_change_and_sighup_and_keeps_policy_o
     pid_t loader = fork();
     if (loader == 0) {
         std::string cmd = std::string("exec ") + AUTHWALL_LOADER_BIN + " --pin-dir " + pins.string() +
-                          " --cgroup-root " + root.string() + " --policy " + policies.string() +
-                          " --config " + (dir / "none.toml").string() + " --reload-delay-ms 100 2>" +
-                          (dir / "loader.log").string();
+                          " --cgroup-root " + root.string() + " --policy " + policies.string() + " --run-dir " +
+                          (dir / "run").string() + " --config " + (dir / "none.toml").string() +
+                          " --reload-delay-ms 100 2>" + (dir / "loader.log").string();
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
@@ -163,9 +165,9 @@ BOOST_AUTO_TEST_CASE(loader_reloads_on_file_change_and_sighup_and_keeps_policy_o
     loader = fork();
     if (loader == 0) {
         std::string cmd = std::string("exec ") + AUTHWALL_LOADER_BIN + " --pin-dir " + pins.string() +
-                          " --cgroup-root " + root.string() + " --policy " + policies.string() + " --config " +
-                          (dir / "authwall.toml").string() + " --reload-delay-ms 100 2>" +
-                          (dir / "loader.log").string();
+                          " --cgroup-root " + root.string() + " --policy " + policies.string() + " --run-dir " +
+                          (dir / "run").string() + " --config " + (dir / "authwall.toml").string() +
+                          " --reload-delay-ms 100 2>" + (dir / "loader.log").string();
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
@@ -199,9 +201,7 @@ BOOST_AUTO_TEST_CASE(loader_reloads_on_file_change_and_sighup_and_keeps_policy_o
     // A bad file: logged with its position, and B stays in force.
     write_policy("[policy.flip.egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp 7003-\"]\n");
     BOOST_TEST(wait_until(
-        [&] {
-            return sh_output("cat " + (dir / "loader.log").string()).find("flip.toml:3:") != std::string::npos;
-        },
+        [&] { return sh_output("cat " + (dir / "loader.log").string()).find("flip.toml:3:") != std::string::npos; },
         5000));
     BOOST_TEST(port7003() == EPERM);
     log = sh_output("cat " + (dir / "loader.log").string());
