@@ -125,9 +125,14 @@ bool bpf_lsm_available(std::string* why)
     return say("BPF LSM is not active (add bpf to the kernel's lsm= list; active: " + list + ")");
 }
 
+bool has_bpf_privileges()
+{
+    return has_capabilities();
+}
+
 Status check_environment()
 {
-    if (!has_capabilities())
+    if (!has_bpf_privileges())
         return Error::msg("check", "privileges",
                           "authwall needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN) to load BPF programs");
     auto mount = find_cgroup2_mount();
@@ -142,8 +147,9 @@ Status check_environment()
         int err = errno;
         if (err == ENOSYS)
             return Error::msg("check", "kernel", "this kernel has no BPF support (CONFIG_BPF_SYSCALL)");
-        return Error::sys("check", "bpf()", err, "the kernel refuses BPF maps (kernel.unprivileged_bpf_disabled, "
-                                                  "lockdown, or a seccomp filter)");
+        return Error::sys("check", "bpf()", err,
+                          "the kernel refuses BPF maps (kernel.unprivileged_bpf_disabled, "
+                          "lockdown, or a seccomp filter)");
     }
     return {};
 }
@@ -160,8 +166,8 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
     for (const auto& root : options.enforcement_roots)
         if (!is_cgroup2_dir(root))
             return Error::msg("use enforcement root", root.string(),
-                              "is not a cgroup2 directory (the cgroup2 hierarchy is at " +
-                                  mount->mount_point.string() + ")");
+                              "is not a cgroup2 directory (the cgroup2 hierarchy is at " + mount->mount_point.string() +
+                                  ")");
     if (auto st = prepare_pin_dir(options.pin_dir); !st)
         return st.error();
 

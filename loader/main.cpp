@@ -44,9 +44,9 @@ namespace {
 struct Options {
     fs::path config_path;
     bool config_explicit = false;
-    Config config; // after flags and environment were applied
+    Config config;                          // after flags and environment were applied
     std::optional<Fallback> unmatched_flag; // --unmatched wins over the file, on reload too
-    fs::path policy; // file or directory
+    fs::path policy;                        // file or directory
     bool once = false;
     bool uninstall = false;
     bool debug = false;
@@ -324,7 +324,8 @@ int run(Options& opt)
                 } else {
                     sd_notify(0, "STOPPING=1");
                     (void)reader->poll(0); // last events; errors do not matter now
-                    spdlog::info("loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
+                    spdlog::info(
+                        "loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
                     return 0;
                 }
             } else if (inotify && events[i].data.fd == inotify.get()) {
@@ -397,6 +398,13 @@ int main(int argc, char** argv)
     spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
     spdlog::set_level(opt.debug ? spdlog::level::debug : spdlog::level::info);
 
+    // First, so that an unprivileged run gets this one sentence, not an
+    // error about a file it cannot read.
+    if (!has_bpf_privileges()) {
+        spdlog::error(
+            "loader: authwall needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN) to load BPF programs");
+        return 1;
+    }
     ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, roots});
     if (!resolved.load.ok()) {
         for (const auto& e : resolved.load.errors)
