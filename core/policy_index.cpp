@@ -1,5 +1,6 @@
 #include "core/policy_index.h"
 
+#include "core/json_fields.h"
 #include "core/policy_file.h"
 #include "core/session_record.h"
 
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -67,12 +69,18 @@ std::string to_json(const PolicyIndex& index)
 
 Result<PolicyIndex> policy_index_from_json(const std::string& text, const std::string& source)
 {
+    using json_fields::int_field;
+    using json_fields::unsigned_field;
+    constexpr uint64_t u32 = std::numeric_limits<uint32_t>::max();
     try {
         auto j = nlohmann::json::parse(text);
+        if (!j.is_object())
+            return Error::msg("read policy index", source, "not a JSON object");
         PolicyIndex index;
-        index.version = j.at("version").get<int>();
-        if (index.version != 1)
-            return Error::msg("read policy index", source, "unknown version " + std::to_string(index.version));
+        auto version = unsigned_field(j, "version", u32);
+        if (version != 1)
+            return Error::msg("read policy index", source, "unknown version " + std::to_string(version));
+        index.version = 1;
         std::string unmatched = j.at("unmatched").get<std::string>();
         if (unmatched == "pass")
             index.unmatched = {Fallback::Kind::Pass, {}};
@@ -83,11 +91,13 @@ Result<PolicyIndex> policy_index_from_json(const std::string& text, const std::s
         index.exempt_users = j.at("exempt_users").get<std::vector<std::string>>();
         index.exempt_groups = j.at("exempt_groups").get<std::vector<std::string>>();
         for (const auto& p : j.at("policies")) {
+            if (!p.is_object())
+                return Error::msg("read policy index", source, "a policy is not a JSON object");
             IndexedPolicy ip;
             ip.name = p.at("name").get<std::string>();
-            ip.id = p.at("id").get<uint32_t>();
-            ip.priority = p.at("priority").get<int>();
-            ip.max_duration_s = p.value("max_duration_s", uint64_t{0});
+            ip.id = static_cast<uint32_t>(unsigned_field(p, "id", u32));
+            ip.priority = int_field(p, "priority");
+            ip.max_duration_s = unsigned_field(p, "max_duration_s", std::numeric_limits<uint64_t>::max(), 0);
             const auto& m = p.at("match");
             ip.match.users = m.at("users").get<std::vector<std::string>>();
             ip.match.groups = m.at("groups").get<std::vector<std::string>>();
@@ -103,6 +113,8 @@ Result<PolicyIndex> policy_index_from_json(const std::string& text, const std::s
         }
         return index;
     } catch (const nlohmann::json::exception& e) {
+        return Error::msg("read policy index", source, e.what());
+    } catch (const json_fields::BadField& e) {
         return Error::msg("read policy index", source, e.what());
     }
 }

@@ -1,5 +1,7 @@
 #include "core/session_record.h"
 
+#include "core/json_fields.h"
+
 #include "core/fd.h"
 
 #include <fcntl.h>
@@ -78,28 +80,8 @@ std::string to_json(const SessionRecord& r)
     return j.dump(2) + "\n";
 }
 
-namespace {
-
-// A field that is not what a record holds (the numbers must be unsigned
-// integers in range: a float or a negative number is refused, never cast).
-struct BadField : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-uint64_t unsigned_field(const nlohmann::json& j, const char* key, uint64_t max, std::optional<uint64_t> fallback)
-{
-    auto it = j.find(key);
-    if (it == j.end()) {
-        if (fallback)
-            return *fallback;
-        throw BadField(std::string("missing \"") + key + "\"");
-    }
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > max)
-        throw BadField(std::string("\"") + key + "\" is not an unsigned integer up to " + std::to_string(max));
-    return it->get<uint64_t>();
-}
-
-} // namespace
+using json_fields::BadField;
+using json_fields::unsigned_field;
 
 Result<SessionRecord> record_from_json(const std::string& text, const std::string& source)
 {
