@@ -7,13 +7,19 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 using namespace authwall;
 using namespace authwall::test;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -326,6 +332,72 @@ BOOST_AUTO_TEST_CASE(event_flood_is_rate_limited)
     BOOST_TEST(received <= 1000u * windows * cpus);
     BOOST_TEST(received > 0u);
     BOOST_TEST(*suppressed > 0u);
+}
+
+// A setuid-root helper started from a session runs as root, in the
+// session's cgroup: it is policed like the session (cgroup BPF decides by
+// cgroup, not by user). The helper is a private setuid copy of python3,
+// run as nobody with a group of its own: only that group may execute it, so
+// no other user of the machine can borrow it while it exists.
+BOOST_AUTO_TEST_CASE(setuid_root_helper_started_in_a_session_is_policed)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    auto outside = box.make_cgroup("not-a-session");
+
+    char tmpl[] = "/tmp/authwall-setuid-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    fs::path dir = tmpl;
+    struct Remove {
+        fs::path dir;
+        ~Remove()
+        {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+        }
+    } remove{dir};
+    chmod(dir.c_str(), 0711);
+    const gid_t helper_gid = 3900000000u + static_cast<gid_t>(getpid() % 100000); // no group has it
+    fs::path helper = dir / "helper";
+    fs::copy_file(fs::canonical("/usr/bin/python3"), helper);
+    BOOST_REQUIRE_EQUAL(chown(helper.c_str(), 0, helper_gid), 0);
+    BOOST_REQUIRE_EQUAL(chmod(helper.c_str(), 04710), 0);
+
+    // Exit status: 200 if not running as root, else the errno of the
+    // attempt (0 on success).
+    const std::string program = R"PY(
+import os, socket, sys
+if os.geteuid() != 0:
+    sys.exit(200)
+try:
+    if sys.argv[1] == "connect":
+        socket.create_connection(("127.0.0.2", 9), timeout=2)
+    else:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sys.exit(0)
+except OSError as e:
+    sys.exit(e.errno or 100)
+)PY";
+    auto as_nobody = [&](const fs::path& cgroup, const char* what) {
+        return run_probe(cgroup, "new", [&] {
+            pid_t child = fork();
+            if (child == 0) {
+                if (setgroups(0, nullptr) != 0 || setgid(helper_gid) != 0 || setuid(65534) != 0)
+                    _exit(201);
+                execl(helper.c_str(), "helper", "-I", "-c", program.c_str(), what, static_cast<char*>(nullptr));
+                _exit(202);
+            }
+            int status = 0;
+            waitpid(child, &status, 0);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 300;
+        });
+    };
+    BOOST_TEST(as_nobody(s1, "connect") == EPERM);
+    BOOST_TEST(as_nobody(s1, "raw") == EPERM);
+    // Control: the same helper outside any session is root and unpoliced.
+    BOOST_TEST(as_nobody(outside, "connect") == ECONNREFUSED);
+    BOOST_TEST(as_nobody(outside, "raw") == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
