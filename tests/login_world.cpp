@@ -158,8 +158,26 @@ Background::Background(const std::string& command)
 
 Background::~Background()
 {
+    if (pid_ <= 0 || reaped_)
+        return;
     kill(-pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+}
+
+bool Background::exited(int* status)
+{
+    if (reaped_ || pid_ <= 0)
+        return true;
+    // Look without reaping: while the exited leader is a zombie its pid,
+    // and so its group id, cannot be reused; stragglers of the group are
+    // killed, then the leader is reaped.
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid_)
+        return false;
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, status, 0);
+    reaped_ = true;
+    return true;
 }
 
 Cgroupd::Cgroupd(const LoginWorld& w)
@@ -203,7 +221,7 @@ std::string HeldSession::close()
 {
     BOOST_REQUIRE_EQUAL(::write(hold_.get(), "\n", 1), 1);
     int status = 0;
-    BOOST_REQUIRE_MESSAGE(wait_until([&] { return waitpid(proc_.pid(), &status, WNOHANG) == proc_.pid(); }, 5000),
+    BOOST_REQUIRE_MESSAGE(wait_until([&] { return proc_.exited(&status); }, 5000),
                           "the harness did not exit after close: " + output());
     return output();
 }

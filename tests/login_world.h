@@ -63,9 +63,14 @@ class Background {
     Background(const Background&) = delete;
     Background& operator=(const Background&) = delete;
     pid_t pid() const { return pid_; }
+    // Whether the command has exited; reaps it (status in `status`) and
+    // kills what is left of its group at once, so the destructor never
+    // signals a pid or group the kernel may have handed to someone else.
+    bool exited(int* status = nullptr);
 
   private:
     pid_t pid_ = -1;
+    bool reaped_ = false;
 };
 
 // authwall-cgroupd on the world's configuration, until scope exit.
@@ -89,6 +94,7 @@ class HeldSession {
     HeldSession(const LoginWorld& w, const std::string& extra = "", const std::string& service = "");
     std::string output() const;
     pid_t pid() const { return proc_.pid(); }
+    bool exited(int* status = nullptr) { return proc_.exited(status); }
     // Logout: the harness runs pam_close_session and exits. Returns its
     // whole output.
     std::string close();

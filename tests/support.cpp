@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -260,10 +261,19 @@ Listeners::Listeners(const fs::path& cgroup, const std::string& netns, const std
 {
     int ready[2];
     BOOST_REQUIRE_EQUAL(pipe2(ready, O_CLOEXEC), 0);
+    pid_t parent = getpid();
     pid_ = fork();
-    BOOST_REQUIRE_GE(pid_, 0);
+    if (pid_ < 0) {
+        ::close(ready[0]);
+        ::close(ready[1]);
+        BOOST_FAIL("fork: " << std::strerror(errno));
+    }
     if (pid_ == 0) {
         ::close(ready[0]);
+        // Dies with the test (a ctest timeout kills it with SIGKILL): its
+        // sockets must not keep the netns and cgroup alive.
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(1);
         char ok = '0';
         if (cgroup.empty() || cgroup_move_pid(cgroup, getpid()).ok()) {
             int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);

@@ -95,7 +95,7 @@ max_duration = "2s"
     BOOST_TEST(w.records()[0].max_duration_s == 2u);
     // The session's processes are killed at expiry; entry and record go.
     int status = 0;
-    BOOST_REQUIRE(wait_until([&] { return waitpid(session.pid(), &status, WNOHANG) == session.pid(); }, 6000));
+    BOOST_REQUIRE(wait_until([&] { return session.exited(&status); }, 6000));
     auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened).count();
     BOOST_TEST_MESSAGE("session lived " << lived << " ms");
     BOOST_TEST(WIFSIGNALED(status));
