@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/events.h"
+#include "core/fd.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,8 @@
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -346,9 +349,24 @@ BOOST_AUTO_TEST_CASE(setuid_root_helper_started_in_a_session_is_policed)
     auto s1 = box.root() / "s1";
     auto outside = box.make_cgroup("not-a-session");
 
-    char tmpl[] = "/tmp/authwall-setuid-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(tmpl));
-    fs::path dir = tmpl;
+    // A filesystem that honours setuid bits (a nosuid /tmp does not).
+    fs::path base;
+    for (const fs::path& candidate : {fs::path("/tmp"), fs::path("/var/tmp"), fs::current_path()}) {
+        struct statvfs vfs {};
+        if (statvfs(candidate.c_str(), &vfs) == 0 && !(vfs.f_flag & ST_NOSUID)) {
+            base = candidate;
+            break;
+        }
+    }
+    BOOST_REQUIRE_MESSAGE(!base.empty(), "/tmp, /var/tmp and the build tree are all mounted nosuid");
+    const gid_t helper_gid = 3900000000u + static_cast<gid_t>(getpid() % 100000);
+    BOOST_REQUIRE_MESSAGE(getgrgid(helper_gid) == nullptr, "gid " << helper_gid << " belongs to a group here");
+
+    // The helper exists on disk only while it is made: it is opened, then
+    // unlinked with its directory, and executed through the descriptor, so
+    // nothing setuid is left behind even if the test is killed.
+    fs::path dir = base / ("authwall-setuid-" + unique_suffix());
+    fs::path helper = dir / "helper";
     struct Remove {
         fs::path dir;
         ~Remove()
@@ -357,12 +375,16 @@ BOOST_AUTO_TEST_CASE(setuid_root_helper_started_in_a_session_is_policed)
             fs::remove_all(dir, ec);
         }
     } remove{dir};
-    chmod(dir.c_str(), 0711);
-    const gid_t helper_gid = 3900000000u + static_cast<gid_t>(getpid() % 100000); // no group has it
-    fs::path helper = dir / "helper";
+    fs::remove_all(dir);
+    BOOST_REQUIRE(fs::create_directory(dir));
+    BOOST_REQUIRE_EQUAL(chmod(dir.c_str(), 0700), 0);
     fs::copy_file(fs::canonical("/usr/bin/python3"), helper);
     BOOST_REQUIRE_EQUAL(chown(helper.c_str(), 0, helper_gid), 0);
     BOOST_REQUIRE_EQUAL(chmod(helper.c_str(), 04710), 0);
+    Fd helper_fd(::open(helper.c_str(), O_RDONLY | O_CLOEXEC));
+    BOOST_REQUIRE(helper_fd);
+    fs::remove_all(dir);
+    BOOST_REQUIRE(!fs::exists(dir));
 
     // Exit status: 200 if not running as root, else the errno of the
     // attempt (0 on success).
@@ -385,7 +407,10 @@ except OSError as e:
             if (child == 0) {
                 if (setgroups(0, nullptr) != 0 || setgid(helper_gid) != 0 || setuid(65534) != 0)
                     _exit(201);
-                execl(helper.c_str(), "helper", "-I", "-c", program.c_str(), what, static_cast<char*>(nullptr));
+                const char* args[] = {"helper", "-I", "-c", program.c_str(), what, nullptr};
+                const char* env[] = {nullptr};
+                execveat(helper_fd.get(), "", const_cast<char* const*>(args), const_cast<char* const*>(env),
+                         AT_EMPTY_PATH);
                 _exit(202);
             }
             int status = 0;
