@@ -39,9 +39,13 @@ inline int int_field(const nlohmann::json& j, const char* key)
     auto it = j.find(key);
     if (it == j.end())
         throw BadField(std::string("missing \"") + key + "\"");
-    if (!it->is_number_integer() || it->get<int64_t>() < std::numeric_limits<int>::min() ||
-        (it->is_number_unsigned() ? it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())
-                                  : it->get<int64_t>() > std::numeric_limits<int>::max()))
+    bool fits = false;
+    if (it->is_number_unsigned())
+        fits = it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max());
+    else if (it->is_number_integer())
+        fits = it->get<int64_t>() >= std::numeric_limits<int>::min() &&
+               it->get<int64_t>() <= std::numeric_limits<int>::max();
+    if (!fits)
         throw BadField(std::string("\"") + key + "\" is not an integer in the range of int");
     return static_cast<int>(it->get<int64_t>());
 }

@@ -136,6 +136,10 @@ BOOST_AUTO_TEST_CASE(a_corrupt_index_is_refused_with_a_reason)
     BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": 2147483648")).find("\"priority\"") != std::string::npos);
     BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": 5.5")).find("\"priority\"") != std::string::npos);
     BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": -7")) == "accepted");
+    BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": -2147483648")) == "accepted");
+    BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": -2147483649")).find("\"priority\"") != std::string::npos);
+    BOOST_TEST(refusal(with("\"priority\": 5", "\"priority\": 18446744073709551615")).find("\"priority\"") !=
+               std::string::npos);
     BOOST_TEST(refusal(with("\"max_duration_s\": 60", "\"max_duration_s\": -60")).find("\"max_duration_s\"") !=
                std::string::npos);
     BOOST_TEST(refusal(with("\"rhosts\": []", "\"rhosts\": [\"300.1.1.1/8\"]")).find("bad rhost prefix") !=
