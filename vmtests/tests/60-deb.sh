@@ -29,7 +29,9 @@ export -f aw_progs
 
 # --- From the runner's state: the build tree installed by cmake, no package;
 # earlier tests may have left the daemons running and the profile enabled.
-if dpkg-query -W -f='${Status}' authwall 2>/dev/null | grep -q installed; then die "authwall is already a package"; fi
+if [ "$(dpkg-query -W -f='${Status}' authwall 2>/dev/null)" = "install ok installed" ]; then
+    die "authwall is already a package"
+fi
 for f in "${key_files[@]}"; do [ -e "$f" ] || die "$f missing: the runner's cmake --install did not run"; done
 systemctl stop "${units[@]}"
 authwall-loader --uninstall
@@ -52,9 +54,10 @@ done < <(dpkg -L authwall)
 log "dpkg -L authwall: $n paths, all present"
 verify=$(dpkg --verify authwall) || true
 [ -z "$verify" ] || die "dpkg --verify authwall: $verify"
-pam_module=$(dpkg -L authwall | grep '/security/pam_authwall\.so$')
+listed=$(dpkg -L authwall)
+pam_module=$(grep '/security/pam_authwall\.so$' <<<"$listed")
 for f in "${key_files[@]}"; do
-    dpkg -L authwall | grep -qx "$f" || die "$f is not the package's"
+    grep -qx "$f" <<<"$listed" || die "$f is not the package's"
 done
 dpkg-query -W -f='${Conffiles}\n' authwall
 
