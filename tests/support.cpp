@@ -144,17 +144,25 @@ int run_probe(const fs::path& cgroup, const std::string& netns, const std::funct
     return result;
 }
 
-int tcp_connect(const std::string& address, uint16_t port, int timeout_ms)
+namespace {
+// A non-blocking TCP connect, from `source` when it is not empty; 0 or errno
+// (ETIMEDOUT when no answer came within timeout_ms).
+int connect_tcp(const std::string& source, const std::string& address, uint16_t port, int timeout_ms)
 {
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (!to_sockaddr(address, port, ss, len))
+    sockaddr_storage src{}, dst{};
+    socklen_t src_len = 0, dst_len = 0;
+    if (!to_sockaddr(address, port, dst, dst_len))
         return EINVAL;
-    int s = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (!source.empty() && (!to_sockaddr(source, 0, src, src_len) || src.ss_family != dst.ss_family))
+        return EINVAL;
+    int s = ::socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0)
         return errno;
-    int rc = ::connect(s, reinterpret_cast<sockaddr*>(&ss), len);
-    int err = rc == 0 ? 0 : errno;
+    int err = 0;
+    if (!source.empty() && ::bind(s, reinterpret_cast<sockaddr*>(&src), src_len) != 0)
+        err = errno;
+    else if (::connect(s, reinterpret_cast<sockaddr*>(&dst), dst_len) != 0)
+        err = errno;
     if (err == EINPROGRESS) {
         pollfd p{s, POLLOUT, 0};
         if (poll(&p, 1, timeout_ms) <= 0) {
@@ -167,34 +175,16 @@ int tcp_connect(const std::string& address, uint16_t port, int timeout_ms)
     ::close(s);
     return err;
 }
+} // namespace
+
+int tcp_connect(const std::string& address, uint16_t port, int timeout_ms)
+{
+    return connect_tcp("", address, port, timeout_ms);
+}
 
 int tcp_connect_from(const std::string& source, const std::string& address, uint16_t port, int timeout_ms)
 {
-    sockaddr_storage src{}, dst{};
-    socklen_t src_len = 0, dst_len = 0;
-    if (!to_sockaddr(source, 0, src, src_len) || !to_sockaddr(address, port, dst, dst_len) ||
-        src.ss_family != dst.ss_family)
-        return EINVAL;
-    int s = ::socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0)
-        return errno;
-    if (::bind(s, reinterpret_cast<sockaddr*>(&src), src_len) != 0) {
-        int err = errno;
-        ::close(s);
-        return err;
-    }
-    int err = ::connect(s, reinterpret_cast<sockaddr*>(&dst), dst_len) == 0 ? 0 : errno;
-    if (err == EINPROGRESS) {
-        pollfd p{s, POLLOUT, 0};
-        if (poll(&p, 1, timeout_ms) <= 0) {
-            err = ETIMEDOUT;
-        } else {
-            socklen_t el = sizeof(err);
-            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el);
-        }
-    }
-    ::close(s);
-    return err;
+    return connect_tcp(source, address, port, timeout_ms);
 }
 
 int udp_send(const std::string& address, uint16_t port)
@@ -454,6 +444,15 @@ NetNs::~NetNs()
 int NetNs::exec(const std::string& command) const
 {
     return sh("ip netns exec " + name_ + " sh -c '" + command + "'");
+}
+
+void link_netns(const NetNs& a, const std::string& a_if, const std::string& a_cidr, const NetNs& b,
+                const std::string& b_if, const std::string& b_cidr)
+{
+    BOOST_REQUIRE_EQUAL(
+        sh("ip link add " + a_if + " netns " + a.name() + " type veth peer name " + b_if + " netns " + b.name()), 0);
+    BOOST_REQUIRE_EQUAL(a.exec("ip addr add " + a_cidr + " dev " + a_if + " && ip link set " + a_if + " up"), 0);
+    BOOST_REQUIRE_EQUAL(b.exec("ip addr add " + b_cidr + " dev " + b_if + " && ip link set " + b_if + " up"), 0);
 }
 
 } // namespace authwall::test

@@ -118,6 +118,11 @@ class NetNs {
     std::string name_;
 };
 
+// A veth pair joining two namespaces: `a_if` in `a` and `b_if` in `b`,
+// each given its IPv4 address (CIDR) and brought up.
+void link_netns(const NetNs& a, const std::string& a_if, const std::string& a_cidr, const NetNs& b,
+                const std::string& b_if, const std::string& b_cidr);
+
 std::string unique_suffix();
 
 // A field of /proc/PID/status ("Seccomp", "CapEff", "NoNewPrivs"...), "" if

@@ -22,7 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-
 size_t count_events(const LoginWorld& w, const std::string& event)
 {
     size_t n = 0;
@@ -115,27 +114,19 @@ BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
         BOOST_REQUIRE(mount.ok());
         base = "authwall-login-" + unique_suffix();
     }
-    LoginWorld w("[policy.tenant-a]\nmatch.cgroups = [\"" + base + "/tenant-a/*\"]\n"
+    LoginWorld w("[policy.tenant-a]\nmatch.cgroups = [\"" + base +
+                 "/tenant-a/*\"]\n"
                  "[policy.tenant-a.egress]\ndefault = \"deny\"\nallow = [\"10.203.1.1 tcp 8001\"]\n"
-                 "[policy.tenant-b]\nmatch.cgroups = [\"" + base + "/tenant-b/*\"]\n"
+                 "[policy.tenant-b]\nmatch.cgroups = [\"" +
+                 base +
+                 "/tenant-b/*\"]\n"
                  "[policy.tenant-b.egress]\ndefault = \"deny\"\nallow = [\"10.203.2.1 tcp 8002\"]\n");
     std::string s = unique_suffix();
     NetNs svc("awt-svc-" + s), ta("awt-ta-" + s), tb("awt-tb-" + s);
-    BOOST_REQUIRE_EQUAL(sh("ip link add awa" + s + " netns " + ta.name() + " type veth peer name awsa" + s + " netns " +
-                           svc.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(sh("ip link add awb" + s + " netns " + tb.name() + " type veth peer name awsb" + s + " netns " +
-                           svc.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(svc.exec("ip addr add 10.203.1.1/24 dev awsa" + s + " && ip link set awsa" + s +
-                                 " up && ip addr add 10.203.2.1/24 dev awsb" + s + " && ip link set awsb" + s + " up"),
-                        0);
-    BOOST_REQUIRE_EQUAL(ta.exec("ip addr add 10.203.1.2/24 dev awa" + s + " && ip link set awa" + s +
-                                " up && ip route add default via 10.203.1.1"),
-                        0);
-    BOOST_REQUIRE_EQUAL(tb.exec("ip addr add 10.203.2.2/24 dev awb" + s + " && ip link set awb" + s +
-                                " up && ip route add default via 10.203.2.1"),
-                        0);
+    link_netns(svc, "awsa" + s, "10.203.1.1/24", ta, "awa" + s, "10.203.1.2/24");
+    link_netns(svc, "awsb" + s, "10.203.2.1/24", tb, "awb" + s, "10.203.2.2/24");
+    BOOST_REQUIRE_EQUAL(ta.exec("ip route add default via 10.203.1.1"), 0);
+    BOOST_REQUIRE_EQUAL(tb.exec("ip route add default via 10.203.2.1"), 0);
     // The two services, in the service namespace, outside any session.
     Listeners services("", svc.name(), "0.0.0.0", {8001, 8002});
 
@@ -170,7 +161,8 @@ BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
 BOOST_AUTO_TEST_CASE(enrollment_after_processes_started_is_reported)
 {
     std::string base = "authwall-login-" + unique_suffix();
-    LoginWorld w("[policy.late]\nmatch.cgroups = [\"" + base + "/late/*\"]\n"
+    LoginWorld w("[policy.late]\nmatch.cgroups = [\"" + base +
+                 "/late/*\"]\n"
                  "[policy.late.egress]\ndefault = \"deny\"\n");
     BOOST_REQUIRE_EQUAL(w.root().filename().string(), base);
     auto ctr = w.root() / "late" / "ctr-1";

@@ -219,23 +219,13 @@ BOOST_AUTO_TEST_CASE(container_host_with_tenants)
     // tenant's service, a public host, the metadata address) and one
     // network namespace per container, joined to it by a veth pair.
     NetNs lan("awt-lan-" + s), net_a("awt-cta-" + s), net_b("awt-ctb-" + s);
-    BOOST_REQUIRE_EQUAL(sh("ip link add awla" + s + " netns " + lan.name() + " type veth peer name awca" + s +
-                           " netns " + net_a.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(sh("ip link add awlb" + s + " netns " + lan.name() + " type veth peer name awcb" + s +
-                           " netns " + net_b.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(lan.exec("ip addr add 10.100.11.1/24 dev awla" + s + " && ip link set awla" + s + " up && " +
-                                 "ip addr add 10.100.12.1/24 dev awlb" + s + " && ip link set awlb" + s + " up && " +
-                                 "for a in 10.100.0.7 10.100.0.53 10.100.1.5 10.100.2.5 203.0.113.5 "
+    link_netns(lan, "awla" + s, "10.100.11.1/24", net_a, "awca" + s, "10.100.11.2/24");
+    link_netns(lan, "awlb" + s, "10.100.12.1/24", net_b, "awcb" + s, "10.100.12.2/24");
+    BOOST_REQUIRE_EQUAL(lan.exec("for a in 10.100.0.7 10.100.0.53 10.100.1.5 10.100.2.5 203.0.113.5 "
                                  "169.254.169.254; do ip addr add $a/32 dev lo || exit 1; done"),
                         0);
-    BOOST_REQUIRE_EQUAL(net_a.exec("ip addr add 10.100.11.2/24 dev awca" + s + " && ip link set awca" + s +
-                                   " up && ip route add default via 10.100.11.1"),
-                        0);
-    BOOST_REQUIRE_EQUAL(net_b.exec("ip addr add 10.100.12.2/24 dev awcb" + s + " && ip link set awcb" + s +
-                                   " up && ip route add default via 10.100.12.1"),
-                        0);
+    BOOST_REQUIRE_EQUAL(net_a.exec("ip route add default via 10.100.11.1"), 0);
+    BOOST_REQUIRE_EQUAL(net_b.exec("ip route add default via 10.100.12.1"), 0);
     Listeners services("", lan.name(), "0.0.0.0", {80, 443, 5432, 6379});
 
     // The container runtime makes the cgroups, as podman and docker name
