@@ -158,11 +158,14 @@ BOOST_AUTO_TEST_CASE(leftover_processes_are_revoked_then_killed_at_close)
 {
     LoginWorld w(kPolicies);
     // A background process that outlives the login (nohup-style).
-    auto out = w.pam(w.user() + " --exec 'setsid sleep 300 >/dev/null 2>&1 < /dev/null &'");
+    // Its argument is unique to this test run, so that no other `sleep` on
+    // the machine can be mistaken for it.
+    std::string duration = "300." + unique_suffix();
+    auto out = w.pam(w.user() + " --exec 'setsid sleep " + duration + " >/dev/null 2>&1 < /dev/null &'");
     BOOST_TEST(has(out, "close: PAM_SUCCESS"));
     BOOST_TEST(has(w.events().back(), "left-over processes killed"));
     BOOST_TEST(w.session_cgroups().empty());
-    BOOST_TEST(sh("pgrep -f 'slee[p] 300' >/dev/null") != 0); // [p]: not the sh running pgrep
+    BOOST_TEST(sh("pgrep -xf 'sleep " + duration + "' >/dev/null") != 0);
 }
 
 BOOST_AUTO_TEST_CASE(bad_username_is_refused)
