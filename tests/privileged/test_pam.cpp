@@ -34,8 +34,7 @@ bool has(const std::string& text, const std::string& what)
 // A connect probe run inside the session by the harness (bash /dev/tcp).
 std::string connect_probe(const std::string& address, int port)
 {
-    return "--exec \"bash -c 'exec 3<>/dev/tcp/" + address + "/" + std::to_string(port) +
-           "' 2>&1 | sed s/^/probe:/\"";
+    return "--exec \"bash -c 'exec 3<>/dev/tcp/" + address + "/" + std::to_string(port) + "' 2>&1 | sed s/^/probe:/\"";
 }
 
 } // namespace
@@ -87,8 +86,9 @@ BOOST_AUTO_TEST_CASE(session_is_enforced_while_open)
     BOOST_TEST(has(out, "probe:bash: connect: Connection refused"));
     // The module ignores its host's environment, which the user may shape.
     out = sh_output("env AUTHWALL_MOUNTINFO=/dev/null AUTHWALL_PIN_DIR=/nonexistent AUTHWALL_CONFIG=/nonexistent "
-                    "AUTHWALL_RUN_DIR=/nonexistent " AUTHWALL_PAM_HARNESS " " + (w.dir() / "pam.d").string() + " " +
-                    w.service() + " " + w.user() + " " + connect_probe("127.0.0.2", 9) + " 2>&1");
+                    "AUTHWALL_RUN_DIR=/nonexistent " AUTHWALL_PAM_HARNESS " " +
+                    (w.dir() / "pam.d").string() + " " + w.service() + " " + w.user() + " " +
+                    connect_probe("127.0.0.2", 9) + " 2>&1");
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
     BOOST_TEST(has(out, "probe:bash: connect: Operation not permitted"));
     // And the record says what the session was.
@@ -127,7 +127,8 @@ BOOST_AUTO_TEST_CASE(login_inside_a_session_stays_in_it)
     auto out = w.pam(w.user() + " --exec 'sh " + inner.string() + "'");
     auto line = [&](const std::string& tag) {
         auto at = out.find(tag);
-        return at == std::string::npos ? std::string() : out.substr(at + tag.size(), out.find('\n', at) - at - tag.size());
+        return at == std::string::npos ? std::string()
+                                       : out.substr(at + tag.size(), out.find('\n', at) - at - tag.size());
     };
     BOOST_TEST(has(out, "nested-open: PAM_SUCCESS"));
     BOOST_TEST(has(out, "nested-close: PAM_SUCCESS"));
@@ -271,7 +272,8 @@ BOOST_AUTO_TEST_CASE(valgrind_memcheck_is_clean_on_open_close)
 {
     LoginWorld w(kPolicies);
     std::string cmd = std::string("valgrind --quiet --error-exitcode=99 --leak-check=full "
-                                  "--errors-for-leak-kinds=definite,indirect --suppressions=" AUTHWALL_SOURCE_DIR "/tests/valgrind.supp ") +
+                                  "--errors-for-leak-kinds=definite,indirect --suppressions=" AUTHWALL_SOURCE_DIR
+                                  "/tests/valgrind.supp ") +
                       AUTHWALL_PAM_HARNESS + " " + (w.dir() / "pam.d").string() + " " + w.service() + " " + w.user() +
                       " --rhost 192.0.2.5 2>&1; echo rc=$?";
     auto out = sh_output(cmd);
