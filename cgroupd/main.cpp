@@ -34,7 +34,7 @@ class LoggingSink final : public EventSink {
     {
         if (!stderr_journal_)
             spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, r.kind,
-                     r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
+                         r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
         journal_.session_event(event, r, detail);
     }
 
@@ -65,8 +65,9 @@ int main(int argc, char** argv)
     std::vector<std::string> roots;
     unsigned sweep_seconds = 60;
     bool debug = false, once = false;
-    app.add_option("--config", config_path, std::string("configuration file (env AUTHWALL_CONFIG; default ") +
-                                                kDefaultConfigPath + ", optional)");
+    app.add_option("--config", config_path,
+                   std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath +
+                       ", optional)");
     app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
     app.add_option("--run-dir", run_dir, "session records and policy index (env AUTHWALL_RUN_DIR)");
     app.add_option("--cgroup-root", roots, "enforcement roots to watch, repeatable (default: the configuration's)");
@@ -77,10 +78,7 @@ int main(int argc, char** argv)
     app.add_flag("--debug", debug, "debug logging");
     const char* seccomp_env = std::getenv("AUTHWALL_SECCOMP");
     std::string seccomp = seccomp_env ? seccomp_env : "kill";
-    app.add_option("--seccomp", seccomp,
-                   "after setup, a system call outside the allowlist: kill (default), log (allow and let the "
-                   "kernel log it; for debugging) or off (env AUTHWALL_SECCOMP)")
-        ->check(CLI::IsMember({"kill", "log", "off"}));
+    app.add_option("--seccomp", seccomp, kSeccompOptionHelp)->check(CLI::IsMember({"kill", "log", "off"}));
     CLI11_PARSE(app, argc, argv);
 
     spdlog::set_default_logger(spdlog::stderr_color_mt("authwall-cgroupd"));
@@ -136,12 +134,7 @@ int main(int argc, char** argv)
     std::vector<int> keep{CAP_KILL, CAP_DAC_READ_SEARCH, CAP_BPF};
     if (config.nft_mirror)
         keep.push_back(CAP_NET_ADMIN);
-    Status confined = keep_only_capabilities(keep);
-    if (confined)
-        confined = install_syscall_allowlist(
-            {std::span(kDaemonBaseSyscalls, kDaemonBaseSyscallCount), std::span(kCgroupdSyscalls)},
-            *parse_seccomp_mode(seccomp));
-    if (!confined) {
+    if (Status confined = confine_daemon(keep, kCgroupdSyscalls, *parse_seccomp_mode(seccomp)); !confined) {
         spdlog::error("cgroupd: cannot confine itself: {}", confined.error().message());
         return 1;
     }

@@ -70,6 +70,7 @@ Status keep_only_capabilities(std::span<const int> keep)
     return {};
 }
 
+// clang-format off
 const std::string_view kDaemonBaseSyscalls[] = {
     // memory, threads' bookkeeping, time, exit
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "futex", "set_robust_list", "rseq",
@@ -89,6 +90,7 @@ const std::string_view kDaemonBaseSyscalls[] = {
     "socket", "connect", "bind", "sendmsg", "sendto", "recvmsg", "recvfrom", "getsockname", "getsockopt",
     "setsockopt", "shutdown", "memfd_create",
 };
+// clang-format on
 const size_t kDaemonBaseSyscallCount = std::size(kDaemonBaseSyscalls);
 
 Status install_syscall_allowlist(std::initializer_list<std::span<const std::string_view>> lists, SeccompMode mode)
@@ -103,16 +105,23 @@ Status install_syscall_allowlist(std::initializer_list<std::span<const std::stri
     if (!ctx)
         return Error::msg("create", "seccomp filter", "seccomp_init failed");
     for (auto allowed : lists)
-    for (auto name : allowed) {
-        int nr = seccomp_syscall_resolve_name(std::string(name).c_str());
-        if (nr == __NR_SCMP_ERROR)
-            continue; // not a system call on this architecture
-        if (int r = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); r < 0)
-            return Error::sys("allow", std::string(name), -r);
-    }
+        for (auto name : allowed) {
+            int nr = seccomp_syscall_resolve_name(std::string(name).c_str());
+            if (nr == __NR_SCMP_ERROR)
+                continue; // not a system call on this architecture
+            if (int r = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); r < 0)
+                return Error::sys("allow", std::string(name), -r);
+        }
     if (int r = seccomp_load(ctx.get()); r < 0)
         return Error::sys("load", "seccomp filter", -r);
     return {};
+}
+
+Status confine_daemon(std::span<const int> keep, std::span<const std::string_view> syscalls, SeccompMode mode)
+{
+    if (auto st = keep_only_capabilities(keep); !st)
+        return st;
+    return install_syscall_allowlist({std::span(kDaemonBaseSyscalls, kDaemonBaseSyscallCount), syscalls}, mode);
 }
 
 } // namespace authwall

@@ -40,7 +40,16 @@ extern const size_t kDaemonBaseSyscallCount;
 // Installs a filter allowing exactly the named system calls (names unknown
 // to this architecture or libseccomp are ignored); anything else is handled
 // per `mode`. Needs no_new_privs (keep_only_capabilities sets it).
-Status install_syscall_allowlist(std::initializer_list<std::span<const std::string_view>> allowed,
-                                 SeccompMode mode);
+Status install_syscall_allowlist(std::initializer_list<std::span<const std::string_view>> allowed, SeccompMode mode);
+
+// The whole of it for one of authwall's daemons, once its setup is done:
+// keep_only_capabilities(keep), then an allowlist of kDaemonBaseSyscalls
+// plus the daemon's own `syscalls`.
+Status confine_daemon(std::span<const int> keep, std::span<const std::string_view> syscalls, SeccompMode mode);
+
+// The --seccomp option's help, the same for every daemon.
+inline constexpr const char* kSeccompOptionHelp =
+    "after setup, a system call outside the allowlist: kill (default), log (allow and let the kernel log it; for "
+    "debugging) or off (env AUTHWALL_SECCOMP)";
 
 } // namespace authwall

@@ -125,14 +125,9 @@ bool bpf_lsm_available(std::string* why)
     return say("BPF LSM is not active (add bpf to the kernel's lsm= list; active: " + list + ")");
 }
 
-bool has_bpf_privileges()
-{
-    return has_capabilities();
-}
-
 Status check_environment()
 {
-    if (!has_bpf_privileges())
+    if (!has_capabilities())
         return Error::msg("check", "privileges",
                           "authwall needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN) to load BPF programs");
     auto mount = find_cgroup2_mount();

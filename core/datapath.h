@@ -43,10 +43,6 @@ struct InstallReport {
 // "bpf" in the active LSM list. On false, `why` says what is missing.
 bool bpf_lsm_available(std::string* why = nullptr);
 
-// Whether this process may load and attach BPF programs (CAP_SYS_ADMIN, or
-// CAP_BPF with CAP_NET_ADMIN in its effective set).
-bool has_bpf_privileges();
-
 // Preconditions the kernel must meet, checked before touching anything:
 // root (or CAP_BPF + CAP_NET_ADMIN + CAP_SYS_ADMIN), a cgroup2 mount, bpf()
 // usable. Returns the first missing one as an operator-readable sentence.

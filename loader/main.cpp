@@ -159,11 +159,7 @@ Status confine_loader(const Options& opt)
     std::vector<int> keep{CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
     if (opt.config.nft_mirror)
         keep.push_back(CAP_NET_ADMIN);
-    if (auto st = keep_only_capabilities(keep); !st)
-        return st;
-    if (auto st = install_syscall_allowlist(
-            {std::span(kDaemonBaseSyscalls, kDaemonBaseSyscallCount), std::span(kLoaderSyscalls)}, opt.seccomp);
-        !st)
+    if (auto st = confine_daemon(keep, kLoaderSyscalls, opt.seccomp); !st)
         return st;
     spdlog::debug("loader: confined (seccomp {})", seccomp_mode_name(opt.seccomp));
     return {};
@@ -386,10 +382,7 @@ int main(int argc, char** argv)
     app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
     app.add_flag("--debug", opt.debug, "debug logging, including libbpf's and the verifier's messages");
     std::string seccomp = env_or("AUTHWALL_SECCOMP", "kill");
-    app.add_option("--seccomp", seccomp,
-                   "after setup, a system call outside the allowlist: kill (default), log (allow and let the "
-                   "kernel log it; for debugging) or off (env AUTHWALL_SECCOMP)")
-        ->check(CLI::IsMember({"kill", "log", "off"}));
+    app.add_option("--seccomp", seccomp, kSeccompOptionHelp)->check(CLI::IsMember({"kill", "log", "off"}));
     CLI11_PARSE(app, argc, argv);
     opt.seccomp = *parse_seccomp_mode(seccomp);
 
@@ -400,9 +393,8 @@ int main(int argc, char** argv)
 
     // First, so that an unprivileged run gets this one sentence, not an
     // error about a file it cannot read.
-    if (!has_bpf_privileges()) {
-        spdlog::error(
-            "loader: authwall needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN) to load BPF programs");
+    if (auto st = check_environment(); !st) {
+        spdlog::error("loader: {}", st.error().message());
         return 1;
     }
     ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, roots});
