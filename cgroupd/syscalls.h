@@ -8,6 +8,7 @@
 
 namespace authwall {
 
+// clang-format off
 inline constexpr std::string_view kCgroupdSyscalls[] = {
     "bpf",                                    // session entries, enrollment
     "rmdir",                                  // a dead login cgroup
@@ -15,5 +16,6 @@ inline constexpr std::string_view kCgroupdSyscalls[] = {
     "name_to_handle_at", "open_by_handle_at", // cgroup id <-> path
     "fchown",
 };
+// clang-format on
 
 } // namespace authwall

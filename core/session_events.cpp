@@ -16,11 +16,18 @@ namespace authwall {
 void JournalSink::session_event(const std::string& event, const SessionRecord& r, const std::string& detail)
 {
     if (!event_log_.empty()) {
-        nlohmann::json j{{"event", event},       {"session", r.id},       {"correlation", r.correlation},
-                         {"user", r.user},       {"uid", r.uid},          {"service", r.service},
+        nlohmann::json j{{"event", event},
+                         {"session", r.id},
+                         {"correlation", r.correlation},
+                         {"user", r.user},
+                         {"uid", r.uid},
+                         {"service", r.service},
                          {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
-                         {"policy", r.policy},   {"cgroup", r.cgroup},    {"kind", r.kind},
-                         {"detail", detail},     {"time", rfc3339_utc(realtime_ns())}};
+                         {"policy", r.policy},
+                         {"cgroup", r.cgroup},
+                         {"kind", r.kind},
+                         {"detail", detail},
+                         {"time", rfc3339_utc(realtime_ns())}};
         std::string line = j.dump() + "\n";
         // O_APPEND: concurrent sessions never interleave within a line.
         int fd = ::open(event_log_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -29,9 +36,9 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
             ::close(fd);
         }
     }
-    std::string message = fmt::format("authwall: {} session {} user={} uid={} service={} rhost={} policy={} cgroup={}{}{}",
-                                      event, r.id, r.user, r.uid, r.service, r.rhost.value_or("-"), r.policy,
-                                      r.cgroup, detail.empty() ? "" : ": ", detail);
+    std::string message = fmt::format(
+        "authwall: {} session {} user={} uid={} service={} rhost={} policy={} cgroup={}{}{}", event, r.id, r.user,
+        r.uid, r.service, r.rhost.value_or("-"), r.policy, r.cgroup, detail.empty() ? "" : ": ", detail);
     if (::access("/run/systemd/journal/socket", W_OK) == 0) {
         sd_journal_send("MESSAGE=%s", message.c_str(), "PRIORITY=%d", LOG_NOTICE, "SYSLOG_FACILITY=%d", 10,
                         "SYSLOG_IDENTIFIER=%s", identifier_.c_str(), "AUTHWALL_EVENT=%s", event.c_str(),
@@ -55,7 +62,7 @@ bool stderr_is_journal()
     unsigned long long dev = 0, ino = 0;
     if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2)
         return false;
-    struct stat st{};
+    struct stat st {};
     return ::fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 

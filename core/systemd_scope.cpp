@@ -84,8 +84,7 @@ Result<Bus> connect_to_systemd()
 // Connects, subscribes to job signals (before the call, so the signal of a
 // fast job is not missed), runs `call` (which returns the job path), and
 // waits for that job's JobRemoved.
-template <typename Call>
-Status run_job(const std::string& unit, int timeout_ms, Call call)
+template <typename Call> Status run_job(const std::string& unit, int timeout_ms, Call call)
 {
     auto bus_or = connect_to_systemd();
     if (!bus_or)
@@ -118,8 +117,8 @@ Status run_job(const std::string& unit, int timeout_ms, Call call)
             continue;
         auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
-            return Error::msg("wait for", unit, "systemd did not finish the job within " +
-                                                    std::to_string(timeout_ms) + " ms");
+            return Error::msg("wait for", unit,
+                              "systemd did not finish the job within " + std::to_string(timeout_ms) + " ms");
         if (r = sd_bus_wait(bus.get(), static_cast<uint64_t>(left.count())); r < 0)
             return bus_error("wait for", unit, r);
     }
@@ -149,8 +148,8 @@ Status start_transient_scope(const std::string& unit, const std::string& slice, 
             r = sd_bus_message_open_container(m.get(), 'a', "(sv)");
         if (r >= 0)
             r = sd_bus_message_append(m.get(), "(sv)(sv)(sv)(sv)", "Description", "s", description.c_str(), "Slice",
-                                      "s", slice.c_str(), "PIDs", "au", 1, static_cast<uint32_t>(pid),
-                                      "CollectMode", "s", "inactive-or-failed");
+                                      "s", slice.c_str(), "PIDs", "au", 1, static_cast<uint32_t>(pid), "CollectMode",
+                                      "s", "inactive-or-failed");
         if (r >= 0)
             r = sd_bus_message_close_container(m.get());
         if (r >= 0)

@@ -138,9 +138,8 @@ BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
     BOOST_REQUIRE(reader.ok());
 
     auto probe = [&](const char* source, int header) {
-        return run_probe("", client.name(), [=] {
-            return connect6_with_option_header(source, "fd00:201::1", 2022, header);
-        });
+        return run_probe("", client.name(),
+                         [=] { return connect6_with_option_header(source, "fd00:201::1", 2022, header); });
     };
     int rhost_plain = probe("fd00:201::2", 0);
     int rhost_hopopts = probe("fd00:201::2", IPV6_HOPOPTS);
