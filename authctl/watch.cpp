@@ -22,9 +22,10 @@ std::string describe(const nlohmann::json& e)
 {
     std::string event = e.value("event", "?");
     if (event == "deny")
-        return fmt::format("{} deny    session={} hook={} reason={} {} port {} pid={}", e.value("time", ""),
-                           e.value("session", uint64_t{0}), e.value("hook", ""), e.value("reason", ""),
-                           e.value("address", ""), e.value("port", 0), e.value("pid", 0));
+        return fmt::format("{} deny    layer={} session={} uid={} hook={} reason={} {} port {} pid={}",
+                           e.value("time", ""), e.value("layer", "login"), e.value("session", uint64_t{0}),
+                           e.value("uid", 0u), e.value("hook", ""), e.value("reason", ""), e.value("address", ""),
+                           e.value("port", 0), e.value("pid", 0));
     std::string rhost = e.contains("rhost") && e["rhost"].is_string() ? e["rhost"].get<std::string>() : "-";
     std::string detail = e.value("detail", "");
     return fmt::format("{} {:7} session={} {} user={} rhost={} policy={}{}{}", e.value("time", ""), event,

@@ -56,6 +56,16 @@ struct {
     __type(value, __u8);
 } session_levels SEC(".maps");
 
+/* The user layer: a confined user's policy by uid (see authwall_abi.h). Not
+ * preallocated: a slot costs memory only while a user is confined. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, __u32);
+    __type(value, struct aw_user);
+} users SEC(".maps");
+
 struct policy_trie {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);
     __uint(max_entries, 1);
@@ -108,56 +118,64 @@ const volatile struct aw_event aw_abi_event = {};
 const volatile struct aw_rule_key aw_abi_rule_key = {};
 const volatile struct aw_rule_val aw_abi_rule_val = {};
 
-/* ------------------------------------------------------- session lookup */
+/* ------------------------------------------------------- who is acting */
 
-struct session_ref {
+/* Who an operation or packet belongs to: the login session its cgroup (or
+ * an ancestor) is in, and the user layer of its uid. Either may be absent;
+ * when both are, the cgroup is unknown to authwall. */
+struct subject {
     struct aw_session *session;
-    __u64 session_id; /* the session cgroup's id */
+    __u64 session_id; /* the session cgroup's id; 0 without a session */
     __u64 cgroup_id;  /* the offender's own cgroup id */
+    struct aw_user *user;
+    __u32 uid;
 };
 
 /* Outermost session first: a nested cgroup can never loosen the policy of
- * the session that contains it. */
-static __always_inline int find_session_of_task(struct session_ref *ref)
+ * the session that contains it. `skb` NULL: the current task's cgroup. */
+static __always_inline void find_session(struct __sk_buff *skb, struct subject *s)
 {
     for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {
         __u32 key = level;
         __u8 *used = bpf_map_lookup_elem(&session_levels, &key);
         if (!used || !*used)
             continue;
-        __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+        __u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, level) : bpf_get_current_ancestor_cgroup_id(level);
         if (!id)
-            break; /* the task's cgroup is shallower than this level */
-        struct aw_session *s = bpf_map_lookup_elem(&sessions, &id);
-        if (s) {
-            ref->session = s;
-            ref->session_id = id;
-            ref->cgroup_id = bpf_get_current_cgroup_id();
-            return 1;
+            break; /* the cgroup is shallower than this level */
+        struct aw_session *found = bpf_map_lookup_elem(&sessions, &id);
+        if (found) {
+            s->session = found;
+            s->session_id = id;
+            s->cgroup_id = skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+            return;
         }
     }
-    return 0;
 }
 
-static __always_inline int find_session_of_skb(struct __sk_buff *skb, struct session_ref *ref)
+/* Root (uid 0) is never in the user layer: userspace refuses to write it. */
+static __always_inline void find_user(struct subject *s, __u32 uid)
 {
-    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {
-        __u32 key = level;
-        __u8 *used = bpf_map_lookup_elem(&session_levels, &key);
-        if (!used || !*used)
-            continue;
-        __u64 id = bpf_skb_ancestor_cgroup_id(skb, level);
-        if (!id)
-            break;
-        struct aw_session *s = bpf_map_lookup_elem(&sessions, &id);
-        if (s) {
-            ref->session = s;
-            ref->session_id = id;
-            ref->cgroup_id = bpf_skb_cgroup_id(skb);
-            return 1;
-        }
-    }
-    return 0;
+    s->uid = uid;
+    if (uid)
+        s->user = bpf_map_lookup_elem(&users, &uid);
+}
+
+/* Syscall hooks: the task's cgroup and its *real* uid, so a setuid helper
+ * (effective uid 0, real uid the user's) stays in its user's layer. */
+static __always_inline int find_subject_of_task(struct subject *s)
+{
+    find_session(0, s);
+    find_user(s, (__u32)bpf_get_current_uid_gid());
+    return s->session || s->user;
+}
+
+/* Packet hooks: the socket's cgroup and its owner's uid. */
+static __always_inline int find_subject_of_skb(struct __sk_buff *skb, struct subject *s)
+{
+    find_session(skb, s);
+    find_user(s, bpf_get_socket_uid(skb));
+    return s->session || s->user;
 }
 
 static __always_inline int unknown_cgroup_verdict(void)
@@ -178,17 +196,28 @@ struct flow {
     __u8 family;
 };
 
-static __always_inline void count_denial(__u64 session_id, __u32 hook)
+static __always_inline void count_denial(const struct subject *s, __u32 hook, __u32 layer)
 {
-    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &session_id);
-    if (st && hook < AW_HOOK_COUNT)
-        __sync_fetch_and_add(&st->denied[hook], 1);
+    if (s->session) {
+        struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &s->session_id);
+        if (st && hook < AW_HOOK_COUNT)
+            __sync_fetch_and_add(&st->denied[hook], 1);
+    }
+    if (layer == AW_LAYER_USER && s->user)
+        __sync_fetch_and_add(&s->user->denied, 1);
 }
 
-static __always_inline void emit_denial(const struct session_ref *ref, __u32 policy_id, __u32 hook,
-                                        __u32 reason, const struct flow *f, __u32 pid)
+struct decision {
+    __u32 verdict; /* AW_VERDICT_ALLOW / AW_VERDICT_DENY */
+    __u32 reason;  /* enum aw_reason when denied */
+    __u32 policy_id;
+    __u32 layer; /* enum aw_layer that refused */
+};
+
+static __always_inline void emit_denial(const struct subject *s, const struct decision *d, __u32 hook,
+                                        const struct flow *f, __u32 pid)
 {
-    count_denial(ref->session_id, hook);
+    count_denial(s, hook, d->layer);
 
     __u32 zero = 0;
     struct aw_settings *cfg = bpf_map_lookup_elem(&settings, &zero);
@@ -211,17 +240,20 @@ static __always_inline void emit_denial(const struct session_ref *ref, __u32 pol
     }
     budget->emitted++;
     e->timestamp_ns = now;
-    e->session_id = ref->session_id;
-    e->cgroup_id = ref->cgroup_id;
+    e->session_id = s->session_id;
+    e->cgroup_id = s->session ? s->cgroup_id : 0;
     e->pid = pid;
-    e->policy_id = policy_id;
+    e->policy_id = d->policy_id;
     e->hook = hook;
-    e->reason = reason;
+    e->reason = d->reason;
     e->proto = f->proto;
     e->family = f->family;
     e->port = bpf_ntohs(f->port);
+    e->layer = d->layer;
     e->reserved = 0;
     __builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+    e->uid = s->uid;
+    e->reserved2 = 0;
     bpf_ringbuf_submit(e, 0);
 }
 
@@ -231,12 +263,6 @@ static __always_inline __u32 current_pid(void)
 }
 
 /* --------------------------------------------------------------- policy */
-
-struct decision {
-    __u32 verdict; /* AW_VERDICT_ALLOW / AW_VERDICT_DENY */
-    __u32 reason;  /* enum aw_reason when denied */
-    __u32 policy_id;
-};
 
 /* Finds the meta entry of the session's policy in the active trie, falling
  * back to the fallback policy (id 0). Returns NULL when neither exists. */
@@ -304,107 +330,227 @@ static __always_inline void *active_trie(void)
     return bpf_map_lookup_elem(&policy_gen, &zero);
 }
 
-static __always_inline int is_revoked(const struct aw_session *s)
+/* One layer's view of a subject: the policy it enforces, whether it is
+ * revoked, and the login's address (for from_rhost_only; none outside a
+ * login: the user layer of a process outside any login has no address). */
+struct layer {
+    __u32 id; /* enum aw_layer */
+    __u32 policy_id;
+    __u32 revoked;
+    const struct aw_session *login; /* for the rhost; NULL: no address */
+};
+
+static __always_inline struct layer login_layer(const struct subject *s)
 {
-    return s->flags & AW_SESSION_REVOKED;
+    struct layer l = {.id = AW_LAYER_LOGIN, .policy_id = s->session->policy_id,
+                      .revoked = s->session->flags & AW_SESSION_REVOKED, .login = s->session};
+    return l;
 }
 
-
-static __always_inline struct decision decide(const struct aw_session *s, __u8 dir, const struct flow *f)
+/* Inside a login, the user layer judges with the login's address too: the
+ * address is a fact of the flow's login, not of the policy. */
+static __always_inline struct layer user_layer(const struct subject *s)
 {
-    struct decision d = {.verdict = AW_VERDICT_DENY, .policy_id = s->policy_id};
-    if (is_revoked(s)) {
-        d.reason = AW_REASON_REVOKED;
-        return d;
-    }
-    void *trie = active_trie();
-    if (!trie) {
-        d.reason = AW_REASON_NO_POLICY;
-        return d;
-    }
-    struct aw_rule_val *meta = policy_meta(trie, &d.policy_id);
-    if (!meta) {
-        d.reason = AW_REASON_NO_POLICY;
-        return d;
-    }
-    __u32 m = match_rules(trie, d.policy_id, dir, f);
-    if (m == AW_VERDICT_DENY) {
-        d.reason = AW_REASON_RULE;
-        return d;
-    }
-    if (m == AW_VERDICT_ALLOW) {
-        d.verdict = AW_VERDICT_ALLOW;
-        return d;
-    }
-    __u8 def = dir == AW_DIR_BIND ? meta->bind_default : meta->verdict;
-    if (def == AW_VERDICT_ALLOW) {
-        d.verdict = AW_VERDICT_ALLOW;
-        return d;
-    }
-    d.reason = AW_REASON_DEFAULT;
+    struct layer l = {.id = AW_LAYER_USER, .policy_id = s->user->policy_id,
+                      .revoked = s->user->flags & AW_USER_REVOKED, .login = s->session};
+    return l;
+}
+
+/* Whether the user layer must be consulted after the login layer allowed:
+ * always outside a login; inside one only when it enforces another policy
+ * (the same policy would give the same answer) or is revoked. */
+static __always_inline int user_layer_applies(const struct subject *s)
+{
+    if (!s->user)
+        return 0;
+    if (!s->session)
+        return 1;
+    return s->user->policy_id != s->session->policy_id || (s->user->flags & AW_USER_REVOKED);
+}
+
+static __always_inline struct decision deny(const struct layer *l, __u32 policy_id, __u32 reason)
+{
+    struct decision d = {.verdict = AW_VERDICT_DENY, .reason = reason, .policy_id = policy_id, .layer = l->id};
     return d;
+}
+
+static __always_inline struct decision allow(const struct layer *l, __u32 policy_id)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW, .policy_id = policy_id, .layer = l->id};
+    return d;
+}
+
+/* The revocation and policy checks every decision starts with. Returns the
+ * meta entry, or NULL with *d set to the refusal. */
+static __always_inline struct aw_rule_val *layer_meta(const struct layer *l, void **trie, __u32 *policy_id,
+                                                       struct decision *d)
+{
+    *policy_id = l->policy_id;
+    if (l->revoked) {
+        *d = deny(l, *policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    *trie = active_trie();
+    struct aw_rule_val *meta = *trie ? policy_meta(*trie, policy_id) : 0;
+    if (!meta)
+        *d = deny(l, *policy_id, AW_REASON_NO_POLICY);
+    return meta;
+}
+
+static __always_inline struct decision decide(const struct layer *l, __u8 dir, const struct flow *f)
+{
+    struct decision d;
+    void *trie = 0;
+    __u32 policy_id;
+    struct aw_rule_val *meta = layer_meta(l, &trie, &policy_id, &d);
+    if (!meta)
+        return d;
+    __u32 m = match_rules(trie, policy_id, dir, f);
+    if (m == AW_VERDICT_DENY)
+        return deny(l, policy_id, AW_REASON_RULE);
+    if (m == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    __u8 def = dir == AW_DIR_BIND ? meta->bind_default : meta->verdict;
+    if (def == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    return deny(l, policy_id, AW_REASON_DEFAULT);
+}
+
+static __always_inline int is_login_address(const struct layer *l, const struct flow *f)
+{
+    const struct aw_session *s = l->login;
+    if (!s || !(s->flags & AW_SESSION_HAS_RHOST))
+        return 0;
+    for (int i = 0; i < 16; i++)
+        if (s->rhost[i] != f->addr[i])
+            return 0;
+    return 1;
 }
 
 /* A new inbound flow (TCP SYN, or any datagram) from f->addr to local port
  * f->port. Explicit deny wins; then allow rules and loopback; then the
- * login's own address when the policy pins ingress to it; datagrams are also admitted from
- * peers the egress policy lets the session talk to (replies); else the
- * ingress default, which is deny when ingress is pinned to the rhost. */
-static __always_inline struct decision decide_ingress(const struct aw_session *s, const struct flow *f,
+ * login's own address when the policy pins ingress to it; datagrams are also
+ * admitted from peers the egress policy lets the session talk to (replies);
+ * else the ingress default, which is deny when ingress is pinned to the
+ * rhost. */
+static __always_inline struct decision decide_ingress(const struct layer *l, const struct flow *f,
                                                       const struct flow *reply, int is_datagram, int loopback)
 {
-    struct decision d = {.verdict = AW_VERDICT_DENY, .policy_id = s->policy_id};
-    if (is_revoked(s)) {
-        d.reason = AW_REASON_REVOKED;
+    struct decision d;
+    void *trie = 0;
+    __u32 policy_id;
+    struct aw_rule_val *meta = layer_meta(l, &trie, &policy_id, &d);
+    if (!meta)
         return d;
-    }
-    void *trie = active_trie();
-    if (!trie) {
-        d.reason = AW_REASON_NO_POLICY;
-        return d;
-    }
-    struct aw_rule_val *meta = policy_meta(trie, &d.policy_id);
-    if (!meta) {
-        d.reason = AW_REASON_NO_POLICY;
-        return d;
-    }
-    __u32 m = match_rules(trie, d.policy_id, AW_DIR_INGRESS, f);
-    if (m == AW_VERDICT_DENY) {
-        d.reason = AW_REASON_RULE;
-        return d;
-    }
+    __u32 m = match_rules(trie, policy_id, AW_DIR_INGRESS, f);
+    if (m == AW_VERDICT_DENY)
+        return deny(l, policy_id, AW_REASON_RULE);
     /* Flows over loopback start on this host: they are governed by the
      * sender's egress policy, not by the session's network exposure. */
-    if (loopback || m == AW_VERDICT_ALLOW) {
-        d.verdict = AW_VERDICT_ALLOW;
-        return d;
-    }
+    if (loopback || m == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
     int pinned = meta->flags & AW_POLICY_INGRESS_FROM_RHOST;
-    if (pinned && (s->flags & AW_SESSION_HAS_RHOST)) {
-        int same = 1;
-        for (int i = 0; i < 16; i++) {
-            if (s->rhost[i] != f->addr[i]) {
-                same = 0;
-                break;
-            }
-        }
-        if (same) {
-            d.verdict = AW_VERDICT_ALLOW;
-            return d;
-        }
-    }
+    if (pinned && is_login_address(l, f))
+        return allow(l, policy_id);
     if (is_datagram) {
-        __u32 e = match_rules(trie, d.policy_id, AW_DIR_EGRESS, reply);
-        if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW)) {
-            d.verdict = AW_VERDICT_ALLOW;
+        __u32 e = match_rules(trie, policy_id, AW_DIR_EGRESS, reply);
+        if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW))
+            return allow(l, policy_id);
+    }
+    if (!pinned && meta->ingress_default == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    return deny(l, policy_id, pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT);
+}
+
+/* Both layers: the login's policy, then the user's. The first refusal is
+ * the answer. */
+static __always_inline struct decision judge(const struct subject *s, __u8 dir, const struct flow *f)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    if (s->session) {
+        struct layer l = login_layer(s);
+        d = decide(&l, dir, f);
+        if (d.verdict != AW_VERDICT_ALLOW)
             return d;
-        }
     }
-    if (!pinned && meta->ingress_default == AW_VERDICT_ALLOW) {
-        d.verdict = AW_VERDICT_ALLOW;
-        return d;
+    if (user_layer_applies(s)) {
+        struct layer l = user_layer(s);
+        d = decide(&l, dir, f);
     }
-    d.reason = pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT;
+    return d;
+}
+
+static __always_inline struct decision judge_ingress(const struct subject *s, const struct flow *f,
+                                                     const struct flow *reply, int is_datagram, int loopback)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    if (s->session) {
+        struct layer l = login_layer(s);
+        d = decide_ingress(&l, f, reply, is_datagram, loopback);
+        if (d.verdict != AW_VERDICT_ALLOW)
+            return d;
+    }
+    if (user_layer_applies(s)) {
+        struct layer l = user_layer(s);
+        d = decide_ingress(&l, f, reply, is_datagram, loopback);
+    }
+    return d;
+}
+
+/* Every packet of a revoked login or user is refused, established flows
+ * included; so is a packet whose flow cannot be read. */
+static __always_inline int packet_precheck(const struct subject *s, int parsed, struct decision *d)
+{
+    if (s->session && (s->session->flags & AW_SESSION_REVOKED)) {
+        struct layer l = login_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    if (s->user && (s->user->flags & AW_USER_REVOKED)) {
+        struct layer l = user_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    if (!parsed) {
+        struct layer l = s->session ? login_layer(s) : user_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_MALFORMED);
+        return 0;
+    }
+    return 1;
+}
+
+/* Socket creation, for one layer: revoked, no policy, a denied family, or
+ * SOCK_RAW in an inet family under deny_families = ["raw"]. 0: allowed. */
+static __always_inline __u32 socket_refusal(const struct layer *l, __u32 family, __u32 type, __u32 *policy_id)
+{
+    struct decision d;
+    void *trie = 0;
+    struct aw_rule_val *meta = layer_meta(l, &trie, policy_id, &d);
+    if (!meta)
+        return d.reason;
+    if (family < 64 && (meta->denied_families & (1ULL << family)))
+        return AW_REASON_FAMILY;
+    if ((meta->flags & AW_POLICY_DENY_RAW) && type == 3 /* SOCK_RAW */ && (family == AF_INET || family == AF_INET6))
+        return AW_REASON_FAMILY;
+    return 0;
+}
+
+static __always_inline struct decision judge_socket(const struct subject *s, __u32 family, __u32 type)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    __u32 policy_id = 0, reason;
+    if (s->session) {
+        struct layer l = login_layer(s);
+        reason = socket_refusal(&l, family, type, &policy_id);
+        if (reason)
+            return deny(&l, policy_id, reason);
+    }
+    if (user_layer_applies(s)) {
+        struct layer l = user_layer(s);
+        reason = socket_refusal(&l, family, type, &policy_id);
+        if (reason)
+            return deny(&l, policy_id, reason);
+    }
     return d;
 }
 
@@ -441,8 +587,8 @@ static __always_inline __u8 sock_proto(struct bpf_sock_addr *ctx)
 
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u32 hook, __u8 dir, int v6)
 {
-    struct session_ref ref = {};
-    if (!find_session_of_task(&ref))
+    struct subject sub = {};
+    if (!find_subject_of_task(&sub))
         return unknown_cgroup_verdict();
 
     struct flow f = {};
@@ -459,10 +605,10 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u32 hook,
     f.port = (__u16)ctx->user_port;
     f.proto = sock_proto(ctx);
 
-    struct decision d = decide(ref.session, dir, &f);
+    struct decision d = judge(&sub, dir, &f);
     if (d.verdict == AW_VERDICT_ALLOW)
         return PASS;
-    emit_denial(&ref, d.policy_id, hook, d.reason, &f, current_pid());
+    emit_denial(&sub, &d, hook, &f, current_pid());
     return REFUSE;
 }
 
@@ -505,64 +651,39 @@ int aw_bind6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_create")
 int aw_sock_create(struct bpf_sock *ctx)
 {
-    struct session_ref ref = {};
-    if (!find_session_of_task(&ref))
+    struct subject sub = {};
+    if (!find_subject_of_task(&sub))
         return unknown_cgroup_verdict();
-
+    struct decision d = judge_socket(&sub, ctx->family, ctx->type);
+    if (d.verdict == AW_VERDICT_ALLOW)
+        return PASS;
     struct flow f = {};
     f.family = ctx->family;
     f.proto = ctx->type;
-    __u32 policy_id = ref.session->policy_id;
-    __u32 reason = 0;
-
-    if (is_revoked(ref.session)) {
-        reason = AW_REASON_REVOKED;
-    } else {
-        void *trie = active_trie();
-        struct aw_rule_val *meta = trie ? policy_meta(trie, &policy_id) : 0;
-        if (!meta) {
-            reason = AW_REASON_NO_POLICY;
-        } else {
-            __u32 fam = ctx->family;
-            if (fam < 64 && (meta->denied_families & (1ULL << fam)))
-                reason = AW_REASON_FAMILY;
-            else if ((meta->flags & AW_POLICY_DENY_RAW) && ctx->type == 3 /* SOCK_RAW */ &&
-                     (fam == AF_INET || fam == AF_INET6))
-                reason = AW_REASON_FAMILY;
-        }
-    }
-    if (!reason)
-        return PASS;
-    emit_denial(&ref, policy_id, AW_HOOK_SOCK_CREATE, reason, &f, current_pid());
+    emit_denial(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
     return REFUSE;
 }
 
 /* Families other than inet never reach cgroup/sock_create (it runs from
  * inet_create only), so packet, netlink, vsock, ... are refused through a
  * cgroup-scoped LSM hook. Loaded only where the kernel has BPF LSM and BTF;
- * the loader reports when it is missing. */
+ * the loader reports when it is missing. The same checks as sock_create
+ * (revocation included), through judge_socket. */
 SEC("lsm_cgroup/socket_create")
 int BPF_PROG(aw_socket_create, int family, int type, int protocol, int kern)
 {
-    if (kern || family == AF_INET || family == AF_INET6)
+    if (kern || family == AF_INET || family == AF_INET6 || family < 0)
         return PASS; /* kernel sockets; inet is handled by aw_sock_create */
-    struct session_ref ref = {};
-    if (!find_session_of_task(&ref))
+    struct subject sub = {};
+    if (!find_subject_of_task(&sub))
         return PASS;
-    __u32 policy_id = ref.session->policy_id;
-    void *trie = active_trie();
-    struct aw_rule_val *meta = trie ? policy_meta(trie, &policy_id) : 0;
-    __u32 reason = 0;
-    if (!meta)
-        reason = AW_REASON_NO_POLICY;
-    else if (family >= 0 && family < 64 && (meta->denied_families & (1ULL << family)))
-        reason = AW_REASON_FAMILY;
-    if (!reason)
+    struct decision d = judge_socket(&sub, family, type);
+    if (d.verdict == AW_VERDICT_ALLOW)
         return PASS;
     struct flow f = {};
     f.family = family;
     f.proto = type;
-    emit_denial(&ref, policy_id, AW_HOOK_SOCK_CREATE, reason, &f, current_pid());
+    emit_denial(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
     return REFUSE;
 }
 
@@ -707,48 +828,54 @@ static __always_inline int from_tcp_socket(struct __sk_buff *skb)
     return !sk || sk->type == 1 /* SOCK_STREAM */;
 }
 
+static __always_inline void count_traffic(const struct subject *s, struct __sk_buff *skb, int in)
+{
+    if (!s->session)
+        return;
+    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &s->session_id);
+    if (!st)
+        return;
+    if (in) {
+        __sync_fetch_and_add(&st->bytes_in, skb->len);
+        __sync_fetch_and_add(&st->packets_in, 1);
+    } else {
+        __sync_fetch_and_add(&st->bytes_out, skb->len);
+        __sync_fetch_and_add(&st->packets_out, 1);
+    }
+}
+
 SEC("cgroup_skb/egress")
 int aw_egress(struct __sk_buff *skb)
 {
-    struct session_ref ref = {};
-    if (!find_session_of_skb(skb, &ref))
+    struct subject sub = {};
+    if (!find_subject_of_skb(skb, &sub))
         return unknown_cgroup_verdict();
 
     struct packet p = {};
     struct decision d = {.verdict = AW_VERDICT_ALLOW};
     int parsed = parse_packet(skb, &p);
-    if (is_revoked(ref.session)) {
-        d.verdict = AW_VERDICT_DENY;
-        d.reason = AW_REASON_REVOKED;
-        d.policy_id = ref.session->policy_id;
-    } else if (!parsed) {
-        d.verdict = AW_VERDICT_DENY;
-        d.reason = AW_REASON_MALFORMED;
-        d.policy_id = ref.session->policy_id;
+    if (!packet_precheck(&sub, parsed, &d)) {
+        /* refused: revoked or unreadable */
     } else if (!p.is_tcp || !from_tcp_socket(skb)) {
         /* TCP is decided once, at connect() (or at the inbound SYN): a
          * second look at the SYN here could disagree with connect() across a
          * policy swap and leave the caller retransmitting into a drop. What
          * has no connect/sendmsg hook (ICMP, raw sockets) is decided here. */
-        d = decide(ref.session, AW_DIR_EGRESS, &p.dst);
+        d = judge(&sub, AW_DIR_EGRESS, &p.dst);
     }
     if (d.verdict != AW_VERDICT_ALLOW) {
-        emit_denial(&ref, d.policy_id, AW_HOOK_EGRESS, d.reason, &p.dst, 0);
+        emit_denial(&sub, &d, AW_HOOK_EGRESS, &p.dst, 0);
         return REFUSE;
     }
-    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &ref.session_id);
-    if (st) {
-        __sync_fetch_and_add(&st->bytes_out, skb->len);
-        __sync_fetch_and_add(&st->packets_out, 1);
-    }
+    count_traffic(&sub, skb, 0);
     return PASS;
 }
 
 SEC("cgroup_skb/ingress")
 int aw_ingress(struct __sk_buff *skb)
 {
-    struct session_ref ref = {};
-    if (!find_session_of_skb(skb, &ref))
+    struct subject sub = {};
+    if (!find_subject_of_skb(skb, &sub))
         return unknown_cgroup_verdict();
 
     struct packet p = {};
@@ -758,25 +885,15 @@ int aw_ingress(struct __sk_buff *skb)
      * a datagram may also be a reply from a peer the session may talk to. */
     struct flow in = p.src;
     in.port = p.dst.port;
-    if (is_revoked(ref.session)) {
-        d.verdict = AW_VERDICT_DENY;
-        d.reason = AW_REASON_REVOKED;
-        d.policy_id = ref.session->policy_id;
-    } else if (!parsed) {
-        d.verdict = AW_VERDICT_DENY;
-        d.reason = AW_REASON_MALFORMED;
-        d.policy_id = ref.session->policy_id;
+    if (!packet_precheck(&sub, parsed, &d)) {
+        /* refused: revoked or unreadable */
     } else if (!p.is_tcp || is_new_tcp_flow(&p)) {
-        d = decide_ingress(ref.session, &in, &p.src, p.is_datagram, skb->ifindex == LOOPBACK_IFINDEX);
+        d = judge_ingress(&sub, &in, &p.src, p.is_datagram, skb->ifindex == LOOPBACK_IFINDEX);
     }
     if (d.verdict != AW_VERDICT_ALLOW) {
-        emit_denial(&ref, d.policy_id, AW_HOOK_INGRESS, d.reason, &in, 0);
+        emit_denial(&sub, &d, AW_HOOK_INGRESS, &in, 0);
         return REFUSE;
     }
-    struct aw_stats *st = bpf_map_lookup_elem(&session_stats, &ref.session_id);
-    if (st) {
-        __sync_fetch_and_add(&st->bytes_in, skb->len);
-        __sync_fetch_and_add(&st->packets_in, 1);
-    }
+    count_traffic(&sub, skb, 1);
     return PASS;
 }

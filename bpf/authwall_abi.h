@@ -12,7 +12,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes. The loader
  * refuses to adopt pins written with another version. */
-#define AW_ABI_VERSION 1
+#define AW_ABI_VERSION 2
 
 /* Deepest cgroup level (counted from the cgroup2 root, root = 0) at which a
  * session cgroup may live. The data plane probes only levels that hold
@@ -63,6 +63,14 @@ enum aw_reason {
 #define AW_SESSION_CONTAINER (1u << 1) /* enrolled container, not a login */
 #define AW_SESSION_HAS_RHOST (1u << 2)  /* rhost is meaningful */
 
+/* Which layer of the data plane decided (aw_event.layer). A connect must pass
+ * both: the login layer (the session the task's cgroup belongs to) and the
+ * user layer (the policy of the task's real uid, wherever it runs). */
+enum aw_layer {
+    AW_LAYER_LOGIN = 1,
+    AW_LAYER_USER = 2,
+};
+
 /* Policy meta flags (aw_rule_val.flags on the AW_DIR_META entry). */
 #define AW_POLICY_INGRESS_FROM_RHOST (1u << 0) /* only the rhost may open flows in */
 #define AW_POLICY_DENY_RAW (1u << 1)           /* SOCK_RAW in AF_INET/AF_INET6 denied */
@@ -82,6 +90,19 @@ struct aw_session {
     __u32 reserved;
     __u8 rhost[16]; /* IPv6, or IPv4 as v4-mapped (::ffff:a.b.c.d) */
     __u64 opened_ns; /* CLOCK_REALTIME nanoseconds */
+};
+
+/* users map: key = uid (__u32, real uid in the syscall hooks, the socket's
+ * owner in the packet hooks), value: the user layer of a confined user.
+ * Written by the PAM module at every session open of that user (cron, at,
+ * the user manager included); kept after logout, so what the user left
+ * running or scheduled stays confined. */
+#define AW_USER_REVOKED (1u << 0) /* every hook denies this uid */
+struct aw_user {
+    __u32 policy_id;
+    __u32 flags;     /* AW_USER_* */
+    __u64 armed_ns;  /* CLOCK_REALTIME of the last write by userspace */
+    __u64 denied;    /* denials by the user layer, all hooks (the programs add) */
 };
 
 /*
@@ -140,7 +161,7 @@ struct aw_stats {
 /* A denial event (events ring buffer). */
 struct aw_event {
     __u64 timestamp_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-    __u64 session_id;   /* cgroup id of the session (the key in sessions) */
+    __u64 session_id;   /* cgroup id of the session (the key in sessions); 0: none (user layer) */
     __u64 cgroup_id;    /* cgroup id of the offender (may be a descendant) */
     __u32 pid;          /* tgid; 0 in packet hooks */
     __u32 policy_id;
@@ -149,8 +170,11 @@ struct aw_event {
     __u8 proto;         /* IPPROTO_*, or the socket type for sock_create */
     __u8 family;        /* AF_INET / AF_INET6 / socket family */
     __u16 port;         /* host byte order */
-    __u16 reserved;
+    __u8 layer;         /* enum aw_layer: which layer refused */
+    __u8 reserved;
     __u8 addr[16];      /* remote (egress/connect/sendmsg/ingress) or local (bind) */
+    __u32 uid;          /* the task's real uid (syscall hooks) or the socket's uid (packets) */
+    __u32 reserved2;
 };
 
 /* Rate limiter of the events ring buffer, one per CPU (event_budget). */

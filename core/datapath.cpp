@@ -195,6 +195,7 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
         }
         bpf_map__set_max_entries(skel->maps.sessions, options.max_sessions);
         bpf_map__set_max_entries(skel->maps.session_stats, options.max_sessions);
+        bpf_map__set_max_entries(skel->maps.users, options.max_sessions);
         if (int err = authwall_bpf__load(skel.get()); err != 0) {
             int e = -err;
             std::string hint = load_failure_hint(e);

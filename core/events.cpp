@@ -26,6 +26,8 @@ DenialEvent DenialEvent::from_abi(const aw_event& e)
     d.proto = e.proto;
     d.family = e.family;
     d.port = e.port;
+    d.uid = e.uid;
+    d.layer = e.layer;
     std::array<uint8_t, 16> b{};
     std::memcpy(b.data(), e.addr, 16);
     d.address = IpAddress(b);
@@ -39,8 +41,9 @@ std::string DenialEvent::str() const
         target = fmt::format("family {} type {}", family, proto);
     else
         target = fmt::format("{} {} port {}", address.str(), protocol_name(static_cast<uint8_t>(proto)), port);
-    return fmt::format("deny session={} cgroup={} pid={} hook={} reason={} policy={} {}", session_id, cgroup_id, pid,
-                       hook_name(hook), reason_name(reason), policy_id, target);
+    return fmt::format("deny layer={} session={} cgroup={} uid={} pid={} hook={} reason={} policy={} {}",
+                       layer_name(layer), session_id, cgroup_id, uid, pid, hook_name(hook), reason_name(reason),
+                       policy_id, target);
 }
 
 struct EventReader::State {

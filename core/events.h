@@ -27,6 +27,8 @@ struct DenialEvent {
     unsigned family = 0;
     uint16_t port = 0;
     IpAddress address;
+    uint32_t uid = 0;   // the task's real uid, or the socket's owner
+    unsigned layer = 0; // enum aw_layer that refused
 
     static DenialEvent from_abi(const aw_event& e);
     std::string str() const; // one log line

@@ -1,6 +1,7 @@
 #include "core/maps.h"
 
 #include "core/pins.h"
+#include "core/session_record.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -63,6 +64,15 @@ const char* reason_name(unsigned reason)
     case AW_REASON_FAMILY: return "socket-family";
     case AW_REASON_NOT_RHOST: return "not-rhost";
     case AW_REASON_MALFORMED: return "malformed";
+    default: return "unknown";
+    }
+}
+
+const char* layer_name(unsigned layer)
+{
+    switch (layer) {
+    case AW_LAYER_LOGIN: return "login";
+    case AW_LAYER_USER: return "user";
     default: return "unknown";
     }
 }
@@ -135,6 +145,65 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
                           err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
     }
     return {};
+}
+
+Status PinnedMaps::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
+{
+    if (uid == 0)
+        return Error::msg("confine user", "uid 0", "root is never in the user layer (exempt_users)");
+    aw_user value{};
+    if (bpf_map_lookup_elem(map_fd("users"), &uid, &value) != 0)
+        value = aw_user{};
+    value.policy_id = policy_id;
+    value.flags = flags;
+    value.armed_ns = realtime_ns();
+    if (bpf_map_update_elem(map_fd("users"), &uid, &value, BPF_ANY) != 0) {
+        int err = errno;
+        return Error::sys("confine user", "uid " + std::to_string(uid), err,
+                          err == E2BIG ? "the users map is full (it holds limits.max_sessions users; raise it)" : "");
+    }
+    return {};
+}
+
+Status PinnedMaps::remove_user(uint32_t uid)
+{
+    if (bpf_map_delete_elem(map_fd("users"), &uid) != 0 && errno != ENOENT)
+        return Error::sys("release user", "uid " + std::to_string(uid), errno);
+    return {};
+}
+
+namespace {
+UserEntry user_from_abi(const aw_user& u)
+{
+    return UserEntry{u.policy_id, u.flags, u.armed_ns, u.denied};
+}
+} // namespace
+
+Result<std::optional<UserEntry>> PinnedMaps::lookup_user(uint32_t uid) const
+{
+    aw_user value{};
+    if (bpf_map_lookup_elem(map_fd("users"), &uid, &value) != 0) {
+        if (errno == ENOENT)
+            return std::optional<UserEntry>();
+        return Error::sys("look up user", "uid " + std::to_string(uid), errno);
+    }
+    return std::optional<UserEntry>(user_from_abi(value));
+}
+
+Result<std::vector<std::pair<uint32_t, UserEntry>>> PinnedMaps::list_users() const
+{
+    std::vector<std::pair<uint32_t, UserEntry>> out;
+    int fd = map_fd("users");
+    uint32_t key = 0, next = 0;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        aw_user value{};
+        if (bpf_map_lookup_elem(fd, &next, &value) == 0)
+            out.emplace_back(next, user_from_abi(value));
+        key = next;
+        prev = &key;
+    }
+    return out;
 }
 
 Status PinnedMaps::remove_session(uint64_t cgroup_id)

@@ -29,6 +29,14 @@ struct SessionEntry {
     static SessionEntry from_abi(const aw_session& s);
 };
 
+// The user layer of one confined user (the users map, keyed by uid).
+struct UserEntry {
+    uint32_t policy_id = AW_POLICY_FALLBACK;
+    uint32_t flags = 0;     // AW_USER_*
+    uint64_t armed_ns = 0;  // CLOCK_REALTIME of the last write
+    uint64_t denied = 0;    // denials by the user layer (read-only here)
+};
+
 struct SessionStats {
     uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
     std::array<uint64_t, AW_HOOK_COUNT> denied{};
@@ -37,6 +45,7 @@ struct SessionStats {
 
 const char* hook_name(unsigned hook);
 const char* reason_name(unsigned reason);
+const char* layer_name(unsigned layer); // "login", "user"
 
 class PinnedMaps {
   public:
@@ -55,6 +64,15 @@ class PinnedMaps {
     Result<std::vector<std::pair<uint64_t, SessionEntry>>> list_sessions() const;
     Status set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t clear);
     Result<SessionStats> session_stats(uint64_t cgroup_id) const;
+
+    // --- the user layer -------------------------------------------------
+    // Writes the user layer of `uid` (never root: refused). Its denial
+    // counter is kept when the entry already exists.
+    Status set_user(uint32_t uid, uint32_t policy_id, uint32_t flags = 0);
+    // Removes it; a missing entry is not an error.
+    Status remove_user(uint32_t uid);
+    Result<std::optional<UserEntry>> lookup_user(uint32_t uid) const;
+    Result<std::vector<std::pair<uint32_t, UserEntry>>> list_users() const;
 
     // --- policies -------------------------------------------------------
     // Policy name → id, as recorded by the last installed generation (and

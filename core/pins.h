@@ -25,9 +25,9 @@ inline constexpr std::array<std::string_view, 10> kProgramNames{
 // Attached only where the kernel supports it (BPF LSM with BTF).
 inline constexpr std::string_view kLsmProgramName = "aw_socket_create";
 
-inline constexpr std::array<std::string_view, 8> kMapNames{
-    "sessions", "session_stats", "session_levels", "policy_gen",
-    "policy_names", "events", "event_budget", "settings",
+inline constexpr std::array<std::string_view, 9> kMapNames{
+    "sessions", "session_stats", "session_levels", "policy_gen", "policy_names",
+    "events",   "event_budget",  "settings",       "users",
 };
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)

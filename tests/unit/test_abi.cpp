@@ -33,6 +33,7 @@ BOOST_AUTO_TEST_CASE(struct_sizes_match_the_bpf_object)
     BOOST_TEST(bpf_side_size(b.get(), "aw_session") == static_cast<long>(sizeof(aw_session)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_stats") == static_cast<long>(sizeof(aw_stats)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_event") == static_cast<long>(sizeof(aw_event)));
+    BOOST_TEST(bpf_side_size(b.get(), "aw_user") == static_cast<long>(sizeof(aw_user)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_event_budget") == static_cast<long>(sizeof(aw_event_budget)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_settings") == static_cast<long>(sizeof(aw_settings)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_policy_name") == static_cast<long>(sizeof(aw_policy_name)));
