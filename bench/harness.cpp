@@ -124,7 +124,7 @@ std::vector<double> open_close_latencies(const Config& config, int iterations, c
 {
     auto out = collect_from_child([&](const std::function<void(double)>& emit) {
         NullSink sink;
-        OpenRequest req{"nobody", "sshd", rhost, "pts/0", getpid()};
+        OpenRequest req{"nobody", "sshd", rhost, "pts/0", getpid(), ""};
         for (int i = 0; i < iterations; ++i) {
             auto t0 = std::chrono::steady_clock::now();
             auto opened = open_login_session(req, config, RhostMode::Lax, sink);

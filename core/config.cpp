@@ -53,7 +53,10 @@ class ConfigReader : public detail::TomlReader {
         const toml::node* n = t.get(key);
         if (!n)
             return;
-        auto v = n->value<int64_t>();
+        // Integers only: value<int64_t>() would cast a float (57e30 is UB).
+        std::optional<int64_t> v;
+        if (const auto* i = n->as_integer())
+            v = i->get();
         if (v && *v >= lo && *v <= hi)
             into = static_cast<uint32_t>(*v);
         else
@@ -77,7 +80,7 @@ class ConfigReader : public detail::TomlReader {
         Config& c = out_.config;
         only_keys(root,
                   {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users", "exempt_groups",
-                   "nft_mirror", "deny_unknown_cgroups", "pam", "limits"},
+                   "nft_mirror", "deny_unknown_cgroups", "pam", "limits", "users"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);
@@ -122,6 +125,26 @@ class ConfigReader : public detail::TomlReader {
                 }
             } else {
                 error(*n, "pam must be a table ([pam])");
+            }
+        }
+        if (const toml::node* n = root.get("users")) {
+            if (const toml::table* u = n->as_table()) {
+                only_keys(*u, {"layer", "min_uid", "max_uid", "user_only_services"}, "[users]");
+                bool_at(*u, "layer", c.user_layer);
+                number_at(*u, "min_uid", c.users_min_uid, 1, 0xfffffffe);
+                number_at(*u, "max_uid", c.users_max_uid, 1, 0xfffffffe);
+                if (u->get("user_only_services")) {
+                    c.user_only_services = strings_at(*u, "user_only_services");
+                    // The user manager must never be moved into a login
+                    // cgroup: systemd would lose track of it.
+                    if (std::find(c.user_only_services.begin(), c.user_only_services.end(), "systemd-user") ==
+                        c.user_only_services.end())
+                        c.user_only_services.push_back("systemd-user");
+                }
+                if (c.users_min_uid > c.users_max_uid)
+                    error(*n, "users.min_uid must not be above users.max_uid");
+            } else {
+                error(*n, "users must be a table ([users])");
             }
         }
         if (const toml::node* n = root.get("limits")) {

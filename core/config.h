@@ -33,6 +33,17 @@ struct Config {
     uint32_t events_per_sec = 200;
     bool deny_unknown_cgroups = false;
     PamFailMode pam_fail = PamFailMode::Closed;
+    // The user layer (docs/SECURITY.md, "The user is the boundary"): every
+    // process of a confined user, wherever it runs, is held to the user's
+    // policy. Users with a uid outside [users_min_uid, users_max_uid]
+    // (system accounts, nobody) are confined by their logins only.
+    bool user_layer = true;
+    uint32_t users_min_uid = 1000;
+    uint32_t users_max_uid = 60000;
+    // PAM services whose sessions arm the user layer but make no login
+    // session (no cgroup, nothing killed at their close): the user manager
+    // (which must stay in user@UID.service), cron and at jobs.
+    std::vector<std::string> user_only_services{"systemd-user", "cron", "atd"};
     std::string source; // file it came from, or "(defaults)"
 };
 

@@ -179,6 +179,21 @@ const IndexedPolicy* resolve_policy(const PolicyIndex& index, const LoginFacts& 
     return nullptr;
 }
 
+const IndexedPolicy* resolve_user_policy(const PolicyIndex& index, const LoginFacts& user)
+{
+    for (const auto& p : index.policies) {
+        const PolicyMatch& m = p.match;
+        bool matched = false;
+        if (!m.users.empty() || !m.groups.empty())
+            matched = listed(m.users, user.user) || any_listed(m.groups, user.groups);
+        else if (m.rhosts.empty())
+            matched = !m.services.empty();
+        if (matched)
+            return &p;
+    }
+    return nullptr;
+}
+
 bool is_exempt(const PolicyIndex& index, const LoginFacts& login)
 {
     return listed(index.exempt_users, login.user) || any_listed(index.exempt_groups, login.groups);

@@ -54,6 +54,14 @@ struct LoginFacts {
 // The highest-priority policy whose match accepts the login; nullopt when
 // none does (the unmatched fallback applies). An empty match accepts no one.
 const IndexedPolicy* resolve_policy(const PolicyIndex& index, const LoginFacts& login);
+// The policy of the user layer: the highest-priority policy that confines
+// the *user*, wherever their processes run. `services` is not consulted (a
+// policy for sshd logins confines its users' cron jobs and user services
+// too); a policy that names users or groups claims those; one that names
+// neither but names services claims every user; one that claims only by
+// `rhosts` claims no user (a process outside a login comes from no
+// address). nullptr: the unmatched fallback applies.
+const IndexedPolicy* resolve_user_policy(const PolicyIndex& index, const LoginFacts& user);
 bool is_exempt(const PolicyIndex& index, const LoginFacts& login);
 
 // Every group name of `user` (primary included), via NSS.

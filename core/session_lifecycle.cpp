@@ -9,6 +9,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -105,6 +107,208 @@ Result<std::optional<uint64_t>> enclosing_session(const PinnedMaps& maps, const 
 
 } // namespace
 
+namespace {
+
+// logind's scope of this login, when pam_systemd (earlier in the stack) put
+// the leader there: /user.slice/user-UID.slice/session-ID.scope, ID the
+// session pam_systemd reported. Keying the login on it keeps logind whole
+// (terminate-session, kill-session, ReleaseSession, session-status).
+bool is_logind_scope(const std::string& cgroup, uid_t uid, const std::string& session)
+{
+    if (session.empty() || session.size() > 32 ||
+        !std::all_of(session.begin(), session.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+        return false;
+    std::string want = "/user-" + std::to_string(uid) + ".slice/session-" + session + ".scope";
+    return cgroup.size() > want.size() && cgroup.ends_with(want) && cgroup.find("/user.slice/") != std::string::npos;
+}
+
+// Where the login's cgroup comes from.
+enum class LoginCgroup {
+    Logind,   // logind's session-N.scope, where the leader already is
+    OwnScope, // a transient scope of ours in authwall.slice (systemd, no logind)
+    Directory // a directory below the enforcement root (no systemd)
+};
+
+// The login's cgroup, its entry, record, mirror elements and open event,
+// in the order the header states; everything rolled back on failure.
+OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, SessionRecord rec,
+                              const std::optional<IpAddress>& rhost, PinnedMaps& maps, EventSink& events,
+                              OpenResult result)
+{
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return failed(OpenFailure::Enforcement, mount.error());
+    auto origin = process_cgroup(req.leader);
+    if (!origin)
+        return failed(OpenFailure::Enforcement, origin.error());
+    rec.origin_cgroup = on_disk(*mount, *origin).string();
+    // A login from inside a session (su, sudo -i, a nested sshd) stays where
+    // it is: moving it to a cgroup of its own would let a session's user
+    // leave their policy by logging in again.
+    auto enclosing = enclosing_session(maps, *mount, rec.origin_cgroup);
+    if (!enclosing)
+        return failed(OpenFailure::Enforcement, enclosing.error());
+    if (*enclosing) {
+        result.enclosing_session = *enclosing;
+        result.notes.push_back("login of " + rec.user + " inside session " + std::to_string(**enclosing) +
+                               ": no session of its own, the enclosing session's policy stays in force");
+        return OpenOutcome{result, std::nullopt};
+    }
+
+    LoginCgroup how = LoginCgroup::Directory;
+    if (systemd_is_init())
+        how = is_logind_scope(*origin, rec.uid, req.logind_session) ? LoginCgroup::Logind : LoginCgroup::OwnScope;
+    fs::path cgroup;
+    std::string name = rec.user + "-" + random_hex(6);
+    if (how == LoginCgroup::Logind) {
+        cgroup = rec.origin_cgroup;
+        rec.unit = cgroup.filename().string();
+    } else if (how == LoginCgroup::Directory) {
+        fs::path parent = session_parent(config, *mount);
+        if (auto st = cgroup_create(parent); !st)
+            return failed(OpenFailure::Enforcement, st.error());
+        cgroup = parent / name;
+        if (auto st = cgroup_create(cgroup); !st)
+            return failed(OpenFailure::Enforcement, st.error());
+    }
+
+    // From here on, undo everything on failure (logind's scope is logind's:
+    // never stopped here, the leader stays in it).
+    bool recorded = false;
+    auto rollback = [&](Error e) {
+        if (recorded)
+            remove_record(config.run_dir, rec.id).ok();
+        if (how != LoginCgroup::Logind && !rec.origin_cgroup.empty())
+            cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
+        if (rec.id)
+            maps.remove_session(rec.id).ok();
+        if (how == LoginCgroup::OwnScope && !rec.unit.empty())
+            stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
+        else if (how == LoginCgroup::Directory && !cgroup.empty())
+            ::rmdir(cgroup.c_str());
+        return failed(OpenFailure::Enforcement, std::move(e));
+    };
+    if (how == LoginCgroup::OwnScope) {
+        // systemd moves the leader when it starts the scope: the entry goes
+        // in right after, before open_session returns — no code of the user
+        // runs before that (the login service forks the user's shell later).
+        rec.unit = "authwall-" + name + ".scope";
+        if (auto st = start_transient_scope(rec.unit, kSessionSlice, req.leader,
+                                            "authwall session of " + rec.user + " (" + req.service + ")");
+            !st) {
+            rec.unit.clear(); // not made: nothing to stop
+            return rollback(st.error());
+        }
+        auto now_in = process_cgroup(req.leader);
+        if (!now_in)
+            return rollback(now_in.error());
+        cgroup = on_disk(*mount, *now_in);
+        if (cgroup.filename() != rec.unit)
+            return rollback(Error::msg("start", rec.unit, "the leader is in " + cgroup.string() + " instead"));
+    }
+    rec.cgroup = cgroup.string();
+    auto id = cgroup_id(cgroup);
+    if (!id)
+        return rollback(id.error());
+    auto level = cgroup_level(*mount, cgroup);
+    if (!level)
+        return rollback(level.error());
+    // cgroupfs: the entry goes in before the leader moves, so its first
+    // packet in the new cgroup is already enforced.
+    rec.opened_ns = realtime_ns();
+    rec.opened_at = rfc3339_utc(rec.opened_ns);
+    SessionEntry entry;
+    entry.policy_id = rec.policy_id;
+    entry.uid = rec.uid;
+    entry.rhost = rhost;
+    entry.opened_ns = rec.opened_ns;
+    if (auto st = maps.insert_session(*id, *level, entry); !st)
+        return rollback(st.error());
+    rec.id = *id;
+    if (how == LoginCgroup::Directory)
+        if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
+            return rollback(st.error());
+    if (auto st = write_record(config.run_dir, rec); !st)
+        return rollback(st.error());
+    recorded = true;
+    // With the mirror on, nft rules may rely on the sets (a gateway forwards
+    // only addresses in session_addrs): a session missing there is refused.
+    if (config.nft_mirror)
+        if (auto st = nft_mirror_add(config.run_dir, mirror_session_of(rec)); !st)
+            return rollback(st.error());
+    events.session_event("open", rec, how == LoginCgroup::Logind ? "logind " + rec.unit : "");
+    result.record = rec;
+    return OpenOutcome{result, std::nullopt};
+}
+
+} // namespace
+
+namespace {
+
+// The login's policy, or nullopt when no policy claims it and unmatched is
+// "deny" (the login is refused).
+struct LoginPolicy {
+    std::string name;
+    uint32_t id = AW_POLICY_FALLBACK;
+    uint64_t max_duration_s = 0;
+};
+
+std::optional<LoginPolicy> login_policy(const PolicyIndex& index, const LoginFacts& login)
+{
+    if (const IndexedPolicy* p = resolve_policy(index, login))
+        return LoginPolicy{p->name, p->id, p->max_duration_s};
+    switch (index.unmatched.kind) {
+    case Fallback::Kind::Deny: return std::nullopt;
+    case Fallback::Kind::Policy: return LoginPolicy{index.unmatched.policy, AW_POLICY_FALLBACK, 0};
+    default: return LoginPolicy{"(unmatched)", AW_POLICY_FALLBACK, 0};
+    }
+}
+
+Status check_in_force(const std::map<std::string, uint32_t>& active, const std::string& name, uint32_t id)
+{
+    if (id == AW_POLICY_FALLBACK)
+        return {};
+    auto it = active.find(name);
+    if (it == active.end() || it->second != id)
+        return Error::msg("resolve policy", name, "is not in force in the kernel (authctl policy show; authctl policy check)");
+    return {};
+}
+
+// Writes (or clears) the user layer of the account: its own policy, by
+// uid, whatever cgroup its processes are in. Returns the policy name, or
+// nullopt when the user is not held by the user layer.
+Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::map<std::string, uint32_t>& active,
+                                                  const PolicyIndex& index, const LoginFacts& facts, uid_t uid,
+                                                  const Config& config)
+{
+    if (!config.user_layer || uid < config.users_min_uid || uid > config.users_max_uid)
+        return std::optional<std::string>();
+    std::string name;
+    uint32_t id = AW_POLICY_FALLBACK;
+    if (const IndexedPolicy* p = resolve_user_policy(index, facts)) {
+        name = p->name;
+        id = p->id;
+    } else if (index.unmatched.kind == Fallback::Kind::Pass) {
+        if (auto st = maps.remove_user(uid); !st)
+            return st.error();
+        return std::optional<std::string>();
+    } else {
+        name = index.unmatched.kind == Fallback::Kind::Policy ? index.unmatched.policy : "(unmatched: deny)";
+    }
+    if (auto st = check_in_force(active, name, id); !st)
+        return st.error();
+    if (auto st = maps.set_user(uid, id); !st)
+        return st.error();
+    return std::optional<std::string>(name);
+}
+
+bool listed_service(const std::vector<std::string>& services, const std::string& service)
+{
+    return std::find(services.begin(), services.end(), service) != services.end();
+}
+
+} // namespace
+
 OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events)
 {
     OpenResult result;
@@ -145,6 +349,29 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
     }
+    auto policy = login_policy(*index, login);
+    if (!policy)
+        return failed(OpenFailure::Refused,
+                      Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
+
+    // A login service whose mount namespace lacks cgroup2 or the pins (sshd
+    // under `ip netns exec`) is told so, not just that a pin is missing.
+    if (auto why = mount_namespace_problem(0, config.pin_dir))
+        return failed(OpenFailure::Enforcement, Error::msg("enforce login of", user, *why));
+    auto maps = PinnedMaps::open(config.pin_dir);
+    if (!maps)
+        return failed(OpenFailure::Enforcement, maps.error());
+    auto active = maps->active_policy_ids();
+    if (!active)
+        return failed(OpenFailure::Enforcement, active.error());
+    auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, config);
+    if (!armed)
+        return failed(OpenFailure::Enforcement, armed.error());
+    result.user_policy = *armed;
+    if (listed_service(config.user_only_services, req.service)) {
+        result.user_only = true;
+        return OpenOutcome{result, std::nullopt};
+    }
 
     SessionRecord rec;
     rec.correlation = random_hex(16);
@@ -155,129 +382,12 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         rec.rhost = rhost->address->str();
     rec.tty = req.tty;
     rec.leader_pid = req.leader;
-    if (const IndexedPolicy* p = resolve_policy(*index, login)) {
-        rec.policy = p->name;
-        rec.policy_id = p->id;
-        rec.max_duration_s = p->max_duration_s;
-    } else {
-        rec.policy = index->unmatched.kind == Fallback::Kind::Policy ? index->unmatched.policy : "(unmatched)";
-        rec.policy_id = AW_POLICY_FALLBACK;
-    }
-
-    auto maps = PinnedMaps::open(config.pin_dir);
-    if (!maps)
-        return failed(OpenFailure::Enforcement, maps.error());
-    auto mount = find_cgroup2_mount();
-    if (!mount)
-        return failed(OpenFailure::Enforcement, mount.error());
-    auto origin = process_cgroup(req.leader);
-    if (!origin)
-        return failed(OpenFailure::Enforcement, origin.error());
-    rec.origin_cgroup = on_disk(*mount, *origin).string();
-    // A login from inside a session (su, sudo -i, a nested sshd) stays where
-    // it is: moving it to a cgroup of its own would let a session's user
-    // leave their policy by logging in again.
-    auto enclosing = enclosing_session(*maps, *mount, rec.origin_cgroup);
-    if (!enclosing)
-        return failed(OpenFailure::Enforcement, enclosing.error());
-    if (*enclosing) {
-        result.enclosing_session = *enclosing;
-        result.notes.push_back("login of " + user + " inside session " + std::to_string(**enclosing) +
-                               ": no session of its own, the enclosing session's policy stays in force");
-        return OpenOutcome{result, std::nullopt};
-    }
-    if (rec.policy_id != AW_POLICY_FALLBACK) {
-        auto active = maps->active_policy_ids();
-        if (!active)
-            return failed(OpenFailure::Enforcement, active.error());
-        auto it = active->find(rec.policy);
-        if (it == active->end() || it->second != rec.policy_id)
-            return failed(OpenFailure::Enforcement,
-                          Error::msg("resolve policy", rec.policy,
-                                     "is not in force in the kernel (authctl policy show; authctl policy check)"));
-    }
-
-    // The session's cgroup: a transient scope in authwall.slice when systemd
-    // is the init (systemd makes it and moves the leader in), else a
-    // directory below the enforcement root.
-    const bool scope = systemd_is_init();
-    fs::path cgroup;
-    std::string name = user + "-" + random_hex(6);
-    if (!scope) {
-        fs::path parent = session_parent(config, *mount);
-        if (auto st = cgroup_create(parent); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-        cgroup = parent / name;
-        if (auto st = cgroup_create(cgroup); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-    }
-
-    // From here on, undo everything on failure.
-    bool recorded = false;
-    auto rollback = [&](Error e) {
-        if (recorded)
-            remove_record(config.run_dir, rec.id).ok();
-        if (!rec.origin_cgroup.empty())
-            cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
-        if (rec.id)
-            maps->remove_session(rec.id).ok();
-        if (scope && !rec.unit.empty())
-            stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
-        else if (!cgroup.empty())
-            ::rmdir(cgroup.c_str());
-        return failed(OpenFailure::Enforcement, std::move(e));
-    };
-    if (scope) {
-        // systemd moves the leader when it starts the scope: the entry goes
-        // in right after, before open_session returns — no code of the user
-        // runs before that (the login service forks the user's shell later).
-        rec.unit = "authwall-" + name + ".scope";
-        if (auto st = start_transient_scope(rec.unit, kSessionSlice, req.leader,
-                                            "authwall session of " + user + " (" + req.service + ")");
-            !st) {
-            rec.unit.clear(); // not made: nothing to stop
-            return rollback(st.error());
-        }
-        auto now_in = process_cgroup(req.leader);
-        if (!now_in)
-            return rollback(now_in.error());
-        cgroup = on_disk(*mount, *now_in);
-        if (cgroup.filename() != rec.unit)
-            return rollback(Error::msg("start", rec.unit, "the leader is in " + cgroup.string() + " instead"));
-    }
-    rec.cgroup = cgroup.string();
-    auto id = cgroup_id(cgroup);
-    if (!id)
-        return rollback(id.error());
-    auto level = cgroup_level(*mount, cgroup);
-    if (!level)
-        return rollback(level.error());
-    // cgroupfs: the entry goes in before the leader moves, so its first
-    // packet in the new cgroup is already enforced.
-    rec.opened_ns = realtime_ns();
-    rec.opened_at = rfc3339_utc(rec.opened_ns);
-    SessionEntry entry;
-    entry.policy_id = rec.policy_id;
-    entry.uid = rec.uid;
-    entry.rhost = rhost->address;
-    entry.opened_ns = rec.opened_ns;
-    if (auto st = maps->insert_session(*id, *level, entry); !st)
-        return rollback(st.error());
-    rec.id = *id;
-    if (!scope)
-        if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
-            return rollback(st.error());
-    if (auto st = write_record(config.run_dir, rec); !st)
-        return rollback(st.error());
-    recorded = true;
-    // With the mirror on, nft rules may rely on the sets (a gateway forwards
-    // only addresses in session_addrs): a session missing there is refused.
-    if (config.nft_mirror)
-        if (auto st = nft_mirror_add(config.run_dir, mirror_session_of(rec)); !st)
-            return rollback(st.error());
-    events.session_event("open", rec, "");
-    result.record = rec;
-    return OpenOutcome{result, std::nullopt};
+    rec.policy = policy->name;
+    rec.policy_id = policy->id;
+    rec.max_duration_s = policy->max_duration_s;
+    if (auto st = check_in_force(*active, rec.policy, rec.policy_id); !st)
+        return failed(OpenFailure::Enforcement, st.error());
+    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, std::move(result));
 }
 
 Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& typed_user,

@@ -1,10 +1,15 @@
 // Opening and closing a login session — the logic of pam_authwall.so, kept
 // here so tests drive it without PAM. The order of operations is the
 // contract:
-//   open:  validate user and rhost → resolve the policy (the index the loader
-//          published) → create the session cgroup → move the leader → read
-//          the cgroup id → insert the entry → write the record → event.
-//          Any failure after the cgroup exists is rolled back.
+//   open:  validate user and rhost → resolve the login's policy (the index
+//          the loader published; unmatched = "deny" refuses) → arm the user
+//          layer (the user's own policy, by uid, kept after logout) → for a
+//          user-only service (user manager, cron, at) stop here → otherwise
+//          the session cgroup: logind's session-N.scope when pam_systemd put
+//          the leader there (entry inserted at once, nothing moved), else a
+//          scope or directory of ours (entry inserted before the leader
+//          moves in) → write the record → event. Any failure after the
+//          cgroup exists is rolled back; the user layer stays armed.
 //   close: find the session (hint, own cgroup, or the record of the leader)
 //          → revoke it in the map (network cut at once) → move the caller
 //          back out → kill what is left → remove cgroup, entry, record →
@@ -42,12 +47,17 @@ struct OpenRequest {
     std::string rhost; // PAM_RHOST as given, possibly empty
     std::string tty;
     pid_t leader = 0;  // the process that becomes the session (PAM's caller)
+    // logind's session id, as pam_systemd (earlier in the stack) put it in
+    // the PAM environment (XDG_SESSION_ID); empty without logind. Trusted
+    // only when the leader's cgroup is that session's scope.
+    std::string logind_session;
 };
 
 // Why an open failed, so the PAM shim can pick the return code.
 enum class OpenFailure {
     BadUser,     // invalid or unknown user: never a session
     BadRhost,    // rhost=strict and PAM_RHOST is no address
+    Refused,     // no policy claims the login and unmatched = "deny"
     Enforcement, // could not enforce: fail=closed refuses, fail=open lets through
 };
 
@@ -62,6 +72,14 @@ struct OpenResult {
     // and no session was made.
     std::optional<uint64_t> enclosing_session;
     std::optional<SessionRecord> record;
+    // The user layer as this open left it: the policy the user is held to
+    // wherever their processes run, or nullopt when the user is not
+    // confined by it (exempt, uid outside [users] min_uid..max_uid, layer off,
+    // or no policy claims the user and unmatched = "pass").
+    std::optional<std::string> user_policy;
+    // A service of [users] user_only_services (the user manager, cron, at):
+    // the user layer was armed and no login session made.
+    bool user_only = false;
     std::vector<std::string> notes; // worth logging (e.g. rhost treated as absent)
 };
 

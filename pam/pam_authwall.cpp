@@ -71,6 +71,10 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     req.rhost = item(pamh, PAM_RHOST);
     req.tty = item(pamh, PAM_TTY);
     req.leader = getpid();
+    // Set by pam_systemd earlier in the stack (the PAM environment, not the
+    // process's): checked against the leader's cgroup before it is used.
+    if (const char* sid = pam_getenv(pamh, "XDG_SESSION_ID"))
+        req.logind_session = sid;
     JournalSink events("pam_authwall", config->event_log);
     OpenOutcome out = open_login_session(req, *config, options->rhost, events);
     if (out.error) {
@@ -79,6 +83,7 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
             pam_syslog(pamh, LOG_ERR, "%s", out.error->error.message().c_str());
             return PAM_USER_UNKNOWN;
         case OpenFailure::BadRhost:
+        case OpenFailure::Refused:
             pam_syslog(pamh, LOG_ERR, "session refused: %s", out.error->error.message().c_str());
             return PAM_PERM_DENIED;
         case OpenFailure::Enforcement:
@@ -87,7 +92,9 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     }
     for (const auto& note : out.result->notes)
         pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
-    if (out.result->exempt || out.result->enclosing_session) {
+    if (options->debug && out.result->user_policy)
+        pam_syslog(pamh, LOG_DEBUG, "user layer of %s: policy %s", req.user.c_str(), out.result->user_policy->c_str());
+    if (out.result->exempt || out.result->enclosing_session || out.result->user_only) {
         // Close must know open made nothing here: with `su` inside a
         // session, the enclosing session is the caller's own.
         pam_set_data(pamh, kDataKey, new uint64_t(0), free_id);

@@ -66,12 +66,43 @@ events_per_sec = 10
     BOOST_TEST(c.events_per_sec == 10u);
 }
 
+BOOST_AUTO_TEST_CASE(the_user_layer_settings)
+{
+    auto load = parse_config_text("", "a.toml");
+    BOOST_TEST(load.config.user_layer);
+    BOOST_TEST(load.config.users_min_uid == 1000u);
+    BOOST_TEST(load.config.users_max_uid == 60000u);
+    BOOST_TEST(load.config.user_only_services == (std::vector<std::string>{"systemd-user", "cron", "atd"}));
+    load = parse_config_text("[users]\nlayer = false\nmin_uid = 500\nmax_uid = 70000\nuser_only_services = "
+                             "[\"cron\"]\n",
+                             "a.toml");
+    BOOST_REQUIRE(load.ok());
+    BOOST_TEST(!load.config.user_layer);
+    BOOST_TEST(load.config.users_min_uid == 500u);
+    BOOST_TEST(load.config.users_max_uid == 70000u);
+    // The user manager is never given a login cgroup, whatever the list says.
+    BOOST_TEST(load.config.user_only_services == (std::vector<std::string>{"cron", "systemd-user"}));
+    BOOST_TEST(errors_of("[users]\nmin_uid = 2000\nmax_uid = 1000\n") ==
+               std::vector<std::string>{"a.toml:1:1: users.min_uid must not be above users.max_uid"});
+    BOOST_TEST(errors_of("[users]\nshell = 1\n").size() == 1u);
+}
+
+// toml++'s value<int64_t>() casts a float: 57e30 was undefined behaviour
+// inside sshd. Numbers must be integers.
+BOOST_AUTO_TEST_CASE(numbers_are_integers_never_cast_floats)
+{
+    BOOST_TEST(errors_of("[limits]\nevents_per_sec = 57e30\n") ==
+               std::vector<std::string>{"a.toml:2:18: events_per_sec must be an integer between 0 and 1000000"});
+    BOOST_TEST(errors_of("[limits]\nmax_sessions = 10.0\n").size() == 1u);
+    BOOST_TEST(errors_of("[limits]\nmax_sessions = 10\n").empty());
+}
+
 BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
 {
     BOOST_TEST(errors_of("pin_dri = \"/x\"\n") ==
                std::vector<std::string>{"a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
                                         "pin_dir, enforcement_roots, policy_dir, run_dir, event_log, unmatched, exempt_users, "
-                                        "exempt_groups, nft_mirror, deny_unknown_cgroups, pam, limits)"});
+                                        "exempt_groups, nft_mirror, deny_unknown_cgroups, pam, limits, users)"});
     BOOST_TEST(errors_of("pin_dir = \"relative\"\n") ==
                std::vector<std::string>{"a.toml:1:11: pin_dir must be an absolute path"});
     BOOST_TEST(errors_of("unmatched = \"maybe later\"\n") ==

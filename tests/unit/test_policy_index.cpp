@@ -85,6 +85,43 @@ BOOST_AUTO_TEST_CASE(a_login_gets_the_highest_priority_policy_that_matches_it)
     BOOST_TEST(!is_exempt(index, {"bob", {"bob"}, "sshd", ip}));
 }
 
+// The user layer: the policy a user is held to wherever their processes run
+// (user manager, cron, at, a process moved out of the login's cgroup).
+BOOST_AUTO_TEST_CASE(the_user_layer_ignores_services_and_is_never_claimed_by_address_alone)
+{
+    auto index = bastion_index();
+    auto user_policy = [&](LoginFacts facts) {
+        const IndexedPolicy* p = resolve_user_policy(index, facts);
+        return p ? p->name : std::string("(none)");
+    };
+    // bastion-users names only a service: it confines every user, also in
+    // their cron jobs and console logins.
+    BOOST_TEST(user_policy({"bob", {"bob"}, "cron", std::nullopt}) == "bastion-users");
+    BOOST_TEST(user_policy({"alice", {"alice", "bastion-admins"}, "login", std::nullopt}) == "bastion-admins");
+
+    auto load = parse_policy_text(R"(
+[policy.office]
+priority = 100
+match.rhosts = ["192.0.2.0/24"]
+[policy.alice]
+priority = 10
+match.users = ["alice"]
+match.rhosts = ["198.51.100.0/24"]
+[policy.nobody]
+)",
+                                  "t.toml");
+    BOOST_REQUIRE(load.ok());
+    auto compiled = compile_policies(load.policies, Fallback{});
+    BOOST_REQUIRE(compiled.ok());
+    index = build_policy_index(load.policies, compiled->ids, Config{});
+    auto office = IpAddress::parse("192.0.2.7");
+    // The login from the office gets the office policy; the user layer
+    // cannot (a process outside a login comes from no address).
+    BOOST_TEST(resolved(index, {"bob", {"bob"}, "sshd", office}) == "office");
+    BOOST_TEST(user_policy({"bob", {"bob"}, "sshd", office}) == "(none)");
+    BOOST_TEST(user_policy({"alice", {"alice"}, "sshd", office}) == "alice");
+}
+
 BOOST_AUTO_TEST_CASE(users_groups_and_rhosts_are_alternatives_services_a_condition)
 {
     auto load = parse_policy_text(R"(
