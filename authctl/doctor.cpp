@@ -10,12 +10,63 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <iostream>
 
 namespace authctl {
 
 using namespace authwall;
+
+namespace {
+
+// Running processes named `name` (their comm), one per mount namespace.
+std::vector<pid_t> processes_named(const std::string& name)
+{
+    std::vector<pid_t> out;
+    std::set<std::string> namespaces;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string pid = entry.path().filename().string();
+        if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit))
+            continue;
+        std::ifstream comm(entry.path() / "comm");
+        std::string line;
+        if (!std::getline(comm, line) || line != name)
+            continue;
+        std::error_code link_ec;
+        auto ns = std::filesystem::read_symlink(entry.path() / "ns" / "mnt", link_ec);
+        if (link_ec || namespaces.insert(ns.string()).second)
+            out.push_back(static_cast<pid_t>(std::stoi(pid)));
+    }
+    return out;
+}
+
+// The login service's processes (sshd for --pam sshd) must see cgroup2 and
+// the pins: sshd under `ip netns exec` does not, and every login fails.
+void check_service_processes(const std::string& process, const std::filesystem::path& pin_dir,
+                             const std::function<void(Finding::Level, std::string)>& add)
+{
+    auto pids = processes_named(process);
+    if (pids.empty()) {
+        add(Finding::Level::Ok, "no running " + process + " to check for cgroup2 and the pins");
+        return;
+    }
+    bool bad = false;
+    for (pid_t pid : pids) {
+        if (auto why = mount_namespace_problem(pid, pin_dir)) {
+            add(Finding::Level::Error, process + " (pid " + std::to_string(pid) + "): " + *why);
+            bad = true;
+        }
+    }
+    if (!bad)
+        add(Finding::Level::Ok, "every running " + process + " sees cgroup2 and the pins");
+}
+
+} // namespace
 
 int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir)
 {
@@ -67,6 +118,8 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
             for (auto& f : check_pam_stack(*stack))
                 findings.push_back({"pam", f});
         }
+        check_service_processes(service, ctx.config.pin_dir,
+                                [&](Finding::Level level, std::string message) { add("pam", level, std::move(message)); });
     }
 
     bool errors = false;

@@ -102,6 +102,57 @@ Result<CgroupMount> find_cgroup2_mount()
     return parse_cgroup2_mount(buf.str());
 }
 
+std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesystem::path& pin_dir,
+                                                   std::optional<std::string_view> mountinfo)
+{
+    std::string proc = pid ? "/proc/" + std::to_string(pid) : "/proc/self";
+    std::string text;
+    if (mountinfo) {
+        text = *mountinfo;
+    } else {
+        std::ifstream in(proc + "/mountinfo");
+        if (!in)
+            return std::nullopt; // the process is gone, or not ours to read: nothing to say
+        std::ostringstream buf;
+        buf << in.rdbuf();
+        text = buf.str();
+    }
+    bool cgroup2 = false, pins = false;
+    std::string pin = pin_dir.lexically_normal().string();
+    for (auto line : split(text, '\n')) {
+        auto sep = line.find(" - ");
+        if (sep == std::string_view::npos)
+            continue;
+        auto tail = split(line.substr(sep + 3), ' ');
+        auto head = split(line.substr(0, sep), ' ');
+        if (tail.empty() || head.size() < 5)
+            continue;
+        std::string point = unescape(head[4]);
+        if (tail[0] == "cgroup2")
+            cgroup2 = true;
+        else if (tail[0] == "bpf" && (pin == point || pin.starts_with(point == "/" ? point : point + "/")))
+            pins = true;
+    }
+    if (cgroup2 && pins)
+        return std::nullopt;
+    std::string missing = !cgroup2 && !pins ? "neither cgroup2 nor the bpffs holding " + pin
+                          : !cgroup2        ? "no cgroup2"
+                                            : "no bpffs holding " + pin;
+    std::string who = pid ? "process " + std::to_string(pid) : "this process";
+    std::string own;
+    // readlink, not stat: from another mount namespace, stat of
+    // /proc/1/ns/mnt is refused even to root; the link's text is not.
+    std::error_code ec1, ec2;
+    auto mine = std::filesystem::read_symlink(proc + "/ns/mnt", ec1);
+    auto init = std::filesystem::read_symlink("/proc/1/ns/mnt", ec2);
+    if (!ec1 && !ec2 && mine != init)
+        own = " in a mount namespace of its own";
+    return who + " runs" + own + " with " + missing +
+           " mounted: a login service started with `ip netns exec` or `ip vrf exec` sees a fresh /sys "
+           "without them; start it with `nsenter --net=/run/netns/NAME` (which keeps the mounts) or "
+           "mount cgroup2 and bpffs inside its namespace";
+}
+
 Result<uint64_t> cgroup_id(const std::filesystem::path& cgroup_dir)
 {
     // The cgroup id is the kernfs node id, which is the directory's inode

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,15 @@ struct CgroupMount {
 Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo);
 // Same, reading /proc/self/mountinfo.
 Result<CgroupMount> find_cgroup2_mount();
+
+// Why process `pid` (0: this one) cannot enforce sessions from where it
+// runs, or nullopt when it can: its mount namespace (read from
+// /proc/PID/mountinfo) has no cgroup2 or no bpffs holding `pin_dir`. The
+// usual cause is a login service started with `ip netns exec` or `ip vrf
+// exec`, which remount a fresh /sys without either. `mountinfo` overrides
+// the file read (tests).
+std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesystem::path& pin_dir,
+                                                   std::optional<std::string_view> mountinfo = std::nullopt);
 
 // The cgroup id (the kernfs inode number the BPF helpers return).
 Result<uint64_t> cgroup_id(const std::filesystem::path& cgroup_dir);

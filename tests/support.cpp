@@ -17,6 +17,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -142,6 +144,16 @@ int run_probe(const fs::path& cgroup, const std::string& netns, const std::funct
         return -2000 - (WIFEXITED(status) ? WEXITSTATUS(status) : 0);
     }
     return result;
+}
+
+int run_probe_as(const fs::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe)
+{
+    return run_probe(cgroup, "", [&]() {
+        if (setgroups(0, nullptr) != 0 || setresgid(who.gid, who.gid, who.gid) != 0 ||
+            setresuid(who.ruid, who.euid, who.euid) != 0)
+            return -3000 - errno;
+        return probe();
+    });
 }
 
 namespace {

@@ -35,6 +35,18 @@ void require_privileged_or_exit(const char* binary);
 // or -1000 - signal if the child died.
 int run_probe(const std::filesystem::path& cgroup, const std::string& netns, const std::function<int()>& probe);
 
+// Who a probe runs as: real uid, effective uid, group. A setuid-root helper
+// started by a user runs with real uid = the user's, effective uid = 0.
+struct ProbeIdentity {
+    uid_t ruid = 0;
+    uid_t euid = 0;
+    gid_t gid = 0;
+};
+
+// run_probe, with the probe's credentials switched to `who` after it was
+// placed in `cgroup` (as root can, and as systemd does for a user's units).
+int run_probe_as(const std::filesystem::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe);
+
 // Socket probes: 0 on success, else errno.
 int tcp_connect(const std::string& address, uint16_t port, int timeout_ms = 2000);
 // The same from a chosen local address (bound first; an error binding it is
