@@ -132,25 +132,36 @@ struct subject {
 };
 
 /* Outermost session first: a nested cgroup can never loosen the policy of
- * the session that contains it. `skb` NULL: the current task's cgroup. */
-static __always_inline void find_session(struct __sk_buff *skb, struct subject *s)
-{
-    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {
-        __u32 key = level;
-        __u8 *used = bpf_map_lookup_elem(&session_levels, &key);
-        if (!used || !*used)
-            continue;
-        __u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, level) : bpf_get_current_ancestor_cgroup_id(level);
-        if (!id)
-            break; /* the cgroup is shallower than this level */
-        struct aw_session *found = bpf_map_lookup_elem(&sessions, &id);
-        if (found) {
-            s->session = found;
-            s->session_id = id;
-            s->cgroup_id = skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
-            return;
-        }
+ * the session that contains it. One walk, two sources of ancestor ids: the
+ * task's (syscall hooks) and the socket's (packet hooks). Each program type
+ * may call only its own helper, and older verifiers (6.1) do not prune a
+ * branch on the context pointer, so the two are separate functions. */
+#define FIND_SESSION(s, ancestor_id, own_id)                                       \
+    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {                 \
+        __u32 key = level;                                                         \
+        __u8 *used = bpf_map_lookup_elem(&session_levels, &key);                   \
+        if (!used || !*used)                                                       \
+            continue;                                                              \
+        __u64 id = ancestor_id;                                                    \
+        if (!id)                                                                   \
+            break; /* the cgroup is shallower than this level */                   \
+        struct aw_session *found = bpf_map_lookup_elem(&sessions, &id);            \
+        if (found) {                                                               \
+            (s)->session = found;                                                  \
+            (s)->session_id = id;                                                  \
+            (s)->cgroup_id = own_id;                                               \
+            break;                                                                 \
+        }                                                                          \
     }
+
+static __always_inline void find_session_of_task(struct subject *s)
+{
+    FIND_SESSION(s, bpf_get_current_ancestor_cgroup_id(level), bpf_get_current_cgroup_id());
+}
+
+static __always_inline void find_session_of_skb(struct __sk_buff *skb, struct subject *s)
+{
+    FIND_SESSION(s, bpf_skb_ancestor_cgroup_id(skb, level), bpf_skb_cgroup_id(skb));
 }
 
 /* Root (uid 0) is never in the user layer: userspace refuses to write it. */
@@ -165,7 +176,7 @@ static __always_inline void find_user(struct subject *s, __u32 uid)
  * (effective uid 0, real uid the user's) stays in its user's layer. */
 static __always_inline int find_subject_of_task(struct subject *s)
 {
-    find_session(0, s);
+    find_session_of_task(s);
     find_user(s, (__u32)bpf_get_current_uid_gid());
     return s->session || s->user;
 }
@@ -173,7 +184,7 @@ static __always_inline int find_subject_of_task(struct subject *s)
 /* Packet hooks: the socket's cgroup and its owner's uid. */
 static __always_inline int find_subject_of_skb(struct __sk_buff *skb, struct subject *s)
 {
-    find_session(skb, s);
+    find_session_of_skb(skb, s);
     find_user(s, bpf_get_socket_uid(skb));
     return s->session || s->user;
 }
