@@ -99,6 +99,52 @@ int cmd_sessions_unprivileged(const Context& ctx, bool json)
     return 0;
 }
 
+// The user layer: every confined user, the policy their processes are
+// held to wherever they run, and the refusals it made.
+int cmd_users(const Context& ctx, bool json)
+{
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto users = maps->list_users();
+    if (!users)
+        return fail(users.error());
+    std::map<uint32_t, std::string> names;
+    if (auto ids = maps->policy_ids())
+        for (const auto& [n, i] : *ids)
+            names[i] = n;
+    auto policy_of = [&](const UserEntry& u) {
+        if (u.policy_id == AW_POLICY_FALLBACK)
+            return std::string("(unmatched)");
+        auto it = names.find(u.policy_id);
+        return it == names.end() ? "#" + std::to_string(u.policy_id) : it->second;
+    };
+    std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& [uid, u] : *users)
+            out.push_back({{"uid", uid},
+                           {"user", user_name(uid)},
+                           {"policy", policy_of(u)},
+                           {"policy_id", u.policy_id},
+                           {"revoked", (u.flags & AW_USER_REVOKED) != 0},
+                           {"armed_ns", u.armed_ns},
+                           {"armed_at", rfc3339_utc(u.armed_ns)},
+                           {"denied", u.denied}});
+        std::cout << nlohmann::json{{"version", 1}, {"users", out}}.dump(2) << "\n";
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"UID", "USER", "POLICY", "ARMED", "DENIED"}};
+    for (const auto& [uid, u] : *users)
+        rows.push_back({std::to_string(uid), user_name(uid), policy_of(u) + ((u.flags & AW_USER_REVOKED) ? " (revoked)" : ""),
+                        age_text(u.armed_ns) + " ago", std::to_string(u.denied)});
+    if (rows.size() == 1)
+        std::cout << "no confined users\n";
+    else
+        print_table(rows);
+    return 0;
+}
+
 int cmd_sessions(const Context& ctx, bool json)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
@@ -395,6 +441,9 @@ int main(int argc, char** argv)
     status->add_flag("--json", json, "machine-readable output");
     auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
     sessions->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    auto* users_cmd = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
+                                                  "processes run (the user layer), and its refusals");
+    users_cmd->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
 
     std::string cgroup, policy, rhost;
     uint32_t uid = 0;
@@ -440,6 +489,8 @@ int main(int argc, char** argv)
     try {
         if (*sessions)
             return cmd_sessions(ctx, json);
+        if (*users_cmd)
+            return cmd_users(ctx, json);
         if (*show_cmd)
             return cmd_show(ctx, session_id);
         if (*revoke)

@@ -146,9 +146,10 @@ int run_probe(const fs::path& cgroup, const std::string& netns, const std::funct
     return result;
 }
 
-int run_probe_as(const fs::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe)
+int run_probe_as(const fs::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe,
+                 const std::string& netns)
 {
-    return run_probe(cgroup, "", [&]() {
+    return run_probe(cgroup, netns, [&]() {
         if (setgroups(0, nullptr) != 0 || setresgid(who.gid, who.gid, who.gid) != 0 ||
             setresuid(who.ruid, who.euid, who.euid) != 0)
             return -3000 - errno;

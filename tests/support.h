@@ -45,7 +45,8 @@ struct ProbeIdentity {
 
 // run_probe, with the probe's credentials switched to `who` after it was
 // placed in `cgroup` (as root can, and as systemd does for a user's units).
-int run_probe_as(const std::filesystem::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe);
+int run_probe_as(const std::filesystem::path& cgroup, const ProbeIdentity& who, const std::function<int()>& probe,
+                 const std::string& netns = "");
 
 // Socket probes: 0 on success, else errno.
 int tcp_connect(const std::string& address, uint16_t port, int timeout_ms = 2000);

@@ -13,6 +13,8 @@
 #include "tests/login_world.h"
 #include "tests/support.h"
 
+#include <pwd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <netinet/in.h>
@@ -186,13 +188,21 @@ BOOST_AUTO_TEST_CASE(bastion_host)
         BOOST_TEST(!has_entry(w, r.id));
     }
 
-    // A console login (service "login") is not the bastion's business: no
-    // policy claims it, and the default fallback passes it.
+    // A console login (service "login") is no bastion login: no policy
+    // claims the *login*, and the default fallback passes it (root in it
+    // connects). But the user is a bastion user wherever they are: the user
+    // layer holds their own processes to their policy (bastion-admins now),
+    // at the console as in cron (docs/SECURITY.md, "The user is the boundary").
     {
         HeldSession login(w, "", "login");
         const auto r = only_record(w.records());
         BOOST_TEST(r.policy == "(unmatched)");
         BOOST_TEST(probe(r.cgroup, [] { return tcp_connect("10.30.0.5", 22); }) == 0);
+        passwd* pw = getpwnam(w.user().c_str());
+        BOOST_REQUIRE(pw);
+        ProbeIdentity user{pw->pw_uid, pw->pw_uid, pw->pw_gid};
+        BOOST_TEST(run_probe_as(r.cgroup, user, [] { return tcp_connect("10.30.0.5", 22); }, net.name()) == EPERM);
+        BOOST_TEST(run_probe_as(r.cgroup, user, [] { return tcp_connect("10.20.0.5", 22); }, net.name()) == 0);
         login.close();
     }
     BOOST_TEST(w.records().empty());

@@ -149,3 +149,28 @@ cgroup_id_of() { stat -c %i "$1"; }
 # has_event ID EVENT: the journal has authwall's EVENT record for session ID.
 has_event() { journalctl --no-pager -q -o cat AUTHWALL_SESSION="$1" AUTHWALL_EVENT="$2" | grep -q .; }
 export -f has_event
+
+# --- For the escape tests: a second user no policy claims (the control),
+# commands run inside a real SSH login, and a probe both users can run.
+make_free_user() {
+    id awfree >/dev/null 2>&1 && return 0
+    useradd -m -s /bin/bash awfree
+    echo "awfree:$VM_PASSWORD" | chpasswd
+}
+
+# ssh_run USER COMMAND: runs COMMAND in a password login of USER over sshd
+# (the whole PAM session stack, pam_systemd and pam_authwall included);
+# prints its output (stderr too).
+ssh_run() {
+    sshpass -p "$VM_PASSWORD" ssh -p $VM_SSH_PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o LogLevel=ERROR -o PreferredAuthentications=password -o PubkeyAuthentication=no \
+        "$1@127.0.0.1" "$2" 2>&1
+}
+
+# /tmp/vmtest-try PORT: "ok" when a TCP connect to 127.0.0.1:PORT works,
+# else "refused: <the error>".
+cat >/tmp/vmtest-try <<'SCRIPT'
+#!/bin/bash
+if out=$(bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>&1); then echo ok; else echo "refused: ${out##*: }"; fi
+SCRIPT
+chmod 0755 /tmp/vmtest-try

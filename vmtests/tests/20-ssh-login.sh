@@ -1,12 +1,13 @@
 # A password login over sshd, whose PAM stack has pam_authwall after
-# pam_systemd, lands in an authwall transient scope in authwall.slice; the
-# scope's cgroup id is in the sessions map; the policy holds; logind still
-# tracks the session; logout removes the scope, the entry and the record.
+# pam_systemd, is keyed on logind's own session-N.scope (nothing is moved);
+# the scope's cgroup id is in the sessions map; the policy holds; logind
+# tracks the session and its processes; logout removes the scope, the
+# entry and the record, and pam_systemd's ReleaseSession succeeds.
 setup_world
 ssh_login login
 cg=$(session_value login cgroup)
 log "the login's cgroup: $cg"
-[[ $cg == /authwall.slice/authwall-awvm-*.scope ]] || die "the login is in $cg, not an authwall scope in authwall.slice"
+[[ $cg == /user.slice/user-$(id -u awvm).slice/session-*.scope ]] || die "the login is in $cg, not logind's session scope"
 unit=${cg##*/}
 systemctl is-active --quiet "$unit" || die "$unit is not active"
 systemctl status --no-pager "$unit" | head -12
@@ -31,9 +32,11 @@ loginctl show-session "$sess" -p State -p Scope -p Service -p Remote -p Leader
 [ "$(loginctl show-session "$sess" -P Service)" = sshd ] || die "logind's session is not the sshd one"
 state=$(loginctl show-session "$sess" -P State)
 [ "$state" = active ] || [ "$state" = online ] || die "logind's session is $state"
-# The leader (sshd's session process) is in authwall's scope, not logind's.
+# The leader (sshd's session process) is in logind's scope, which is the
+# one the map holds.
 leader=$(loginctl show-session "$sess" -P Leader)
 grep -q "$cg\$" "/proc/$leader/cgroup" || die "the session leader $leader is in $(cat /proc/$leader/cgroup)"
+[ "$(loginctl show-session "$sess" -P Scope)" = "$unit" ] || die "logind's scope is not $unit"
 
 ssh_logout login
 wait_for 10 bash -c "! systemctl is-active --quiet $unit" || die "$unit still active after logout"
@@ -47,4 +50,8 @@ wait_for 10 bash -c "! loginctl list-sessions --no-legend | awk '\$3 == \"awvm\"
 journalctl --no-pager -o cat AUTHWALL_SESSION="$id" AUTHWALL_EVENT=open + AUTHWALL_SESSION="$id" AUTHWALL_EVENT=close
 wait_for 5 has_event "$id" open || die "no open event for session $id in the journal"
 wait_for 5 has_event "$id" close || die "no close event for session $id in the journal"
+# pam_systemd's ReleaseSession worked: sshd logged no failure at logout.
+if journalctl --no-pager -q -u vmtest-sshd | grep -i "release session\|does not belong to any known session"; then
+    die "pam_systemd could not release the session"
+fi
 log "ssh-login: ok"

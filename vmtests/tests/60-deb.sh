@@ -89,7 +89,7 @@ authctl status
 setup_world
 ssh_login deb probe
 cg=$(session_value deb cgroup)
-[[ $cg == /authwall.slice/authwall-awvm-*.scope ]] || die "the login is in $cg"
+[[ $cg == /user.slice/user-$(id -u awvm).slice/session-*.scope ]] || die "the login is in $cg"
 id=$(cgroup_id_of "/sys/fs/cgroup$cg")
 in_sessions_map "$id" || die "session $id is not in the map"
 [ "$(session_value deb allowed)" = ok ] || die "allowed connect failed: $(session_value deb allowed)"
