@@ -1,5 +1,7 @@
 #include "bench/harness.h"
 
+#include <grp.h>
+
 #include "core/session_lifecycle.h"
 
 #include "core/policy_file.h"
@@ -64,12 +66,14 @@ std::vector<double> collect_from_child(const std::function<void(const std::funct
     return out;
 }
 
-double in_child(const fs::path& cgroup, const std::function<double()>& fn)
+double in_child(const fs::path& cgroup, const std::function<double()>& fn, uid_t uid)
 {
     auto values = collect_from_child([&](const std::function<void(double)>& emit) {
         if (!cgroup_move_pid(cgroup, getpid()).ok() || unshare(CLONE_NEWNET) != 0)
             _exit(1);
         lo_up();
+        if (uid != 0 && (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0))
+            _exit(1);
         emit(fn());
     });
     return values.empty() ? -1 : values.front();

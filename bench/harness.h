@@ -23,8 +23,9 @@ namespace authwall::bench {
 // which returns them once the child exits.
 std::vector<double> collect_from_child(const std::function<void(const std::function<void(double)>& emit)>& body);
 
-// Runs fn in a child placed in `cgroup` and a fresh netns with lo up.
-double in_child(const std::filesystem::path& cgroup, const std::function<double()>& fn);
+// Runs fn in a child placed in `cgroup` and a fresh netns with lo up; with
+// `uid` (not 0), as that user (real and effective), as a user's process is.
+double in_child(const std::filesystem::path& cgroup, const std::function<double()>& fn, uid_t uid = 0);
 
 // Parses the common arguments: --quick (returns true into *quick) and
 // --help. Returns an exit code to stop with, or -1 to go on.
