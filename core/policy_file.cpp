@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -121,7 +122,11 @@ class Reader : public detail::TomlReader {
         only_keys(t, {"priority", "match", "egress", "ingress", "bind", "sockets", "session"}, where);
 
         if (const toml::node* n = t.get("priority")) {
-            auto v = n->value<int64_t>();
+            // Integers only: value<int64_t>() casts a float, which is
+            // undefined behaviour out of range (1e300).
+            std::optional<int64_t> v;
+            if (const auto* i = n->as_integer())
+                v = i->get();
             if (v && *v >= -1000000 && *v <= 1000000)
                 p.priority = static_cast<int>(*v);
             else
