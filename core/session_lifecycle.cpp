@@ -23,10 +23,10 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
 {
     PamOptions o;
     for (const auto& a : args) {
-        if (a == "fail=closed")
-            o.fail_closed = true;
-        else if (a == "fail=open")
-            o.fail_closed = false;
+        if (a == "fail=closed" || a == "fail=open") {
+            o.fail_closed = a == "fail=closed";
+            o.fail_explicit = true;
+        }
         else if (a == "rhost=lax")
             o.rhost = RhostMode::Lax;
         else if (a == "rhost=strict")

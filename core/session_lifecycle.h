@@ -32,6 +32,7 @@ namespace authwall {
 
 struct PamOptions {
     bool fail_closed = true;
+    bool fail_explicit = false; // fail= given: it overrides [pam] fail of the configuration
     RhostMode rhost = RhostMode::Lax;
     std::filesystem::path config = kDefaultConfigPath;
     bool config_explicit = false;

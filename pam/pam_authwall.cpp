@@ -61,9 +61,13 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
         pam_syslog(pamh, LOG_CRIT, "SESSION NOT ENFORCED (fail=open): %s", e.message().c_str());
         return PAM_SUCCESS;
     };
+    // A configuration that cannot be read is refused as fail= says, closed
+    // when the line does not say: [pam] fail is in the file we could not read.
     auto config = load_settings(*options);
     if (!config)
         return enforcement_failed(config.error());
+    if (!options->fail_explicit)
+        options->fail_closed = config->pam_fail == PamFailMode::Closed;
 
     OpenRequest req;
     req.user = item(pamh, PAM_USER);

@@ -267,6 +267,21 @@ BOOST_AUTO_TEST_CASE(loader_never_ran_fails_closed_for_others)
     BOOST_TEST(has(out, "authwall-loader has not published the policies in force (is it running?)"));
 }
 
+// [pam] fail in authwall.toml decides when the module line does not; a
+// fail= on the line wins.
+BOOST_AUTO_TEST_CASE(pam_fail_of_the_configuration_applies_unless_the_line_says)
+{
+    LoginWorld w(kPolicies, "", "[pam]\nfail = \"open\"\n");
+    fs::remove(w.run_dir() / "policies.json");
+    auto out = w.pam(w.user());
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(has(out, "SESSION NOT ENFORCED (fail=open): "));
+    w.set_pam_args("fail=closed");
+    out = w.pam(w.user());
+    BOOST_TEST(has(out, "open: PAM_SESSION_ERR"));
+    BOOST_TEST(has(out, "session refused (fail=closed): "));
+}
+
 #ifndef AUTHWALL_SANITIZED // valgrind cannot run AddressSanitizer-instrumented programs
 BOOST_AUTO_TEST_CASE(valgrind_memcheck_is_clean_on_open_close)
 {
