@@ -118,6 +118,26 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
             for (auto& f : check_pam_stack(*stack))
                 findings.push_back({"pam", f});
         }
+        // The user layer is armed by any PAM session of the user; the
+        // non-interactive stacks (cron, at, the user manager) arm it for a
+        // user's first job since boot, before any login.
+        if (ctx.config.user_layer)
+            for (const char* other : {"systemd-user", "cron", "atd"}) {
+                auto s = pam_session_stack(pam_dir, other);
+                if (!s)
+                    continue; // not installed
+                bool present = std::any_of(s->begin(), s->end(), [](const PamLine& l) {
+                    return l.module.find("pam_authwall.so") != std::string::npos;
+                });
+                if (present)
+                    add("pam", Finding::Level::Ok, std::string("pam_authwall.so is in the ") + other + " stack");
+                else
+                    add("pam", Finding::Level::Warning,
+                        std::string("pam_authwall.so is not in the ") + other +
+                            " stack (common-session-noninteractive): a confined user's " + other +
+                            " job runs unconfined until their first login since boot "
+                            "(pam-auth-update --enable authwall writes both stacks)");
+            }
         check_service_processes(service, ctx.config.pin_dir,
                                 [&](Finding::Level level, std::string message) { add("pam", level, std::move(message)); });
     }

@@ -91,11 +91,16 @@ bool is_module(const PamLine& l, const std::string& name)
 
 } // namespace
 
-Result<std::vector<PamLine>> pam_session_stack(const fs::path& pam_dir, const std::string& service)
+Result<std::vector<PamLine>> pam_session_stack(const fs::path& pam_dir, const std::string& service,
+                                               const fs::path& vendor_dir)
 {
     std::vector<PamLine> out;
     std::set<std::string> seen;
-    if (auto st = expand(pam_dir, pam_dir / service, out, seen, 0); !st)
+    fs::path file = pam_dir / service;
+    std::error_code ec;
+    if (!fs::exists(file, ec) && !vendor_dir.empty() && fs::exists(vendor_dir / service, ec))
+        file = vendor_dir / service;
+    if (auto st = expand(pam_dir, file, out, seen, 0); !st)
         return st.error();
     return out;
 }

@@ -26,8 +26,11 @@ struct Finding {
     std::string message;
 };
 
-// The session lines of `service` in order, includes expanded.
-Result<std::vector<PamLine>> pam_session_stack(const std::filesystem::path& pam_dir, const std::string& service);
+// The session lines of `service` in order, includes expanded. Like libpam,
+// a service missing from `pam_dir` is looked up in `vendor_dir` (Debian
+// ships systemd-user in /usr/lib/pam.d); includes resolve in `pam_dir`.
+Result<std::vector<PamLine>> pam_session_stack(const std::filesystem::path& pam_dir, const std::string& service,
+                                               const std::filesystem::path& vendor_dir = "/usr/lib/pam.d");
 
 // The doctor's verdict on a session stack.
 std::vector<Finding> check_pam_stack(const std::vector<PamLine>& stack);

@@ -57,6 +57,20 @@ BOOST_AUTO_TEST_CASE(before_pam_systemd_is_an_error)
     BOOST_TEST(e[0].find("runs before pam_systemd.so") != std::string::npos);
 }
 
+// libpam reads a service missing from /etc/pam.d from /usr/lib/pam.d
+// (Debian's systemd-user); its includes still come from /etc/pam.d.
+BOOST_AUTO_TEST_CASE(a_service_only_in_the_vendor_directory_is_found)
+{
+    auto stack = pam_session_stack(fixture("good"), "systemd-user", fixture("vendor"));
+    BOOST_REQUIRE(stack.ok());
+    bool authwall = false;
+    for (const auto& l : *stack)
+        authwall |= l.module.find("pam_authwall.so") != std::string::npos;
+    BOOST_TEST(authwall);
+    BOOST_TEST(stack->front().file.find("vendor/systemd-user") != std::string::npos);
+    BOOST_TEST(!pam_session_stack(fixture("good"), "systemd-user", "").ok());
+}
+
 BOOST_AUTO_TEST_CASE(missing_through_substack_is_an_error)
 {
     auto e = errors(check_pam_stack(*pam_session_stack(fixture("missing"), "sshd")));
