@@ -1,7 +1,8 @@
 # The user is the boundary. A confined user (awvm: policy vmtest, only
 # 127.0.0.1:7788 allowed) tries every way out of an enforced SSH login that
 # a systemd host offers: the user manager (systemd-run --user in every
-# form, a unit of their own, a delegated slice), a service left running
+# form, a unit of their own, a delegated slice, a socket-activated
+# service), a service left running
 # after logout (with linger), cron and at. Each must be refused with EPERM;
 # the same attempt by awfree, whom no policy claims, must get through (the
 # control: the test can fail). Then logind's own controls, which the login
@@ -43,6 +44,24 @@ loginctl enable-linger || exit 1
 systemd-run --user --quiet --unit=vmtest-left /bin/bash -c \
     'while :; do /tmp/vmtest-try 7789 >>/tmp/esc-left-$USER; sleep 0.3; done'
 SCRIPT
+# A socket-activated user service: the user manager listens on $1; each
+# connection starts an instance that probes the denied port.
+cat >/tmp/vmtest-esc-socket <<'SCRIPT'
+#!/bin/bash
+mkdir -p ~/.config/systemd/user
+cat >~/.config/systemd/user/vmtest-act.socket <<UNIT
+[Socket]
+ListenStream=127.0.0.1:$1
+Accept=yes
+UNIT
+cat >~/.config/systemd/user/vmtest-act@.service <<UNIT
+[Service]
+ExecStart=/bin/sh -c '/tmp/vmtest-try 7789 > /tmp/esc-socket-$USER'
+StandardInput=socket
+UNIT
+systemctl --user daemon-reload
+systemctl --user start vmtest-act.socket
+SCRIPT
 cat >/tmp/vmtest-esc-cron <<'SCRIPT'
 #!/bin/bash
 echo '* * * * * /tmp/vmtest-try 7789 >/tmp/esc-cron-$LOGNAME 2>&1' | crontab -
@@ -67,6 +86,13 @@ for u in awvm awfree; do
     # A delegated slice of the user's own.
     out=$(ssh_run $u 'systemd-run --user --quiet --wait --pipe --slice=vmesc.slice -p Delegate=yes /tmp/vmtest-try 7789')
     expect "systemd-run --user --slice -p Delegate=yes" $u "$(tail -1 <<<"$out")"
+    # A socket-activated user service, activated from outside the login.
+    port=7790
+    [ $u = awfree ] && port=7791
+    ssh_run $u "/tmp/vmtest-esc-socket $port"
+    bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || die "the user socket of $u does not accept"
+    wait_for 10 test -s /tmp/esc-socket-$u || die "the socket-activated service of $u did not run"
+    expect "a socket-activated user service" $u "$(cat /tmp/esc-socket-$u)"
     # A service left running after logout (linger keeps the manager).
     ssh_run $u /tmp/vmtest-esc-left || die "enable-linger or systemd-run failed for $u"
     # cron and at, scheduled from inside the login.
