@@ -33,16 +33,21 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ------------------------------------------------------------------ maps */
 
+/* Sessions and their counters are not preallocated: an open slot costs
+ * nothing, an open session its two elements whatever the CPU count (the
+ * counters are one shared value, added to atomically, not one per CPU). */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, __u64);
     __type(value, struct aw_session);
 } sessions SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, __u64);
     __type(value, struct aw_stats);
 } session_stats SEC(".maps");

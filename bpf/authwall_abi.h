@@ -149,7 +149,8 @@ struct aw_policy_name {
     __u32 reserved;
 };
 
-/* Per-session per-CPU counters (session_stats, PERCPU_HASH keyed by cgroup id). */
+/* Per-session counters (session_stats, a HASH keyed by cgroup id, not
+ * preallocated; one value per session, the programs add atomically). */
 struct aw_stats {
     __u64 bytes_in;
     __u64 bytes_out;

@@ -130,9 +130,12 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
         return Error::msg("insert session", std::to_string(cgroup_id),
                           "cgroup level " + std::to_string(level) + " is outside 1.." +
                               std::to_string(AW_MAX_CGROUP_LEVEL));
-    std::vector<aw_stats> zero(static_cast<size_t>(ncpus_));
-    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, zero.data(), BPF_NOEXIST) != 0 && errno != EEXIST)
-        return Error::sys("create counters of session", std::to_string(cgroup_id), errno);
+    aw_stats zero{};
+    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, &zero, BPF_NOEXIST) != 0 && errno != EEXIST) {
+        int err = errno;
+        return Error::sys("create counters of session", std::to_string(cgroup_id), err,
+                          err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
+    }
     uint32_t lvl = static_cast<uint32_t>(level);
     uint8_t used = 1;
     if (bpf_map_update_elem(map_fd("session_levels"), &lvl, &used, BPF_ANY) != 0)
@@ -256,18 +259,16 @@ Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t 
 
 Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
 {
-    std::vector<aw_stats> per_cpu(static_cast<size_t>(ncpus_));
-    if (bpf_map_lookup_elem(map_fd("session_stats"), &cgroup_id, per_cpu.data()) != 0)
+    aw_stats s{};
+    if (bpf_map_lookup_elem(map_fd("session_stats"), &cgroup_id, &s) != 0)
         return Error::sys("read counters of session", std::to_string(cgroup_id), errno);
     SessionStats out;
-    for (const auto& s : per_cpu) {
-        out.bytes_in += s.bytes_in;
-        out.bytes_out += s.bytes_out;
-        out.packets_in += s.packets_in;
-        out.packets_out += s.packets_out;
-        for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
-            out.denied[h] += s.denied[h];
-    }
+    out.bytes_in = s.bytes_in;
+    out.bytes_out = s.bytes_out;
+    out.packets_in = s.packets_in;
+    out.packets_out = s.packets_out;
+    for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
+        out.denied[h] = s.denied[h];
     return out;
 }
 
