@@ -24,6 +24,9 @@ std::string user_name(uint32_t uid);
 
 int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
+// Revokes the user layer of `name` (every process of theirs, wherever it
+// runs, and their future logins) and each of their sessions; `undo` lifts it.
+int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool undo);
 int cmd_status(const Context& ctx);
 int cmd_watch(const Context& ctx, bool from_start, long count);
 int cmd_nft_verify(const Context& ctx);

@@ -423,9 +423,18 @@ int main(int argc, char** argv)
     auto* show_cmd = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
     show_cmd->add_option("ID", session_id, "session id (authctl sessions)")->required();
     show_cmd->add_flag("--json", json, "machine-readable output");
-    auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included)");
-    revoke->add_option("ID", session_id, "session id (authctl sessions)")->required();
-    revoke->add_flag("--kill", kill, "also kill the session's processes");
+    std::string revoke_user;
+    bool undo = false;
+    auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included), "
+                                                "or a user's everywhere");
+    auto* revoke_id = revoke->add_option("ID", session_id, "session id (authctl sessions)");
+    auto* revoke_user_opt =
+        revoke->add_option("--user", revoke_user,
+                           "revoke the user: all their processes wherever they run, each of their sessions, and "
+                           "their logins until --undo");
+    revoke_id->excludes(revoke_user_opt);
+    revoke->add_flag("--kill", kill, "also kill the processes of the session(s)");
+    revoke->add_flag("--undo", undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
     bool from_start = false;
     long count = 0;
     auto* watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
@@ -493,8 +502,15 @@ int main(int argc, char** argv)
             return cmd_users(ctx, json);
         if (*show_cmd)
             return cmd_show(ctx, session_id);
-        if (*revoke)
+        if (*revoke) {
+            if (!revoke_user.empty())
+                return cmd_revoke_user(ctx, revoke_user, kill, undo);
+            if (revoke_id->count() == 0) {
+                std::cerr << "authctl revoke: a session ID or --user NAME is required\n";
+                return 2;
+            }
             return cmd_revoke(ctx, session_id, kill);
+        }
         if (*verify)
             return cmd_nft_verify(ctx);
         if (*status)

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <dirent.h>
+#include <pwd.h>
 #include <fstream>
 #include <iostream>
 
@@ -171,6 +172,51 @@ int cmd_revoke(const Context& ctx, uint64_t id, bool kill)
         std::cout << "killed the processes of " << cgroup.string() << "\n";
     }
     return 0;
+}
+
+int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool undo)
+{
+    passwd* pw = getpwnam(name.c_str());
+    if (!pw)
+        return fail(Error::msg("revoke user", name, "unknown to NSS"));
+    uint32_t uid = pw->pw_uid;
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto existing = maps->lookup_user(uid);
+    if (!existing)
+        return fail(existing.error());
+    SessionRecord who;
+    who.user = name;
+    who.uid = uid;
+    who.kind = "user";
+    JournalSink events("authctl", ctx.config.event_log);
+    if (undo) {
+        if (!*existing || !((*existing)->flags & AW_USER_REVOKED))
+            return fail(Error::msg("lift revocation of", name, "the user is not revoked"));
+        if (auto st = maps->set_user(uid, (*existing)->policy_id, (*existing)->flags & ~AW_USER_REVOKED); !st)
+            return fail(st.error());
+        events.session_event("revoke", who, "revocation of the user lifted");
+        std::cout << "lifted the revocation of " << name << ": their next login is allowed\n";
+        return 0;
+    }
+    // The user layer is revoked first: every process of the user, in a
+    // login or not, is cut off at once; then each of their logins.
+    uint32_t policy = *existing ? (*existing)->policy_id : AW_POLICY_FALLBACK;
+    uint32_t flags = *existing ? (*existing)->flags : 0;
+    if (auto st = maps->set_user(uid, policy, flags | AW_USER_REVOKED); !st)
+        return fail(st.error());
+    events.session_event("revoke", who, "every process of the user; logins refused until lifted");
+    std::cout << "revoked user " << name << ": the traffic of all their processes is denied from now on, "
+              << "and their logins are refused (authctl revoke --user " << name << " --undo lifts it)\n";
+    auto sessions = maps->list_sessions();
+    if (!sessions)
+        return fail(sessions.error());
+    int rc = 0;
+    for (const auto& [id, entry] : *sessions)
+        if (entry.uid == uid)
+            rc |= cmd_revoke(ctx, id, kill);
+    return rc;
 }
 
 int cmd_status(const Context& ctx)

@@ -364,6 +364,12 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     auto active = maps->active_policy_ids();
     if (!active)
         return failed(OpenFailure::Enforcement, active.error());
+    // A revoked user (authctl revoke --user) stays cut off: no new login,
+    // and no cron job or user manager either, until the revocation is lifted.
+    if (auto existing = maps->lookup_user(account->uid); existing && *existing && ((*existing)->flags & AW_USER_REVOKED))
+        return failed(OpenFailure::Refused, Error::msg("refuse login of", user,
+                                                       "the user is revoked (authctl revoke --user " + user +
+                                                           " --undo lifts it)"));
     auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, config);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());

@@ -334,6 +334,47 @@ match.services = ["authwall-test"]
     BOOST_TEST(has(out, "SESSION NOT ENFORCED (fail=open): confine user"));
 }
 
+// authctl revoke --user: every process of the user is cut off wherever it
+// runs, each of their logins is revoked, and new logins (cron jobs too) are
+// refused until --undo. Another user is untouched.
+BOOST_AUTO_TEST_CASE(revoking_a_user_cuts_off_every_process_and_refuses_logins_until_lifted)
+{
+    LoginWorld w(kPlaceholder);
+    OtherUser other;
+    reload(w, policies_for(w.user()));
+    auto user = identity_of(w.user());
+    auto authctl = [&](const std::string& args) {
+        return sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " --config " + w.config().string() + " " + args +
+                         " 2>&1; echo rc=$?");
+    };
+    HeldSession login(w, "--rhost 192.0.2.5");
+    auto records = w.records();
+    BOOST_REQUIRE_EQUAL(records.size(), 1u);
+    fs::path in_login = records[0].cgroup;
+    fs::path outside = outside_cgroup(w, "elsewhere");
+    BOOST_TEST(connect_as(outside, user, "127.0.0.1") == ECONNREFUSED); // allowed: nothing listens
+
+    auto out = authctl("revoke --user " + w.user());
+    BOOST_TEST(has(out, "revoked user " + w.user()), out);
+    BOOST_TEST(has(out, "revoked session " + std::to_string(records[0].id)), out);
+    BOOST_TEST(has(out, "rc=0"));
+    BOOST_TEST(connect_as(outside, user, "127.0.0.1") == EPERM);
+    BOOST_TEST(connect_as(in_login, user, "127.0.0.1") == EPERM);
+    BOOST_TEST(connect_as(in_login, ProbeIdentity{}, "127.0.0.1") == EPERM); // the login itself is revoked
+    BOOST_TEST(connect_as(outside, other.who(), "127.0.0.1") == ECONNREFUSED);
+    out = w.pam(w.user());
+    BOOST_TEST(has(out, "open: PAM_PERM_DENIED"));
+    BOOST_TEST(has(out, "the user is revoked (authctl revoke --user " + w.user() + " --undo lifts it)"));
+
+    out = authctl("revoke --user " + w.user() + " --undo");
+    BOOST_TEST(has(out, "lifted the revocation of " + w.user()), out);
+    BOOST_TEST(connect_as(outside, user, "127.0.0.1") == ECONNREFUSED);
+    BOOST_TEST(has(w.pam(w.user()), "open: PAM_SUCCESS"));
+    BOOST_TEST(has(authctl("revoke --user " + w.user() + " --undo"), "the user is not revoked"));
+    BOOST_TEST(has(authctl("revoke"), "rc=2"));
+    login.close();
+}
+
 // sshd started with `ip netns exec` sees a fresh /sys without cgroup2 or
 // bpffs: the login is refused with the cause named, not "no pin".
 BOOST_AUTO_TEST_CASE(a_login_service_under_ip_netns_exec_is_told_why)
