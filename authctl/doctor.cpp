@@ -138,8 +138,9 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
                             " job runs unconfined until their first login since boot "
                             "(pam-auth-update --enable authwall writes both stacks)");
             }
-        check_service_processes(service, ctx.config.pin_dir,
-                                [&](Finding::Level level, std::string message) { add("pam", level, std::move(message)); });
+        check_service_processes(service, ctx.config.pin_dir, [&](Finding::Level level, std::string message) {
+            add("pam", level, std::move(message));
+        });
     }
 
     bool errors = false;

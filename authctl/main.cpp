@@ -136,8 +136,9 @@ int cmd_users(const Context& ctx, bool json)
     }
     std::vector<std::vector<std::string>> rows{{"UID", "USER", "POLICY", "ARMED", "DENIED"}};
     for (const auto& [uid, u] : *users)
-        rows.push_back({std::to_string(uid), user_name(uid), policy_of(u) + ((u.flags & AW_USER_REVOKED) ? " (revoked)" : ""),
-                        age_text(u.armed_ns) + " ago", std::to_string(u.denied)});
+        rows.push_back({std::to_string(uid), user_name(uid),
+                        policy_of(u) + ((u.flags & AW_USER_REVOKED) ? " (revoked)" : ""), age_text(u.armed_ns) + " ago",
+                        std::to_string(u.denied)});
     if (rows.size() == 1)
         std::cout << "no confined users\n";
     else

@@ -106,7 +106,8 @@ int main(int argc, char** argv)
                 g_rounds, g_iperf_seconds, compiled.entries.size());
     for (int r = 0; r < g_rounds; ++r) {
         for (auto& s : scenarios) {
-            s.rate.push_back(in_child(s.cgroup, [] { return connect_rate(g_connects); }, s.uid));
+            s.rate.push_back(in_child(
+                s.cgroup, [] { return connect_rate(g_connects); }, s.uid));
             s.bps.push_back(in_child(s.cgroup, throughput, s.uid));
         }
         std::fprintf(stderr, "round %d/%d done\n", r + 1, g_rounds);

@@ -80,8 +80,8 @@ class ConfigReader : public detail::TomlReader {
     {
         Config& c = out_.config;
         only_keys(root,
-                  {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users", "exempt_groups",
-                   "nft_mirror", "deny_unknown_cgroups", "pam", "limits", "users"},
+                  {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users",
+                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "pam", "limits", "users"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);

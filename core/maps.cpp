@@ -71,9 +71,12 @@ const char* reason_name(unsigned reason)
 const char* layer_name(unsigned layer)
 {
     switch (layer) {
-    case AW_LAYER_LOGIN: return "login";
-    case AW_LAYER_USER: return "user";
-    default: return "unknown";
+    case AW_LAYER_LOGIN:
+        return "login";
+    case AW_LAYER_USER:
+        return "user";
+    default:
+        return "unknown";
     }
 }
 

@@ -32,9 +32,9 @@ struct SessionEntry {
 // The user layer of one confined user (the users map, keyed by uid).
 struct UserEntry {
     uint32_t policy_id = AW_POLICY_FALLBACK;
-    uint32_t flags = 0;     // AW_USER_*
-    uint64_t armed_ns = 0;  // CLOCK_REALTIME of the last write
-    uint64_t denied = 0;    // denials by the user layer (read-only here)
+    uint32_t flags = 0;    // AW_USER_*
+    uint64_t armed_ns = 0; // CLOCK_REALTIME of the last write
+    uint64_t denied = 0;   // denials by the user layer (read-only here)
 };
 
 struct SessionStats {

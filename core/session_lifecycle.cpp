@@ -26,8 +26,7 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
         if (a == "fail=closed" || a == "fail=open") {
             o.fail_closed = a == "fail=closed";
             o.fail_explicit = true;
-        }
-        else if (a == "rhost=lax")
+        } else if (a == "rhost=lax")
             o.rhost = RhostMode::Lax;
         else if (a == "rhost=strict")
             o.rhost = RhostMode::Strict;
@@ -115,8 +114,9 @@ namespace {
 // (terminate-session, kill-session, ReleaseSession, session-status).
 bool is_logind_scope(const std::string& cgroup, uid_t uid, const std::string& session)
 {
-    if (session.empty() || session.size() > 32 ||
-        !std::all_of(session.begin(), session.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+    if (session.empty() || session.size() > 32 || !std::all_of(session.begin(), session.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c));
+        }))
         return false;
     std::string want = "/user-" + std::to_string(uid) + ".slice/session-" + session + ".scope";
     return cgroup.size() > want.size() && cgroup.ends_with(want) && cgroup.find("/user.slice/") != std::string::npos;
@@ -258,9 +258,12 @@ std::optional<LoginPolicy> login_policy(const PolicyIndex& index, const LoginFac
     if (const IndexedPolicy* p = resolve_policy(index, login))
         return LoginPolicy{p->name, p->id, p->max_duration_s};
     switch (index.unmatched.kind) {
-    case Fallback::Kind::Deny: return std::nullopt;
-    case Fallback::Kind::Policy: return LoginPolicy{index.unmatched.policy, AW_POLICY_FALLBACK, 0};
-    default: return LoginPolicy{"(unmatched)", AW_POLICY_FALLBACK, 0};
+    case Fallback::Kind::Deny:
+        return std::nullopt;
+    case Fallback::Kind::Policy:
+        return LoginPolicy{index.unmatched.policy, AW_POLICY_FALLBACK, 0};
+    default:
+        return LoginPolicy{"(unmatched)", AW_POLICY_FALLBACK, 0};
     }
 }
 
@@ -270,7 +273,8 @@ Status check_in_force(const std::map<std::string, uint32_t>& active, const std::
         return {};
     auto it = active.find(name);
     if (it == active.end() || it->second != id)
-        return Error::msg("resolve policy", name, "is not in force in the kernel (authctl policy show; authctl policy check)");
+        return Error::msg("resolve policy", name,
+                          "is not in force in the kernel (authctl policy show; authctl policy check)");
     return {};
 }
 
@@ -366,10 +370,11 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         return failed(OpenFailure::Enforcement, active.error());
     // A revoked user (authctl revoke --user) stays cut off: no new login,
     // and no cron job or user manager either, until the revocation is lifted.
-    if (auto existing = maps->lookup_user(account->uid); existing && *existing && ((*existing)->flags & AW_USER_REVOKED))
-        return failed(OpenFailure::Refused, Error::msg("refuse login of", user,
-                                                       "the user is revoked (authctl revoke --user " + user +
-                                                           " --undo lifts it)"));
+    if (auto existing = maps->lookup_user(account->uid);
+        existing && *existing && ((*existing)->flags & AW_USER_REVOKED))
+        return failed(OpenFailure::Refused,
+                      Error::msg("refuse login of", user,
+                                 "the user is revoked (authctl revoke --user " + user + " --undo lifts it)"));
     auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, config);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());

@@ -147,11 +147,10 @@ void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
         return;
     sd_journal_send("MESSAGE=authwall: %s", e.str().c_str(), "PRIORITY=5", "SYSLOG_IDENTIFIER=authwall-loader",
                     "AUTHWALL_EVENT=deny", "AUTHWALL_LAYER=%s", layer_name(e.layer), "AUTHWALL_UID=%u", e.uid,
-                    "AUTHWALL_SESSION=%llu", (unsigned long long)e.session_id,
-                    "AUTHWALL_CGROUP=%llu", (unsigned long long)e.cgroup_id, "AUTHWALL_PID=%u", e.pid,
-                    "AUTHWALL_HOOK=%s", hook_name(e.hook), "AUTHWALL_REASON=%s", reason_name(e.reason),
-                    "AUTHWALL_ADDRESS=%s", e.address.str().c_str(), "AUTHWALL_PORT=%u", (unsigned)e.port,
-                    "AUTHWALL_PROTO=%u", e.proto, nullptr);
+                    "AUTHWALL_SESSION=%llu", (unsigned long long)e.session_id, "AUTHWALL_CGROUP=%llu",
+                    (unsigned long long)e.cgroup_id, "AUTHWALL_PID=%u", e.pid, "AUTHWALL_HOOK=%s", hook_name(e.hook),
+                    "AUTHWALL_REASON=%s", reason_name(e.reason), "AUTHWALL_ADDRESS=%s", e.address.str().c_str(),
+                    "AUTHWALL_PORT=%u", (unsigned)e.port, "AUTHWALL_PROTO=%u", e.proto, nullptr);
 }
 
 Status confine_loader(const Options& opt)

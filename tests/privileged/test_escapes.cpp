@@ -39,7 +39,8 @@ const char* kPlaceholder = "[policy.placeholder]\nmatch.users = [\"placeholder\"
 void reload(const LoginWorld& w, const std::string& policies)
 {
     std::ofstream(w.dir() / "policies.d" / "test.toml") << policies;
-    auto out = sh_output(std::string(AUTHWALL_LOADER_BIN) + " --config " + w.config().string() + " --once 2>&1; echo rc=$?");
+    auto out =
+        sh_output(std::string(AUTHWALL_LOADER_BIN) + " --config " + w.config().string() + " --once 2>&1; echo rc=$?");
     BOOST_REQUIRE_MESSAGE(has(out, "rc=0"), out);
 }
 
@@ -151,7 +152,7 @@ BOOST_AUTO_TEST_CASE(the_users_processes_outside_the_login_are_held_during_and_a
         BOOST_REQUIRE(entry.ok() && entry->has_value());
         // Outside the login, during it.
         BOOST_TEST(connect_as(manager, user, "127.0.0.2") == EPERM);
-        BOOST_TEST(connect_as(manager, user, "127.0.0.1") == ECONNREFUSED); // allowed: nothing listens
+        BOOST_TEST(connect_as(manager, user, "127.0.0.1") == ECONNREFUSED);        // allowed: nothing listens
         BOOST_TEST(connect_as(manager, other.who(), "127.0.0.2") == ECONNREFUSED); // control
         BOOST_TEST(has(login.close(), "close: PAM_SUCCESS"));
     }
@@ -195,8 +196,8 @@ BOOST_AUTO_TEST_CASE(cron_at_and_the_user_manager_arm_the_user_layer_without_a_l
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
     BOOST_TEST(has(out, job.string() + ": connect: Operation not permitted"));
     BOOST_TEST(has(out, "close: PAM_SUCCESS"));
-    BOOST_TEST(w.records().empty());          // no login session
-    BOOST_TEST(w.session_cgroups().empty());  // no login cgroup
+    BOOST_TEST(w.records().empty());         // no login session
+    BOOST_TEST(w.session_cgroups().empty()); // no login cgroup
     BOOST_TEST(w.maps().lookup_user(user.ruid)->has_value());
     // Control: the same job of an unconfined user connects (refused by the
     // stack: nothing listens).
@@ -228,7 +229,8 @@ allow = ["127.0.0.1 tcp 9", "127.0.0.4 tcp 9"]
 
 [policy.user]
 priority = 10
-match.users = [")" + w.user() + R"("]
+match.users = [")" +
+                  w.user() + R"("]
 [policy.user.egress]
 default = "deny"
 allow = ["127.0.0.1 tcp 9", "127.0.0.3 tcp 9"]
@@ -286,8 +288,8 @@ match.users = ["someone-else"]
                  "", "unmatched = \"deny\"\n");
     auto out = w.pam(w.user());
     BOOST_TEST(has(out, "open: PAM_PERM_DENIED"));
-    BOOST_TEST(has(out, "session refused: refuse login of " + w.user() +
-                            ": no policy claims it and unmatched = \"deny\""));
+    BOOST_TEST(
+        has(out, "session refused: refuse login of " + w.user() + ": no policy claims it and unmatched = \"deny\""));
     BOOST_TEST(w.records().empty());
     BOOST_TEST(w.session_cgroups().empty());
 }
@@ -305,8 +307,7 @@ default = "deny"
                  "", "exempt_users = [\"root\", \"awt-placeholder\"]\n");
     auto st = w.maps().set_user(0, 1);
     BOOST_REQUIRE(!st.ok());
-    BOOST_TEST(st.error().message() ==
-               "confine user uid 0: root is never in the user layer (exempt_users)");
+    BOOST_TEST(st.error().message() == "confine user uid 0: root is never in the user layer (exempt_users)");
     BOOST_TEST(has(w.pam("root"), "open: PAM_SUCCESS"));
     BOOST_TEST(w.maps().list_users()->empty());
     // A non-exempt user of the same policy is armed.
@@ -395,8 +396,8 @@ BOOST_AUTO_TEST_CASE(a_login_service_under_ip_netns_exec_is_told_why)
                          " doctor --json --pam sshd --pam-dir " + (w.dir() / "pam.d").string();
     {
         Background sshd("exec ip netns exec " + ns.name() + " " + fake.string() + " 30");
-        BOOST_REQUIRE(wait_until([&] { return sh_output("cat /proc/" + std::to_string(sshd.pid()) + "/comm") == "sshd\n"; },
-                                 3000));
+        BOOST_REQUIRE(wait_until(
+            [&] { return sh_output("cat /proc/" + std::to_string(sshd.pid()) + "/comm") == "sshd\n"; }, 3000));
         out = sh_output(doctor);
         BOOST_TEST_MESSAGE(out);
         BOOST_TEST(has(out, "sshd (pid " + std::to_string(sshd.pid()) + "): process " + std::to_string(sshd.pid()) +

@@ -201,8 +201,10 @@ BOOST_AUTO_TEST_CASE(bastion_host)
         passwd* pw = getpwnam(w.user().c_str());
         BOOST_REQUIRE(pw);
         ProbeIdentity user{pw->pw_uid, pw->pw_uid, pw->pw_gid};
-        BOOST_TEST(run_probe_as(r.cgroup, user, [] { return tcp_connect("10.30.0.5", 22); }, net.name()) == EPERM);
-        BOOST_TEST(run_probe_as(r.cgroup, user, [] { return tcp_connect("10.20.0.5", 22); }, net.name()) == 0);
+        BOOST_TEST(run_probe_as(
+                       r.cgroup, user, [] { return tcp_connect("10.30.0.5", 22); }, net.name()) == EPERM);
+        BOOST_TEST(run_probe_as(
+                       r.cgroup, user, [] { return tcp_connect("10.20.0.5", 22); }, net.name()) == 0);
         login.close();
     }
     BOOST_TEST(w.records().empty());

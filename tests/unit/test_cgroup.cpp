@@ -51,8 +51,8 @@ BOOST_AUTO_TEST_CASE(a_mount_namespace_without_cgroup2_or_pins_is_named)
     auto other = mount_namespace_problem(0, "/sys/fs/bpfx/authwall", std::string_view(host));
     BOOST_REQUIRE(other);
     BOOST_TEST(other->find("no bpffs holding /sys/fs/bpfx/authwall") != std::string::npos);
-    auto netns = mount_namespace_problem(0, "/sys/fs/bpf/authwall",
-                                         std::string_view("99 30 0:50 / /sys rw - sysfs none rw\n"));
+    auto netns =
+        mount_namespace_problem(0, "/sys/fs/bpf/authwall", std::string_view("99 30 0:50 / /sys rw - sysfs none rw\n"));
     BOOST_REQUIRE(netns);
     BOOST_TEST(netns->find("neither cgroup2 nor the bpffs holding /sys/fs/bpf/authwall") != std::string::npos);
     BOOST_TEST(netns->find("ip netns exec") != std::string::npos);

@@ -102,9 +102,9 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
     BOOST_TEST(errors_of("[policy.a]\nmatch.rhosts = [\"192.0.2.0/33\"]\n") ==
                std::vector<std::string>{"p.toml:2:17: policy.a.match.rhosts: prefix length '33' must be 0..32"});
     // A float is refused, never cast (1e300 would be undefined behaviour).
-    BOOST_TEST(errors_of("[policy.a]\npriority = 1e300\n") ==
-               std::vector<std::string>{
-                   "p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
+    BOOST_TEST(
+        errors_of("[policy.a]\npriority = 1e300\n") ==
+        std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
     BOOST_TEST(errors_of("[policy.a]\npriority = 10.0\n").size() == 1u);
     BOOST_TEST(errors_of("[policy.a]\npriority = \"high\"\n") ==
                std::vector<std::string>{

@@ -37,6 +37,16 @@ PolicyIndex bastion_index()
     return build_policy_index(load.policies, compiled->ids, config);
 }
 
+// The index the loader would publish for these policies.
+PolicyIndex index_of(const std::string& toml)
+{
+    auto load = parse_policy_text(toml, "t.toml");
+    BOOST_REQUIRE(load.ok());
+    auto compiled = compile_policies(load.policies, Fallback{});
+    BOOST_REQUIRE(compiled.ok());
+    return build_policy_index(load.policies, compiled->ids, Config{});
+}
+
 std::string resolved(const PolicyIndex& index, LoginFacts login)
 {
     const IndexedPolicy* p = resolve_policy(index, login);
@@ -99,7 +109,7 @@ BOOST_AUTO_TEST_CASE(the_user_layer_ignores_services_and_is_never_claimed_by_add
     BOOST_TEST(user_policy({"bob", {"bob"}, "cron", std::nullopt}) == "bastion-users");
     BOOST_TEST(user_policy({"alice", {"alice", "bastion-admins"}, "login", std::nullopt}) == "bastion-admins");
 
-    auto load = parse_policy_text(R"(
+    index = index_of(R"(
 [policy.office]
 priority = 100
 match.rhosts = ["192.0.2.0/24"]
@@ -108,12 +118,7 @@ priority = 10
 match.users = ["alice"]
 match.rhosts = ["198.51.100.0/24"]
 [policy.nobody]
-)",
-                                  "t.toml");
-    BOOST_REQUIRE(load.ok());
-    auto compiled = compile_policies(load.policies, Fallback{});
-    BOOST_REQUIRE(compiled.ok());
-    index = build_policy_index(load.policies, compiled->ids, Config{});
+)");
     auto office = IpAddress::parse("192.0.2.7");
     // The login from the office gets the office policy; the user layer
     // cannot (a process outside a login comes from no address).
@@ -124,7 +129,7 @@ match.rhosts = ["198.51.100.0/24"]
 
 BOOST_AUTO_TEST_CASE(users_groups_and_rhosts_are_alternatives_services_a_condition)
 {
-    auto load = parse_policy_text(R"(
+    auto index = index_of(R"(
 [policy.ops]
 priority = 10
 match.users = ["alice"]
@@ -134,12 +139,7 @@ match.services = ["sshd"]
 [policy.anyone-ssh]
 match.services = ["sshd"]
 [policy.nobody]
-)",
-                                  "t.toml");
-    BOOST_REQUIRE(load.ok());
-    auto compiled = compile_policies(load.policies, Fallback{});
-    BOOST_REQUIRE(compiled.ok());
-    auto index = build_policy_index(load.policies, compiled->ids, Config{});
+)");
     auto other = IpAddress::parse("198.51.100.1");
     BOOST_TEST(resolved(index, {"alice", {"alice"}, "sshd", other}) == "ops");
     BOOST_TEST(resolved(index, {"bob", {"bob", "ops"}, "sshd", other}) == "ops");
