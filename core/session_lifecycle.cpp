@@ -35,9 +35,11 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
             o.config_explicit = true;
         } else if (a == "debug")
             o.debug = true;
+        else if (a == "user_only")
+            o.user_only = true;
         else
             return Error::msg("parse module arguments", "'" + printable(a) + "'",
-                              "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, debug)");
+                              "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, user_only, debug)");
     }
     return o;
 }
@@ -122,6 +124,17 @@ bool is_logind_scope(const std::string& cgroup, uid_t uid, const std::string& se
     return cgroup.size() > want.size() && cgroup.ends_with(want) && cgroup.find("/user.slice/") != std::string::npos;
 }
 
+// A login service whose mount namespace lacks cgroup2 or the pins (sshd
+// under `ip netns exec`) is told so, not only that a pin or a mount is
+// missing. Read only when something is missing: mountinfo is not read a
+// third time on every login.
+Error explained(Error e, const std::string& user, const Config& config)
+{
+    if (auto why = mount_namespace_problem(0, config.pin_dir))
+        return Error::msg("enforce login of", user, *why);
+    return e;
+}
+
 // Where the login's cgroup comes from.
 enum class LoginCgroup {
     Logind,   // logind's session-N.scope, where the leader already is
@@ -137,7 +150,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
 {
     auto mount = find_cgroup2_mount();
     if (!mount)
-        return failed(OpenFailure::Enforcement, mount.error());
+        return failed(OpenFailure::Enforcement, explained(mount.error(), rec.user, config));
     auto origin = process_cgroup(req.leader);
     if (!origin)
         return failed(OpenFailure::Enforcement, origin.error());
@@ -353,18 +366,21 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
     }
-    auto policy = login_policy(*index, login);
-    if (!policy)
-        return failed(OpenFailure::Refused,
-                      Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
+    // A user-only session (cron, at, sudo, the user manager) makes no login
+    // session: which policy its *login* would get, and unmatched = "deny",
+    // do not apply to it; the user layer below does.
+    const bool user_only = req.user_only || listed_service(config.user_only_services, req.service);
+    std::optional<LoginPolicy> policy;
+    if (!user_only) {
+        policy = login_policy(*index, login);
+        if (!policy)
+            return failed(OpenFailure::Refused,
+                          Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
+    }
 
-    // A login service whose mount namespace lacks cgroup2 or the pins (sshd
-    // under `ip netns exec`) is told so, not just that a pin is missing.
-    if (auto why = mount_namespace_problem(0, config.pin_dir))
-        return failed(OpenFailure::Enforcement, Error::msg("enforce login of", user, *why));
     auto maps = PinnedMaps::open(config.pin_dir);
     if (!maps)
-        return failed(OpenFailure::Enforcement, maps.error());
+        return failed(OpenFailure::Enforcement, explained(maps.error(), user, config));
     auto active = maps->active_policy_ids();
     if (!active)
         return failed(OpenFailure::Enforcement, active.error());
@@ -379,7 +395,7 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());
     result.user_policy = *armed;
-    if (listed_service(config.user_only_services, req.service)) {
+    if (user_only) {
         result.user_only = true;
         return OpenOutcome{result, std::nullopt};
     }

@@ -37,9 +37,13 @@ struct PamOptions {
     std::filesystem::path config = kDefaultConfigPath;
     bool config_explicit = false;
     bool debug = false;
+    // user_only: this stack only arms the user layer (the non-interactive
+    // stack: cron, at, sudo, the user manager): no login session is made.
+    bool user_only = false;
 };
 
-// fail=closed|open rhost=lax|strict config=PATH debug; anything else is an error.
+// fail=closed|open rhost=lax|strict config=PATH user_only debug; anything
+// else is an error.
 Result<PamOptions> parse_pam_options(const std::vector<std::string>& args);
 
 struct OpenRequest {
@@ -52,6 +56,9 @@ struct OpenRequest {
     // the PAM environment (XDG_SESSION_ID); empty without logind. Trusted
     // only when the leader's cgroup is that session's scope.
     std::string logind_session;
+    // The module line says user_only (or the service is one of [users]
+    // user_only_services): arm the user layer, make no login session.
+    bool user_only = false;
 };
 
 // Why an open failed, so the PAM shim can pick the return code.
@@ -78,8 +85,9 @@ struct OpenResult {
     // confined by it (exempt, uid outside [users] min_uid..max_uid, layer off,
     // or no policy claims the user and unmatched = "pass").
     std::optional<std::string> user_policy;
-    // A service of [users] user_only_services (the user manager, cron, at):
-    // the user layer was armed and no login session made.
+    // A user_only stack or a service of [users] user_only_services (the
+    // user manager, cron, at, sudo): the user layer was armed and no login
+    // session made.
     bool user_only = false;
     std::vector<std::string> notes; // worth logging (e.g. rhost treated as absent)
 };

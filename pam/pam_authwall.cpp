@@ -1,5 +1,5 @@
 // pam_authwall.so: a thin PAM session module over core/session_lifecycle.
-//   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [debug]
+//   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
 // No exception crosses the PAM boundary. No seccomp filter is installed: this
 // code runs inside the PAM host process (sshd, login), which forks the user's
 // session after open_session; a filter would be inherited by the session and
@@ -79,6 +79,7 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     // process's): checked against the leader's cgroup before it is used.
     if (const char* sid = pam_getenv(pamh, "XDG_SESSION_ID"))
         req.logind_session = sid;
+    req.user_only = options->user_only;
     JournalSink events("pam_authwall", config->event_log);
     OpenOutcome out = open_login_session(req, *config, options->rhost, events);
     if (out.error) {

@@ -215,6 +215,53 @@ BOOST_AUTO_TEST_CASE(cron_at_and_the_user_manager_arm_the_user_layer_without_a_l
     BOOST_TEST(w.records().empty());
 }
 
+// The non-interactive stack carries user_only (pam-auth-update's profile):
+// sudo, cron, at arm the user layer and make no login session, and
+// unmatched = "deny" refuses none of them — a root `sudo -u` of an unclaimed
+// account still works — while a confined user's job is held.
+BOOST_AUTO_TEST_CASE(a_user_only_stack_arms_the_user_layer_and_is_not_refused_by_unmatched)
+{
+    LoginWorld w(kPlaceholder, "", "unmatched = \"deny\"\n");
+    OtherUser other;
+    reload(w, policies_for(w.user()));
+    {
+        std::ifstream in(w.dir() / "pam.d" / w.service());
+        std::string line;
+        std::getline(in, line);
+        std::ofstream(w.dir() / "pam.d" / "sudo") << line << " user_only\n";
+    }
+    fs::path outside = outside_cgroup(w, "a-root-shell");
+    fs::path job = w.dir() / "job.sh";
+    std::ofstream(job) << "exec 3<>/dev/tcp/127.0.0.2/9\n";
+    ::chmod(job.c_str(), 0755);
+    ::chmod(w.dir().c_str(), 0755);
+    auto as_user = [&](const std::string& u) {
+        return "--exec 'setpriv --reuid " + u + " --regid " + u + " --init-groups bash " + job.string() +
+               " 2>&1 | sed s/^/job:/'";
+    };
+    // The unclaimed user: a login is refused, a user-only session is not.
+    BOOST_TEST(has(w.pam(other.name()), "open: PAM_PERM_DENIED"));
+    auto out = pam_in(w, outside, "sudo", other.name() + " " + as_user(other.name()));
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    // unmatched = "deny" is the user layer's fallback: the unclaimed user's
+    // processes reach nothing.
+    BOOST_TEST(has(out, job.string() + ": connect: Operation not permitted"));
+    // The confined user: held by their own policy, no login session.
+    out = pam_in(w, outside, "sudo", w.user() + " " + as_user(w.user()));
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(has(out, job.string() + ": connect: Operation not permitted"));
+    BOOST_TEST(w.records().empty());
+    BOOST_TEST(w.session_cgroups().empty());
+    auto entry = w.maps().lookup_user(uid_of(w.user()));
+    BOOST_REQUIRE(entry.ok() && entry->has_value());
+    BOOST_TEST((*entry)->policy_id != AW_POLICY_FALLBACK);
+    // An account outside [users] min_uid..max_uid (a system account) gets no
+    // user layer and is not refused: root's sudo -u of a service account.
+    out = pam_in(w, outside, "sudo", "nobody --exec 'true'");
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(!w.maps().lookup_user(65534)->has_value());
+}
+
 // A login whose policy differs from the user's: a connect must pass both.
 BOOST_AUTO_TEST_CASE(a_connect_must_pass_the_login_and_the_user_layer)
 {

@@ -71,6 +71,10 @@ start_sshd() {
     aw=$(grep -n pam_authwall.so /etc/pam.d/common-session | cut -d: -f1 | head -1)
     [ -n "$aw" ] || die "pam-auth-update did not add pam_authwall to common-session"
     [ -n "$sd" ] && [ "$aw" -gt "$sd" ] || die "pam_authwall is not after pam_systemd in common-session"
+    # The non-interactive stack (cron, at, sudo, the user manager) arms the
+    # user layer only.
+    grep -q 'pam_authwall.so .*user_only' /etc/pam.d/common-session-noninteractive ||
+        die "pam-auth-update did not add pam_authwall ... user_only to common-session-noninteractive"
     systemctl is-active --quiet vmtest-sshd && return 0
     mkdir -p /run/sshd
     cat >/etc/ssh/vmtest_sshd_config <<CONF
