@@ -251,7 +251,7 @@ int cmd_status(const Context& ctx)
     j["installed"] = maps.ok();
     if (maps) {
         nlohmann::json fills = nlohmann::json::object();
-        for (auto name : {"sessions", "session_stats", "policy_names"})
+        for (auto name : {"sessions", "session_stats", "users", "policy_names"})
             if (auto f = maps->fill(name))
                 fills[name] = {{"entries", f->entries}, {"max_entries", f->max_entries}};
         j["maps"] = fills;

@@ -123,6 +123,7 @@ BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
     auto status = nlohmann::json::parse(run_authctl(w, "status --json"));
     BOOST_TEST(status.at("installed") == true);
     BOOST_TEST(status.at("maps").at("sessions").at("entries") == 1);
+    BOOST_TEST(status.at("maps").at("users").at("max_entries") == 65536); // the user layer's capacity
     BOOST_TEST(status.at("links").size() >= 9u);
     for (const auto& l : status.at("links"))
         BOOST_TEST(l.at("cgroup") == w.root().string());
