@@ -292,11 +292,13 @@ Status check_in_force(const std::map<std::string, uint32_t>& active, const std::
 }
 
 // Writes (or clears) the user layer of the account: its own policy, by
-// uid, whatever cgroup its processes are in. Returns the policy name, or
+// uid, whatever cgroup its processes are in. `existing` is the entry as
+// read at this open; an entry that already holds the policy is not written
+// again (a login costs one map lookup then). Returns the policy name, or
 // nullopt when the user is not held by the user layer.
 Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::map<std::string, uint32_t>& active,
                                                   const PolicyIndex& index, const LoginFacts& facts, uid_t uid,
-                                                  const Config& config)
+                                                  const std::optional<UserEntry>& existing, const Config& config)
 {
     if (!config.user_layer || uid < config.users_min_uid || uid > config.users_max_uid)
         return std::optional<std::string>();
@@ -306,16 +308,18 @@ Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::m
         name = p->name;
         id = p->id;
     } else if (index.unmatched.kind == Fallback::Kind::Pass) {
-        if (auto st = maps.remove_user(uid); !st)
-            return st.error();
+        if (existing)
+            if (auto st = maps.remove_user(uid); !st)
+                return st.error();
         return std::optional<std::string>();
     } else {
         name = index.unmatched.kind == Fallback::Kind::Policy ? index.unmatched.policy : "(unmatched: deny)";
     }
     if (auto st = check_in_force(active, name, id); !st)
         return st.error();
-    if (auto st = maps.set_user(uid, id); !st)
-        return st.error();
+    if (!existing || existing->policy_id != id || existing->flags != 0)
+        if (auto st = maps.set_user(uid, id); !st)
+            return st.error();
     return std::optional<std::string>(name);
 }
 
@@ -386,12 +390,15 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         return failed(OpenFailure::Enforcement, active.error());
     // A revoked user (authctl revoke --user) stays cut off: no new login,
     // and no cron job or user manager either, until the revocation is lifted.
-    if (auto existing = maps->lookup_user(account->uid);
-        existing && *existing && ((*existing)->flags & AW_USER_REVOKED))
+    // An entry that cannot be read refuses like any enforcement failure.
+    auto existing = maps->lookup_user(account->uid);
+    if (!existing)
+        return failed(OpenFailure::Enforcement, existing.error());
+    if (*existing && ((*existing)->flags & AW_USER_REVOKED))
         return failed(OpenFailure::Refused,
                       Error::msg("refuse login of", user,
                                  "the user is revoked (authctl revoke --user " + user + " --undo lifts it)"));
-    auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, config);
+    auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, *existing, config);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());
     result.user_policy = *armed;
