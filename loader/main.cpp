@@ -256,6 +256,10 @@ int run(Options& opt)
         }
         spdlog::info("loader: nftables mirror: table inet {} ready", kNftTable);
     }
+    // Watch the files before the first load: a change made while it runs
+    // queues an event (one more reload) instead of being lost until the
+    // next change or SIGHUP.
+    Fd inotify = opt.once ? Fd() : watch_files(opt);
     bool policies_loaded = load_policies(*maps, opt);
     if (!policies_loaded && !maps->has_active_policies())
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
@@ -282,7 +286,6 @@ int run(Options& opt)
     epoll_ctl(epfd.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
     ev.data.fd = reader->epoll_fd();
     epoll_ctl(epfd.get(), EPOLL_CTL_ADD, reader->epoll_fd(), &ev);
-    Fd inotify = watch_files(opt);
     Fd debounce(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
     if (inotify) {
         ev.data.fd = inotify.get();
