@@ -38,8 +38,9 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
         else if (a == "user_only")
             o.user_only = true;
         else
-            return Error::msg("parse module arguments", "'" + printable(a) + "'",
-                              "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, user_only, debug)");
+            return Error::msg(
+                "parse module arguments", "'" + printable(a) + "'",
+                "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, user_only, debug)");
     }
     return o;
 }
@@ -50,7 +51,6 @@ OpenOutcome failed(OpenFailure kind, Error e)
 {
     return OpenOutcome{std::nullopt, OpenError{kind, std::move(e)}};
 }
-
 
 fs::path session_parent(const Config& config, const CgroupMount& mount)
 {
@@ -487,9 +487,8 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
                 result.cgroup_removed = true;
         }
     } else {
-        fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup)
-                            ? fs::path(rec->origin_cgroup)
-                            : mount->mount_point;
+        fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup) ? fs::path(rec->origin_cgroup)
+                                                                                          : mount->mount_point;
         if (auto own = process_cgroup(caller); own && on_disk(*mount, *own) == cgroup)
             if (auto st = cgroup_move_pid(back, caller); !st)
                 return st.error();
