@@ -5,7 +5,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 namespace authctl {
@@ -14,6 +17,22 @@ int fail(const authwall::Error& e)
 {
     std::cerr << "authctl: " << e.message() << "\n";
     return 1;
+}
+
+std::vector<pid_t> processes_with_comm(const std::function<bool(const std::string&)>& match)
+{
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string pid = entry.path().filename().string();
+        if (pid.empty() || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue;
+        std::ifstream in(entry.path() / "comm");
+        std::string comm;
+        if (std::getline(in, comm) && match(comm))
+            out.push_back(static_cast<pid_t>(std::stol(pid)));
+    }
+    return out;
 }
 
 std::string user_name(uint32_t uid)

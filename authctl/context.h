@@ -6,6 +6,9 @@
 #include "core/fd.h"
 #include "core/result.h"
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,11 +19,14 @@ struct Context {
     bool json = false;
 };
 
-int fail(const authwall::Error& e);                    // prints "authctl: ...", returns 1
+int fail(const authwall::Error& e); // prints "authctl: ...", returns 1
 void print_table(const std::vector<std::vector<std::string>>& rows);
 std::string bytes_text(uint64_t bytes);
 std::string age_text(uint64_t opened_ns);
 std::string user_name(uint32_t uid);
+// Running processes whose comm (/proc/PID/comm, 15 characters at most)
+// satisfies `match`, in /proc order.
+std::vector<pid_t> processes_with_comm(const std::function<bool(const std::string&)>& match);
 
 int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);

@@ -10,8 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -23,24 +21,16 @@ using namespace authwall;
 
 namespace {
 
-// Running processes named `name` (their comm), one per mount namespace.
+// Running processes named `name`, one per mount namespace.
 std::vector<pid_t> processes_named(const std::string& name)
 {
     std::vector<pid_t> out;
     std::set<std::string> namespaces;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-        const std::string pid = entry.path().filename().string();
-        if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit))
-            continue;
-        std::ifstream comm(entry.path() / "comm");
-        std::string line;
-        if (!std::getline(comm, line) || line != name)
-            continue;
-        std::error_code link_ec;
-        auto ns = std::filesystem::read_symlink(entry.path() / "ns" / "mnt", link_ec);
-        if (link_ec || namespaces.insert(ns.string()).second)
-            out.push_back(static_cast<pid_t>(std::stoi(pid)));
+    for (pid_t pid : processes_with_comm([&](const std::string& comm) { return comm == name; })) {
+        std::error_code ec;
+        auto ns = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/mnt", ec);
+        if (ec || namespaces.insert(ns.string()).second)
+            out.push_back(pid);
     }
     return out;
 }
@@ -91,8 +81,9 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
     if (is_bpffs(ctx.config.pin_dir.parent_path()) || is_bpffs(ctx.config.pin_dir))
         add("pins", Finding::Level::Ok, "bpffs is mounted for " + ctx.config.pin_dir.string());
     else
-        add("pins", Finding::Level::Error, "no bpffs at " + ctx.config.pin_dir.parent_path().string() +
-                                               " (mount -t bpf bpf /sys/fs/bpf; authwall-loader does it)");
+        add("pins", Finding::Level::Error,
+            "no bpffs at " + ctx.config.pin_dir.parent_path().string() +
+                " (mount -t bpf bpf /sys/fs/bpf; authwall-loader does it)");
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (maps) {
         add("pins", Finding::Level::Ok, "authwall is installed under " + ctx.config.pin_dir.string());
@@ -146,11 +137,15 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
     bool errors = false;
     nlohmann::json j = nlohmann::json::array();
     for (const auto& [area, f] : findings) {
-        const char* level = f.level == Finding::Level::Ok ? "ok" : f.level == Finding::Level::Warning ? "warning" : "error";
+        const char* level = f.level == Finding::Level::Ok        ? "ok"
+                            : f.level == Finding::Level::Warning ? "warning"
+                                                                 : "error";
         errors |= f.level == Finding::Level::Error;
         j.push_back({{"area", area}, {"level", level}, {"message", f.message}});
         if (!ctx.json)
-            std::cout << (f.level == Finding::Level::Ok ? "  ok    " : f.level == Finding::Level::Warning ? "  WARN  " : "  ERROR ")
+            std::cout << (f.level == Finding::Level::Ok        ? "  ok    "
+                          : f.level == Finding::Level::Warning ? "  WARN  "
+                                                               : "  ERROR ")
                       << area << ": " << f.message << "\n";
     }
     if (ctx.json)

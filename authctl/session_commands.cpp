@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <dirent.h>
 #include <pwd.h>
 #include <fstream>
 #include <iostream>
@@ -43,22 +42,7 @@ std::vector<nlohmann::json> last_denials(const Config& config, uint64_t id, size
 
 bool process_running(const std::string& comm_prefix)
 {
-    DIR* proc = opendir("/proc");
-    if (!proc)
-        return false;
-    bool found = false;
-    while (dirent* d = readdir(proc)) {
-        if (d->d_name[0] < '0' || d->d_name[0] > '9')
-            continue;
-        std::ifstream in(std::string("/proc/") + d->d_name + "/comm");
-        std::string comm;
-        if (std::getline(in, comm) && comm.rfind(comm_prefix, 0) == 0) {
-            found = true;
-            break;
-        }
-    }
-    closedir(proc);
-    return found;
+    return !processes_with_comm([&](const std::string& comm) { return comm.rfind(comm_prefix, 0) == 0; }).empty();
 }
 
 } // namespace
@@ -114,7 +98,8 @@ int cmd_show(const Context& ctx, uint64_t id)
                                  age_text(record->opened_ns));
         std::cout << fmt::format("  corr. id  {}\n", record->correlation);
     } else {
-        std::cout << fmt::format("  policy id {} (no session record in {})\n", e.policy_id, ctx.config.run_dir.string());
+        std::cout << fmt::format("  policy id {} (no session record in {})\n", e.policy_id,
+                                 ctx.config.run_dir.string());
     }
     std::cout << fmt::format("  rhost     {}\n", e.rhost ? e.rhost->str() : "-");
     std::cout << fmt::format("  traffic   in {} ({} packets), out {} ({} packets)\n", bytes_text(st.bytes_in),
@@ -269,8 +254,8 @@ int cmd_status(const Context& ctx)
     std::cout << "pins        " << ctx.config.pin_dir.string() << (maps ? "" : "  (NOT INSTALLED)") << "\n";
     if (!maps)
         std::cout << "            " << maps.error().message() << "\n";
-    std::cout << "daemons     authwall-loader " << (j["daemons"]["authwall-loader"].get<bool>() ? "running" : "not running")
-              << ", authwall-cgroupd "
+    std::cout << "daemons     authwall-loader "
+              << (j["daemons"]["authwall-loader"].get<bool>() ? "running" : "not running") << ", authwall-cgroupd "
               << (j["daemons"]["authwall-cgroupd"].get<bool>() ? "running" : "not running")
               << " (enforcement does not depend on them)\n";
     std::cout << "kernel      cgroup2 " << (mount ? mount->mount_point.string() : "MISSING") << ", BTF "
