@@ -12,7 +12,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes. The loader
  * refuses to adopt pins written with another version. */
-#define AW_ABI_VERSION 2
+#define AW_ABI_VERSION 3
 
 /* Deepest cgroup level (counted from the cgroup2 root, root = 0) at which a
  * session cgroup may live. The data plane probes only levels that hold
@@ -49,19 +49,19 @@ enum aw_verdict {
 
 /* Why a denial happened (event field). */
 enum aw_reason {
-    AW_REASON_RULE = 1,         /* an explicit deny rule matched */
-    AW_REASON_DEFAULT = 2,      /* no rule matched and the default is deny */
-    AW_REASON_REVOKED = 3,      /* the session is revoked */
-    AW_REASON_NO_POLICY = 4,    /* the policy and the fallback are missing: fail closed */
-    AW_REASON_FAMILY = 5,       /* socket family or raw socket denied */
-    AW_REASON_NOT_RHOST = 6,    /* inbound flow from another address than the login's */
-    AW_REASON_MALFORMED = 7,    /* a packet whose flow cannot be read (headers hidden or cut) */
+    AW_REASON_RULE = 1,      /* an explicit deny rule matched */
+    AW_REASON_DEFAULT = 2,   /* no rule matched and the default is deny */
+    AW_REASON_REVOKED = 3,   /* the session is revoked */
+    AW_REASON_NO_POLICY = 4, /* the policy and the fallback are missing: fail closed */
+    AW_REASON_FAMILY = 5,    /* socket family or raw socket denied */
+    AW_REASON_NOT_RHOST = 6, /* inbound flow from another address than the login's */
+    AW_REASON_MALFORMED = 7, /* a packet whose flow cannot be read (headers hidden or cut) */
 };
 
 /* Session flags (aw_session.flags). */
 #define AW_SESSION_REVOKED (1u << 0)
 #define AW_SESSION_CONTAINER (1u << 1) /* enrolled container, not a login */
-#define AW_SESSION_HAS_RHOST (1u << 2)  /* rhost is meaningful */
+#define AW_SESSION_HAS_RHOST (1u << 2) /* rhost is meaningful */
 
 /* Which layer of the data plane decided (aw_event.layer). A connect must pass
  * both: the login layer (the session the task's cgroup belongs to) and the
@@ -86,9 +86,9 @@ enum aw_layer {
 struct aw_session {
     __u32 policy_id;
     __u32 uid;
-    __u32 flags;    /* AW_SESSION_* */
+    __u32 flags; /* AW_SESSION_* */
     __u32 reserved;
-    __u8 rhost[16]; /* IPv6, or IPv4 as v4-mapped (::ffff:a.b.c.d) */
+    __u8 rhost[16];  /* IPv6, or IPv4 as v4-mapped (::ffff:a.b.c.d) */
     __u64 opened_ns; /* CLOCK_REALTIME nanoseconds */
 };
 
@@ -100,9 +100,9 @@ struct aw_session {
 #define AW_USER_REVOKED (1u << 0) /* every hook denies this uid */
 struct aw_user {
     __u32 policy_id;
-    __u32 flags;     /* AW_USER_* */
-    __u64 armed_ns;  /* CLOCK_REALTIME of the last write by userspace */
-    __u64 denied;    /* denials by the user layer, all hooks (the programs add) */
+    __u32 flags;    /* AW_USER_* */
+    __u64 armed_ns; /* CLOCK_REALTIME of the last write by userspace */
+    __u64 denied;   /* denials by the user layer, all hooks (the programs add) */
 };
 
 /*
@@ -131,11 +131,11 @@ struct aw_rule_key {
 #define AW_RULE_KEY_FIXED_BITS 64 /* policy_id + dir + proto + port */
 
 struct aw_rule_val {
-    __u8 verdict;        /* enum aw_verdict; on META: default egress verdict */
+    __u8 verdict;         /* enum aw_verdict; on META: default egress verdict */
     __u8 ingress_default; /* META only: default ingress verdict */
-    __u8 bind_default;   /* META only: default bind verdict */
+    __u8 bind_default;    /* META only: default bind verdict */
     __u8 reserved;
-    __u32 flags;         /* META only: AW_POLICY_* */
+    __u32 flags;           /* META only: AW_POLICY_* */
     __u64 denied_families; /* META only: bit n set = AF n may not be created */
 };
 
@@ -166,24 +166,32 @@ struct aw_event {
     __u64 cgroup_id;    /* cgroup id of the offender (may be a descendant) */
     __u32 pid;          /* tgid; 0 in packet hooks */
     __u32 policy_id;
-    __u8 hook;          /* enum aw_hook */
-    __u8 reason;        /* enum aw_reason */
-    __u8 proto;         /* IPPROTO_*, or the socket type for sock_create */
-    __u8 family;        /* AF_INET / AF_INET6 / socket family */
-    __u16 port;         /* host byte order */
-    __u8 layer;         /* enum aw_layer: which layer refused */
+    __u8 hook;   /* enum aw_hook */
+    __u8 reason; /* enum aw_reason */
+    __u8 proto;  /* IPPROTO_*, or the socket type for sock_create */
+    __u8 family; /* AF_INET / AF_INET6 / socket family */
+    __u16 port;  /* host byte order */
+    __u8 layer;  /* enum aw_layer: which layer refused */
     __u8 reserved;
-    __u8 addr[16];      /* remote (egress/connect/sendmsg/ingress) or local (bind) */
-    __u32 uid;          /* the task's real uid (syscall hooks) or the socket's uid (packets) */
+    __u8 addr[16]; /* remote (egress/connect/sendmsg/ingress) or local (bind) */
+    __u32 uid;     /* the task's real uid (syscall hooks) or the socket's uid (packets) */
     __u32 reserved2;
 };
 
 /* Rate limiter of the events ring buffer, one per CPU (event_budget). */
 struct aw_event_budget {
     __u64 window_start_ns;
-    __u64 emitted;  /* in the current window */
+    __u64 emitted;    /* in the current window */
     __u64 suppressed; /* total, since load */
 };
+
+/* generation map: ARRAY with one entry, key 0, value __u64. A random value
+ * with the top bit set, rewritten by userspace after every change that a
+ * decision the programs cache may depend on: a session inserted, removed or
+ * flagged, a user layer written or removed, a policy generation swapped,
+ * the settings written. The programs remember per socket what they found at
+ * a generation and use it only while the generation is unchanged. */
+#define AW_GENERATION_VALID (1ULL << 63)
 
 /* Global switches (settings, ARRAY with one entry). */
 struct aw_settings {

@@ -44,6 +44,8 @@ function(authwall_vmlinux_header out_var)
   set(${out_var} ${dir} PARENT_SCOPE)
 endfunction()
 
+file(GLOB AUTHWALL_BPF_LIB_HEADERS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/../bpf/lib/*.bpf.h)
+
 function(authwall_bpf_skeleton target source)
   get_filename_component(stem ${source} NAME_WE)
   set(out ${CMAKE_BINARY_DIR}/bpf)
@@ -54,7 +56,7 @@ function(authwall_bpf_skeleton target source)
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
             -I${VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/bpf -c ${source} -o ${obj}
-    DEPENDS ${source} ${CMAKE_SOURCE_DIR}/bpf/authwall_abi.h
+    DEPENDS ${source} ${CMAKE_SOURCE_DIR}/bpf/authwall_abi.h ${AUTHWALL_BPF_LIB_HEADERS}
     COMMENT "BPF ${stem}.bpf.c"
     VERBATIM)
   add_custom_command(

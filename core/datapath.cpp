@@ -184,8 +184,9 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
         bpf_object__for_each_map(map, skel->obj)
         {
             const char* name = bpf_map__name(map);
-            // libbpf's internal maps (.rodata, ...) are not pinned.
-            if (name[0] == '.' || std::strchr(name, '.'))
+            // libbpf's internal maps (.rodata, ...) are not pinned, nor is the
+            // programs' per-socket cache: a new object starts it afresh.
+            if (name[0] == '.' || std::strchr(name, '.') || std::string_view(name) == "sock_cache")
                 continue;
             auto path = map_pin_path(options.pin_dir, name);
             if (::access(path.c_str(), F_OK) == 0)

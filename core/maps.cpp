@@ -6,6 +6,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/random.h>
+
 #include <cstring>
 
 namespace authwall {
@@ -49,22 +51,30 @@ uint64_t SessionStats::denied_total() const
 
 const char* hook_name(unsigned hook)
 {
-    static constexpr const char* names[AW_HOOK_COUNT] = {"connect4", "connect6", "sendmsg4",    "sendmsg6", "bind4",
-                                                         "bind6",    "sock_create", "ingress", "egress"};
+    static constexpr const char* names[AW_HOOK_COUNT] = {"connect4", "connect6",    "sendmsg4", "sendmsg6", "bind4",
+                                                         "bind6",    "sock_create", "ingress",  "egress"};
     return hook < AW_HOOK_COUNT ? names[hook] : "unknown";
 }
 
 const char* reason_name(unsigned reason)
 {
     switch (reason) {
-    case AW_REASON_RULE: return "rule";
-    case AW_REASON_DEFAULT: return "default";
-    case AW_REASON_REVOKED: return "revoked";
-    case AW_REASON_NO_POLICY: return "no-policy";
-    case AW_REASON_FAMILY: return "socket-family";
-    case AW_REASON_NOT_RHOST: return "not-rhost";
-    case AW_REASON_MALFORMED: return "malformed";
-    default: return "unknown";
+    case AW_REASON_RULE:
+        return "rule";
+    case AW_REASON_DEFAULT:
+        return "default";
+    case AW_REASON_REVOKED:
+        return "revoked";
+    case AW_REASON_NO_POLICY:
+        return "no-policy";
+    case AW_REASON_FAMILY:
+        return "socket-family";
+    case AW_REASON_NOT_RHOST:
+        return "not-rhost";
+    case AW_REASON_MALFORMED:
+        return "malformed";
+    default:
+        return "unknown";
     }
 }
 
@@ -150,7 +160,7 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
         return Error::sys("insert session", std::to_string(cgroup_id), err,
                           err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
     }
-    return {};
+    return advance_generation();
 }
 
 Status PinnedMaps::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
@@ -168,14 +178,14 @@ Status PinnedMaps::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
         return Error::sys("confine user", "uid " + std::to_string(uid), err,
                           err == E2BIG ? "the users map is full (it holds limits.max_sessions users; raise it)" : "");
     }
-    return {};
+    return advance_generation();
 }
 
 Status PinnedMaps::remove_user(uint32_t uid)
 {
     if (bpf_map_delete_elem(map_fd("users"), &uid) != 0 && errno != ENOENT)
         return Error::sys("release user", "uid " + std::to_string(uid), errno);
-    return {};
+    return advance_generation();
 }
 
 namespace {
@@ -218,7 +228,7 @@ Status PinnedMaps::remove_session(uint64_t cgroup_id)
         return Error::sys("remove session", std::to_string(cgroup_id), errno);
     if (bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id) != 0 && errno != ENOENT)
         return Error::sys("remove counters of session", std::to_string(cgroup_id), errno);
-    return {};
+    return advance_generation();
 }
 
 Result<std::optional<SessionEntry>> PinnedMaps::lookup_session(uint64_t cgroup_id) const
@@ -257,7 +267,7 @@ Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t 
     value.flags = (value.flags | set) & ~clear;
     if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_EXIST) != 0)
         return Error::sys("update session", std::to_string(cgroup_id), errno);
-    return {};
+    return advance_generation();
 }
 
 Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
@@ -311,8 +321,8 @@ Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
 {
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
     uint32_t max_entries = static_cast<uint32_t>(std::max<size_t>(compiled.entries.size(), 1));
-    Fd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "aw_policy", sizeof(aw_rule_key), sizeof(aw_rule_val),
-                           max_entries, &opts));
+    Fd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "aw_policy", sizeof(aw_rule_key), sizeof(aw_rule_val), max_entries,
+                           &opts));
     if (!trie)
         return Error::sys("create policy trie", std::to_string(max_entries) + " entries", errno);
     for (const auto& e : compiled.entries)
@@ -346,7 +356,7 @@ Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
     int trie_fd = trie.get();
     if (bpf_map_update_elem(map_fd("policy_gen"), &slot, &trie_fd, BPF_ANY) != 0)
         return Error::sys("activate policy generation", "policy_gen", errno);
-    return {};
+    return advance_generation();
 }
 
 namespace {
@@ -408,6 +418,20 @@ Status PinnedMaps::write_settings(const aw_settings& s)
     uint32_t zero = 0;
     if (bpf_map_update_elem(map_fd("settings"), &zero, &s, BPF_ANY) != 0)
         return Error::sys("write settings", "settings", errno);
+    return advance_generation();
+}
+
+Status PinnedMaps::advance_generation()
+{
+    // Random, not a counter: two writers that read the same value and both
+    // added one would leave the generation where one of them found it.
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof(value), 0) != static_cast<ssize_t>(sizeof(value)))
+        return Error::sys("advance the data plane generation", "getrandom", errno);
+    value |= AW_GENERATION_VALID;
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(map_fd("generation"), &zero, &value, BPF_ANY) != 0)
+        return Error::sys("advance the data plane generation", "generation", errno);
     return {};
 }
 

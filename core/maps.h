@@ -91,6 +91,12 @@ class PinnedMaps {
     Status write_settings(const aw_settings& s);
     Result<uint64_t> events_suppressed() const;
 
+    // Moves the data plane's generation on: what the programs remember per
+    // socket is used only while the generation is unchanged. Every writer
+    // above calls it after its change; it fails only when the map cannot be
+    // written, and then the change may not reach established flows.
+    Status advance_generation();
+
     int map_fd(std::string_view name) const;
 
     struct Fill {

@@ -18,16 +18,16 @@ namespace authwall {
 inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/authwall";
 
 inline constexpr std::array<std::string_view, 10> kProgramNames{
-    "aw_connect4", "aw_connect6", "aw_sendmsg4",    "aw_sendmsg6", "aw_bind4",
-    "aw_bind6",    "aw_sock_create", "aw_ingress", "aw_egress",   "aw_socket_create",
+    "aw_connect4", "aw_connect6",    "aw_sendmsg4", "aw_sendmsg6", "aw_bind4",
+    "aw_bind6",    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create",
 };
 
 // Attached only where the kernel supports it (BPF LSM with BTF).
 inline constexpr std::string_view kLsmProgramName = "aw_socket_create";
 
-inline constexpr std::array<std::string_view, 9> kMapNames{
+inline constexpr std::array<std::string_view, 10> kMapNames{
     "sessions", "session_stats", "session_levels", "policy_gen", "policy_names",
-    "events",   "event_budget",  "settings",       "users",
+    "events",   "event_budget",  "settings",       "users",      "generation",
 };
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
@@ -35,7 +35,8 @@ inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, 
     return pin_dir / "maps" / std::string(map);
 }
 
-inline std::filesystem::path link_pin_path(const std::filesystem::path& pin_dir, std::string_view prog, uint64_t cgroup_id)
+inline std::filesystem::path link_pin_path(const std::filesystem::path& pin_dir, std::string_view prog,
+                                           uint64_t cgroup_id)
 {
     return pin_dir / "links" / (std::string(prog) + "@" + std::to_string(cgroup_id));
 }

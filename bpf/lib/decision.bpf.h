@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The policy decision: a flow against the rules of a layer's policy in the
+ * active generation (an LPM trie reached through a one-slot map-in-map), and
+ * both layers of a subject in turn. See docs/ARCHITECTURE.md for the rule
+ * semantics.
+ */
+#ifndef AUTHWALL_LIB_DECISION_BPF_H
+#define AUTHWALL_LIB_DECISION_BPF_H
+
+#include "lib/events.bpf.h"
+
+/* Finds the meta entry of the session's policy in the active trie, falling
+ * back to the fallback policy (id 0). Returns NULL when neither exists. */
+static __always_inline struct aw_rule_val* policy_meta(void* trie, __u32* policy_id)
+{
+    struct aw_rule_key key = {};
+    key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
+    key.policy_id = bpf_htonl(*policy_id);
+    key.dir = AW_DIR_META;
+    struct aw_rule_val* meta = bpf_map_lookup_elem(trie, &key);
+    if (meta)
+        return meta;
+    *policy_id = AW_POLICY_FALLBACK;
+    key.policy_id = bpf_htonl(AW_POLICY_FALLBACK);
+    return bpf_map_lookup_elem(trie, &key);
+}
+
+/* Up to three probes: (proto, port), (proto, any port), (any proto, any
+ * port). Any DENY wins, then any ALLOW, else AW_VERDICT_NONE. */
+static __always_inline __u32 match_rules(void* trie, __u32 policy_id, __u8 dir, const struct flow* f)
+{
+    struct aw_rule_key key = {};
+    key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
+    key.policy_id = bpf_htonl(policy_id);
+    key.dir = dir;
+    __builtin_memcpy(key.addr, f->addr, sizeof(key.addr));
+
+    __u32 seen = AW_VERDICT_NONE;
+    struct aw_rule_val* v;
+
+    key.proto = f->proto;
+    key.port = f->port;
+    if (f->proto && f->port) {
+        v = bpf_map_lookup_elem(trie, &key);
+        if (v) {
+            if (v->verdict == AW_VERDICT_DENY)
+                return AW_VERDICT_DENY;
+            seen = v->verdict;
+        }
+    }
+    key.port = 0;
+    if (f->proto) {
+        v = bpf_map_lookup_elem(trie, &key);
+        if (v) {
+            if (v->verdict == AW_VERDICT_DENY)
+                return AW_VERDICT_DENY;
+            if (v->verdict == AW_VERDICT_ALLOW)
+                seen = AW_VERDICT_ALLOW;
+        }
+    }
+    key.proto = 0;
+    v = bpf_map_lookup_elem(trie, &key);
+    if (v) {
+        if (v->verdict == AW_VERDICT_DENY)
+            return AW_VERDICT_DENY;
+        if (v->verdict == AW_VERDICT_ALLOW)
+            seen = AW_VERDICT_ALLOW;
+    }
+    return seen;
+}
+
+static __always_inline void* active_trie(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&policy_gen, &zero);
+}
+
+/* One layer's view of a subject: the policy it enforces, whether it is
+ * revoked, and the login's address (for from_rhost_only; none outside a
+ * login: the user layer of a process outside any login has no address). */
+struct layer {
+    __u32 id; /* enum aw_layer */
+    __u32 policy_id;
+    __u32 revoked;
+    const struct aw_session* login; /* for the rhost; NULL: no address */
+};
+
+static __always_inline struct layer login_layer(const struct subject* s)
+{
+    struct layer l = {.id = AW_LAYER_LOGIN,
+                      .policy_id = s->session->policy_id,
+                      .revoked = s->session->flags & AW_SESSION_REVOKED,
+                      .login = s->session};
+    return l;
+}
+
+/* Inside a login, the user layer judges with the login's address too: the
+ * address is a fact of the flow's login, not of the policy. */
+static __always_inline struct layer user_layer(const struct subject* s)
+{
+    struct layer l = {.id = AW_LAYER_USER,
+                      .policy_id = s->user->policy_id,
+                      .revoked = s->user->flags & AW_USER_REVOKED,
+                      .login = s->session};
+    return l;
+}
+
+/* Whether the user layer must be consulted after the login layer allowed:
+ * always outside a login; inside one only when it enforces another policy
+ * (the same policy would give the same answer) or is revoked. */
+static __always_inline int user_layer_applies(const struct subject* s)
+{
+    if (!s->user)
+        return 0;
+    if (!s->session)
+        return 1;
+    return s->user->policy_id != s->session->policy_id || (s->user->flags & AW_USER_REVOKED);
+}
+
+static __always_inline struct decision deny(const struct layer* l, __u32 policy_id, __u32 reason)
+{
+    struct decision d = {.verdict = AW_VERDICT_DENY, .reason = reason, .policy_id = policy_id, .layer = l->id};
+    return d;
+}
+
+static __always_inline struct decision allow(const struct layer* l, __u32 policy_id)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW, .policy_id = policy_id, .layer = l->id};
+    return d;
+}
+
+/* The revocation and policy checks every decision starts with. Returns the
+ * meta entry, or NULL with *d set to the refusal. */
+static __always_inline struct aw_rule_val* layer_meta(const struct layer* l, void** trie, __u32* policy_id,
+                                                      struct decision* d)
+{
+    *policy_id = l->policy_id;
+    if (l->revoked) {
+        *d = deny(l, *policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    *trie = active_trie();
+    struct aw_rule_val* meta = *trie ? policy_meta(*trie, policy_id) : 0;
+    if (!meta)
+        *d = deny(l, *policy_id, AW_REASON_NO_POLICY);
+    return meta;
+}
+
+static __always_inline int is_login_address(const struct layer* l, const struct flow* f)
+{
+    const struct aw_session* s = l->login;
+    if (!s || !(s->flags & AW_SESSION_HAS_RHOST))
+        return 0;
+    for (int i = 0; i < 16; i++)
+        if (s->rhost[i] != f->addr[i])
+            return 0;
+    return 1;
+}
+
+/* What a new inbound flow is judged with besides the flow itself (the
+ * peer's address and the local port): the peer as a destination, since a
+ * datagram may be a reply, and whether it arrived over loopback. */
+struct inbound {
+    const struct flow* reply;
+    int is_datagram;
+    int loopback;
+};
+
+/* After the rules of an inbound flow found no deny: loopback and allow rules
+ * admit; then the login's own address when the policy pins ingress to it;
+ * datagrams are also admitted from peers the egress policy lets the session
+ * talk to (replies); else the ingress default, which is deny when ingress
+ * is pinned to the rhost. */
+static __always_inline struct decision admit_inbound(const struct layer* l, void* trie, __u32 policy_id,
+                                                     const struct aw_rule_val* meta, __u32 m, const struct flow* f,
+                                                     const struct inbound* in)
+{
+    /* Flows over loopback start on this host: they are governed by the
+     * sender's egress policy, not by the session's network exposure. */
+    if (in->loopback || m == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    int pinned = meta->flags & AW_POLICY_INGRESS_FROM_RHOST;
+    if (pinned && is_login_address(l, f))
+        return allow(l, policy_id);
+    if (in->is_datagram) {
+        __u32 e = match_rules(trie, policy_id, AW_DIR_EGRESS, in->reply);
+        if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW))
+            return allow(l, policy_id);
+    }
+    if (!pinned && meta->ingress_default == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    return deny(l, policy_id, pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT);
+}
+
+/* One layer's verdict on a flow: egress and bind (in == NULL: f is the
+ * destination, or the local address for bind) or a new inbound flow (f is
+ * the peer's address and the local port). An explicit deny always wins. */
+static __always_inline struct decision decide(const struct layer* l, __u8 dir, const struct flow* f,
+                                              const struct inbound* in)
+{
+    struct decision d;
+    void* trie = 0;
+    __u32 policy_id;
+    struct aw_rule_val* meta = layer_meta(l, &trie, &policy_id, &d);
+    if (!meta)
+        return d;
+    __u32 m = match_rules(trie, policy_id, dir, f);
+    if (m == AW_VERDICT_DENY)
+        return deny(l, policy_id, AW_REASON_RULE);
+    if (in)
+        return admit_inbound(l, trie, policy_id, meta, m, f, in);
+    if (m == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    __u8 def = dir == AW_DIR_BIND ? meta->bind_default : meta->verdict;
+    if (def == AW_VERDICT_ALLOW)
+        return allow(l, policy_id);
+    return deny(l, policy_id, AW_REASON_DEFAULT);
+}
+
+/* Both layers: the login's policy, then the user's. The first refusal is
+ * the answer. */
+static __always_inline struct decision judge(const struct subject* s, __u8 dir, const struct flow* f,
+                                             const struct inbound* in)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    if (s->session) {
+        struct layer l = login_layer(s);
+        d = decide(&l, dir, f, in);
+        if (d.verdict != AW_VERDICT_ALLOW)
+            return d;
+    }
+    if (user_layer_applies(s)) {
+        struct layer l = user_layer(s);
+        d = decide(&l, dir, f, in);
+    }
+    return d;
+}
+
+/* Every packet of a revoked login or user is refused, established flows
+ * included; so is a packet whose flow cannot be read. */
+static __always_inline int packet_precheck(const struct subject* s, int parsed, struct decision* d)
+{
+    if (s->session && (s->session->flags & AW_SESSION_REVOKED)) {
+        struct layer l = login_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    if (s->user && (s->user->flags & AW_USER_REVOKED)) {
+        struct layer l = user_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_REVOKED);
+        return 0;
+    }
+    if (!parsed) {
+        struct layer l = s->session ? login_layer(s) : user_layer(s);
+        *d = deny(&l, l.policy_id, AW_REASON_MALFORMED);
+        return 0;
+    }
+    return 1;
+}
+
+/* Socket creation, for one layer: revoked, no policy, a denied family, or
+ * SOCK_RAW in an inet family under deny_families = ["raw"]. 0: allowed. */
+static __always_inline __u32 socket_refusal(const struct layer* l, __u32 family, __u32 type, __u32* policy_id)
+{
+    struct decision d;
+    void* trie = 0;
+    struct aw_rule_val* meta = layer_meta(l, &trie, policy_id, &d);
+    if (!meta)
+        return d.reason;
+    if (family < 64 && (meta->denied_families & (1ULL << family)))
+        return AW_REASON_FAMILY;
+    if ((meta->flags & AW_POLICY_DENY_RAW) && type == 3 /* SOCK_RAW */ && (family == AF_INET || family == AF_INET6))
+        return AW_REASON_FAMILY;
+    return 0;
+}
+
+/* The socket-creation decision of both layers (sock_create and the LSM
+ * socket_create hook share it, revocation included). */
+static __always_inline struct decision judge_socket(const struct subject* s, __u32 family, __u32 type)
+{
+    struct decision d = {.verdict = AW_VERDICT_ALLOW};
+    __u32 policy_id = 0, reason;
+    if (s->session) {
+        struct layer l = login_layer(s);
+        reason = socket_refusal(&l, family, type, &policy_id);
+        if (reason)
+            return deny(&l, policy_id, reason);
+    }
+    if (user_layer_applies(s)) {
+        struct layer l = user_layer(s);
+        reason = socket_refusal(&l, family, type, &policy_id);
+        if (reason)
+            return deny(&l, policy_id, reason);
+    }
+    return d;
+}
+
+#endif /* AUTHWALL_LIB_DECISION_BPF_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Flows, decisions and what a refusal leaves behind: a denial counter and,
+ * within the per-CPU rate limit, an event in the ring buffer.
+ */
+#ifndef AUTHWALL_LIB_EVENTS_BPF_H
+#define AUTHWALL_LIB_EVENTS_BPF_H
+
+#include "lib/subject.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define NSEC_PER_SEC 1000000000ULL
+
+/* One side of a flow, as the rules see it. */
+struct flow {
+    __u8 addr[16]; /* v6 or v4-mapped */
+    __u16 port;    /* network byte order */
+    __u8 proto;
+    __u8 family;
+};
+
+static __always_inline void set_v4(struct flow* f, __u32 addr_be)
+{
+    __builtin_memset(f->addr, 0, 10);
+    f->addr[10] = 0xff;
+    f->addr[11] = 0xff;
+    __builtin_memcpy(&f->addr[12], &addr_be, 4);
+    f->family = AF_INET;
+}
+
+static __always_inline void set_v6_words(struct flow* f, const __u32* w)
+{
+    __u32 tmp[4];
+    tmp[0] = w[0];
+    tmp[1] = w[1];
+    tmp[2] = w[2];
+    tmp[3] = w[3];
+    __builtin_memcpy(f->addr, tmp, 16);
+    f->family = AF_INET6;
+}
+
+struct decision {
+    __u32 verdict; /* AW_VERDICT_ALLOW / AW_VERDICT_DENY */
+    __u32 reason;  /* enum aw_reason when denied */
+    __u32 policy_id;
+    __u32 layer; /* enum aw_layer that refused */
+};
+
+static __always_inline void count_denial(const struct subject* s, __u32 hook, __u32 layer)
+{
+    if (s->session) {
+        struct aw_stats* st = bpf_map_lookup_elem(&session_stats, &s->session_id);
+        if (st && hook < AW_HOOK_COUNT)
+            __sync_fetch_and_add(&st->denied[hook], 1);
+    }
+    if (layer == AW_LAYER_USER && s->user)
+        __sync_fetch_and_add(&s->user->denied, 1);
+}
+
+static __always_inline void emit_denial(const struct subject* s, const struct decision* d, __u32 hook,
+                                        const struct flow* f, __u32 pid)
+{
+    count_denial(s, hook, d->layer);
+
+    __u32 zero = 0;
+    struct aw_settings* cfg = current_settings();
+    struct aw_event_budget* budget = bpf_map_lookup_elem(&event_budget, &zero);
+    if (!cfg || !budget || cfg->events_per_sec == 0)
+        return;
+    __u64 now = bpf_ktime_get_ns();
+    if (now - budget->window_start_ns >= NSEC_PER_SEC) {
+        budget->window_start_ns = now;
+        budget->emitted = 0;
+    }
+    if (budget->emitted >= cfg->events_per_sec) {
+        budget->suppressed++;
+        return;
+    }
+    struct aw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        budget->suppressed++;
+        return;
+    }
+    budget->emitted++;
+    e->timestamp_ns = now;
+    e->session_id = s->session_id;
+    e->cgroup_id = s->session ? s->cgroup_id : 0;
+    e->pid = pid;
+    e->policy_id = d->policy_id;
+    e->hook = hook;
+    e->reason = d->reason;
+    e->proto = f->proto;
+    e->family = f->family;
+    e->port = bpf_ntohs(f->port);
+    e->layer = d->layer;
+    e->reserved = 0;
+    __builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+    e->uid = s->uid;
+    e->reserved2 = 0;
+    bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline __u32 current_pid(void)
+{
+    return bpf_get_current_pid_tgid() >> 32;
+}
+
+#endif /* AUTHWALL_LIB_EVENTS_BPF_H */

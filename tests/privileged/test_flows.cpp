@@ -1,0 +1,237 @@
+// Flows that outlive a change: the packet hooks remember per socket what
+// they found (docs/ARCHITECTURE.md, "Per-socket memory"), and every change
+// userspace makes must still reach a flow already running at its next
+// packet: a revoked login or user, a reloaded policy, a session enrolled
+// around a process that already had its socket. Each case has its control:
+// the same flow, without the change, keeps delivering.
+#include <boost/test/unit_test.hpp>
+
+#include "core/fd.h"
+#include "tests/support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <thread>
+
+using namespace authwall;
+using namespace authwall::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPolicy = R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp", "127.0.0.1 udp"]
+)";
+
+const char* kNoUdp = R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp"]
+)";
+
+// A uid no account uses, held to a user layer by the tests that need one.
+constexpr uid_t kUser = 4242101;
+
+// A socket of the test process (outside every session) on 127.0.0.1 and a
+// free port, that collects what arrives.
+class Receiver {
+  public:
+    explicit Receiver(int type) : fd_(::socket(AF_INET, type | SOCK_CLOEXEC, 0))
+    {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof(a);
+        BOOST_REQUIRE(fd_.valid());
+        BOOST_REQUIRE_EQUAL(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+        BOOST_REQUIRE_EQUAL(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+        port_ = ntohs(a.sin_port);
+        if (type == SOCK_STREAM)
+            BOOST_REQUIRE_EQUAL(::listen(fd_.get(), 4), 0);
+    }
+    uint16_t port() const { return port_; }
+
+    // Everything that arrived within `ms` (on the first accepted connection
+    // for TCP).
+    std::string drain(int ms)
+    {
+        int fd = fd_.get();
+        Fd conn;
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+        if (type == SOCK_STREAM) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, ms) <= 0)
+                return "";
+            conn = Fd(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+            fd = conn.get();
+        }
+        std::string got;
+        char buf[256];
+        for (;;) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, ms) <= 0)
+                break;
+            ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+            if (n <= 0)
+                break;
+            got.append(buf, static_cast<size_t>(n));
+        }
+        return got;
+    }
+
+  private:
+    Fd fd_;
+    uint16_t port_ = 0;
+};
+
+// A probe in two steps: it sends "a", waits for the test to make its change,
+// then sends "b" on the same socket and lingers while the kernel delivers
+// (or drops) it. `change` runs between the two.
+class TwoSteps {
+  public:
+    TwoSteps()
+    {
+        BOOST_REQUIRE_EQUAL(::pipe2(ready_, O_CLOEXEC), 0);
+        BOOST_REQUIRE_EQUAL(::pipe2(go_, O_CLOEXEC), 0);
+    }
+    ~TwoSteps()
+    {
+        for (int fd : {ready_[0], ready_[1], go_[0], go_[1]})
+            ::close(fd);
+    }
+
+    // Runs the probe (connected socket of `type` to 127.0.0.1:port) in
+    // `cgroup` as `who`; returns its result (0, or errno of a failed step).
+    int run(const fs::path& cgroup, const ProbeIdentity& who, int type, uint16_t port,
+            const std::function<void()>& change)
+    {
+        int result = -1;
+        std::thread probe([&] { result = run_probe_as(cgroup, who, [&] { return converse(type, port); }); });
+        char c = 0;
+        bool ready = ::read(ready_[0], &c, 1) == 1;
+        if (ready)
+            change();
+        (void)!::write(go_[1], "g", 1);
+        probe.join();
+        BOOST_TEST(ready);
+        return result;
+    }
+
+  private:
+    int converse(int type, uint16_t port)
+    {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int s = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+        if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+            return errno;
+        if (::send(s, "a", 1, 0) != 1)
+            return errno;
+        usleep(50 * 1000);
+        (void)!::write(ready_[1], "r", 1);
+        char c = 0;
+        if (::read(go_[0], &c, 1) != 1)
+            return EPIPE;
+        // A send on a flow the data plane now refuses still succeeds (the
+        // packet is dropped after the syscall), so only the receiver knows.
+        ::send(s, "b", 1, MSG_NOSIGNAL);
+        usleep(300 * 1000);
+        ::close(s);
+        return 0;
+    }
+
+    int ready_[2];
+    int go_[2];
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(flows)
+
+BOOST_AUTO_TEST_CASE(revoking_a_login_cuts_its_established_tcp_flow)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    {
+        Receiver control(SOCK_STREAM);
+        BOOST_TEST(TwoSteps().run(s1, {}, SOCK_STREAM, control.port(), [] {}) == 0);
+        BOOST_TEST(control.drain(500) == "ab");
+    }
+    Receiver rx(SOCK_STREAM);
+    BOOST_TEST(TwoSteps().run(s1, {}, SOCK_STREAM, rx.port(), [&] {
+        BOOST_REQUIRE(box.maps().set_session_flags(id, AW_SESSION_REVOKED, 0).ok());
+    }) == 0);
+    BOOST_TEST(rx.drain(500) == "a");
+}
+
+BOOST_AUTO_TEST_CASE(revoking_a_user_cuts_their_established_tcp_flow_outside_any_login)
+{
+    Sandbox box(kPolicy);
+    auto outside = box.make_cgroup("outside");
+    auto ids = box.maps().active_policy_ids();
+    BOOST_REQUIRE(ids.ok());
+    BOOST_REQUIRE(box.maps().set_user(kUser, ids->at("web")).ok());
+    ProbeIdentity user{kUser, kUser, kUser};
+    {
+        Receiver control(SOCK_STREAM);
+        BOOST_TEST(TwoSteps().run(outside, user, SOCK_STREAM, control.port(), [] {}) == 0);
+        BOOST_TEST(control.drain(500) == "ab");
+    }
+    Receiver rx(SOCK_STREAM);
+    BOOST_TEST(TwoSteps().run(outside, user, SOCK_STREAM, rx.port(), [&] {
+        BOOST_REQUIRE(box.maps().set_user(kUser, ids->at("web"), AW_USER_REVOKED).ok());
+    }) == 0);
+    BOOST_TEST(rx.drain(500) == "a");
+    BOOST_REQUIRE(box.maps().remove_user(kUser).ok());
+}
+
+// A connected UDP socket sends without sendmsg(): only the egress packet
+// hook sees its datagrams, and it must see the new policy at once.
+BOOST_AUTO_TEST_CASE(a_reload_reaches_a_connected_udp_flow_at_its_next_datagram)
+{
+    Sandbox box(kPolicy);
+    box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    {
+        Receiver control(SOCK_DGRAM);
+        BOOST_TEST(TwoSteps().run(s1, {}, SOCK_DGRAM, control.port(), [] {}) == 0);
+        BOOST_TEST(control.drain(300) == "ab");
+    }
+    Receiver rx(SOCK_DGRAM);
+    BOOST_TEST(TwoSteps().run(s1, {}, SOCK_DGRAM, rx.port(), [&] { box.install_policies(kNoUdp); }) == 0);
+    BOOST_TEST(rx.drain(300) == "a");
+}
+
+// A container enrolled while its process already holds a socket: the
+// socket was outside authwall, and its next datagram is the session's.
+BOOST_AUTO_TEST_CASE(a_session_enrolled_around_a_running_socket_holds_its_next_datagram)
+{
+    Sandbox box(kNoUdp);
+    auto c1 = box.make_cgroup("c1");
+    {
+        Receiver control(SOCK_DGRAM);
+        BOOST_TEST(TwoSteps().run(c1, {}, SOCK_DGRAM, control.port(), [] {}) == 0);
+        BOOST_TEST(control.drain(300) == "ab");
+    }
+    Receiver rx(SOCK_DGRAM);
+    BOOST_TEST(TwoSteps().run(c1, {}, SOCK_DGRAM, rx.port(), [&] { box.open_session("c1", "web"); }) == 0);
+    BOOST_TEST(rx.drain(300) == "a");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
