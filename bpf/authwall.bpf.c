@@ -14,12 +14,10 @@
 #include <bpf/bpf_tracing.h>
 
 #include "authwall_abi.h"
-#include "lib/decision.bpf.h"
+#include "lib/packet_decision.bpf.h"
 #include "lib/sock_cache.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-#define LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
 
 /* Complete BTF for the ABI structs that no map declares with __type(), so
  * the object describes the whole ABI (tests compare it with the C++ side). */
@@ -154,36 +152,6 @@ static __always_inline void count_traffic(__u64 session_id, struct __sk_buff* sk
         __sync_fetch_and_add(&st->bytes_out, skb->len);
         __sync_fetch_and_add(&st->packets_out, 1);
     }
-}
-
-/* The decision on one packet of a subject. Egress: TCP is decided once, at
- * connect() (or at the inbound SYN): a second look at the SYN here could
- * disagree with connect() across a policy swap and leave the caller
- * retransmitting into a drop; what has no connect/sendmsg hook (ICMP, raw
- * sockets) and datagrams are decided per flow. Ingress: new TCP flows and
- * datagrams, against the peer's address and the local port. *judged says
- * whether the policy was consulted (only such allows may be remembered). */
-static __always_inline struct decision packet_decision(const struct subject* s, const struct packet* p, int parsed,
-                                                       struct __sk_buff* skb, int ingress, int* judged)
-{
-    struct decision d = {.verdict = AW_VERDICT_ALLOW};
-    *judged = 0;
-    if (!packet_precheck(s, parsed, &d))
-        return d; /* revoked or unreadable */
-    if (!ingress) {
-        if (p->is_tcp && from_tcp_socket(skb))
-            return d;
-        *judged = 1;
-        return judge(s, AW_DIR_EGRESS, &p->dst, 0);
-    }
-    if (p->is_tcp && !is_new_tcp_flow(p))
-        return d;
-    struct flow in = p->src;
-    in.port = p->dst.port;
-    struct inbound ctx = {
-        .reply = &p->src, .is_datagram = p->is_datagram, .loopback = skb->ifindex == LOOPBACK_IFINDEX};
-    *judged = 1;
-    return judge(s, AW_DIR_INGRESS, &in, &ctx);
 }
 
 /* Both packet hooks. Fast paths, while the socket's memory is current: a

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Test entry points over the data plane's own library (bpf/lib), run with
+ * BPF_PROG_TEST_RUN on crafted packets and never attached: the packet parser
+ * alone, and the decision on a packet for a subject the test names.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lib/packet_decision.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* What the parser found (t_parse). */
+struct parse_result {
+    __s32 parsed;
+    __u8 is_tcp;
+    __u8 is_datagram;
+    __u8 tcp_flags;
+    __u8 proto;
+    struct flow src;
+    struct flow dst;
+};
+
+/* Whom t_decide judges the packet for: a session (0: none) and a uid (its
+ * user layer, when the users map has it), in a direction. */
+struct decide_case {
+    __u64 session_id;
+    __u32 uid;
+    __u32 ingress;
+};
+
+struct decide_result {
+    __s32 parsed;
+    __u32 judged;
+    struct decision d;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct parse_result);
+} parse_out SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct decide_case);
+} decide_in SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct decide_result);
+} decide_out SEC(".maps");
+
+SEC("cgroup_skb/egress")
+int t_parse(struct __sk_buff* skb)
+{
+    __u32 zero = 0;
+    struct parse_result* out = bpf_map_lookup_elem(&parse_out, &zero);
+    if (!out)
+        return PASS;
+    struct packet p = {};
+    out->parsed = parse_packet(skb, &p);
+    out->is_tcp = p.is_tcp;
+    out->is_datagram = p.is_datagram;
+    out->tcp_flags = p.tcp_flags;
+    out->proto = p.src.proto;
+    out->src = p.src;
+    out->dst = p.dst;
+    return PASS;
+}
+
+SEC("cgroup_skb/egress")
+int t_decide(struct __sk_buff* skb)
+{
+    __u32 zero = 0;
+    struct decide_case* in = bpf_map_lookup_elem(&decide_in, &zero);
+    struct decide_result* out = bpf_map_lookup_elem(&decide_out, &zero);
+    if (!in || !out)
+        return PASS;
+    struct subject sub = {};
+    __u64 id = in->session_id;
+    if (id) {
+        sub.session = bpf_map_lookup_elem(&sessions, &id);
+        sub.session_id = sub.session ? id : 0;
+    }
+    find_user(&sub, in->uid);
+    if (!sub.session && !sub.user) {
+        out->parsed = -1; /* no subject: the hooks give the unknown-cgroup verdict */
+        return PASS;
+    }
+    struct packet p = {};
+    int judged = 0;
+    out->parsed = parse_packet(skb, &p);
+    out->d = packet_decision(&sub, &p, out->parsed, skb, in->ingress, &judged);
+    out->judged = judged;
+    return out->d.verdict == AW_VERDICT_ALLOW ? PASS : REFUSE;
+}

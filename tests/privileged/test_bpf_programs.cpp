@@ -1,0 +1,438 @@
+// The data plane's packet parser and packet decision, run with
+// BPF_PROG_TEST_RUN on crafted packets: the very code of bpf/lib, compiled
+// into test entry points (tests/bpf/datapath_test.bpf.c) that are loaded
+// with private pins and never attached to anything.
+#include <boost/test/unit_test.hpp>
+
+#include "core/pins.h"
+#include "datapath_test.skel.h"
+#include "tests/support.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace authwall;
+using namespace authwall::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Mirrors of the test object's result records (tests/bpf/datapath_test.bpf.c).
+struct Flow {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t proto;
+    uint8_t family;
+};
+struct ParseResult {
+    int32_t parsed;
+    uint8_t is_tcp, is_datagram, tcp_flags, proto;
+    Flow src, dst;
+};
+struct DecideCase {
+    uint64_t session_id;
+    uint32_t uid;
+    uint32_t ingress;
+};
+struct DecideResult {
+    int32_t parsed;
+    uint32_t judged;
+    uint32_t verdict, reason, policy_id, layer;
+};
+
+constexpr uint8_t kTcp = 6, kUdp = 17, kHopOpts = 0, kRouting = 43, kFragment = 44, kDstOpts = 60, kAh = 51;
+
+// Builds packets byte by byte: an Ethernet header, then what the test adds.
+class Packet {
+  public:
+    explicit Packet(uint16_t ethertype)
+    {
+        bytes_.assign(12, 0);
+        u16(ethertype);
+    }
+    Packet& u8(uint8_t v)
+    {
+        bytes_.push_back(v);
+        return *this;
+    }
+    Packet& u16(uint16_t v) { return u8(static_cast<uint8_t>(v >> 8)).u8(static_cast<uint8_t>(v)); }
+    Packet& addr4(const char* a)
+    {
+        in_addr x{};
+        inet_pton(AF_INET, a, &x);
+        auto* b = reinterpret_cast<uint8_t*>(&x);
+        bytes_.insert(bytes_.end(), b, b + 4);
+        return *this;
+    }
+    Packet& addr6(const char* a)
+    {
+        in6_addr x{};
+        inet_pton(AF_INET6, a, &x);
+        bytes_.insert(bytes_.end(), x.s6_addr, x.s6_addr + 16);
+        return *this;
+    }
+    Packet& zeros(size_t n)
+    {
+        bytes_.insert(bytes_.end(), n, 0);
+        return *this;
+    }
+    // IPv4 header, 20 bytes; `frag` is the flags+offset field.
+    Packet& ipv4(uint8_t proto, const char* src, const char* dst, uint16_t frag = 0, uint8_t ihl = 5)
+    {
+        u8(static_cast<uint8_t>(0x40 | ihl)).u8(0).u16(0).u16(0).u16(frag).u8(64).u8(proto).u16(0);
+        return addr4(src).addr4(dst);
+    }
+    Packet& ipv6(uint8_t next, const char* src, const char* dst)
+    {
+        u8(0x60).u8(0).u16(0).u16(0).u8(next).u8(64);
+        return addr6(src).addr6(dst);
+    }
+    // An 8-byte IPv6 extension header (hop-by-hop, routing, destination).
+    Packet& ext(uint8_t next) { return u8(next).u8(0).zeros(6); }
+    Packet& fragment(uint8_t next, uint16_t offset_units) { return u8(next).u8(0).u16(offset_units << 3).zeros(4); }
+    Packet& ports(uint16_t sport, uint16_t dport) { return u16(sport).u16(dport); }
+    Packet& tcp(uint16_t sport, uint16_t dport, uint8_t flags)
+    {
+        ports(sport, dport).zeros(8).u8(0x50).u8(flags).zeros(6);
+        return *this;
+    }
+    Packet& udp(uint16_t sport, uint16_t dport) { return ports(sport, dport).u16(8).u16(0); }
+    std::vector<uint8_t>& bytes() { return bytes_; }
+
+  private:
+    std::vector<uint8_t> bytes_;
+};
+
+constexpr uint16_t kIPv4 = 0x0800, kIPv6 = 0x86DD;
+constexpr uint8_t kSyn = 0x02, kAck = 0x10;
+
+// Some interface that is not loopback (ingress decisions treat lo apart).
+int non_loopback_ifindex()
+{
+    int found = 0;
+    if (auto* list = if_nameindex()) {
+        for (auto* i = list; i->if_index; ++i)
+            if (std::strcmp(i->if_name, "lo") != 0 && !found)
+                found = static_cast<int>(i->if_index);
+        if_freenameindex(list);
+    }
+    return found;
+}
+
+// The test object loaded with its shared maps pinned under a private pin
+// directory, so PinnedMaps (and so the policy compiler's install path) can
+// fill them as in production.
+class TestObject {
+  public:
+    TestObject() : pin_dir_(fs::path("/sys/fs/bpf") / ("authwall-bpftest-" + unique_suffix()))
+    {
+        fs::create_directories(pin_dir_ / "maps");
+        skel_.reset(datapath_test__open());
+        BOOST_REQUIRE(skel_);
+        bpf_map* map = nullptr;
+        bpf_object__for_each_map(map, skel_->obj)
+        {
+            std::string name = bpf_map__name(map);
+            for (auto shared : kMapNames)
+                if (name == shared)
+                    BOOST_REQUIRE_EQUAL(bpf_map__set_pin_path(map, map_pin_path(pin_dir_, name).c_str()), 0);
+        }
+        BOOST_REQUIRE_MESSAGE(datapath_test__load(skel_.get()) == 0, "load the test programs");
+        auto maps = PinnedMaps::open(pin_dir_);
+        BOOST_REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? "" : maps.error().message()));
+        maps_.emplace(std::move(maps).value());
+    }
+    ~TestObject()
+    {
+        maps_.reset();
+        skel_.reset();
+        std::error_code ec;
+        fs::remove_all(pin_dir_, ec);
+    }
+    TestObject(const TestObject&) = delete;
+    TestObject& operator=(const TestObject&) = delete;
+
+    PinnedMaps& maps() { return *maps_; }
+
+    void install(const std::string& toml)
+    {
+        auto known = maps_->policy_ids();
+        BOOST_REQUIRE(known.ok());
+        auto compiled = compile_policies(parse_policies_or_fail(toml), Fallback{}, *known);
+        BOOST_REQUIRE(compiled.ok());
+        BOOST_REQUIRE(maps_->install_policies(*compiled).ok());
+        ids_ = compiled->ids;
+    }
+    uint32_t id(const std::string& policy) const { return ids_.at(policy); }
+
+    int run(bpf_program* prog, Packet& p, int ifindex = 0)
+    {
+        __sk_buff ctx{};
+        ctx.ifindex = static_cast<uint32_t>(ifindex);
+        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p.bytes().data(),
+                    .data_size_in = static_cast<uint32_t>(p.bytes().size()), .ctx_in = ifindex ? &ctx : nullptr,
+                    .ctx_size_in = ifindex ? static_cast<uint32_t>(sizeof(ctx)) : 0U);
+        int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+        BOOST_REQUIRE_MESSAGE(err == 0, "BPF_PROG_TEST_RUN: " + std::string(std::strerror(-err)));
+        return static_cast<int>(opts.retval);
+    }
+
+    ParseResult parse(Packet& p)
+    {
+        run(skel_->progs.t_parse, p);
+        ParseResult r{};
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.parse_out), &zero, &r), 0);
+        return r;
+    }
+
+    DecideResult decide(const DecideCase& c, Packet& p, int ifindex = 0)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.decide_in), &zero, &c, BPF_ANY), 0);
+        run(skel_->progs.t_decide, p, ifindex);
+        DecideResult r{};
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.decide_out), &zero, &r), 0);
+        return r;
+    }
+
+  private:
+    struct Destroy {
+        void operator()(datapath_test* s) const { datapath_test__destroy(s); }
+    };
+    fs::path pin_dir_;
+    std::unique_ptr<datapath_test, Destroy> skel_;
+    std::optional<PinnedMaps> maps_;
+    std::map<std::string, uint32_t> ids_;
+};
+
+uint16_t port_of(const Flow& f)
+{
+    return ntohs(f.port);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(bpf_programs)
+
+BOOST_AUTO_TEST_CASE(parser_reads_ipv4_tcp_and_udp)
+{
+    TestObject t;
+    Packet syn(kIPv4);
+    syn.ipv4(kTcp, "192.0.2.1", "198.51.100.7").tcp(40000, 22, kSyn);
+    auto r = t.parse(syn);
+    BOOST_TEST(r.parsed == 1);
+    BOOST_TEST(r.is_tcp == 1);
+    BOOST_TEST(r.tcp_flags == kSyn);
+    BOOST_TEST(port_of(r.src) == 40000);
+    BOOST_TEST(port_of(r.dst) == 22);
+    BOOST_TEST(r.dst.addr[10] == 0xff); // v4-mapped
+    BOOST_TEST(r.dst.addr[15] == 7);
+
+    Packet udp(kIPv4);
+    udp.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5353, 53);
+    r = t.parse(udp);
+    BOOST_TEST(r.parsed == 1);
+    BOOST_TEST(r.is_datagram == 1);
+    BOOST_TEST(port_of(r.dst) == 53);
+}
+
+BOOST_AUTO_TEST_CASE(parser_refuses_what_it_cannot_read)
+{
+    TestObject t;
+    // (BPF_PROG_TEST_RUN itself refuses an IPv4 packet shorter than its
+    // fixed header, so "cut" here means cut after it.)
+    Packet cut(kIPv4); // the header claims 60 bytes of options, 4 follow
+    cut.ipv4(kTcp, "192.0.2.1", "198.51.100.7", 0, 15).ports(1, 22);
+    BOOST_TEST(t.parse(cut).parsed == 0);
+
+    Packet short_ihl(kIPv4);
+    short_ihl.ipv4(kTcp, "192.0.2.1", "198.51.100.7", 0, 4).tcp(1, 22, kSyn);
+    BOOST_TEST(t.parse(short_ihl).parsed == 0);
+
+    Packet no_ports(kIPv4); // a TCP header cut before its ports
+    no_ports.ipv4(kTcp, "192.0.2.1", "198.51.100.7").u8(0);
+    BOOST_TEST(t.parse(no_ports).parsed == 0);
+
+    Packet later_fragment(kIPv4); // offset 185 x 8 bytes: no transport header
+    later_fragment.ipv4(kUdp, "192.0.2.1", "198.51.100.7", 185).udp(1, 53);
+    BOOST_TEST(t.parse(later_fragment).parsed == 0);
+
+    Packet first_fragment(kIPv4); // more-fragments set, offset 0: readable
+    first_fragment.ipv4(kUdp, "192.0.2.1", "198.51.100.7", 0x2000).udp(1, 53);
+    BOOST_TEST(t.parse(first_fragment).parsed == 1);
+
+    Packet arp(0x0806);
+    arp.zeros(28);
+    BOOST_TEST(t.parse(arp).parsed == 0);
+}
+
+BOOST_AUTO_TEST_CASE(parser_walks_ipv6_extension_chains)
+{
+    TestObject t;
+    Packet chain(kIPv6);
+    chain.ipv6(kHopOpts, "2001:db8::1", "2001:db8::2")
+        .ext(kRouting)
+        .ext(kDstOpts)
+        .ext(kAh)
+        .u8(kTcp) // AH: next header, length 1 = (1 + 2) x 4 bytes
+        .u8(1)
+        .zeros(10)
+        .tcp(50000, 443, kSyn);
+    auto r = t.parse(chain);
+    BOOST_TEST(r.parsed == 1);
+    BOOST_TEST(r.proto == kTcp);
+    BOOST_TEST(port_of(r.dst) == 443);
+    BOOST_TEST(r.tcp_flags == kSyn);
+
+    Packet first(kIPv6);
+    first.ipv6(kFragment, "2001:db8::1", "2001:db8::2").fragment(kUdp, 0).udp(1, 53);
+    BOOST_TEST(t.parse(first).parsed == 1);
+
+    Packet later(kIPv6);
+    later.ipv6(kFragment, "2001:db8::1", "2001:db8::2").fragment(kUdp, 100).udp(1, 53);
+    BOOST_TEST(t.parse(later).parsed == 0);
+
+    Packet too_long(kIPv6); // more extension headers than the parser walks
+    too_long.ipv6(kDstOpts, "2001:db8::1", "2001:db8::2");
+    for (int i = 0; i < 8; ++i)
+        too_long.ext(kDstOpts);
+    too_long.ext(kUdp).udp(1, 53);
+    BOOST_TEST(t.parse(too_long).parsed == 0);
+
+    Packet cut_chain(kIPv6); // the routing header is announced, not there
+    cut_chain.ipv6(kHopOpts, "2001:db8::1", "2001:db8::2").ext(kRouting);
+    BOOST_TEST(t.parse(cut_chain).parsed == 0);
+}
+
+BOOST_AUTO_TEST_CASE(decision_on_egress_datagrams_follows_the_rules)
+{
+    TestObject t;
+    t.install(R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["198.51.100.0/24 udp"]
+deny = ["198.51.100.66 udp 53"]
+)");
+    uint64_t sid = 777;
+    SessionEntry e;
+    e.policy_id = t.id("web");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+
+    Packet ok(kIPv4);
+    ok.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+    auto r = t.decide({sid, 0, 0}, ok);
+    BOOST_TEST(r.judged == 1u);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+
+    Packet denied(kIPv4);
+    denied.ipv4(kUdp, "192.0.2.1", "198.51.100.66").udp(5000, 53);
+    r = t.decide({sid, 0, 0}, denied);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_RULE));
+    BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_LOGIN));
+
+    Packet elsewhere(kIPv4);
+    elsewhere.ipv4(kUdp, "192.0.2.1", "203.0.113.9").udp(5000, 53);
+    r = t.decide({sid, 0, 0}, elsewhere);
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+
+    Packet later_fragment(kIPv4);
+    later_fragment.ipv4(kUdp, "192.0.2.1", "198.51.100.7", 185).udp(5000, 53);
+    r = t.decide({sid, 0, 0}, later_fragment);
+    BOOST_TEST(r.parsed == 0);
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_MALFORMED));
+
+    BOOST_REQUIRE(t.maps().set_session_flags(sid, AW_SESSION_REVOKED, 0).ok());
+    r = t.decide({sid, 0, 0}, ok);
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_REVOKED));
+}
+
+BOOST_AUTO_TEST_CASE(decision_on_inbound_flows_pins_to_the_login_address)
+{
+    int ifindex = non_loopback_ifindex();
+    BOOST_REQUIRE_MESSAGE(ifindex > 0, "an interface other than lo");
+    TestObject t;
+    t.install(R"(
+[policy.ssh]
+[policy.ssh.ingress]
+from_rhost_only = true
+[policy.ssh.egress]
+default = "deny"
+allow = ["192.0.2.53 udp 53"]
+)");
+    uint64_t sid = 778;
+    SessionEntry e;
+    e.policy_id = t.id("ssh");
+    e.rhost = IpAddress::parse("192.0.2.10");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+
+    Packet from_rhost(kIPv4);
+    from_rhost.ipv4(kTcp, "192.0.2.10", "192.0.2.1").tcp(40000, 8080, kSyn);
+    auto r = t.decide({sid, 0, 1}, from_rhost, ifindex);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+
+    Packet from_other(kIPv4);
+    from_other.ipv4(kTcp, "192.0.2.99", "192.0.2.1").tcp(40000, 8080, kSyn);
+    r = t.decide({sid, 0, 1}, from_other, ifindex);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_NOT_RHOST));
+    // The same packet over loopback comes from this host: not judged by ingress.
+    r = t.decide({sid, 0, 1}, from_other, 1);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+
+    Packet established(kIPv4); // not a new flow: decided at its SYN
+    established.ipv4(kTcp, "192.0.2.99", "192.0.2.1").tcp(40000, 8080, kAck);
+    r = t.decide({sid, 0, 1}, established, ifindex);
+    BOOST_TEST(r.judged == 0u);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+
+    Packet reply(kIPv4); // a datagram from a peer the session may send to
+    reply.ipv4(kUdp, "192.0.2.53", "192.0.2.1").udp(53, 40000);
+    r = t.decide({sid, 0, 1}, reply, ifindex);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+
+    Packet stray(kIPv4);
+    stray.ipv4(kUdp, "192.0.2.54", "192.0.2.1").udp(53, 40000);
+    r = t.decide({sid, 0, 1}, stray, ifindex);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+}
+
+BOOST_AUTO_TEST_CASE(decision_asks_the_user_layer_after_the_login)
+{
+    TestObject t;
+    t.install(R"(
+[policy.open]
+[policy.narrow]
+[policy.narrow.egress]
+default = "deny"
+)");
+    uint64_t sid = 779;
+    SessionEntry e;
+    e.policy_id = t.id("open");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+    constexpr uint32_t uid = 4242201;
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+    // Control: the login alone allows it.
+    BOOST_TEST(t.decide({sid, uid, 0}, p).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_REQUIRE(t.maps().set_user(uid, t.id("narrow")).ok());
+    auto r = t.decide({sid, uid, 0}, p);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_USER));
+    // Outside any login, the user layer alone.
+    r = t.decide({0, uid, 0}, p);
+    BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_USER));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
