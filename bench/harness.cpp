@@ -153,9 +153,9 @@ double median(std::vector<double> v)
 
 std::string policy_with_rules(const std::string& name, int rules)
 {
-    std::string text = "[policy." + name + ".egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp\"";
+    std::string text = "[policy." + name + ".egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp\", \"127.0.0.1 udp\"";
     text.reserve(static_cast<size_t>(rules) * 28);
-    for (int i = 1; i < rules; ++i)
+    for (int i = 2; i < rules; ++i)
         text += ", \"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
                 std::to_string(i & 255) + " tcp " + std::to_string(1 + i % 60000) + "\"";
     return text + "]\n";

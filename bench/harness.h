@@ -43,8 +43,8 @@ double percentile(std::vector<double> v, double q); // q in [0, 1]
 // latency of each cycle in milliseconds.
 std::vector<double> open_close_latencies(const Config& config, int iterations, const std::string& rhost);
 
-// "10.a.b.c tcp p" rules, all distinct; the measured traffic (127.0.0.1 tcp)
-// matches the first one.
+// "10.a.b.c tcp p" rules, all distinct; the measured traffic (127.0.0.1 tcp
+// and udp) matches the first two.
 std::string policy_with_rules(const std::string& name, int rules);
 
 class BenchRoot {
