@@ -61,9 +61,17 @@ static __always_inline struct bpf_sock* full_socket(struct __sk_buff* skb)
     return sk ? bpf_sk_fullsock(sk) : 0;
 }
 
+/* A socket's memory, made when the socket carries a flow (TCP established,
+ * a connected datagram socket): making it costs about as much as several
+ * full decisions, so a socket that lives for a packet or two (a refused
+ * connect, a SYN, an unconnected sendto) never pays for it and takes the
+ * full path instead. */
 static __always_inline struct sock_state* sock_state_of(struct bpf_sock* sk)
 {
-    return sk ? bpf_sk_storage_get(&sock_cache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : 0;
+    if (!sk)
+        return 0;
+    __u64 create = sk->state == BPF_TCP_ESTABLISHED ? BPF_SK_STORAGE_GET_F_CREATE : 0;
+    return bpf_sk_storage_get(&sock_cache, sk, 0, create);
 }
 
 static __always_inline __u64 read_word(const struct sock_state* c)
