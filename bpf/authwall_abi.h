@@ -19,6 +19,13 @@
  * sessions (see the session_levels map). */
 #define AW_MAX_CGROUP_LEVEL 32
 
+/* session_levels map: ARRAY with one entry (key 0), value __u64, created
+ * BPF_F_MMAPABLE: bit l is set when some session cgroup lives at level l.
+ * Userspace sets a bit with an atomic OR through a shared mapping of the
+ * map, so two sessions opened at once never lose each other's level, and
+ * never clears one while sessions may exist. One load tells the programs
+ * which levels to probe and where to stop. */
+
 /* Hooks, used as indexes into the per-session denial counters and in events. */
 enum aw_hook {
     AW_HOOK_CONNECT4 = 0,

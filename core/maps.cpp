@@ -6,7 +6,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -137,6 +139,20 @@ Result<PinnedMaps::Fill> PinnedMaps::fill(std::string_view name) const
     return f;
 }
 
+// The bitmap of levels holding sessions is shared memory (the map is
+// mmapable): an atomic OR there cannot lose a level another opener sets at
+// the same moment, as a read-modify-write through bpf(2) could.
+Status PinnedMaps::mark_session_level(int level)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, map_fd("session_levels"), 0);
+    if (mem == MAP_FAILED)
+        return Error::sys("mark session level", std::to_string(level), errno);
+    __atomic_fetch_or(static_cast<uint64_t*>(mem), uint64_t{1} << level, __ATOMIC_SEQ_CST);
+    munmap(mem, static_cast<size_t>(page));
+    return {};
+}
+
 Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEntry& entry)
 {
     if (level < 1 || level > AW_MAX_CGROUP_LEVEL)
@@ -149,10 +165,8 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
         return Error::sys("create counters of session", std::to_string(cgroup_id), err,
                           err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
     }
-    uint32_t lvl = static_cast<uint32_t>(level);
-    uint8_t used = 1;
-    if (bpf_map_update_elem(map_fd("session_levels"), &lvl, &used, BPF_ANY) != 0)
-        return Error::sys("mark session level", std::to_string(level), errno);
+    if (auto st = mark_session_level(level); !st)
+        return st;
     aw_session value = entry.to_abi();
     if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_ANY) != 0) {
         int err = errno;

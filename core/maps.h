@@ -107,6 +107,8 @@ class PinnedMaps {
     Result<Fill> fill(std::string_view name) const;
 
   private:
+    Status mark_session_level(int level);
+
     std::map<std::string, Fd, std::less<>> fds_;
     int ncpus_ = 1;
 };

@@ -28,13 +28,13 @@ struct {
     __type(value, struct aw_stats);
 } session_stats SEC(".maps");
 
-/* session_levels[l] != 0 when some session cgroup lives at level l. Written
- * only by userspace (set, never cleared while sessions may exist). */
+/* The levels that hold sessions, one bit each (see authwall_abi.h). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, AW_MAX_CGROUP_LEVEL + 1);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_MMAPABLE);
     __type(key, __u32);
-    __type(value, __u8);
+    __type(value, __u64);
 } session_levels SEC(".maps");
 
 /* The user layer: a confined user's policy by uid (see authwall_abi.h). Not

@@ -23,16 +23,23 @@ struct subject {
     __u32 session_level; /* the session cgroup's level; 0 without a session */
 };
 
+/* The levels that hold sessions, one bit each. */
+static __always_inline __u64 session_levels_in_use(void)
+{
+    __u32 zero = 0;
+    __u64* levels = bpf_map_lookup_elem(&session_levels, &zero);
+    return levels ? *(volatile __u64*)levels : 0;
+}
+
 /* Outermost session first: a nested cgroup can never loosen the policy of
  * the session that contains it. One walk, two sources of ancestor ids: the
  * task's (syscall hooks) and the socket's (packet hooks). Each program type
  * may call only its own helper, and older verifiers (6.1) do not prune a
  * branch on the context pointer, so the two are separate functions. */
 #define FIND_SESSION(s, ancestor_id, own_id)                                                                           \
-    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL; level++) {                                                     \
-        __u32 key = level;                                                                                             \
-        __u8* used = bpf_map_lookup_elem(&session_levels, &key);                                                       \
-        if (!used || !*used)                                                                                           \
+    __u64 used = session_levels_in_use();                                                                              \
+    for (__u32 level = 1; level <= AW_MAX_CGROUP_LEVEL && (used >> level); level++) {                                  \
+        if (!(used & (1ULL << level)))                                                                                 \
             continue;                                                                                                  \
         __u64 id = ancestor_id;                                                                                        \
         if (!id)                                                                                                       \

@@ -196,6 +196,43 @@ BOOST_AUTO_TEST_CASE(child_cgroup_inherits_the_session_policy)
     BOOST_TEST(run_probe(nested, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
 }
 
+// Sessions opened at the same moment at different depths each mark their
+// level in one shared word: none may lose another's (a lost level hides every
+// session at that depth from the programs).
+BOOST_AUTO_TEST_CASE(sessions_opened_at_once_at_different_depths_are_all_enforced)
+{
+    Sandbox box(kPolicy);
+    constexpr int kDepths = 8;
+    std::vector<fs::path> cgroups;
+    std::string path = "d";
+    for (int i = 0; i < kDepths; ++i, path += "/d")
+        cgroups.push_back(box.make_cgroup(path + "/s"));
+    for (const auto& cg : cgroups) // control: no session yet, the stack answers
+        BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == ECONNREFUSED);
+    auto ids = box.maps().active_policy_ids();
+    BOOST_REQUIRE(ids.ok());
+    std::vector<pid_t> openers;
+    for (const auto& cg : cgroups) {
+        auto id = box.id_of(cg);
+        auto level = cgroup_level(box.mount(), cg);
+        BOOST_REQUIRE(level.ok());
+        pid_t pid = fork();
+        if (pid == 0) {
+            SessionEntry e;
+            e.policy_id = ids->at("web");
+            _exit(box.maps().insert_session(id, *level, e).ok() ? 0 : 1);
+        }
+        openers.push_back(pid);
+    }
+    for (pid_t pid : openers) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        BOOST_TEST(status == 0);
+    }
+    for (const auto& cg : cgroups)
+        BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 8080); }) == EPERM, cg.string());
+}
+
 BOOST_AUTO_TEST_CASE(revoked_session_is_cut_off)
 {
     Sandbox box(kPolicy);
