@@ -145,7 +145,8 @@ Result<PinnedMaps::Fill> PinnedMaps::fill(std::string_view name) const
 Status PinnedMaps::mark_session_level(int level)
 {
     long page = sysconf(_SC_PAGESIZE);
-    void* mem = mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, map_fd("session_levels"), 0);
+    void* mem =
+        mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, map_fd("session_levels"), 0);
     if (mem == MAP_FAILED)
         return Error::sys("mark session level", std::to_string(level), errno);
     __atomic_fetch_or(static_cast<uint64_t*>(mem), uint64_t{1} << level, __ATOMIC_SEQ_CST);
