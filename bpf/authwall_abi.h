@@ -82,6 +82,14 @@ enum aw_layer {
 #define AW_POLICY_INGRESS_FROM_RHOST (1u << 0) /* only the rhost may open flows in */
 #define AW_POLICY_DENY_RAW (1u << 1)           /* SOCK_RAW in AF_INET/AF_INET6 denied */
 
+/* Which of the three probe classes a direction of the policy has rules in
+ * (meta flags, set by the compiler): the data plane skips the probe of an
+ * empty class. A set bit only means "probe it". */
+#define AW_CLASS_PORT 0  /* (proto, port) */
+#define AW_CLASS_PROTO 1 /* (proto, any port) */
+#define AW_CLASS_ANY 2   /* (any proto, any port) */
+#define AW_POLICY_HAS_CLASS(dir, cls) (1u << (8 + 3 * ((dir)-1) + (cls)))
+
 /* Policy id 0 is reserved for the fallback ("unmatched") policy: a session
  * whose policy id has no meta entry in the active generation is enforced with
  * policy 0; if that is missing too, it is denied (fail closed). */

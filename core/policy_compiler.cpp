@@ -17,6 +17,18 @@ std::string_view key_bytes(const aw_rule_key& k)
     return {reinterpret_cast<const char*>(&k), sizeof(k)};
 }
 
+// The probe classes a direction has rules in (AW_POLICY_HAS_CLASS).
+uint32_t rule_classes(uint8_t dir, const RuleSet& set)
+{
+    uint32_t flags = 0;
+    for (const auto* rules : {&set.allow, &set.deny})
+        for (const auto& r : *rules) {
+            int cls = r.protocol == 0 ? AW_CLASS_ANY : r.ports.any() ? AW_CLASS_PROTO : AW_CLASS_PORT;
+            flags |= AW_POLICY_HAS_CLASS(dir, cls);
+        }
+    return flags;
+}
+
 class EntryBuilder {
   public:
     explicit EntryBuilder(const CompileLimits& limits) : limits_(limits) {}
@@ -41,7 +53,8 @@ class EntryBuilder {
         e.value.ingress_default = static_cast<uint8_t>(p.ingress.default_verdict);
         e.value.bind_default = static_cast<uint8_t>(p.bind.default_verdict);
         e.value.flags = (p.ingress_from_rhost_only ? AW_POLICY_INGRESS_FROM_RHOST : 0u) |
-                        (p.deny_raw ? AW_POLICY_DENY_RAW : 0u);
+                        (p.deny_raw ? AW_POLICY_DENY_RAW : 0u) | rule_classes(AW_DIR_EGRESS, p.egress) |
+                        rule_classes(AW_DIR_INGRESS, p.ingress) | rule_classes(AW_DIR_BIND, p.bind);
         e.value.denied_families = p.denied_families;
         return put(e, p.name);
     }

@@ -27,9 +27,13 @@ static __always_inline struct aw_rule_val* policy_meta(void* trie, __u32* policy
 }
 
 /* Up to three probes: (proto, port), (proto, any port), (any proto, any
- * port). Any DENY wins, then any ALLOW, else AW_VERDICT_NONE. */
-static __always_inline __u32 match_rules(void* trie, __u32 policy_id, __u8 dir, const struct flow* f)
+ * port), each only when the policy has rules of that class in `dir` (the
+ * meta entry's flags). Any DENY wins, then any ALLOW, else
+ * AW_VERDICT_NONE. */
+static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* meta, __u32 policy_id, __u8 dir,
+                                         const struct flow* f)
 {
+    __u32 classes = meta->flags;
     struct aw_rule_key key = {};
     key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
     key.policy_id = bpf_htonl(policy_id);
@@ -41,7 +45,7 @@ static __always_inline __u32 match_rules(void* trie, __u32 policy_id, __u8 dir, 
 
     key.proto = f->proto;
     key.port = f->port;
-    if (f->proto && f->port) {
+    if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT))) {
         v = bpf_map_lookup_elem(trie, &key);
         if (v) {
             if (v->verdict == AW_VERDICT_DENY)
@@ -50,7 +54,7 @@ static __always_inline __u32 match_rules(void* trie, __u32 policy_id, __u8 dir, 
         }
     }
     key.port = 0;
-    if (f->proto) {
+    if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO))) {
         v = bpf_map_lookup_elem(trie, &key);
         if (v) {
             if (v->verdict == AW_VERDICT_DENY)
@@ -60,6 +64,8 @@ static __always_inline __u32 match_rules(void* trie, __u32 policy_id, __u8 dir, 
         }
     }
     key.proto = 0;
+    if (!(classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY)))
+        return seen;
     v = bpf_map_lookup_elem(trie, &key);
     if (v) {
         if (v->verdict == AW_VERDICT_DENY)
@@ -184,7 +190,7 @@ static __always_inline struct decision admit_inbound(const struct layer* l, void
     if (pinned && is_login_address(l, f))
         return allow(l, policy_id);
     if (in->is_datagram) {
-        __u32 e = match_rules(trie, policy_id, AW_DIR_EGRESS, in->reply);
+        __u32 e = match_rules(trie, meta, policy_id, AW_DIR_EGRESS, in->reply);
         if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW))
             return allow(l, policy_id);
     }
@@ -205,7 +211,7 @@ static __always_inline struct decision decide(const struct layer* l, __u8 dir, c
     struct aw_rule_val* meta = layer_meta(l, &trie, &policy_id, &d);
     if (!meta)
         return d;
-    __u32 m = match_rules(trie, policy_id, dir, f);
+    __u32 m = match_rules(trie, meta, policy_id, dir, f);
     if (m == AW_VERDICT_DENY)
         return deny(l, policy_id, AW_REASON_RULE);
     if (in)
