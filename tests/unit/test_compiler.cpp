@@ -66,10 +66,9 @@ deny_families = ["packet", "raw"]
     BOOST_TEST(meta->value.bind_default == AW_VERDICT_ALLOW);
     // The probe classes: egress has (proto, port) allows and an (any, any)
     // deny, bind a (proto, port) deny, ingress no rule at all.
-    BOOST_TEST(meta->value.flags == (AW_POLICY_INGRESS_FROM_RHOST | AW_POLICY_DENY_RAW |
-                                     AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_PORT) |
-                                     AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_ANY) |
-                                     AW_POLICY_HAS_CLASS(AW_DIR_BIND, AW_CLASS_PORT)));
+    BOOST_TEST(meta->value.flags ==
+               (AW_POLICY_INGRESS_FROM_RHOST | AW_POLICY_DENY_RAW | AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_PORT) |
+                AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_ANY) | AW_POLICY_HAS_CLASS(AW_DIR_BIND, AW_CLASS_PORT)));
     BOOST_TEST(meta->value.denied_families == (1ULL << AF_PACKET));
     BOOST_TEST(meta->key.prefixlen == AW_RULE_KEY_FIXED_BITS);
 
