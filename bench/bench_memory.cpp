@@ -3,10 +3,16 @@
 // map that is not preallocated, what its elements use now). Printed for an
 // empty data plane at the default capacity (65 536), then with N sessions
 // (entry + counters) and N users in the user layer, per session and per
-// user. Needs root. Uses a throwaway cgroup and pin directory.
+// user. Then what the packet hooks' per-socket memory (sock_cache) costs a
+// socket that carries a flow: the socket's option memory (SO_MEMINFO
+// optmem, where the kernel charges local storage) before and after its
+// first packet. Needs root. Uses a throwaway cgroup and pin directory.
 #include "bench/harness.h"
 #include "core/pins.h"
 
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -43,6 +49,32 @@ Usage usage(const PinnedMaps& maps)
 {
     return {map_memory(maps.map_fd("sessions")), map_memory(maps.map_fd("session_stats")),
             map_memory(maps.map_fd("users"))};
+}
+
+uint32_t optmem(int fd)
+{
+    uint32_t info[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) != 0)
+        _exit(3);
+    return info[SK_MEMINFO_OPTMEM];
+}
+
+// In a child placed in a session: the option memory an established TCP
+// socket gains with its first packet (the data plane makes its storage).
+double socket_storage_bytes()
+{
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint32_t before = optmem(c);
+    if (::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(l, 1) != 0 ||
+        ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+        ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::send(c, "x", 1, 0) != 1)
+        _exit(2);
+    return static_cast<double>(optmem(c) - before);
 }
 
 } // namespace
@@ -88,5 +120,11 @@ int main(int argc, char** argv)
                 static_cast<double>(full.users - empty.users) / n, static_cast<unsigned long long>(empty.total()));
     for (int i = 0; i < n; ++i)
         bench.maps().remove_session(0x7000000000ull + static_cast<uint64_t>(i)).ok();
+
+    auto session = bench.cgroup("s");
+    bench.open_session(session, policy);
+    std::printf("per socket that carries a flow (sock_cache, charged to the socket, freed with it): %.0f B "
+                "(the same socket with no programs attached: %.0f B)\n",
+                in_child(session, socket_storage_bytes), in_child(bench.plain_cgroup(), socket_storage_bytes));
     return 0;
 }
