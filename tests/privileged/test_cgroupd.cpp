@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -184,6 +185,37 @@ BOOST_AUTO_TEST_CASE(enrollment_after_processes_started_is_reported)
     kill(-sleeper.pid(), SIGKILL);
     BOOST_REQUIRE(wait_until([&] { return !cgroup_populated(ctr); }, 3000));
     BOOST_REQUIRE(cgroup_remove_tree(w.root() / "late").ok());
+}
+
+// cgroupd's sweep lists the sessions map in chunks: the same entries as
+// one by one, past a chunk of 4 096 too.
+BOOST_AUTO_TEST_CASE(the_batched_listing_of_sessions_is_the_whole_map)
+{
+    LoginWorld w(kLoginPolicy);
+    auto maps = w.maps();
+    BOOST_REQUIRE(maps.list_sessions_batch()->empty());
+    SessionEntry e;
+    e.policy_id = maps.active_policy_ids()->at("ops");
+    std::vector<uint64_t> ids;
+    for (uint64_t i = 0; i < 5000; ++i) {
+        ids.push_back(0x7fff'0000'0000'0000ULL + i); // no cgroup has such an id
+        e.uid = static_cast<uint32_t>(i);
+        BOOST_REQUIRE(maps.insert_session(ids.back(), 2, e).ok());
+    }
+    auto sorted = [](std::vector<std::pair<uint64_t, SessionEntry>> v) {
+        std::vector<std::pair<uint64_t, uint32_t>> out;
+        for (const auto& [id, entry] : v)
+            out.emplace_back(id, entry.uid);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    auto batched = maps.list_sessions_batch();
+    auto one_by_one = maps.list_sessions();
+    BOOST_REQUIRE(batched.ok() && one_by_one.ok());
+    BOOST_TEST(batched->size() == 5000u);
+    BOOST_TEST(sorted(*batched) == sorted(*one_by_one));
+    for (uint64_t id : ids)
+        BOOST_REQUIRE(maps.remove_session(id).ok());
 }
 
 BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
