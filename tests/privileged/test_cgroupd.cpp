@@ -218,6 +218,35 @@ BOOST_AUTO_TEST_CASE(the_batched_listing_of_sessions_is_the_whole_map)
         BOOST_REQUIRE(maps.remove_session(id).ok());
 }
 
+// The start-up sweep's walk also sets up the watches for what was there
+// before cgroupd started: a login opened earlier is reaped as soon as its
+// processes die, and a container made below a directory that existed before
+// the start is enrolled at once (the backstop sweep is 60 s away).
+BOOST_AUTO_TEST_CASE(what_existed_before_the_start_is_watched)
+{
+    std::string base = "authwall-login-" + unique_suffix();
+    LoginWorld w(std::string(kLoginPolicy) + "[policy.tenant]\nmatch.cgroups = [\"" + base + "/tenants/*\"]\n");
+    BOOST_REQUIRE_EQUAL(w.root().filename().string(), base);
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenants").ok());
+    HeldSession session(w);
+    BOOST_REQUIRE_EQUAL(w.records().size(), 1u);
+    uint64_t id = w.records()[0].id;
+
+    Cgroupd daemon(w);
+    BOOST_REQUIRE_EQUAL(kill(session.pid(), SIGKILL), 0);
+    BOOST_TEST(wait_until([&] { return w.records().empty(); }, 1000));
+    BOOST_TEST(!w.maps().lookup_session(id)->has_value());
+
+    auto ctr = w.root() / "tenants" / "ctr-1";
+    BOOST_REQUIRE(cgroup_create(ctr).ok());
+    BOOST_REQUIRE(wait_until([&] { return w.records().size() == 1u; }, 1000));
+    BOOST_TEST(w.records()[0].kind == "container");
+    BOOST_TEST(w.records()[0].cgroup == ctr.string());
+    BOOST_REQUIRE(cgroup_remove_tree(ctr).ok());
+    BOOST_TEST(wait_until([&] { return w.records().empty(); }, 1000));
+    BOOST_REQUIRE(cgroup_remove_tree(w.root() / "tenants").ok());
+}
+
 BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
 {
     LoginWorld w(kLoginPolicy);
