@@ -46,34 +46,6 @@ BOOST_AUTO_TEST_CASE(no_cgroup2_is_a_clear_error)
                "find cgroup2 mount: no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
 }
 
-// sshd started with `ip netns exec` sees a fresh /sys: no cgroup2, no bpffs.
-BOOST_AUTO_TEST_CASE(a_mount_namespace_without_cgroup2_or_pins_is_named)
-{
-    const char* host = "25 30 0:23 / /sys rw - sysfs sysfs rw\n"
-                       "36 35 0:31 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
-                       "40 25 0:40 / /sys/fs/bpf rw - bpf bpf rw\n";
-    BOOST_TEST(!mount_namespace_problem(0, "/sys/fs/bpf/authwall", std::string_view(host)));
-    BOOST_TEST(!mount_namespace_problem(0, "/sys/fs/bpf", std::string_view(host)));
-    // A bpffs elsewhere does not hold the pins.
-    auto other = mount_namespace_problem(0, "/sys/fs/bpfx/authwall", std::string_view(host));
-    BOOST_REQUIRE(other);
-    BOOST_TEST(other->find("no bpffs holding /sys/fs/bpfx/authwall") != std::string::npos);
-    auto netns =
-        mount_namespace_problem(0, "/sys/fs/bpf/authwall", std::string_view("99 30 0:50 / /sys rw - sysfs none rw\n"));
-    BOOST_REQUIRE(netns);
-    BOOST_TEST(netns->find("neither cgroup2 nor the bpffs holding /sys/fs/bpf/authwall") != std::string::npos);
-    BOOST_TEST(netns->find("ip netns exec") != std::string::npos);
-    BOOST_TEST(netns->find("nsenter --net=") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(levels)
-{
-    CgroupMount m{"/sys/fs/cgroup", "/"};
-    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a") == 1);
-    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a/b/c") == 3);
-    BOOST_TEST(!cgroup_level(m, "/tmp/x").ok());
-}
-
 // The walk works on any directory tree (a cgroup id is the kernfs inode
 // number; here, the inode numbers of a temporary tree).
 BOOST_AUTO_TEST_CASE(walk_lists_every_directory_once_parents_first_with_its_inode)
@@ -126,6 +98,34 @@ BOOST_AUTO_TEST_CASE(walk_lists_every_directory_once_parents_first_with_its_inod
 
     BOOST_TEST(walk_cgroup_tree(root / "missing").empty());
     fs::remove_all(root);
+}
+
+// sshd started with `ip netns exec` sees a fresh /sys: no cgroup2, no bpffs.
+BOOST_AUTO_TEST_CASE(a_mount_namespace_without_cgroup2_or_pins_is_named)
+{
+    const char* host = "25 30 0:23 / /sys rw - sysfs sysfs rw\n"
+                       "36 35 0:31 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+                       "40 25 0:40 / /sys/fs/bpf rw - bpf bpf rw\n";
+    BOOST_TEST(!mount_namespace_problem(0, "/sys/fs/bpf/authwall", std::string_view(host)));
+    BOOST_TEST(!mount_namespace_problem(0, "/sys/fs/bpf", std::string_view(host)));
+    // A bpffs elsewhere does not hold the pins.
+    auto other = mount_namespace_problem(0, "/sys/fs/bpfx/authwall", std::string_view(host));
+    BOOST_REQUIRE(other);
+    BOOST_TEST(other->find("no bpffs holding /sys/fs/bpfx/authwall") != std::string::npos);
+    auto netns =
+        mount_namespace_problem(0, "/sys/fs/bpf/authwall", std::string_view("99 30 0:50 / /sys rw - sysfs none rw\n"));
+    BOOST_REQUIRE(netns);
+    BOOST_TEST(netns->find("neither cgroup2 nor the bpffs holding /sys/fs/bpf/authwall") != std::string::npos);
+    BOOST_TEST(netns->find("ip netns exec") != std::string::npos);
+    BOOST_TEST(netns->find("nsenter --net=") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(levels)
+{
+    CgroupMount m{"/sys/fs/cgroup", "/"};
+    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a") == 1);
+    BOOST_TEST(*cgroup_level(m, "/sys/fs/cgroup/a/b/c") == 3);
+    BOOST_TEST(!cgroup_level(m, "/tmp/x").ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
