@@ -247,6 +247,33 @@ BOOST_AUTO_TEST_CASE(what_existed_before_the_start_is_watched)
     BOOST_REQUIRE(cgroup_remove_tree(w.root() / "tenants").ok());
 }
 
+// The periodic sweep (and SIGHUP's) runs after the daemon confined itself,
+// within its system call allowlist, and repairs what no inotify event
+// reports: an entry whose cgroup went before any watch knew of it.
+BOOST_AUTO_TEST_CASE(periodic_sweeps_run_confined_and_reap_what_events_missed)
+{
+    LoginWorld w(kLoginPolicy);
+    HeldSession session(w); // a live login for every sweep to look at
+    Cgroupd daemon(w, "--sweep-seconds 1");
+    auto maps = w.maps();
+    auto mount = find_cgroup2_mount();
+    auto gone = w.root() / "gone";
+    BOOST_REQUIRE(cgroup_create(gone).ok());
+    uint64_t gone_id = *cgroup_id(gone);
+    SessionEntry e;
+    e.policy_id = maps.active_policy_ids()->at("ops");
+    e.flags = AW_SESSION_CONTAINER;
+    BOOST_REQUIRE(maps.insert_session(gone_id, *cgroup_level(*mount, gone), e).ok());
+    BOOST_REQUIRE(cgroup_remove_tree(gone).ok()); // no record, no watch: only a sweep finds it
+    BOOST_TEST(wait_until([&] { return !maps.lookup_session(gone_id)->has_value(); }, 3000));
+    BOOST_TEST(wait_until([&] { return count_events(w, "reaped") == 1u; }, 1000));
+    BOOST_REQUIRE_EQUAL(kill(daemon.pid(), SIGHUP), 0);
+    BOOST_TEST(wait_until([&] { return daemon.log().find("SIGHUP, full sweep") != std::string::npos; }, 1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // another periodic sweep
+    BOOST_TEST(is_confined(daemon.pid(), {21, 16, 19}));
+    BOOST_TEST(w.records().size() == 1u); // the login, untouched
+}
+
 BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
 {
     LoginWorld w(kLoginPolicy);
