@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -460,27 +461,13 @@ Status Reconciler::sweep()
 // inotify, one made before is in the walk.
 Status Reconciler::reconcile(bool add_watches)
 {
-    // Records first, entries second: PAM inserts an entry before it writes
-    // the record, so every record listed here has its entry in the listing
-    // below unless it was closed meanwhile.
-    auto records = list_records(config_.run_dir);
-    if (!records)
-        return records.error();
-    auto sessions = maps_->list_sessions_batch();
-    if (!sessions)
-        return sessions.error();
-    const uint64_t now_ns = realtime_ns();
-
-    std::unordered_map<uint64_t, SessionRecord> by_id;
-    by_id.reserve(records->size());
-    for (auto& r : *records) {
-        uint64_t id = r.id;
-        by_id.insert_or_assign(id, std::move(r));
-    }
-    std::unordered_set<uint64_t> in_map, repaired;
-    in_map.reserve(sessions->size());
-    for (const auto& s : *sessions)
-        in_map.insert(s.first);
+    // At start, before the daemon confines itself (its allowlist has no
+    // clone), the records are read on a second thread while this one walks
+    // the tree: the two share nothing, and at 100 000 sessions each is a
+    // good part of the start.
+    std::future<Result<std::vector<SessionRecord>>> reading;
+    if (add_watches)
+        reading = std::async(std::launch::async, [this] { return list_records(config_.run_dir); });
 
     // One walk of the enforcement roots tells where every cgroup in them is
     // (ids from the directory entries, no syscall per cgroup) and lists the
@@ -498,6 +485,28 @@ Status Reconciler::reconcile(bool add_watches)
     walked.reserve(dirs.size());
     for (const auto& d : dirs)
         walked.emplace(d.id, &d.path);
+
+    // Records first, entries second: PAM inserts an entry before it writes
+    // the record, so every record listed here has its entry in the listing
+    // below unless it was closed meanwhile.
+    auto records = reading.valid() ? reading.get() : list_records(config_.run_dir);
+    if (!records)
+        return records.error();
+    auto sessions = maps_->list_sessions_batch();
+    if (!sessions)
+        return sessions.error();
+    const uint64_t now_ns = realtime_ns();
+
+    std::unordered_map<uint64_t, SessionRecord> by_id;
+    by_id.reserve(records->size());
+    for (auto& r : *records) {
+        uint64_t id = r.id;
+        by_id.insert_or_assign(id, std::move(r));
+    }
+    std::unordered_set<uint64_t> in_map, repaired;
+    in_map.reserve(sessions->size());
+    for (const auto& s : *sessions)
+        in_map.insert(s.first);
 
     // Entries: a dead cgroup is reaped; a live one without a record gets one
     // (a writer died between the entry and the record).
