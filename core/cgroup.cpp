@@ -1,9 +1,9 @@
 #include "core/cgroup.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
@@ -206,18 +206,12 @@ Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid)
 
 bool cgroup_populated(const std::filesystem::path& cgroup_dir)
 {
-    // Two short lines ("populated 0|1", "frozen 0|1"): one read, no stream.
-    Fd fd(::open((cgroup_dir / "cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd)
-        return false;
-    std::string text;
-    char buf[256];
-    ssize_t n;
-    while ((n = ::read(fd.get(), buf, sizeof(buf))) > 0)
-        text.append(buf, static_cast<size_t>(n));
-    for (auto line : split(text, '\n'))
-        if (line.starts_with("populated "))
-            return std::atoi(std::string(line.substr(10)).c_str()) != 0;
+    std::ifstream in(cgroup_dir / "cgroup.events");
+    std::string key;
+    int value = 0;
+    while (in >> key >> value)
+        if (key == "populated")
+            return value != 0;
     return false;
 }
 

@@ -4,17 +4,17 @@
 
 #include "core/fd.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <dirent.h>
 
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
 #include <limits>
-#include <memory>
 #include <optional>
+#include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <type_traits>
@@ -366,6 +366,25 @@ Status write_record(const fs::path& run_dir, const SessionRecord& r)
     return write_file_atomic(record_path(run_dir, r.id), to_json(r), 0644);
 }
 
+Result<SessionRecord> read_record(const fs::path& run_dir, uint64_t id)
+{
+    auto path = record_path(run_dir, id);
+    std::ifstream in(path);
+    if (!in)
+        return Error::sys("read session record", path.string(), errno);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return record_from_json(buf.str(), path.string());
+}
+
+Status remove_record(const fs::path& run_dir, uint64_t id)
+{
+    auto path = record_path(run_dir, id);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return Error::sys("remove session record", path.string(), errno);
+    return {};
+}
+
 namespace {
 
 // A whole small file in one or two reads: no stream, no stat. Returns
@@ -388,23 +407,6 @@ bool read_small_file(int dir_fd, const char* path, std::string& text)
 }
 
 } // namespace
-
-Result<SessionRecord> read_record(const fs::path& run_dir, uint64_t id)
-{
-    auto path = record_path(run_dir, id);
-    std::string text;
-    if (!read_small_file(AT_FDCWD, path.c_str(), text))
-        return Error::sys("read session record", path.string(), errno);
-    return record_from_json(text, path.string());
-}
-
-Status remove_record(const fs::path& run_dir, uint64_t id)
-{
-    auto path = record_path(run_dir, id);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-        return Error::sys("remove session record", path.string(), errno);
-    return {};
-}
 
 Result<std::vector<SessionRecord>> list_records(const fs::path& run_dir)
 {
