@@ -161,7 +161,7 @@ std::string policy_with_rules(const std::string& name, int rules)
     return text + "]\n";
 }
 
-BenchRoot::BenchRoot()
+BenchRoot::BenchRoot(uint32_t max_sessions)
 {
     if (geteuid() != 0)
         die("needs root");
@@ -179,6 +179,7 @@ BenchRoot::BenchRoot()
     DatapathOptions opt;
     opt.pin_dir = pins_;
     opt.enforcement_roots = {root_};
+    opt.max_sessions = max_sessions;
     auto report = install_datapath(opt);
     if (!report)
         die(report.error().message());

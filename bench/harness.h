@@ -49,7 +49,9 @@ std::string policy_with_rules(const std::string& name, int rules);
 
 class BenchRoot {
   public:
-    BenchRoot(); // creates the root cgroup and installs the data plane
+    // Creates the root cgroup and installs the data plane, its session maps
+    // sized for `max_sessions`.
+    explicit BenchRoot(uint32_t max_sessions = DatapathOptions{}.max_sessions);
     ~BenchRoot();
     BenchRoot(const BenchRoot&) = delete;
     BenchRoot& operator=(const BenchRoot&) = delete;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
@@ -300,6 +301,84 @@ Result<Fd> open_directory(const std::filesystem::path& dir)
     if (!fd)
         return Error::sys("open", dir.string(), errno);
     return fd;
+}
+
+namespace {
+
+struct Subdir {
+    std::string name;
+    uint64_t ino = 0;
+};
+
+// The subdirectories of the open directory `fd`, straight from getdents64:
+// a cgroup directory holds a dozen or more control files, and a
+// std::filesystem iterator or fdopendir would add work for each of them.
+std::vector<Subdir> read_subdirs(int fd, std::vector<char>& buf)
+{
+    std::vector<Subdir> out;
+    for (;;) {
+        ssize_t n = ::getdents64(fd, buf.data(), buf.size());
+        if (n <= 0)
+            return out;
+        for (ssize_t off = 0; off < n;) {
+            const auto* d = reinterpret_cast<const dirent64*>(buf.data() + off);
+            off += d->d_reclen;
+            std::string_view name = d->d_name;
+            if (name == "." || name == "..")
+                continue;
+            unsigned char type = d->d_type;
+            if (type == DT_UNKNOWN) {
+                struct stat st {};
+                if (::fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                    continue;
+                type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+            }
+            if (type == DT_DIR)
+                out.push_back({std::string(name), d->d_ino});
+        }
+    }
+}
+
+void walk_below(int fd, const std::string& dir, int depth, std::vector<CgroupDir>& out, const CgroupDirVisitor& on_dir,
+                std::vector<char>& buf)
+{
+    const char* sep = dir.ends_with('/') ? "" : "/";
+    for (auto& child : read_subdirs(fd, buf)) {
+        out.push_back({dir + sep + child.name, child.ino, depth + 1});
+        if (on_dir)
+            on_dir(out.back());
+        // A directory's link count is 2 + its subdirectories (kernfs and
+        // most filesystems): a leaf, most session cgroups, is not opened
+        // and listed. Checked after on_dir, so a child made from here on
+        // is the watch's to report.
+        struct stat st {};
+        if (::fstatat(fd, child.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 2)
+            continue;
+        std::string path = out.back().path; // a copy: `out` grows below
+        Fd sub(::openat(fd, child.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+        if (sub)
+            walk_below(sub.get(), path, depth + 1, out, on_dir, buf);
+    }
+}
+
+} // namespace
+
+std::vector<CgroupDir> walk_cgroup_tree(const std::filesystem::path& root, const CgroupDirVisitor& on_dir)
+{
+    std::vector<CgroupDir> out;
+    std::string base = root.lexically_normal().string();
+    while (base.size() > 1 && base.ends_with('/'))
+        base.pop_back();
+    Fd fd(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0)
+        return out;
+    out.push_back({base, static_cast<uint64_t>(st.st_ino), 0});
+    if (on_dir)
+        on_dir(out.back());
+    std::vector<char> buf(32768);
+    walk_below(fd.get(), base, 0, out, on_dir, buf);
+    return out;
 }
 
 } // namespace authwall

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,5 +68,23 @@ Result<std::filesystem::path> cgroup_path_by_id(const CgroupMount& mount, uint64
 Result<std::vector<uint64_t>> cgroup_ancestor_ids(const CgroupMount& mount, const std::filesystem::path& cgroup_dir);
 
 Result<Fd> open_directory(const std::filesystem::path& dir);
+
+// One directory of a cgroup tree, as walk_cgroup_tree lists it.
+struct CgroupDir {
+    std::string path; // the walk's root joined with the names below it
+    uint64_t id = 0;  // the cgroup id
+    int depth = 0;    // 0: the root, 1: its children, ...
+};
+
+// Lists `root` and every directory below it, each parent before its
+// children: one getdents pass per directory that has subdirectories, the
+// ids taken from the directory entries (the kernfs inode number, as
+// cgroup_id() reads it), no stat of a cgroup beyond its link count.
+// `on_dir` runs on each directory before its children are read, so a watch
+// it adds there misses no child made later. Best effort, as a snapshot of a
+// changing tree is: a directory that goes away during the walk is listed
+// without its children; a missing root yields nothing.
+using CgroupDirVisitor = std::function<void(const CgroupDir& dir)>;
+std::vector<CgroupDir> walk_cgroup_tree(const std::filesystem::path& root, const CgroupDirVisitor& on_dir = {});
 
 } // namespace authwall

@@ -300,6 +300,40 @@ Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
     return out;
 }
 
+Result<std::vector<std::pair<uint64_t, SessionEntry>>> PinnedMaps::list_sessions_batch() const
+{
+    int fd = map_fd("sessions");
+    std::vector<std::pair<uint64_t, SessionEntry>> out;
+    uint32_t chunk = 4096;
+    std::vector<uint64_t> keys(chunk);
+    std::vector<aw_session> values(chunk);
+    uint64_t in_batch = 0, out_batch = 0; // an opaque position (a bucket index for hashes)
+    bool first = true;
+    for (;;) {
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        uint32_t count = chunk;
+        int rc = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(), &count,
+                                      &opts);
+        int err = rc != 0 ? errno : 0;
+        if (err == ENOSPC && count == 0) { // one bucket holds more than a chunk
+            chunk *= 2;
+            keys.resize(chunk);
+            values.resize(chunk);
+            continue;
+        }
+        if (first && out.empty() && count == 0 && (err == EINVAL || err == EOPNOTSUPP || err == 524 /* ENOTSUPP */))
+            return list_sessions();
+        for (uint32_t i = 0; i < count; ++i)
+            out.emplace_back(keys[i], SessionEntry::from_abi(values[i]));
+        if (err == ENOENT)
+            return out; // the end of the map
+        if (err != 0)
+            return Error::sys("list sessions", "sessions", err);
+        in_batch = out_batch;
+        first = false;
+    }
+}
+
 namespace {
 Result<std::map<std::string, uint32_t>> read_policy_names(int fd, bool active_only)
 {

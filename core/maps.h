@@ -62,6 +62,11 @@ class PinnedMaps {
     Status remove_session(uint64_t cgroup_id);
     Result<std::optional<SessionEntry>> lookup_session(uint64_t cgroup_id) const;
     Result<std::vector<std::pair<uint64_t, SessionEntry>>> list_sessions() const;
+    // The same list read in chunks (BPF_MAP_LOOKUP_BATCH): a few syscalls
+    // for any number of sessions instead of two per session, and an entry
+    // present throughout is listed exactly once while others come and go.
+    // Falls back to list_sessions() where the kernel has no batch reads.
+    Result<std::vector<std::pair<uint64_t, SessionEntry>>> list_sessions_batch() const;
     Status set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t clear);
     Result<SessionStats> session_stats(uint64_t cgroup_id) const;
 

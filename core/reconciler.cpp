@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace authwall {
 
@@ -65,14 +68,17 @@ Status Reconciler::start()
     watches_[wd] = {WatchKind::Sessions, sessions_dir(config_.run_dir)};
 
     load_index();
+    // Reaps and repairs before anything is enrolled; its walk of the
+    // enforcement roots also puts the tree watches in place.
+    return reconcile(true);
+}
+
+std::vector<fs::path> Reconciler::enforcement_roots() const
+{
     auto roots = config_.enforcement_roots;
     if (roots.empty())
         roots.push_back(mount_.mount_point);
-    if (auto st = sweep(); !st) // reaps and repairs before anything is enrolled
-        return st;
-    for (const auto& root : roots)
-        watch_tree(root);
-    return {};
+    return roots;
 }
 
 void Reconciler::load_index()
@@ -82,12 +88,19 @@ void Reconciler::load_index()
         index_ = std::move(index).value();
 }
 
-void Reconciler::watch_tree(const fs::path& dir)
+bool Reconciler::watch_dir(const fs::path& dir)
 {
     int wd = inotify_add_watch(inotify_.get(), dir.c_str(), kTreeMask);
     if (wd < 0)
-        return; // gone already, or the watch limit: the sweep is the backstop
+        return false; // gone already, or the watch limit: the sweep is the backstop
     watches_[wd] = {WatchKind::Tree, dir};
+    return true;
+}
+
+void Reconciler::watch_tree(const fs::path& dir)
+{
+    if (!watch_dir(dir))
+        return;
     // Children made before the watch existed got no event: look at them now.
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -102,7 +115,7 @@ void Reconciler::watch_session(const SessionRecord& rec)
 {
     if (session_watch_.count(rec.id))
         return;
-    int wd = inotify_add_watch(inotify_.get(), (fs::path(rec.cgroup) / "cgroup.events").c_str(), IN_MODIFY);
+    int wd = inotify_add_watch(inotify_.get(), (rec.cgroup + "/cgroup.events").c_str(), IN_MODIFY);
     if (wd < 0)
         return;
     watches_[wd] = {WatchKind::Events, rec.cgroup, rec.id};
@@ -125,29 +138,36 @@ std::optional<Reconciler::Clock::time_point> Reconciler::next_deadline() const
     return next;
 }
 
-// Decides what a session needs now; schedules what it will need later.
 void Reconciler::check_session(uint64_t id)
 {
     auto rec = read_record(config_.run_dir, id);
     if (!rec)
         return; // closed normally, or not ours
-    fs::path cgroup = rec->cgroup;
-    if (!is_cgroup2_dir(cgroup)) {
+    check_record(*rec, is_cgroup2_dir(rec->cgroup));
+}
+
+// Decides what a session needs now; schedules what it will need later.
+// `rec` may have been read a moment ago (the sweep reads all records
+// first): whatever acts at once reads it again.
+void Reconciler::check_record(const SessionRecord& rec, bool cgroup_exists)
+{
+    uint64_t id = rec.id;
+    if (!cgroup_exists) {
         schedule(id, Clock::now() + grace_for(id)); // run_due reaps it if still recorded
         return;
     }
-    watch_session(*rec);
-    if (rec->kind == "login" && !cgroup_populated(cgroup)) {
+    watch_session(rec);
+    if (rec.kind == "login" && !cgroup_populated(rec.cgroup)) {
         schedule(id, Clock::now() + grace_for(id));
         return;
     }
-    if (rec->max_duration_s && !expired_.count(id)) {
-        uint64_t deadline_ns = rec->opened_ns + rec->max_duration_s * 1'000'000'000ULL;
+    if (rec.max_duration_s && !expired_.count(id)) {
+        uint64_t deadline_ns = rec.opened_ns + rec.max_duration_s * 1'000'000'000ULL;
         uint64_t now_ns = realtime_ns();
-        if (now_ns >= deadline_ns)
-            expire(*rec);
-        else
+        if (now_ns < deadline_ns)
             schedule(id, Clock::now() + std::chrono::nanoseconds(deadline_ns - now_ns));
+        else if (auto current = read_record(config_.run_dir, id))
+            expire(*current); // still recorded: not closed meanwhile
     }
 }
 
@@ -269,6 +289,25 @@ std::optional<std::string> Reconciler::matching_policy_glob(const fs::path& dir,
         }
     }
     return std::nullopt;
+}
+
+// A cheap first look for the sweep's walk, where nearly every cgroup
+// matches no glob: false only when matching_policy_glob(dir) finds none.
+// A walked path is normal, so the path below the mount is its tail.
+bool Reconciler::may_match_policy_glob(const std::string& dir) const
+{
+    if (!index_)
+        return false;
+    const std::string& mount = mount_.mount_point.native();
+    size_t skip = mount.ends_with('/') ? mount.size() : mount.size() + 1;
+    if (dir.size() <= skip || !dir.starts_with(mount) || dir[skip - 1] != '/')
+        return true; // not below the mount as written: matching_policy_glob decides
+    const char* rel = dir.c_str() + skip;
+    for (const auto& p : index_->policies)
+        for (const auto& glob : p.match.cgroups)
+            if (fnmatch(glob.c_str(), rel, FNM_PATHNAME) == 0)
+                return true;
+    return false;
 }
 
 Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
@@ -413,49 +452,96 @@ Status Reconciler::handle_events()
 
 Status Reconciler::sweep()
 {
+    return reconcile(false);
+}
+
+// The full reconciliation. With `add_watches` (at start), its walk of the
+// enforcement roots also adds the tree watches, each directory's before its
+// children are read: a cgroup made during or after the walk is reported by
+// inotify, one made before is in the walk.
+Status Reconciler::reconcile(bool add_watches)
+{
+    // At start, before the daemon confines itself (its allowlist has no
+    // clone), the records are read on a second thread while this one walks
+    // the tree: the two share nothing, and at 100 000 sessions each is a
+    // good part of the start.
+    std::future<Result<std::vector<SessionRecord>>> reading;
+    if (add_watches)
+        reading = std::async(std::launch::async, [this] { return list_records(config_.run_dir); });
+
+    // One walk of the enforcement roots tells where every cgroup in them is
+    // (ids from the directory entries, no syscall per cgroup) and lists the
+    // candidates for enrollment; an entry it did not see is asked of the
+    // kernel by id. At start it also adds the tree watches.
+    std::vector<CgroupDir> dirs;
+    CgroupDirVisitor on_dir;
+    if (add_watches)
+        on_dir = [this](const CgroupDir& d) { watch_dir(d.path); };
+    for (const auto& root : enforcement_roots()) {
+        auto found = walk_cgroup_tree(root, on_dir);
+        dirs.insert(dirs.end(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+    }
+    std::unordered_map<uint64_t, const std::string*> walked;
+    walked.reserve(dirs.size());
+    for (const auto& d : dirs)
+        walked.emplace(d.id, &d.path);
+
     // Records first, entries second: PAM inserts an entry before it writes
     // the record, so every record listed here has its entry in the listing
     // below unless it was closed meanwhile.
-    auto records = list_records(config_.run_dir);
+    auto records = reading.valid() ? reading.get() : list_records(config_.run_dir);
     if (!records)
         return records.error();
-    auto sessions = maps_->list_sessions();
+    auto sessions = maps_->list_sessions_batch();
     if (!sessions)
         return sessions.error();
-    std::map<uint64_t, SessionRecord> by_id;
-    for (auto& r : *records)
-        by_id[r.id] = r;
-    std::set<uint64_t> in_map;
     const uint64_t now_ns = realtime_ns();
+
+    std::unordered_map<uint64_t, SessionRecord> by_id;
+    by_id.reserve(records->size());
+    for (auto& r : *records) {
+        uint64_t id = r.id;
+        by_id.insert_or_assign(id, std::move(r));
+    }
+    std::unordered_set<uint64_t> in_map, repaired;
+    in_map.reserve(sessions->size());
+    for (const auto& s : *sessions)
+        in_map.insert(s.first);
 
     // Entries: a dead cgroup is reaped; a live one without a record gets one
     // (a writer died between the entry and the record).
     for (const auto& [id, entry] : *sessions) {
-        in_map.insert(id);
         auto rec = by_id.find(id);
         bool login = !(entry.flags & AW_SESSION_CONTAINER);
         // A login entry without its record may be a PAM open between its
         // insert and its record: leave it to a later sweep.
         if (rec == by_id.end() && login && now_ns < entry.opened_ns + kOpenGraceNs)
             continue;
-        auto path = cgroup_path_by_id(mount_, id);
-        if (!path && path.error().err != ESTALE && path.error().err != ENOENT) {
-            warnings_.push_back("sweep: cannot tell whether session " + std::to_string(id) +
-                                " is alive: " + path.error().message());
-            by_id.erase(id);
-            continue; // only a cgroup known to be gone is reaped
-        }
-        if (!path) {
-            SessionRecord minimal;
-            if (rec != by_id.end())
-                minimal = rec->second;
-            minimal.id = id;
-            maps_->remove_session(id).ok();
-            remove_record(config_.run_dir, id).ok();
-            ++stats_.reaped;
-            events_.session_event("reaped", minimal, "cgroup gone");
-            by_id.erase(id);
-            continue;
+        std::string path;
+        if (auto w = walked.find(id); w != walked.end()) {
+            path = *w->second;
+        } else {
+            // Only a cgroup the kernel says is gone is reaped.
+            auto found = cgroup_path_by_id(mount_, id);
+            if (!found && found.error().err != ESTALE && found.error().err != ENOENT) {
+                warnings_.push_back("sweep: cannot tell whether session " + std::to_string(id) +
+                                    " is alive: " + found.error().message());
+                by_id.erase(id);
+                continue;
+            }
+            if (!found) {
+                SessionRecord minimal;
+                if (rec != by_id.end())
+                    minimal = rec->second;
+                minimal.id = id;
+                maps_->remove_session(id).ok();
+                remove_record(config_.run_dir, id).ok();
+                ++stats_.reaped;
+                events_.session_event("reaped", minimal, "cgroup gone");
+                by_id.erase(id);
+                continue;
+            }
+            path = found->string();
         }
         if (rec == by_id.end()) {
             SessionRecord r;
@@ -477,13 +563,14 @@ Status Reconciler::sweep()
                         r.policy = p.name;
             if (entry.rhost)
                 r.rhost = entry.rhost->str();
-            r.cgroup = path->string();
+            r.cgroup = path;
             r.opened_ns = entry.opened_ns;
             r.opened_at = rfc3339_utc(entry.opened_ns);
             // Written only if no record appeared meanwhile (PAM's wins).
             if (!read_record(config_.run_dir, id) && write_record(config_.run_dir, r).ok())
                 ++stats_.repaired;
             by_id[id] = r;
+            repaired.insert(id);
         }
     }
     // Records without an entry are stale, if the entry is still missing now.
@@ -497,22 +584,19 @@ Status Reconciler::sweep()
             ++it;
         }
     }
-    for (const auto& [id, rec] : by_id)
-        check_session(id);
+    for (const auto& [id, rec] : by_id) {
+        if (repaired.count(id)) {
+            check_session(id); // the record on disk: PAM's, if it won the race
+            continue;
+        }
+        auto w = walked.find(id);
+        check_record(rec, (w != walked.end() && *w->second == rec.cgroup) || is_cgroup2_dir(rec.cgroup));
+    }
 
     // Cgroups that match a container glob but are not enrolled yet.
-    auto roots = config_.enforcement_roots;
-    if (roots.empty())
-        roots.push_back(mount_.mount_point);
-    std::error_code ec;
-    for (const auto& root : roots)
-        for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-             it.increment(ec)) {
-            if (ec)
-                break;
-            if (it->is_directory(ec) && it.depth() < AW_MAX_CGROUP_LEVEL)
-                on_new_cgroup(it->path());
-        }
+    for (const auto& d : dirs)
+        if (d.depth > 0 && d.depth <= AW_MAX_CGROUP_LEVEL && may_match_policy_glob(d.path))
+            on_new_cgroup(d.path);
     reconcile_mirror();
     return {};
 }

@@ -76,6 +76,9 @@ class Reconciler {
         uint64_t session = 0;
     };
 
+    Status reconcile(bool add_watches);
+    std::vector<std::filesystem::path> enforcement_roots() const;
+    bool watch_dir(const std::filesystem::path& dir);
     void watch_tree(const std::filesystem::path& dir);
     void watch_session(const SessionRecord& rec);
     void load_index();
@@ -83,12 +86,14 @@ class Reconciler {
     void on_removed_cgroup(const std::filesystem::path& dir);
     void on_record_written(uint64_t id);
     void check_session(uint64_t id);
+    void check_record(const SessionRecord& rec, bool cgroup_exists);
     void reap(const SessionRecord& rec, const std::string& why);
     void expire(const SessionRecord& rec);
     void mirror_add(const SessionRecord& rec);
     void mirror_remove(const SessionRecord& rec);
     void reconcile_mirror();
     std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir, const IndexedPolicy** policy) const;
+    bool may_match_policy_glob(const std::string& dir) const;
     Status enroll(const std::filesystem::path& dir, const IndexedPolicy& policy);
     void schedule(uint64_t id, Clock::time_point when);
     Clock::duration grace_for(uint64_t id) const;

@@ -7,13 +7,17 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <dirent.h>
 
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <memory>
 #include <stdexcept>
+#include <string_view>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,7 +87,196 @@ std::string to_json(const SessionRecord& r)
 using json_fields::BadField;
 using json_fields::unsigned_field;
 
+namespace {
+
+// A flat JSON object of the kind to_json writes, read in place: values are
+// views into the text. parse() fails (for the full parser to judge) on
+// anything else: an escape or a byte outside printable ASCII in a string, a
+// number that is not an unsigned integer, true/false, nesting, a duplicate
+// key, malformed or trailing text.
+class FlatJsonObject {
+  public:
+    enum class Kind { String, Unsigned, Null };
+    struct Value {
+        Kind kind = Kind::Null;
+        std::string_view text; // String
+        uint64_t number = 0;   // Unsigned
+    };
+
+    bool parse(std::string_view text)
+    {
+        text_ = text;
+        pos_ = 0;
+        skip_space();
+        if (!take('{'))
+            return false;
+        skip_space();
+        if (take('}'))
+            return at_end();
+        for (;;) {
+            std::string_view key;
+            Value value;
+            if (!string(key))
+                return false;
+            skip_space();
+            if (!take(':'))
+                return false;
+            skip_space();
+            if (!this->value(value) || find(key) || fields_.size() >= kMaxFields)
+                return false;
+            fields_.emplace_back(key, value);
+            skip_space();
+            if (take('}'))
+                return at_end();
+            if (!take(','))
+                return false;
+            skip_space();
+        }
+    }
+
+    const Value* find(std::string_view key) const
+    {
+        for (const auto& [k, v] : fields_)
+            if (k == key)
+                return &v;
+        return nullptr;
+    }
+
+  private:
+    static constexpr size_t kMaxFields = 64;
+
+    void skip_space()
+    {
+        while (pos_ < text_.size() &&
+               (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
+            ++pos_;
+    }
+    bool take(char c)
+    {
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool at_end()
+    {
+        skip_space();
+        return pos_ == text_.size();
+    }
+    bool string(std::string_view& out)
+    {
+        if (!take('"'))
+            return false;
+        size_t start = pos_;
+        for (; pos_ < text_.size(); ++pos_) {
+            auto c = static_cast<unsigned char>(text_[pos_]);
+            if (c == '"') {
+                out = text_.substr(start, pos_ - start);
+                ++pos_;
+                return true;
+            }
+            if (c == '\\' || c < 0x20 || c >= 0x7f)
+                return false;
+        }
+        return false;
+    }
+    bool value(Value& out)
+    {
+        if (pos_ >= text_.size())
+            return false;
+        char c = text_[pos_];
+        if (c == '"') {
+            out.kind = Kind::String;
+            return string(out.text);
+        }
+        if (text_.substr(pos_).starts_with("null")) {
+            pos_ += 4;
+            out.kind = Kind::Null;
+            return true;
+        }
+        if (c < '0' || c > '9')
+            return false;
+        if (c == '0' && pos_ + 1 < text_.size() && text_[pos_ + 1] >= '0' && text_[pos_ + 1] <= '9')
+            return false; // a leading zero: not JSON
+        uint64_t n = 0;
+        for (; pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9'; ++pos_) {
+            auto digit = static_cast<uint64_t>(text_[pos_] - '0');
+            if (n > (std::numeric_limits<uint64_t>::max() - digit) / 10)
+                return false;
+            n = n * 10 + digit;
+        }
+        if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
+            return false;
+        out.kind = Kind::Unsigned;
+        out.number = n;
+        return true;
+    }
+
+    std::string_view text_;
+    size_t pos_ = 0;
+    std::vector<std::pair<std::string_view, FlatJsonObject::Value>> fields_;
+};
+
+} // namespace
+
+std::optional<SessionRecord> detail::record_from_json_fast(std::string_view text)
+{
+    FlatJsonObject o;
+    if (!o.parse(text))
+        return std::nullopt;
+    using Kind = FlatJsonObject::Kind;
+    // The full parser's rules, field by field; any doubt goes to it.
+    auto text_of = [&](const char* key, std::string& out, bool required) {
+        const auto* v = o.find(key);
+        if (!v)
+            return !required;
+        if (v->kind != Kind::String)
+            return false;
+        out = v->text;
+        return true;
+    };
+    auto number_of = [&](const char* key, uint64_t max, bool required, auto& out) {
+        const auto* v = o.find(key);
+        if (!v)
+            return !required; // out keeps its default
+        if (v->kind != Kind::Unsigned || v->number > max)
+            return false;
+        out = static_cast<std::remove_reference_t<decltype(out)>>(v->number);
+        return true;
+    };
+    constexpr uint64_t u32 = std::numeric_limits<uint32_t>::max();
+    constexpr uint64_t u64 = std::numeric_limits<uint64_t>::max();
+    SessionRecord r;
+    uint64_t version = 0;
+    if (!number_of("version", u32, true, version) || version != 1)
+        return std::nullopt;
+    const auto* rhost = o.find("rhost");
+    if (!rhost || rhost->kind == Kind::Unsigned)
+        return std::nullopt;
+    if (rhost->kind == Kind::String)
+        r.rhost = std::string(rhost->text);
+    bool ok = number_of("id", u64, true, r.id) && text_of("correlation", r.correlation, true) &&
+              text_of("kind", r.kind, true) && text_of("user", r.user, true) && number_of("uid", u32, true, r.uid) &&
+              text_of("service", r.service, true) && text_of("tty", r.tty, false) &&
+              text_of("policy", r.policy, true) && number_of("policy_id", u32, true, r.policy_id) &&
+              text_of("cgroup", r.cgroup, true) && text_of("origin_cgroup", r.origin_cgroup, false) &&
+              number_of("leader_pid", static_cast<uint64_t>(std::numeric_limits<pid_t>::max()), false, r.leader_pid) &&
+              text_of("opened_at", r.opened_at, true) && number_of("opened_ns", u64, false, r.opened_ns) &&
+              number_of("max_duration_s", u64, false, r.max_duration_s) && text_of("unit", r.unit, false);
+    if (!ok)
+        return std::nullopt;
+    return r;
+}
+
 Result<SessionRecord> record_from_json(const std::string& text, const std::string& source)
+{
+    if (auto r = detail::record_from_json_fast(text))
+        return std::move(*r);
+    return detail::record_from_json_full(text, source);
+}
+
+Result<SessionRecord> detail::record_from_json_full(const std::string& text, const std::string& source)
 {
     try {
         auto j = nlohmann::json::parse(text);
@@ -192,21 +385,60 @@ Status remove_record(const fs::path& run_dir, uint64_t id)
     return {};
 }
 
+namespace {
+
+// A whole small file in one or two reads: no stream, no stat. Returns
+// false with errno set when it cannot be opened or read.
+bool read_small_file(int dir_fd, const char* path, std::string& text)
+{
+    Fd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return false;
+    text.clear();
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+        if (n < 0)
+            return false;
+        if (n == 0)
+            return true;
+        text.append(buf, static_cast<size_t>(n));
+    }
+}
+
+} // namespace
+
 Result<std::vector<SessionRecord>> list_records(const fs::path& run_dir)
 {
+    // cgroupd's start reads every record: one directory read, then each
+    // file relative to the directory, as few syscalls as a record allows.
     std::vector<SessionRecord> out;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(sessions_dir(run_dir), ec)) {
-        if (entry.path().extension() != ".json")
+    const fs::path dir = sessions_dir(run_dir);
+    struct CloseDir {
+        void operator()(DIR* d) const { ::closedir(d); }
+    };
+    std::unique_ptr<DIR, CloseDir> d(::opendir(dir.c_str()));
+    if (!d) {
+        if (errno == ENOENT)
+            return out;
+        return Error::sys("list session records", dir.string(), errno);
+    }
+    std::string text;
+    for (;;) {
+        errno = 0;
+        const dirent* e = ::readdir(d.get());
+        if (!e)
+            break;
+        std::string_view name = e->d_name;
+        if (name.size() <= 5 || !name.ends_with(".json"))
             continue;
-        std::ifstream in(entry.path());
-        std::ostringstream buf;
-        buf << in.rdbuf();
-        if (auto r = record_from_json(buf.str(), entry.path().string()))
+        if (!read_small_file(::dirfd(d.get()), e->d_name, text))
+            continue; // removed meanwhile (a session closed), or unreadable: not listed
+        if (auto r = record_from_json(text, dir.native() + "/" + e->d_name))
             out.push_back(std::move(r).value());
     }
-    if (ec && ec != std::errc::no_such_file_or_directory)
-        return Error::sys("list session records", sessions_dir(run_dir).string(), ec.value());
+    if (errno != 0)
+        return Error::sys("list session records", dir.string(), errno);
     return out;
 }
 

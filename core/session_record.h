@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace authwall {
@@ -37,6 +38,18 @@ struct SessionRecord {
 
 std::string to_json(const SessionRecord& r);
 Result<SessionRecord> record_from_json(const std::string& text, const std::string& source);
+
+namespace detail {
+// record_from_json's two parsers, apart for the tests that hold one to the
+// other. The fast one reads the shape to_json writes (a flat object of
+// ASCII strings without escapes, unsigned integers and null) without
+// building a DOM, and returns nullopt for anything else; the full one
+// (nlohmann) answers every input, with a record or an error, and is the
+// reference: where the fast one returns a record, the full one returns
+// the same record.
+std::optional<SessionRecord> record_from_json_fast(std::string_view text);
+Result<SessionRecord> record_from_json_full(const std::string& text, const std::string& source);
+} // namespace detail
 
 std::filesystem::path sessions_dir(const std::filesystem::path& run_dir);
 std::filesystem::path record_path(const std::filesystem::path& run_dir, uint64_t id);

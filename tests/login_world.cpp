@@ -180,8 +180,8 @@ bool Background::exited(int* status)
     return true;
 }
 
-Cgroupd::Cgroupd(const LoginWorld& w)
-    : proc_(std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + w.config().string() + " 2>>" +
+Cgroupd::Cgroupd(const LoginWorld& w, const std::string& args)
+    : proc_(std::string("exec ") + AUTHWALL_CGROUPD_BIN + " --config " + w.config().string() + " " + args + " 2>>" +
             (w.dir() / "cgroupd.log").string()),
       log_(w.dir() / "cgroupd.log")
 {

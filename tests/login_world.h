@@ -73,10 +73,11 @@ class Background {
     bool reaped_ = false;
 };
 
-// authwall-cgroupd on the world's configuration, until scope exit.
+// authwall-cgroupd on the world's configuration (and `args`), until scope
+// exit.
 class Cgroupd {
   public:
-    explicit Cgroupd(const LoginWorld& w);
+    explicit Cgroupd(const LoginWorld& w, const std::string& args = "");
     std::string log() const;
     pid_t pid() const { return proc_.pid(); }
 

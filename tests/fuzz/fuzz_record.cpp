@@ -1,7 +1,8 @@
 // libFuzzer target: session records (JSON files in the run directory, read
 // by cgroupd, authctl and the PAM close path). Whatever the bytes, parsing
 // returns a record or an error; a record that parses serialises to JSON
-// that parses back to the same record.
+// that parses back to the same record; and where the fast parser returns a
+// record, the full parser returns the same one.
 #include "core/session_record.h"
 
 #include <cstddef>
@@ -11,6 +12,11 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     std::string text(reinterpret_cast<const char*>(data), size);
+    if (auto fast = authwall::detail::record_from_json_fast(text)) {
+        auto full = authwall::detail::record_from_json_full(text, "fuzz");
+        if (!full || authwall::to_json(*full) != authwall::to_json(*fast))
+            __builtin_trap();
+    }
     auto rec = authwall::record_from_json(text, "fuzz");
     if (!rec)
         return 0;

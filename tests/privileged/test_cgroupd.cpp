@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -184,6 +185,93 @@ BOOST_AUTO_TEST_CASE(enrollment_after_processes_started_is_reported)
     kill(-sleeper.pid(), SIGKILL);
     BOOST_REQUIRE(wait_until([&] { return !cgroup_populated(ctr); }, 3000));
     BOOST_REQUIRE(cgroup_remove_tree(w.root() / "late").ok());
+}
+
+// cgroupd's sweep lists the sessions map in chunks: the same entries as
+// one by one, past a chunk of 4 096 too.
+BOOST_AUTO_TEST_CASE(the_batched_listing_of_sessions_is_the_whole_map)
+{
+    LoginWorld w(kLoginPolicy);
+    auto maps = w.maps();
+    BOOST_REQUIRE(maps.list_sessions_batch()->empty());
+    SessionEntry e;
+    e.policy_id = maps.active_policy_ids()->at("ops");
+    std::vector<uint64_t> ids;
+    for (uint64_t i = 0; i < 5000; ++i) {
+        ids.push_back(0x7fff'0000'0000'0000ULL + i); // no cgroup has such an id
+        e.uid = static_cast<uint32_t>(i);
+        BOOST_REQUIRE(maps.insert_session(ids.back(), 2, e).ok());
+    }
+    auto sorted = [](std::vector<std::pair<uint64_t, SessionEntry>> v) {
+        std::vector<std::pair<uint64_t, uint32_t>> out;
+        for (const auto& [id, entry] : v)
+            out.emplace_back(id, entry.uid);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    auto batched = maps.list_sessions_batch();
+    auto one_by_one = maps.list_sessions();
+    BOOST_REQUIRE(batched.ok() && one_by_one.ok());
+    BOOST_TEST(batched->size() == 5000u);
+    BOOST_TEST(sorted(*batched) == sorted(*one_by_one));
+    for (uint64_t id : ids)
+        BOOST_REQUIRE(maps.remove_session(id).ok());
+}
+
+// The start-up sweep's walk also sets up the watches for what was there
+// before cgroupd started: a login opened earlier is reaped as soon as its
+// processes die, and a container made below a directory that existed before
+// the start is enrolled at once (the backstop sweep is 60 s away).
+BOOST_AUTO_TEST_CASE(what_existed_before_the_start_is_watched)
+{
+    std::string base = "authwall-login-" + unique_suffix();
+    LoginWorld w(std::string(kLoginPolicy) + "[policy.tenant]\nmatch.cgroups = [\"" + base + "/tenants/*\"]\n");
+    BOOST_REQUIRE_EQUAL(w.root().filename().string(), base);
+    BOOST_REQUIRE(cgroup_create(w.root() / "tenants").ok());
+    HeldSession session(w);
+    BOOST_REQUIRE_EQUAL(w.records().size(), 1u);
+    uint64_t id = w.records()[0].id;
+
+    Cgroupd daemon(w);
+    BOOST_REQUIRE_EQUAL(kill(session.pid(), SIGKILL), 0);
+    BOOST_TEST(wait_until([&] { return w.records().empty(); }, 1000));
+    BOOST_TEST(!w.maps().lookup_session(id)->has_value());
+
+    auto ctr = w.root() / "tenants" / "ctr-1";
+    BOOST_REQUIRE(cgroup_create(ctr).ok());
+    BOOST_REQUIRE(wait_until([&] { return w.records().size() == 1u; }, 1000));
+    BOOST_TEST(w.records()[0].kind == "container");
+    BOOST_TEST(w.records()[0].cgroup == ctr.string());
+    BOOST_REQUIRE(cgroup_remove_tree(ctr).ok());
+    BOOST_TEST(wait_until([&] { return w.records().empty(); }, 1000));
+    BOOST_REQUIRE(cgroup_remove_tree(w.root() / "tenants").ok());
+}
+
+// The periodic sweep (and SIGHUP's) runs after the daemon confined itself,
+// within its system call allowlist, and repairs what no inotify event
+// reports: an entry whose cgroup went before any watch knew of it.
+BOOST_AUTO_TEST_CASE(periodic_sweeps_run_confined_and_reap_what_events_missed)
+{
+    LoginWorld w(kLoginPolicy);
+    HeldSession session(w); // a live login for every sweep to look at
+    Cgroupd daemon(w, "--sweep-seconds 1");
+    auto maps = w.maps();
+    auto mount = find_cgroup2_mount();
+    auto gone = w.root() / "gone";
+    BOOST_REQUIRE(cgroup_create(gone).ok());
+    uint64_t gone_id = *cgroup_id(gone);
+    SessionEntry e;
+    e.policy_id = maps.active_policy_ids()->at("ops");
+    e.flags = AW_SESSION_CONTAINER;
+    BOOST_REQUIRE(maps.insert_session(gone_id, *cgroup_level(*mount, gone), e).ok());
+    BOOST_REQUIRE(cgroup_remove_tree(gone).ok()); // no record, no watch: only a sweep finds it
+    BOOST_TEST(wait_until([&] { return !maps.lookup_session(gone_id)->has_value(); }, 3000));
+    BOOST_TEST(wait_until([&] { return count_events(w, "reaped") == 1u; }, 1000));
+    BOOST_REQUIRE_EQUAL(kill(daemon.pid(), SIGHUP), 0);
+    BOOST_TEST(wait_until([&] { return daemon.log().find("SIGHUP, full sweep") != std::string::npos; }, 1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // another periodic sweep
+    BOOST_TEST(is_confined(daemon.pid(), {21, 16, 19}));
+    BOOST_TEST(w.records().size() == 1u); // the login, untouched
 }
 
 BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)

@@ -2,6 +2,13 @@
 
 #include "core/cgroup.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
 using namespace authwall;
 
 BOOST_AUTO_TEST_SUITE(cgroup)
@@ -37,6 +44,60 @@ BOOST_AUTO_TEST_CASE(no_cgroup2_is_a_clear_error)
     BOOST_REQUIRE(!m.ok());
     BOOST_TEST(m.error().message() ==
                "find cgroup2 mount: no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
+}
+
+// The walk works on any directory tree (a cgroup id is the kernfs inode
+// number; here, the inode numbers of a temporary tree).
+BOOST_AUTO_TEST_CASE(walk_lists_every_directory_once_parents_first_with_its_inode)
+{
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/authwall-walk-XXXXXX";
+    fs::path root = mkdtemp(tmpl);
+    for (const char* d : {"a", "a/b", "a/b/c", "a/d", "e"})
+        fs::create_directory(root / d);
+    std::ofstream(root / "a" / "file") << "x";
+    fs::create_directory_symlink(root / "a", root / "link");
+
+    auto dirs = walk_cgroup_tree(root.string() + "/"); // the trailing slash is normalised away
+    std::map<std::string, CgroupDir> by_path;
+    for (const auto& d : dirs)
+        BOOST_TEST(by_path.emplace(d.path, d).second, d.path); // once each
+    BOOST_TEST(by_path.size() == 6u);
+    for (const auto& [rel, depth] :
+         std::map<std::string, int>{{"", 0}, {"/a", 1}, {"/a/b", 2}, {"/a/b/c", 3}, {"/a/d", 2}, {"/e", 1}}) {
+        auto it = by_path.find(root.string() + rel);
+        BOOST_REQUIRE_MESSAGE(it != by_path.end(), rel);
+        struct stat st {};
+        BOOST_REQUIRE_EQUAL(::stat(it->first.c_str(), &st), 0);
+        BOOST_TEST(it->second.id == static_cast<uint64_t>(st.st_ino), rel);
+        BOOST_TEST(it->second.depth == depth, rel);
+    }
+    auto index_of = [&](const std::string& rel) {
+        for (size_t i = 0; i < dirs.size(); ++i)
+            if (dirs[i].path == root.string() + rel)
+                return i;
+        return dirs.size();
+    };
+    BOOST_TEST(index_of("") < index_of("/a"));
+    BOOST_TEST(index_of("/a") < index_of("/a/b"));
+    BOOST_TEST(index_of("/a/b") < index_of("/a/b/c"));
+
+    // A directory is read after its visit: what the visitor makes there
+    // (as a cgroup made right after a watch was added) is listed, in a
+    // leaf as in a directory that had children.
+    std::vector<std::string> visited;
+    auto late = walk_cgroup_tree(root, [&](const CgroupDir& d) {
+        visited.push_back(d.path);
+        if (d.path == root.string() + "/e" || d.path == root.string() + "/a")
+            fs::create_directory(fs::path(d.path) / "late");
+    });
+    BOOST_TEST(late.size() == 8u);
+    BOOST_TEST(visited.size() == late.size());
+    BOOST_TEST(std::count(visited.begin(), visited.end(), root.string() + "/e/late") == 1);
+    BOOST_TEST(std::count(visited.begin(), visited.end(), root.string() + "/a/late") == 1);
+
+    BOOST_TEST(walk_cgroup_tree(root / "missing").empty());
+    fs::remove_all(root);
 }
 
 // sshd started with `ip netns exec` sees a fresh /sys: no cgroup2, no bpffs.
