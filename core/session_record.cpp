@@ -8,8 +8,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <ctime>
-#include <fmt/format.h>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -35,7 +35,9 @@ std::string rfc3339_utc(uint64_t ns)
     gmtime_r(&secs, &utc);
     char buf[32];
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:03}Z", buf, (ns / 1'000'000ULL) % 1000);
+    char out[48];
+    std::snprintf(out, sizeof(out), "%s.%03lluZ", buf, static_cast<unsigned long long>((ns / 1'000'000ULL) % 1000));
+    return out;
 }
 
 std::string random_hex(size_t bytes)
@@ -48,9 +50,13 @@ std::string random_hex(size_t bytes)
             break;
         got += static_cast<size_t>(n);
     }
+    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
-    for (unsigned char c : raw)
-        out += fmt::format("{:02x}", c);
+    out.reserve(bytes * 2);
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
     return out;
 }
 

@@ -1,6 +1,11 @@
 // Internal to core: what the policy and configuration readers share —
 // diagnostics with file, line and column, the unknown-key check, and arrays
 // of strings. Includes toml++, so only .cpp files of core include it.
+//
+// toml++ is compiled in (header-only), never linked: pam_authwall.so reads
+// the configuration inside every login service, which should not load
+// libtomlplusplus for it. Every file that parses TOML includes this one, so
+// one mode holds for the whole program.
 #pragma once
 
 #include "core/policy_file.h"
@@ -11,6 +16,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(TOML_SHARED_LIB) && TOML_SHARED_LIB
+#error "toml++ is used header-only here: do not link tomlplusplus::tomlplusplus (it defines TOML_SHARED_LIB)"
+#endif
+#define TOML_HEADER_ONLY 1
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
