@@ -2,7 +2,6 @@
 
 #include "core/cgroup.h"
 #include "core/maps.h"
-#include "core/nft_mirror.h"
 #include "core/policy_index.h"
 #include "core/systemd_scope.h"
 
@@ -146,7 +145,7 @@ enum class LoginCgroup {
 // in the order the header states; everything rolled back on failure.
 OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, SessionRecord rec,
                               const std::optional<IpAddress>& rhost, PinnedMaps& maps, EventSink& events,
-                              OpenResult result)
+                              LoginExtras& extras, OpenResult result)
 {
     auto mount = find_cgroup2_mount();
     if (!mount)
@@ -196,7 +195,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
         if (rec.id)
             maps.remove_session(rec.id).ok();
         if (how == LoginCgroup::OwnScope && !rec.unit.empty())
-            stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
+            extras.stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
         else if (how == LoginCgroup::Directory && !cgroup.empty())
             ::rmdir(cgroup.c_str());
         return failed(OpenFailure::Enforcement, std::move(e));
@@ -206,8 +205,8 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
         // in right after, before open_session returns — no code of the user
         // runs before that (the login service forks the user's shell later).
         rec.unit = "authwall-" + name + ".scope";
-        if (auto st = start_transient_scope(rec.unit, kSessionSlice, req.leader,
-                                            "authwall session of " + rec.user + " (" + req.service + ")");
+        if (auto st = extras.start_transient_scope(rec.unit, kSessionSlice, req.leader,
+                                                   "authwall session of " + rec.user + " (" + req.service + ")");
             !st) {
             rec.unit.clear(); // not made: nothing to stop
             return rollback(st.error());
@@ -247,7 +246,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
     // With the mirror on, nft rules may rely on the sets (a gateway forwards
     // only addresses in session_addrs): a session missing there is refused.
     if (config.nft_mirror)
-        if (auto st = nft_mirror_add(config.run_dir, mirror_session_of(rec)); !st)
+        if (auto st = extras.nft_mirror_add(config.run_dir, rec); !st)
             return rollback(st.error());
     events.session_event("open", rec, how == LoginCgroup::Logind ? "logind " + rec.unit : "");
     result.record = rec;
@@ -330,7 +329,8 @@ bool listed_service(const std::vector<std::string>& services, const std::string&
 
 } // namespace
 
-OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events)
+OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
+                               LoginExtras& extras)
 {
     OpenResult result;
 
@@ -421,11 +421,11 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     rec.max_duration_s = policy->max_duration_s;
     if (auto st = check_in_force(*active, rec.policy, rec.policy_id); !st)
         return failed(OpenFailure::Enforcement, st.error());
-    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, std::move(result));
+    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, extras, std::move(result));
 }
 
 Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& typed_user,
-                                        const Config& config, EventSink& events)
+                                        const Config& config, EventSink& events, LoginExtras& extras)
 {
     CloseResult result;
     if (id_hint && *id_hint == 0)
@@ -464,8 +464,7 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
     if (maps) // revoke first: the network is cut before anything else happens
         maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
     if (config.nft_mirror) {
-        auto m = mirror_session_of(*rec);
-        if (auto st = nft_mirror_remove(config.run_dir, m.id, m.rhost); !st)
+        if (auto st = extras.nft_mirror_remove(config.run_dir, *rec); !st)
             result.notes.push_back("nft mirror not updated (cgroupd repairs it): " + st.error().message());
     }
 
@@ -481,7 +480,7 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
             result.cgroup_removed = cgroup_kill_except(cgroup, caller);
         } else {
             result.processes_killed = is_cgroup2_dir(cgroup) && cgroup_populated(cgroup);
-            if (auto st = stop_unit(rec->unit); !st)
+            if (auto st = extras.stop_unit(rec->unit); !st)
                 result.notes.push_back(st.error().message());
             else
                 result.cgroup_removed = true;

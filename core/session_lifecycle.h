@@ -46,6 +46,31 @@ struct PamOptions {
 // else is an error.
 Result<PamOptions> parse_pam_options(const std::vector<std::string>& args);
 
+// What a login needs only in some setups, and which pulls in large
+// libraries: the nftables mirror (nft_mirror = true: libnftables, libnftnl,
+// libmnl) and systemd's D-Bus API (libsystemd: a transient scope on a
+// systemd host where logind made no session, or stopping one from another
+// process). The daemons, authctl and the tests link them
+// (linked_login_extras(), in authwall_core); pam_authwall.so loads them
+// from its helper libraries on first use (pam/helpers.h), so a login that
+// needs neither loads neither. An extra that cannot be loaded fails like
+// the operation it stands for.
+class LoginExtras {
+  public:
+    virtual ~LoginExtras() = default;
+    // nft_mirror_add / nft_mirror_remove of the session `record` describes.
+    virtual Status nft_mirror_add(const std::filesystem::path& run_dir, const SessionRecord& record) = 0;
+    virtual Status nft_mirror_remove(const std::filesystem::path& run_dir, const SessionRecord& record) = 0;
+    // start_transient_scope / stop_unit (core/systemd_scope.h).
+    virtual Status start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
+                                         const std::string& description) = 0;
+    virtual Status stop_unit(const std::string& unit) = 0;
+};
+
+// The extras linked into the program: nft_mirror.cpp and systemd_scope.cpp
+// called directly. Defined in authwall_core, not in authwall_login.
+LoginExtras& linked_login_extras();
+
 struct OpenRequest {
     std::string user;
     std::string service;
@@ -98,6 +123,9 @@ struct OpenOutcome {
 };
 
 OpenOutcome open_login_session(const OpenRequest& request, const Config& config, RhostMode rhost_mode,
+                               EventSink& events, LoginExtras& extras);
+// The same with linked_login_extras() (authwall_core).
+OpenOutcome open_login_session(const OpenRequest& request, const Config& config, RhostMode rhost_mode,
                                EventSink& events);
 
 struct CloseResult {
@@ -112,6 +140,9 @@ struct CloseResult {
 // close does nothing, and never closes the enclosing session.
 // `user`: the PAM user; a session found by any other means than the hint
 // must belong to them (a recycled pid never closes someone else's session).
+Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+                                        const Config& config, EventSink& events, LoginExtras& extras);
+// The same with linked_login_extras() (authwall_core).
 Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
                                         const Config& config, EventSink& events);
 

@@ -1,11 +1,15 @@
 // pam_authwall.so: a thin PAM session module over core/session_lifecycle.
 //   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
+// It links authwall_login only (libbpf and the C++ runtime): the nft mirror
+// and systemd's D-Bus API come from helpers beside it, loaded when a login
+// needs them (pam/lazy_extras.h).
 // No exception crosses the PAM boundary. No seccomp filter is installed: this
 // code runs inside the PAM host process (sshd, login), which forks the user's
 // session after open_session; a filter would be inherited by the session and
 // a kill-on-violation filter would kill the login (docs/SECURITY.md).
 #include "core/config.h"
 #include "core/session_lifecycle.h"
+#include "pam/lazy_extras.h"
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -81,7 +85,8 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
         req.logind_session = sid;
     req.user_only = options->user_only;
     JournalSink events("pam_authwall", config->event_log);
-    OpenOutcome out = open_login_session(req, *config, options->rhost, events);
+    LazyLoginExtras extras;
+    OpenOutcome out = open_login_session(req, *config, options->rhost, events, extras);
     if (out.error) {
         switch (out.error->kind) {
         case OpenFailure::BadUser:
@@ -133,7 +138,8 @@ int close_session(pam_handle_t* pamh, int argc, const char** argv)
     if (pam_get_data(pamh, kDataKey, &data) == PAM_SUCCESS && data)
         hint = *static_cast<const uint64_t*>(data);
     JournalSink events("pam_authwall", config->event_log);
-    auto result = close_login_session(hint, getpid(), item(pamh, PAM_USER), *config, events);
+    LazyLoginExtras extras;
+    auto result = close_login_session(hint, getpid(), item(pamh, PAM_USER), *config, events, extras);
     if (!result) {
         pam_syslog(pamh, LOG_ERR, "close: %s", result.error().message().c_str());
         return PAM_SESSION_ERR;
