@@ -199,6 +199,14 @@ bool is_exempt(const PolicyIndex& index, const LoginFacts& login)
     return listed(index.exempt_users, login.user) || any_listed(index.exempt_groups, login.groups);
 }
 
+bool names_groups(const PolicyIndex& index)
+{
+    if (!index.exempt_groups.empty())
+        return true;
+    return std::any_of(index.policies.begin(), index.policies.end(),
+                       [](const IndexedPolicy& p) { return !p.match.groups.empty(); });
+}
+
 Result<std::vector<std::string>> user_groups(const std::string& user, gid_t primary)
 {
     int count = 64;

@@ -349,16 +349,30 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         result.notes.push_back(rhost->note);
 
     LoginFacts login{user, {}, req.service, rhost->address};
-    auto groups = user_groups(user, account->gid);
-    if (!groups)
-        return failed(OpenFailure::Enforcement, groups.error());
-    login.groups = *groups;
+    // The user's groups, read from NSS only when an exemption or a policy
+    // names a group: getgrouplist asks every source (on Debian it loads
+    // libnss_systemd and libsystemd into the login service), which costs
+    // more than the rest of the open together.
+    bool have_groups = false;
+    auto read_groups = [&]() -> Status {
+        if (have_groups)
+            return {};
+        auto groups = user_groups(user, account->gid);
+        if (!groups)
+            return groups.error();
+        login.groups = std::move(groups).value();
+        have_groups = true;
+        return {};
+    };
     // Exempt users (root by default) are decided from the configuration
     // alone, before anything that needs the loader: a stopped loader must
     // never lock the administrator out.
     PolicyIndex exemptions;
     exemptions.exempt_users = config.exempt_users;
     exemptions.exempt_groups = config.exempt_groups;
+    if (!is_exempt(exemptions, login) && names_groups(exemptions))
+        if (auto st = read_groups(); !st)
+            return failed(OpenFailure::Enforcement, st.error());
     if (is_exempt(exemptions, login)) {
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
@@ -366,6 +380,9 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     auto index = read_policy_index(config.run_dir);
     if (!index)
         return failed(OpenFailure::Enforcement, index.error());
+    if (!is_exempt(*index, login) && names_groups(*index))
+        if (auto st = read_groups(); !st)
+            return failed(OpenFailure::Enforcement, st.error());
     if (is_exempt(*index, login)) { // as published with the policies in force
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
