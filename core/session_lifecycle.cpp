@@ -279,12 +279,14 @@ std::optional<LoginPolicy> login_policy(const PolicyIndex& index, const LoginFac
     }
 }
 
-Status check_in_force(const std::map<std::string, uint32_t>& active, const std::string& name, uint32_t id)
+Status check_in_force(const PinnedMaps& maps, const std::string& name, uint32_t id)
 {
     if (id == AW_POLICY_FALLBACK)
         return {};
-    auto it = active.find(name);
-    if (it == active.end() || it->second != id)
+    auto in_force = maps.policy_in_force(name, id);
+    if (!in_force)
+        return in_force.error();
+    if (!*in_force)
         return Error::msg("resolve policy", name,
                           "is not in force in the kernel (authctl policy show; authctl policy check)");
     return {};
@@ -295,9 +297,9 @@ Status check_in_force(const std::map<std::string, uint32_t>& active, const std::
 // read at this open; an entry that already holds the policy is not written
 // again (a login costs one map lookup then). Returns the policy name, or
 // nullopt when the user is not held by the user layer.
-Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::map<std::string, uint32_t>& active,
-                                                  const PolicyIndex& index, const LoginFacts& facts, uid_t uid,
-                                                  const std::optional<UserEntry>& existing, const Config& config)
+Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const PolicyIndex& index, const LoginFacts& facts,
+                                                  uid_t uid, const std::optional<UserEntry>& existing,
+                                                  const Config& config)
 {
     if (!config.user_layer || uid < config.users_min_uid || uid > config.users_max_uid)
         return std::optional<std::string>();
@@ -314,7 +316,7 @@ Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::m
     } else {
         name = index.unmatched.kind == Fallback::Kind::Policy ? index.unmatched.policy : "(unmatched: deny)";
     }
-    if (auto st = check_in_force(active, name, id); !st)
+    if (auto st = check_in_force(maps, name, id); !st)
         return st.error();
     if (!existing || existing->policy_id != id || existing->flags != 0)
         if (auto st = maps.set_user(uid, id); !st)
@@ -399,12 +401,13 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
                           Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
     }
 
-    auto maps = PinnedMaps::open(config.pin_dir);
+    // The maps this open touches, and no others: the user layer's, and the
+    // session's unless this is a user-only session.
+    auto maps = user_only ? PinnedMaps::open(config.pin_dir, {"policy_names", "users"})
+                          : PinnedMaps::open(config.pin_dir,
+                                             {"policy_names", "users", "sessions", "session_stats", "session_levels"});
     if (!maps)
         return failed(OpenFailure::Enforcement, explained(maps.error(), user, config));
-    auto active = maps->active_policy_ids();
-    if (!active)
-        return failed(OpenFailure::Enforcement, active.error());
     // A revoked user (authctl revoke --user) stays cut off: no new login,
     // and no cron job or user manager either, until the revocation is lifted.
     // An entry that cannot be read refuses like any enforcement failure.
@@ -415,7 +418,7 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         return failed(OpenFailure::Refused,
                       Error::msg("refuse login of", user,
                                  "the user is revoked (authctl revoke --user " + user + " --undo lifts it)"));
-    auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, *existing, config);
+    auto armed = arm_user_layer(*maps, *index, login, account->uid, *existing, config);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());
     result.user_policy = *armed;
@@ -436,7 +439,7 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     rec.policy = policy->name;
     rec.policy_id = policy->id;
     rec.max_duration_s = policy->max_duration_s;
-    if (auto st = check_in_force(*active, rec.policy, rec.policy_id); !st)
+    if (auto st = check_in_force(*maps, rec.policy, rec.policy_id); !st)
         return failed(OpenFailure::Enforcement, st.error());
     return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, extras, std::move(result));
 }
@@ -477,7 +480,7 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
     if (!rec)
         return result; // nothing to close: already closed, or never opened
 
-    auto maps = PinnedMaps::open(config.pin_dir);
+    auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats"});
     if (maps) // revoke first: the network is cut before anything else happens
         maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
     if (config.nft_mirror) {
