@@ -43,10 +43,10 @@ OpenOutcome open_login_session(const OpenRequest& request, const Config& config,
     return open_login_session(request, config, rhost_mode, events, linked_login_extras());
 }
 
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& user,
                                         const Config& config, EventSink& events)
 {
-    return close_login_session(id_hint, caller, user, config, events, linked_login_extras());
+    return close_login_session(hint, caller, user, config, events, linked_login_extras());
 }
 
 } // namespace authwall

@@ -250,6 +250,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
             return rollback(st.error());
     events.session_event("open", rec, how == LoginCgroup::Logind ? "logind " + rec.unit : "");
     result.record = rec;
+    result.cgroup_mount = *mount;
     return OpenOutcome{result, std::nullopt};
 }
 
@@ -444,25 +445,27 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, extras, std::move(result));
 }
 
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& typed_user,
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& typed_user,
                                         const Config& config, EventSink& events, LoginExtras& extras)
 {
     CloseResult result;
-    if (id_hint && *id_hint == 0)
+    if (hint.session && *hint.session == 0)
         return result; // open made no session here (exempt, or inside another)
-    auto mount = find_cgroup2_mount();
+    Result<CgroupMount> mount = hint.mount ? Result<CgroupMount>(*hint.mount) : find_cgroup2_mount();
     if (!mount)
         return mount.error();
-    // The account's own spelling, as open recorded it.
-    std::string user = typed_user;
-    if (auto account = lookup_account(typed_user))
-        user = account->name;
 
     std::optional<SessionRecord> rec;
-    if (id_hint) {
-        if (auto r = read_record(config.run_dir, *id_hint))
+    if (hint.session) {
+        if (auto r = read_record(config.run_dir, *hint.session))
             rec = *r;
     }
+    // Found otherwise, the session must be the user's: the account's own
+    // spelling, as open recorded it (the database is read only then).
+    std::string user = typed_user;
+    if (!rec)
+        if (auto account = lookup_account(typed_user))
+            user = account->name;
     if (!rec) {
         // Another process than open's: its own cgroup is the session's.
         if (auto own = process_cgroup(caller)) {

@@ -16,6 +16,7 @@
 //          event. Idempotent; needs nothing from the open call's process.
 #pragma once
 
+#include "core/cgroup.h"
 #include "core/config.h"
 #include "core/identity.h"
 #include "core/result.h"
@@ -114,6 +115,9 @@ struct OpenResult {
     // user manager, cron, at, sudo): the user layer was armed and no login
     // session made.
     bool user_only = false;
+    // The cgroup2 mount this open found, when it made a session: its close
+    // in this process need not read mountinfo again (CloseHint).
+    std::optional<CgroupMount> cgroup_mount;
     std::vector<std::string> notes; // worth logging (e.g. rhost treated as absent)
 };
 
@@ -135,15 +139,24 @@ struct CloseResult {
     std::vector<std::string> notes; // worth logging
 };
 
-// `id_hint`: the id open returned in this process, when there is one; 0
-// when open made no session here (exempt, or inside another session): then
-// close does nothing, and never closes the enclosing session.
-// `user`: the PAM user; a session found by any other means than the hint
-// must belong to them (a recycled pid never closes someone else's session).
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+// What the open in this process left for its close (the PAM module keeps
+// it with pam_set_data); empty when close runs in another process.
+struct CloseHint {
+    // The session open made here; 0 when it made none (exempt, user-only,
+    // or inside another session): close then does nothing, and never closes
+    // the enclosing session.
+    std::optional<uint64_t> session;
+    // The cgroup2 mount open found: not read again.
+    std::optional<CgroupMount> mount;
+};
+
+// Without a session in the hint, close finds it from the caller's cgroup or
+// the records; `user` is the PAM user, and a session found so must belong
+// to them (a recycled pid never closes someone else's session).
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& user,
                                         const Config& config, EventSink& events, LoginExtras& extras);
 // The same with linked_login_extras() (authwall_core).
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& user,
                                         const Config& config, EventSink& events);
 
 } // namespace authwall
