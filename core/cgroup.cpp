@@ -186,9 +186,13 @@ Status cgroup_create(const std::filesystem::path& cgroup_dir)
 
 Status cgroup_remove_tree(const std::filesystem::path& cgroup_dir)
 {
-    std::error_code ec;
-    if (!std::filesystem::exists(cgroup_dir, ec))
+    // Most cgroups have no children: one rmdir, and the tree is walked only
+    // when the kernel says it is not empty.
+    if (::rmdir(cgroup_dir.c_str()) == 0 || errno == ENOENT)
         return {};
+    if (errno != EBUSY && errno != ENOTEMPTY)
+        return Error::sys("remove cgroup", cgroup_dir.string(), errno);
+    std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(cgroup_dir, ec))
         if (entry.is_directory())
             if (auto st = cgroup_remove_tree(entry.path()); !st)
@@ -283,7 +287,12 @@ Result<std::vector<uint64_t>> cgroup_ancestor_ids(const CgroupMount& mount, cons
 {
     std::vector<uint64_t> out;
     auto top = mount.mount_point.lexically_normal();
-    for (auto p = cgroup_dir.lexically_normal();; p = p.parent_path()) {
+    auto start = cgroup_dir.lexically_normal();
+    if (!start.has_filename() && start.has_relative_path()) // "a/b/": the same directory as "a/b"
+        start = start.parent_path();
+    if (!top.has_filename() && top.has_relative_path())
+        top = top.parent_path();
+    for (auto p = start;; p = p.parent_path()) {
         auto id = cgroup_id(p);
         if (!id)
             return id.error();
