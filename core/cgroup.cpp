@@ -102,6 +102,53 @@ Result<CgroupMount> find_cgroup2_mount()
     return parse_cgroup2_mount(buf.str());
 }
 
+namespace {
+
+// The inode of `dir` when it is the root of a mount.
+std::optional<uint64_t> mount_root_inode(const std::filesystem::path& dir)
+{
+    struct statx stx {};
+    if (::statx(AT_FDCWD, dir.c_str(), 0, STATX_INO, &stx) != 0)
+        return std::nullopt;
+    bool root = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+    return root ? std::optional<uint64_t>(stx.stx_ino) : std::nullopt;
+}
+
+// `dir`, the root of a mount with inode `ino`, when that mount is plain
+// cgroup2: the whole hierarchy, from its root cgroup (id 1).
+std::optional<CgroupMount> plain_cgroup2_mount(const std::filesystem::path& dir, uint64_t ino)
+{
+    struct statfs fs {};
+    if (ino != 1 || ::statfs(dir.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+        return std::nullopt;
+    return CgroupMount{dir, "/"};
+}
+
+} // namespace
+
+Result<CgroupMount> find_cgroup2_mount(const std::vector<std::filesystem::path>& enforcement_roots)
+{
+    if (enforcement_roots.empty()) {
+        for (const char* dir : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+            if (auto ino = mount_root_inode(dir))
+                if (auto m = plain_cgroup2_mount(dir, *ino))
+                    return *m;
+    } else if (enforcement_roots.front().is_absolute()) {
+        // The nearest mount root at or above the enforcement root.
+        auto dir = enforcement_roots.front().lexically_normal();
+        if (!dir.has_filename() && dir.has_relative_path())
+            dir = dir.parent_path();
+        for (int depth = 0; depth < 64 && dir.has_relative_path(); ++depth, dir = dir.parent_path()) {
+            if (auto ino = mount_root_inode(dir)) {
+                if (auto m = plain_cgroup2_mount(dir, *ino))
+                    return *m;
+                break;
+            }
+        }
+    }
+    return find_cgroup2_mount();
+}
+
 std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesystem::path& pin_dir,
                                                    std::optional<std::string_view> mountinfo)
 {

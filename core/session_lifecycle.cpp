@@ -147,7 +147,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
                               const std::optional<IpAddress>& rhost, PinnedMaps& maps, EventSink& events,
                               LoginExtras& extras, OpenResult result)
 {
-    auto mount = find_cgroup2_mount();
+    auto mount = find_cgroup2_mount(config.enforcement_roots);
     if (!mount)
         return failed(OpenFailure::Enforcement, explained(mount.error(), rec.user, config));
     auto origin = process_cgroup(req.leader);
@@ -451,7 +451,8 @@ Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, con
     CloseResult result;
     if (hint.session && *hint.session == 0)
         return result; // open made no session here (exempt, or inside another)
-    Result<CgroupMount> mount = hint.mount ? Result<CgroupMount>(*hint.mount) : find_cgroup2_mount();
+    Result<CgroupMount> mount =
+        hint.mount ? Result<CgroupMount>(*hint.mount) : find_cgroup2_mount(config.enforcement_roots);
     if (!mount)
         return mount.error();
 
