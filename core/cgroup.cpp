@@ -1,5 +1,7 @@
 #include "core/cgroup.h"
 
+#include "core/text_file.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,10 +9,9 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace authwall {
@@ -93,13 +94,10 @@ Result<CgroupMount> find_cgroup2_mount()
 {
     // Never from the environment: the PAM module runs in sshd or su, whose
     // environment the user may shape.
-    const std::string path = "/proc/self/mountinfo";
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read", path, errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return parse_cgroup2_mount(buf.str());
+    auto text = read_text_file("/proc/self/mountinfo");
+    if (!text)
+        return text.error();
+    return parse_cgroup2_mount(*text);
 }
 
 namespace {
@@ -157,12 +155,10 @@ std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesys
     if (mountinfo) {
         text = *mountinfo;
     } else {
-        std::ifstream in(proc + "/mountinfo");
-        if (!in)
+        auto read = read_text_file(proc + "/mountinfo");
+        if (!read)
             return std::nullopt; // the process is gone, or not ours to read: nothing to say
-        std::ostringstream buf;
-        buf << in.rdbuf();
-        text = buf.str();
+        text = std::move(read).value();
     }
     bool cgroup2 = false, pins = false;
     std::string pin = pin_dir.lexically_normal().string();
@@ -256,12 +252,13 @@ Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid)
 
 bool cgroup_populated(const std::filesystem::path& cgroup_dir)
 {
-    std::ifstream in(cgroup_dir / "cgroup.events");
-    std::string key;
-    int value = 0;
-    while (in >> key >> value)
-        if (key == "populated")
-            return value != 0;
+    // "populated 0|1" is one line of cgroup.events.
+    auto text = read_text_file(cgroup_dir / "cgroup.events");
+    if (!text)
+        return false;
+    for (auto line : split(*text, '\n'))
+        if (line.starts_with("populated "))
+            return line.substr(10) != "0";
     return false;
 }
 
@@ -281,10 +278,13 @@ bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep)
             if (it->is_directory(ec))
                 dirs.push_back(it->path());
         for (const auto& d : dirs) {
-            std::ifstream procs(d / "cgroup.procs");
-            pid_t pid;
-            while (procs >> pid) {
-                if (pid == keep)
+            auto procs = read_text_file(d / "cgroup.procs");
+            if (!procs)
+                continue;
+            for (auto line : split(*procs, '\n')) {
+                pid_t pid = 0;
+                auto [end, parsed] = std::from_chars(line.data(), line.data() + line.size(), pid);
+                if (parsed != std::errc() || end != line.data() + line.size() || pid <= 0 || pid == keep)
                     continue;
                 others = true;
                 ::kill(pid, SIGKILL);
@@ -300,13 +300,12 @@ bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep)
 Result<std::string> process_cgroup(pid_t pid)
 {
     std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read", path, errno);
-    std::string line;
-    while (std::getline(in, line))
+    auto text = read_text_file(path);
+    if (!text)
+        return text.error();
+    for (auto line : split(*text, '\n'))
         if (line.starts_with("0::"))
-            return line.substr(3);
+            return std::string(line.substr(3));
     return Error::msg("read", path, "the process has no cgroup2 membership");
 }
 

@@ -3,14 +3,13 @@
 #include "core/json_fields.h"
 #include "core/policy_file.h"
 #include "core/session_record.h"
+#include "core/text_file.h"
 
 #include <grp.h>
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace authwall {
 
@@ -138,12 +137,10 @@ Result<PolicyIndex> read_policy_index(const fs::path& run_dir, uid_t owner)
                               "authwall-loader has not published the policies in force (is it running?)");
         return st.error();
     }
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read policy index", path.string(), errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return policy_index_from_json(buf.str(), path.string());
+    auto text = read_text_file(path);
+    if (!text)
+        return Error::sys("read policy index", path.string(), text.error().err);
+    return policy_index_from_json(*text, path.string());
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include "core/json_fields.h"
 
 #include "core/fd.h"
+#include "core/text_file.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -10,12 +11,10 @@
 
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <limits>
 #include <optional>
 #include <stdexcept>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace authwall {
 
@@ -182,12 +181,10 @@ Status write_record(const fs::path& run_dir, const SessionRecord& r)
 Result<SessionRecord> read_record(const fs::path& run_dir, uint64_t id)
 {
     auto path = record_path(run_dir, id);
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read session record", path.string(), errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return record_from_json(buf.str(), path.string());
+    auto text = read_text_file(path);
+    if (!text)
+        return Error::sys("read session record", path.string(), text.error().err);
+    return record_from_json(*text, path.string());
 }
 
 Status remove_record(const fs::path& run_dir, uint64_t id)
@@ -205,10 +202,10 @@ Result<std::vector<SessionRecord>> list_records(const fs::path& run_dir)
     for (const auto& entry : fs::directory_iterator(sessions_dir(run_dir), ec)) {
         if (entry.path().extension() != ".json")
             continue;
-        std::ifstream in(entry.path());
-        std::ostringstream buf;
-        buf << in.rdbuf();
-        if (auto r = record_from_json(buf.str(), entry.path().string()))
+        auto text = read_text_file(entry.path());
+        if (!text)
+            continue; // removed meanwhile (a close)
+        if (auto r = record_from_json(*text, entry.path().string()))
             out.push_back(std::move(r).value());
     }
     if (ec && ec != std::errc::no_such_file_or_directory)
