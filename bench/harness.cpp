@@ -134,7 +134,8 @@ std::vector<double> open_close_latencies(const Config& config, int iterations, c
             auto opened = open_login_session(req, config, RhostMode::Lax, sink);
             if (opened.error)
                 _exit(2);
-            auto closed = close_login_session(opened.result->record->id, getpid(), "nobody", config, sink);
+            auto closed = close_login_session(CloseHint{opened.result->record->id, opened.result->cgroup_mount},
+                                              getpid(), "nobody", config, sink);
             if (!closed || !closed->closed)
                 _exit(3);
             emit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -1,5 +1,7 @@
 #include "core/cgroup.h"
 
+#include "core/text_file.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,10 +10,9 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace authwall {
@@ -94,13 +95,57 @@ Result<CgroupMount> find_cgroup2_mount()
 {
     // Never from the environment: the PAM module runs in sshd or su, whose
     // environment the user may shape.
-    const std::string path = "/proc/self/mountinfo";
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read", path, errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return parse_cgroup2_mount(buf.str());
+    auto text = read_text_file("/proc/self/mountinfo");
+    if (!text)
+        return text.error();
+    return parse_cgroup2_mount(*text);
+}
+
+namespace {
+
+// The inode of `dir` when it is the root of a mount.
+std::optional<uint64_t> mount_root_inode(const std::filesystem::path& dir)
+{
+    struct statx stx {};
+    if (::statx(AT_FDCWD, dir.c_str(), 0, STATX_INO, &stx) != 0)
+        return std::nullopt;
+    bool root = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+    return root ? std::optional<uint64_t>(stx.stx_ino) : std::nullopt;
+}
+
+// `dir`, the root of a mount with inode `ino`, when that mount is plain
+// cgroup2: the whole hierarchy, from its root cgroup (id 1).
+std::optional<CgroupMount> plain_cgroup2_mount(const std::filesystem::path& dir, uint64_t ino)
+{
+    struct statfs fs {};
+    if (ino != 1 || ::statfs(dir.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+        return std::nullopt;
+    return CgroupMount{dir, "/"};
+}
+
+} // namespace
+
+Result<CgroupMount> find_cgroup2_mount(const std::vector<std::filesystem::path>& enforcement_roots)
+{
+    if (enforcement_roots.empty()) {
+        for (const char* dir : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+            if (auto ino = mount_root_inode(dir))
+                if (auto m = plain_cgroup2_mount(dir, *ino))
+                    return *m;
+    } else if (enforcement_roots.front().is_absolute()) {
+        // The nearest mount root at or above the enforcement root.
+        auto dir = enforcement_roots.front().lexically_normal();
+        if (!dir.has_filename() && dir.has_relative_path())
+            dir = dir.parent_path();
+        for (int depth = 0; depth < 64 && dir.has_relative_path(); ++depth, dir = dir.parent_path()) {
+            if (auto ino = mount_root_inode(dir)) {
+                if (auto m = plain_cgroup2_mount(dir, *ino))
+                    return *m;
+                break;
+            }
+        }
+    }
+    return find_cgroup2_mount();
 }
 
 std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesystem::path& pin_dir,
@@ -111,12 +156,10 @@ std::optional<std::string> mount_namespace_problem(pid_t pid, const std::filesys
     if (mountinfo) {
         text = *mountinfo;
     } else {
-        std::ifstream in(proc + "/mountinfo");
-        if (!in)
+        auto read = read_text_file(proc + "/mountinfo");
+        if (!read)
             return std::nullopt; // the process is gone, or not ours to read: nothing to say
-        std::ostringstream buf;
-        buf << in.rdbuf();
-        text = buf.str();
+        text = std::move(read).value();
     }
     bool cgroup2 = false, pins = false;
     std::string pin = pin_dir.lexically_normal().string();
@@ -187,9 +230,13 @@ Status cgroup_create(const std::filesystem::path& cgroup_dir)
 
 Status cgroup_remove_tree(const std::filesystem::path& cgroup_dir)
 {
-    std::error_code ec;
-    if (!std::filesystem::exists(cgroup_dir, ec))
+    // Most cgroups have no children: one rmdir, and the tree is walked only
+    // when the kernel says it is not empty.
+    if (::rmdir(cgroup_dir.c_str()) == 0 || errno == ENOENT)
         return {};
+    if (errno != EBUSY && errno != ENOTEMPTY)
+        return Error::sys("remove cgroup", cgroup_dir.string(), errno);
+    std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(cgroup_dir, ec))
         if (entry.is_directory())
             if (auto st = cgroup_remove_tree(entry.path()); !st)
@@ -206,12 +253,13 @@ Status cgroup_move_pid(const std::filesystem::path& cgroup_dir, pid_t pid)
 
 bool cgroup_populated(const std::filesystem::path& cgroup_dir)
 {
-    std::ifstream in(cgroup_dir / "cgroup.events");
-    std::string key;
-    int value = 0;
-    while (in >> key >> value)
-        if (key == "populated")
-            return value != 0;
+    // "populated 0|1" is one line of cgroup.events.
+    auto text = read_text_file(cgroup_dir / "cgroup.events");
+    if (!text)
+        return false;
+    for (auto line : split(*text, '\n'))
+        if (line.starts_with("populated "))
+            return line.substr(10) != "0";
     return false;
 }
 
@@ -231,10 +279,13 @@ bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep)
             if (it->is_directory(ec))
                 dirs.push_back(it->path());
         for (const auto& d : dirs) {
-            std::ifstream procs(d / "cgroup.procs");
-            pid_t pid;
-            while (procs >> pid) {
-                if (pid == keep)
+            auto procs = read_text_file(d / "cgroup.procs");
+            if (!procs)
+                continue;
+            for (auto line : split(*procs, '\n')) {
+                pid_t pid = 0;
+                auto [end, parsed] = std::from_chars(line.data(), line.data() + line.size(), pid);
+                if (parsed != std::errc() || end != line.data() + line.size() || pid <= 0 || pid == keep)
                     continue;
                 others = true;
                 ::kill(pid, SIGKILL);
@@ -250,13 +301,12 @@ bool cgroup_kill_except(const std::filesystem::path& cgroup_dir, pid_t keep)
 Result<std::string> process_cgroup(pid_t pid)
 {
     std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read", path, errno);
-    std::string line;
-    while (std::getline(in, line))
+    auto text = read_text_file(path);
+    if (!text)
+        return text.error();
+    for (auto line : split(*text, '\n'))
         if (line.starts_with("0::"))
-            return line.substr(3);
+            return std::string(line.substr(3));
     return Error::msg("read", path, "the process has no cgroup2 membership");
 }
 
@@ -284,7 +334,12 @@ Result<std::vector<uint64_t>> cgroup_ancestor_ids(const CgroupMount& mount, cons
 {
     std::vector<uint64_t> out;
     auto top = mount.mount_point.lexically_normal();
-    for (auto p = cgroup_dir.lexically_normal();; p = p.parent_path()) {
+    auto start = cgroup_dir.lexically_normal();
+    if (!start.has_filename() && start.has_relative_path()) // "a/b/": the same directory as "a/b"
+        start = start.parent_path();
+    if (!top.has_filename() && top.has_relative_path())
+        top = top.parent_path();
+    for (auto p = start;; p = p.parent_path()) {
         auto id = cgroup_id(p);
         if (!id)
             return id.error();

@@ -25,6 +25,15 @@ struct CgroupMount {
 Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo);
 // Same, reading /proc/self/mountinfo.
 Result<CgroupMount> find_cgroup2_mount();
+// The cgroup2 mount holding the first of `enforcement_roots` (none: the
+// usual places, /sys/fs/cgroup and /sys/fs/cgroup/unified), found without
+// mountinfo when it is plain: the nearest mount root above the path
+// (statx STATX_ATTR_MOUNT_ROOT) is cgroup2 and shows the hierarchy's root
+// (cgroup id 1), so its root is "/". Anything else (a mount of a sub-tree
+// or of a cgroup namespace, another filesystem) is read from mountinfo as
+// find_cgroup2_mount() does. Reading mountinfo costs every login tens of
+// microseconds; these are two or three stat calls.
+Result<CgroupMount> find_cgroup2_mount(const std::vector<std::filesystem::path>& enforcement_roots);
 
 // Why process `pid` (0: this one) cannot enforce sessions from where it
 // runs, or nullopt when it can: its mount namespace (read from

@@ -1,6 +1,6 @@
 #include "core/identity.h"
 
-#include <fmt/format.h>
+#include <cstdio>
 
 namespace authwall {
 
@@ -18,10 +18,14 @@ std::optional<std::string> username_problem(std::string_view user)
         unsigned char c = static_cast<unsigned char>(user[i]);
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
                   c == '.' || c == '-' || (c == '$' && i + 1 == user.size());
-        if (!ok)
-            return fmt::format("contains {} at position {}", c < 0x20 || c >= 0x7f ? fmt::format("byte 0x{:02x}", c)
-                                                                                  : fmt::format("'{}'", char(c)),
-                               i + 1);
+        if (!ok) {
+            char what[16];
+            if (c < 0x20 || c >= 0x7f)
+                std::snprintf(what, sizeof(what), "byte 0x%02x", c);
+            else
+                std::snprintf(what, sizeof(what), "'%c'", c);
+            return "contains " + std::string(what) + " at position " + std::to_string(i + 1);
+        }
     }
     return std::nullopt;
 }
@@ -56,10 +60,13 @@ std::string printable(std::string_view text, size_t max)
     std::string out;
     for (size_t i = 0; i < text.size() && i < max; ++i) {
         unsigned char c = static_cast<unsigned char>(text[i]);
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            out += fmt::format("\\x{:02x}", c);
-        else
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            char hex[8];
+            std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+            out += hex;
+        } else {
             out += static_cast<char>(c);
+        }
     }
     if (text.size() > max)
         out += "...";

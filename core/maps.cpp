@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace authwall {
@@ -92,32 +93,70 @@ const char* layer_name(unsigned layer)
     }
 }
 
+namespace {
+
+Result<Fd> open_pin(const std::filesystem::path& pin_dir, std::string_view name)
+{
+    auto path = map_pin_path(pin_dir, name);
+    Fd fd(bpf_obj_get(path.c_str()));
+    if (!fd) {
+        int err = errno;
+        if (err == ENOENT)
+            return Error::sys("open pinned map", path.string(), err,
+                              "authwall is not installed under this pin directory (start authwall-loader)");
+        if (err == EACCES || err == EPERM)
+            return Error::sys("open pinned map", path.string(), err, "reading the pins needs root");
+        return Error::sys("open pinned map", path.string(), err);
+    }
+    return fd;
+}
+
+// The slot of `name` in kMapNames, or kMapNames.size().
+size_t map_slot(std::string_view name)
+{
+    return static_cast<size_t>(std::find(kMapNames.begin(), kMapNames.end(), name) - kMapNames.begin());
+}
+
+} // namespace
+
 Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
 {
     PinnedMaps maps;
-    for (auto name : kMapNames) {
-        auto path = map_pin_path(pin_dir, name);
-        int fd = bpf_obj_get(path.c_str());
-        if (fd < 0) {
-            int err = errno;
-            if (err == ENOENT)
-                return Error::sys("open pinned map", path.string(), err,
-                                  "authwall is not installed under this pin directory (start authwall-loader)");
-            if (err == EACCES || err == EPERM)
-                return Error::sys("open pinned map", path.string(), err, "reading the pins needs root");
-            return Error::sys("open pinned map", path.string(), err);
-        }
-        maps.fds_.emplace(std::string(name), Fd(fd));
+    maps.pin_dir_ = pin_dir;
+    for (size_t slot = 0; slot < kMapNames.size(); ++slot) {
+        auto fd = open_pin(pin_dir, kMapNames[slot]);
+        if (!fd)
+            return fd.error();
+        maps.fds_[slot] = std::move(fd).value();
     }
-    int n = libbpf_num_possible_cpus();
-    maps.ncpus_ = n > 0 ? n : 1;
+    return maps;
+}
+
+Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir, std::initializer_list<std::string_view> names)
+{
+    PinnedMaps maps;
+    maps.pin_dir_ = pin_dir;
+    for (auto name : names) {
+        size_t slot = map_slot(name);
+        if (slot == kMapNames.size())
+            return Error::msg("open pinned map", std::string(name), "not a map of authwall");
+        auto fd = open_pin(pin_dir, name);
+        if (!fd)
+            return fd.error();
+        maps.fds_[slot] = std::move(fd).value();
+    }
     return maps;
 }
 
 int PinnedMaps::map_fd(std::string_view name) const
 {
-    auto it = fds_.find(name);
-    return it == fds_.end() ? -1 : it->second.get();
+    size_t slot = map_slot(name);
+    if (slot == kMapNames.size())
+        return -1;
+    if (!fds_[slot])
+        if (auto fd = open_pin(pin_dir_, name))
+            fds_[slot] = std::move(fd).value();
+    return fds_[slot].get();
 }
 
 Result<PinnedMaps::Fill> PinnedMaps::fill(std::string_view name) const
@@ -366,6 +405,18 @@ Result<std::map<std::string, uint32_t>> PinnedMaps::active_policy_ids() const
     return read_policy_names(map_fd("policy_names"), true);
 }
 
+Result<bool> PinnedMaps::policy_in_force(const std::string& name, uint32_t id) const
+{
+    aw_policy_name value{};
+    if (bpf_map_lookup_elem(map_fd("policy_names"), &id, &value) != 0) {
+        if (errno == ENOENT)
+            return false;
+        return Error::sys("look up policy", name + " (id " + std::to_string(id) + ")", errno);
+    }
+    value.name[AW_POLICY_NAME_MAX - 1] = '\0';
+    return (value.flags & AW_POLICY_NAME_ACTIVE) && name == value.name;
+}
+
 Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
 {
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
@@ -487,7 +538,8 @@ Status PinnedMaps::advance_generation()
 Result<uint64_t> PinnedMaps::events_suppressed() const
 {
     uint32_t zero = 0;
-    std::vector<aw_event_budget> per_cpu(static_cast<size_t>(ncpus_));
+    int ncpus = libbpf_num_possible_cpus();
+    std::vector<aw_event_budget> per_cpu(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
     if (bpf_map_lookup_elem(map_fd("event_budget"), &zero, per_cpu.data()) != 0)
         return Error::sys("read event budget", "event_budget", errno);
     uint64_t n = 0;

@@ -6,11 +6,14 @@
 #include "core/abi.h"
 #include "core/fd.h"
 #include "core/net.h"
+#include "core/pins.h"
 #include "core/policy_compiler.h"
 #include "core/result.h"
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +55,12 @@ class PinnedMaps {
     // Opens every map pinned under pin_dir/maps. Fails with a sentence that
     // says whether the loader never ran or the pins are unreadable.
     static Result<PinnedMaps> open(const std::filesystem::path& pin_dir);
+    // Opens only `maps` (names of kMapNames) now, with the same errors; any
+    // other map is opened on its first use (map_fd). For a caller that
+    // touches a few maps once, as a login does: a pin opened is a path walk
+    // in bpffs and a file descriptor. A map added to kMapNames is opened
+    // this way with no other change.
+    static Result<PinnedMaps> open(const std::filesystem::path& pin_dir, std::initializer_list<std::string_view> maps);
 
     // --- sessions -------------------------------------------------------
     // Inserts or replaces the session of `cgroup_id`, whose cgroup sits at
@@ -84,6 +93,9 @@ class PinnedMaps {
     // every earlier one: ids of removed policies are kept, never reused).
     Result<std::map<std::string, uint32_t>> policy_ids() const;
     Result<std::map<std::string, uint32_t>> active_policy_ids() const;
+    // Whether the policy `name` is in force under `id`: one lookup in
+    // policy_names, whatever the number of policies.
+    Result<bool> policy_in_force(const std::string& name, uint32_t id) const;
     // Builds a new trie from `compiled` and swaps it in with one update of
     // policy_gen; the kernel waits for running programs before returning.
     Status install_policies(const CompiledPolicies& compiled);
@@ -102,6 +114,9 @@ class PinnedMaps {
     // written, and then the change may not reach established flows.
     Status advance_generation();
 
+    // The map's descriptor, opened now if it was not (open() with a list);
+    // -1 for a name that is not a map of kMapNames or a pin that cannot be
+    // opened (the operation on it then fails with EBADF).
     int map_fd(std::string_view name) const;
 
     struct Fill {
@@ -114,8 +129,9 @@ class PinnedMaps {
   private:
     Status mark_session_level(int level);
 
-    std::map<std::string, Fd, std::less<>> fds_;
-    int ncpus_ = 1;
+    std::filesystem::path pin_dir_;
+    // One slot per name of kMapNames; mutable: opened on first use.
+    mutable std::array<Fd, kMapNames.size()> fds_;
 };
 
 } // namespace authwall

@@ -1,12 +1,12 @@
 #include "core/policy_file.h"
 
+#include "core/text_file.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "core/toml_reader.h"
 
@@ -259,12 +259,10 @@ Result<std::string> read_trusted_file(const std::filesystem::path& path, uid_t o
 {
     if (auto st = check_trusted_path(path, owner); !st)
         return st.error();
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return Error::sys("open", path.string(), errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return buf.str();
+    auto text = read_text_file(path);
+    if (!text)
+        return Error::sys("open", path.string(), text.error().err);
+    return text;
 }
 
 PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)

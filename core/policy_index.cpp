@@ -3,14 +3,13 @@
 #include "core/json_fields.h"
 #include "core/policy_file.h"
 #include "core/session_record.h"
+#include "core/text_file.h"
 
 #include <grp.h>
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace authwall {
 
@@ -138,12 +137,10 @@ Result<PolicyIndex> read_policy_index(const fs::path& run_dir, uid_t owner)
                               "authwall-loader has not published the policies in force (is it running?)");
         return st.error();
     }
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read policy index", path.string(), errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return policy_index_from_json(buf.str(), path.string());
+    auto text = read_text_file(path);
+    if (!text)
+        return Error::sys("read policy index", path.string(), text.error().err);
+    return policy_index_from_json(*text, path.string());
 }
 
 namespace {
@@ -197,6 +194,14 @@ const IndexedPolicy* resolve_user_policy(const PolicyIndex& index, const LoginFa
 bool is_exempt(const PolicyIndex& index, const LoginFacts& login)
 {
     return listed(index.exempt_users, login.user) || any_listed(index.exempt_groups, login.groups);
+}
+
+bool names_groups(const PolicyIndex& index)
+{
+    if (!index.exempt_groups.empty())
+        return true;
+    return std::any_of(index.policies.begin(), index.policies.end(),
+                       [](const IndexedPolicy& p) { return !p.match.groups.empty(); });
 }
 
 Result<std::vector<std::string>> user_groups(const std::string& user, gid_t primary)

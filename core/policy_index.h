@@ -63,6 +63,9 @@ const IndexedPolicy* resolve_policy(const PolicyIndex& index, const LoginFacts& 
 // address). nullptr: the unmatched fallback applies.
 const IndexedPolicy* resolve_user_policy(const PolicyIndex& index, const LoginFacts& user);
 bool is_exempt(const PolicyIndex& index, const LoginFacts& login);
+// Whether an exemption or a policy's match names a group: only then do the
+// functions above read LoginFacts::groups.
+bool names_groups(const PolicyIndex& index);
 
 // Every group name of `user` (primary included), via NSS.
 Result<std::vector<std::string>> user_groups(const std::string& user, gid_t primary);

@@ -1,7 +1,6 @@
 #include "core/result.h"
 
 #include <cstring>
-#include <fmt/format.h>
 
 namespace authwall {
 
@@ -42,7 +41,7 @@ std::string Error::message() const
     if (!object.empty())
         out += (out.empty() ? "" : " ") + object;
     if (err != 0)
-        out += fmt::format(": {} ({})", std::strerror(err), errno_name(err));
+        out += std::string(": ") + std::strerror(err) + " (" + errno_name(err) + ")";
     if (!detail.empty())
         out += (err != 0 ? " — " : ": ") + detail;
     return out;

@@ -1,14 +1,14 @@
 #include "core/session_events.h"
 
+#include "core/journal.h"
+
 #include <sys/stat.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace authwall {
@@ -36,18 +36,30 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
             ::close(fd);
         }
     }
-    std::string message = fmt::format(
-        "authwall: {} session {} user={} uid={} service={} rhost={} policy={} cgroup={}{}{}", event, r.id, r.user,
-        r.uid, r.service, r.rhost.value_or("-"), r.policy, r.cgroup, detail.empty() ? "" : ": ", detail);
-    if (::access("/run/systemd/journal/socket", W_OK) == 0) {
-        sd_journal_send("MESSAGE=%s", message.c_str(), "PRIORITY=%d", LOG_NOTICE, "SYSLOG_FACILITY=%d", 10,
-                        "SYSLOG_IDENTIFIER=%s", identifier_.c_str(), "AUTHWALL_EVENT=%s", event.c_str(),
-                        "AUTHWALL_SESSION=%llu", static_cast<unsigned long long>(r.id), "AUTHWALL_CORRELATION=%s",
-                        r.correlation.c_str(), "AUTHWALL_USER=%s", r.user.c_str(), "AUTHWALL_UID=%u", r.uid,
-                        "AUTHWALL_SERVICE=%s", r.service.c_str(), "AUTHWALL_RHOST=%s", r.rhost.value_or("").c_str(),
-                        "AUTHWALL_POLICY=%s", r.policy.c_str(), "AUTHWALL_CGROUP=%s", r.cgroup.c_str(),
-                        "AUTHWALL_KIND=%s", r.kind.c_str(), "AUTHWALL_DETAIL=%s", detail.c_str(), nullptr);
-        return;
+    std::string message = "authwall: " + event + " session " + std::to_string(r.id) + " user=" + r.user +
+                          " uid=" + std::to_string(r.uid) + " service=" + r.service +
+                          " rhost=" + r.rhost.value_or("-") + " policy=" + r.policy + " cgroup=" + r.cgroup +
+                          (detail.empty() ? "" : ": ") + detail;
+    // The journal's native protocol, as sd_journal_send() speaks it (LOG_AUTHPRIV
+    // is facility 10); syslog when there is no journal or it refuses.
+    if (::access(kJournalSocket, W_OK) == 0) {
+        JournalFields fields{{"MESSAGE", message},
+                             {"PRIORITY", std::to_string(LOG_NOTICE)},
+                             {"SYSLOG_FACILITY", "10"},
+                             {"SYSLOG_IDENTIFIER", identifier_},
+                             {"AUTHWALL_EVENT", event},
+                             {"AUTHWALL_SESSION", std::to_string(r.id)},
+                             {"AUTHWALL_CORRELATION", r.correlation},
+                             {"AUTHWALL_USER", r.user},
+                             {"AUTHWALL_UID", std::to_string(r.uid)},
+                             {"AUTHWALL_SERVICE", r.service},
+                             {"AUTHWALL_RHOST", r.rhost.value_or("")},
+                             {"AUTHWALL_POLICY", r.policy},
+                             {"AUTHWALL_CGROUP", r.cgroup},
+                             {"AUTHWALL_KIND", r.kind},
+                             {"AUTHWALL_DETAIL", detail}};
+        if (journal_send(fields).ok())
+            return;
     }
     openlog(identifier_.c_str(), LOG_PID, LOG_AUTHPRIV);
     syslog(LOG_NOTICE, "%s correlation=%s", message.c_str(), r.correlation.c_str());

@@ -2,7 +2,6 @@
 
 #include "core/cgroup.h"
 #include "core/maps.h"
-#include "core/nft_mirror.h"
 #include "core/policy_index.h"
 #include "core/systemd_scope.h"
 
@@ -146,9 +145,9 @@ enum class LoginCgroup {
 // in the order the header states; everything rolled back on failure.
 OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, SessionRecord rec,
                               const std::optional<IpAddress>& rhost, PinnedMaps& maps, EventSink& events,
-                              OpenResult result)
+                              LoginExtras& extras, OpenResult result)
 {
-    auto mount = find_cgroup2_mount();
+    auto mount = find_cgroup2_mount(config.enforcement_roots);
     if (!mount)
         return failed(OpenFailure::Enforcement, explained(mount.error(), rec.user, config));
     auto origin = process_cgroup(req.leader);
@@ -196,7 +195,7 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
         if (rec.id)
             maps.remove_session(rec.id).ok();
         if (how == LoginCgroup::OwnScope && !rec.unit.empty())
-            stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
+            extras.stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
         else if (how == LoginCgroup::Directory && !cgroup.empty())
             ::rmdir(cgroup.c_str());
         return failed(OpenFailure::Enforcement, std::move(e));
@@ -206,8 +205,8 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
         // in right after, before open_session returns — no code of the user
         // runs before that (the login service forks the user's shell later).
         rec.unit = "authwall-" + name + ".scope";
-        if (auto st = start_transient_scope(rec.unit, kSessionSlice, req.leader,
-                                            "authwall session of " + rec.user + " (" + req.service + ")");
+        if (auto st = extras.start_transient_scope(rec.unit, kSessionSlice, req.leader,
+                                                   "authwall session of " + rec.user + " (" + req.service + ")");
             !st) {
             rec.unit.clear(); // not made: nothing to stop
             return rollback(st.error());
@@ -247,10 +246,11 @@ OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, Sess
     // With the mirror on, nft rules may rely on the sets (a gateway forwards
     // only addresses in session_addrs): a session missing there is refused.
     if (config.nft_mirror)
-        if (auto st = nft_mirror_add(config.run_dir, mirror_session_of(rec)); !st)
+        if (auto st = extras.nft_mirror_add(config.run_dir, rec); !st)
             return rollback(st.error());
     events.session_event("open", rec, how == LoginCgroup::Logind ? "logind " + rec.unit : "");
     result.record = rec;
+    result.cgroup_mount = *mount;
     return OpenOutcome{result, std::nullopt};
 }
 
@@ -280,12 +280,14 @@ std::optional<LoginPolicy> login_policy(const PolicyIndex& index, const LoginFac
     }
 }
 
-Status check_in_force(const std::map<std::string, uint32_t>& active, const std::string& name, uint32_t id)
+Status check_in_force(const PinnedMaps& maps, const std::string& name, uint32_t id)
 {
     if (id == AW_POLICY_FALLBACK)
         return {};
-    auto it = active.find(name);
-    if (it == active.end() || it->second != id)
+    auto in_force = maps.policy_in_force(name, id);
+    if (!in_force)
+        return in_force.error();
+    if (!*in_force)
         return Error::msg("resolve policy", name,
                           "is not in force in the kernel (authctl policy show; authctl policy check)");
     return {};
@@ -296,9 +298,9 @@ Status check_in_force(const std::map<std::string, uint32_t>& active, const std::
 // read at this open; an entry that already holds the policy is not written
 // again (a login costs one map lookup then). Returns the policy name, or
 // nullopt when the user is not held by the user layer.
-Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::map<std::string, uint32_t>& active,
-                                                  const PolicyIndex& index, const LoginFacts& facts, uid_t uid,
-                                                  const std::optional<UserEntry>& existing, const Config& config)
+Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const PolicyIndex& index, const LoginFacts& facts,
+                                                  uid_t uid, const std::optional<UserEntry>& existing,
+                                                  const Config& config)
 {
     if (!config.user_layer || uid < config.users_min_uid || uid > config.users_max_uid)
         return std::optional<std::string>();
@@ -315,7 +317,7 @@ Result<std::optional<std::string>> arm_user_layer(PinnedMaps& maps, const std::m
     } else {
         name = index.unmatched.kind == Fallback::Kind::Policy ? index.unmatched.policy : "(unmatched: deny)";
     }
-    if (auto st = check_in_force(active, name, id); !st)
+    if (auto st = check_in_force(maps, name, id); !st)
         return st.error();
     if (!existing || existing->policy_id != id || existing->flags != 0)
         if (auto st = maps.set_user(uid, id); !st)
@@ -330,7 +332,8 @@ bool listed_service(const std::vector<std::string>& services, const std::string&
 
 } // namespace
 
-OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events)
+OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
+                               LoginExtras& extras)
 {
     OpenResult result;
 
@@ -349,16 +352,30 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         result.notes.push_back(rhost->note);
 
     LoginFacts login{user, {}, req.service, rhost->address};
-    auto groups = user_groups(user, account->gid);
-    if (!groups)
-        return failed(OpenFailure::Enforcement, groups.error());
-    login.groups = *groups;
+    // The user's groups, read from NSS only when an exemption or a policy
+    // names a group: getgrouplist asks every source (on Debian it loads
+    // libnss_systemd and libsystemd into the login service), which costs
+    // more than the rest of the open together.
+    bool have_groups = false;
+    auto read_groups = [&]() -> Status {
+        if (have_groups)
+            return {};
+        auto groups = user_groups(user, account->gid);
+        if (!groups)
+            return groups.error();
+        login.groups = std::move(groups).value();
+        have_groups = true;
+        return {};
+    };
     // Exempt users (root by default) are decided from the configuration
     // alone, before anything that needs the loader: a stopped loader must
     // never lock the administrator out.
     PolicyIndex exemptions;
     exemptions.exempt_users = config.exempt_users;
     exemptions.exempt_groups = config.exempt_groups;
+    if (!is_exempt(exemptions, login) && names_groups(exemptions))
+        if (auto st = read_groups(); !st)
+            return failed(OpenFailure::Enforcement, st.error());
     if (is_exempt(exemptions, login)) {
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
@@ -366,6 +383,9 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     auto index = read_policy_index(config.run_dir);
     if (!index)
         return failed(OpenFailure::Enforcement, index.error());
+    if (!is_exempt(*index, login) && names_groups(*index))
+        if (auto st = read_groups(); !st)
+            return failed(OpenFailure::Enforcement, st.error());
     if (is_exempt(*index, login)) { // as published with the policies in force
         result.exempt = true;
         return OpenOutcome{result, std::nullopt};
@@ -382,12 +402,13 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
                           Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
     }
 
-    auto maps = PinnedMaps::open(config.pin_dir);
+    // The maps this open touches, and no others: the user layer's, and the
+    // session's unless this is a user-only session.
+    auto maps = user_only ? PinnedMaps::open(config.pin_dir, {"policy_names", "users"})
+                          : PinnedMaps::open(config.pin_dir,
+                                             {"policy_names", "users", "sessions", "session_stats", "session_levels"});
     if (!maps)
         return failed(OpenFailure::Enforcement, explained(maps.error(), user, config));
-    auto active = maps->active_policy_ids();
-    if (!active)
-        return failed(OpenFailure::Enforcement, active.error());
     // A revoked user (authctl revoke --user) stays cut off: no new login,
     // and no cron job or user manager either, until the revocation is lifted.
     // An entry that cannot be read refuses like any enforcement failure.
@@ -398,7 +419,7 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
         return failed(OpenFailure::Refused,
                       Error::msg("refuse login of", user,
                                  "the user is revoked (authctl revoke --user " + user + " --undo lifts it)"));
-    auto armed = arm_user_layer(*maps, *active, *index, login, account->uid, *existing, config);
+    auto armed = arm_user_layer(*maps, *index, login, account->uid, *existing, config);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());
     result.user_policy = *armed;
@@ -419,30 +440,33 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     rec.policy = policy->name;
     rec.policy_id = policy->id;
     rec.max_duration_s = policy->max_duration_s;
-    if (auto st = check_in_force(*active, rec.policy, rec.policy_id); !st)
+    if (auto st = check_in_force(*maps, rec.policy, rec.policy_id); !st)
         return failed(OpenFailure::Enforcement, st.error());
-    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, std::move(result));
+    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, extras, std::move(result));
 }
 
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& typed_user,
-                                        const Config& config, EventSink& events)
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& typed_user,
+                                        const Config& config, EventSink& events, LoginExtras& extras)
 {
     CloseResult result;
-    if (id_hint && *id_hint == 0)
+    if (hint.session && *hint.session == 0)
         return result; // open made no session here (exempt, or inside another)
-    auto mount = find_cgroup2_mount();
+    Result<CgroupMount> mount =
+        hint.mount ? Result<CgroupMount>(*hint.mount) : find_cgroup2_mount(config.enforcement_roots);
     if (!mount)
         return mount.error();
-    // The account's own spelling, as open recorded it.
-    std::string user = typed_user;
-    if (auto account = lookup_account(typed_user))
-        user = account->name;
 
     std::optional<SessionRecord> rec;
-    if (id_hint) {
-        if (auto r = read_record(config.run_dir, *id_hint))
+    if (hint.session) {
+        if (auto r = read_record(config.run_dir, *hint.session))
             rec = *r;
     }
+    // Found otherwise, the session must be the user's: the account's own
+    // spelling, as open recorded it (the database is read only then).
+    std::string user = typed_user;
+    if (!rec)
+        if (auto account = lookup_account(typed_user))
+            user = account->name;
     if (!rec) {
         // Another process than open's: its own cgroup is the session's.
         if (auto own = process_cgroup(caller)) {
@@ -460,12 +484,11 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
     if (!rec)
         return result; // nothing to close: already closed, or never opened
 
-    auto maps = PinnedMaps::open(config.pin_dir);
+    auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats"});
     if (maps) // revoke first: the network is cut before anything else happens
         maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
     if (config.nft_mirror) {
-        auto m = mirror_session_of(*rec);
-        if (auto st = nft_mirror_remove(config.run_dir, m.id, m.rhost); !st)
+        if (auto st = extras.nft_mirror_remove(config.run_dir, *rec); !st)
             result.notes.push_back("nft mirror not updated (cgroupd repairs it): " + st.error().message());
     }
 
@@ -481,7 +504,7 @@ Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t c
             result.cgroup_removed = cgroup_kill_except(cgroup, caller);
         } else {
             result.processes_killed = is_cgroup2_dir(cgroup) && cgroup_populated(cgroup);
-            if (auto st = stop_unit(rec->unit); !st)
+            if (auto st = extras.stop_unit(rec->unit); !st)
                 result.notes.push_back(st.error().message());
             else
                 result.cgroup_removed = true;

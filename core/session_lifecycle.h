@@ -16,6 +16,7 @@
 //          event. Idempotent; needs nothing from the open call's process.
 #pragma once
 
+#include "core/cgroup.h"
 #include "core/config.h"
 #include "core/identity.h"
 #include "core/result.h"
@@ -45,6 +46,31 @@ struct PamOptions {
 // fail=closed|open rhost=lax|strict config=PATH user_only debug; anything
 // else is an error.
 Result<PamOptions> parse_pam_options(const std::vector<std::string>& args);
+
+// What a login needs only in some setups, and which pulls in large
+// libraries: the nftables mirror (nft_mirror = true: libnftables, libnftnl,
+// libmnl) and systemd's D-Bus API (libsystemd: a transient scope on a
+// systemd host where logind made no session, or stopping one from another
+// process). The daemons, authctl and the tests link them
+// (linked_login_extras(), in authwall_core); pam_authwall.so loads them
+// from its helper libraries on first use (pam/helpers.h), so a login that
+// needs neither loads neither. An extra that cannot be loaded fails like
+// the operation it stands for.
+class LoginExtras {
+  public:
+    virtual ~LoginExtras() = default;
+    // nft_mirror_add / nft_mirror_remove of the session `record` describes.
+    virtual Status nft_mirror_add(const std::filesystem::path& run_dir, const SessionRecord& record) = 0;
+    virtual Status nft_mirror_remove(const std::filesystem::path& run_dir, const SessionRecord& record) = 0;
+    // start_transient_scope / stop_unit (core/systemd_scope.h).
+    virtual Status start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
+                                         const std::string& description) = 0;
+    virtual Status stop_unit(const std::string& unit) = 0;
+};
+
+// The extras linked into the program: nft_mirror.cpp and systemd_scope.cpp
+// called directly. Defined in authwall_core, not in authwall_login.
+LoginExtras& linked_login_extras();
 
 struct OpenRequest {
     std::string user;
@@ -89,6 +115,9 @@ struct OpenResult {
     // user manager, cron, at, sudo): the user layer was armed and no login
     // session made.
     bool user_only = false;
+    // The cgroup2 mount this open found, when it made a session: its close
+    // in this process need not read mountinfo again (CloseHint).
+    std::optional<CgroupMount> cgroup_mount;
     std::vector<std::string> notes; // worth logging (e.g. rhost treated as absent)
 };
 
@@ -97,6 +126,9 @@ struct OpenOutcome {
     std::optional<OpenError> error;
 };
 
+OpenOutcome open_login_session(const OpenRequest& request, const Config& config, RhostMode rhost_mode,
+                               EventSink& events, LoginExtras& extras);
+// The same with linked_login_extras() (authwall_core).
 OpenOutcome open_login_session(const OpenRequest& request, const Config& config, RhostMode rhost_mode,
                                EventSink& events);
 
@@ -107,12 +139,24 @@ struct CloseResult {
     std::vector<std::string> notes; // worth logging
 };
 
-// `id_hint`: the id open returned in this process, when there is one; 0
-// when open made no session here (exempt, or inside another session): then
-// close does nothing, and never closes the enclosing session.
-// `user`: the PAM user; a session found by any other means than the hint
-// must belong to them (a recycled pid never closes someone else's session).
-Result<CloseResult> close_login_session(std::optional<uint64_t> id_hint, pid_t caller, const std::string& user,
+// What the open in this process left for its close (the PAM module keeps
+// it with pam_set_data); empty when close runs in another process.
+struct CloseHint {
+    // The session open made here; 0 when it made none (exempt, user-only,
+    // or inside another session): close then does nothing, and never closes
+    // the enclosing session.
+    std::optional<uint64_t> session;
+    // The cgroup2 mount open found: not read again.
+    std::optional<CgroupMount> mount;
+};
+
+// Without a session in the hint, close finds it from the caller's cgroup or
+// the records; `user` is the PAM user, and a session found so must belong
+// to them (a recycled pid never closes someone else's session).
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& user,
+                                        const Config& config, EventSink& events, LoginExtras& extras);
+// The same with linked_login_extras() (authwall_core).
+Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& user,
                                         const Config& config, EventSink& events);
 
 } // namespace authwall

@@ -3,15 +3,15 @@
 #include "core/json_fields.h"
 
 #include "core/fd.h"
+#include "core/text_file.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <dirent.h>
 
+#include <cstdio>
 #include <ctime>
-#include <fmt/format.h>
-#include <fstream>
 #include <limits>
 #include <optional>
 #include <memory>
@@ -19,7 +19,6 @@
 #include <string_view>
 #include <type_traits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace authwall {
 
@@ -39,7 +38,9 @@ std::string rfc3339_utc(uint64_t ns)
     gmtime_r(&secs, &utc);
     char buf[32];
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:03}Z", buf, (ns / 1'000'000ULL) % 1000);
+    char out[48];
+    std::snprintf(out, sizeof(out), "%s.%03lluZ", buf, static_cast<unsigned long long>((ns / 1'000'000ULL) % 1000));
+    return out;
 }
 
 std::string random_hex(size_t bytes)
@@ -52,9 +53,13 @@ std::string random_hex(size_t bytes)
             break;
         got += static_cast<size_t>(n);
     }
+    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
-    for (unsigned char c : raw)
-        out += fmt::format("{:02x}", c);
+    out.reserve(bytes * 2);
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
     return out;
 }
 
@@ -369,12 +374,10 @@ Status write_record(const fs::path& run_dir, const SessionRecord& r)
 Result<SessionRecord> read_record(const fs::path& run_dir, uint64_t id)
 {
     auto path = record_path(run_dir, id);
-    std::ifstream in(path);
-    if (!in)
-        return Error::sys("read session record", path.string(), errno);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return record_from_json(buf.str(), path.string());
+    auto text = read_text_file(path);
+    if (!text)
+        return Error::sys("read session record", path.string(), text.error().err);
+    return record_from_json(*text, path.string());
 }
 
 Status remove_record(const fs::path& run_dir, uint64_t id)

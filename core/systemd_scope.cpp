@@ -1,7 +1,6 @@
 #include "core/systemd_scope.h"
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 
 #include <unistd.h>
 
@@ -128,11 +127,6 @@ template <typename Call> Status run_job(const std::string& unit, int timeout_ms,
 }
 
 } // namespace
-
-bool systemd_is_init()
-{
-    return sd_booted() > 0;
-}
 
 Status start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
                              const std::string& description, int timeout_ms)

@@ -6,7 +6,9 @@
 
 #include "core/result.h"
 
+#include <fcntl.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -14,8 +16,13 @@ namespace authwall {
 
 inline constexpr const char* kSessionSlice = "authwall.slice";
 
-// Whether systemd is the running init (sd_booted: /run/systemd/system).
-bool systemd_is_init();
+// Whether systemd is the running init: /run/systemd/system exists, which is
+// sd_booted()'s test, made here without linking libsystemd (the PAM module
+// asks on every login).
+inline bool systemd_is_init()
+{
+    return ::faccessat(AT_FDCWD, "/run/systemd/system/", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
 
 // Starts the transient scope `unit` (e.g. "authwall-alice-1a2b3c.scope")
 // in `slice` holding `pid`, and waits (up to `timeout_ms`) until its start

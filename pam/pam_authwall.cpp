@@ -1,11 +1,15 @@
 // pam_authwall.so: a thin PAM session module over core/session_lifecycle.
 //   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
+// It links authwall_login only (libbpf and the C++ runtime): the nft mirror
+// and systemd's D-Bus API come from helpers beside it, loaded when a login
+// needs them (pam/lazy_extras.h).
 // No exception crosses the PAM boundary. No seccomp filter is installed: this
 // code runs inside the PAM host process (sshd, login), which forks the user's
 // session after open_session; a filter would be inherited by the session and
 // a kill-on-violation filter would kill the login (docs/SECURITY.md).
 #include "core/config.h"
 #include "core/session_lifecycle.h"
+#include "pam/lazy_extras.h"
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -20,7 +24,7 @@ using namespace authwall;
 
 namespace {
 
-constexpr const char* kDataKey = "authwall_session_id";
+constexpr const char* kDataKey = "authwall_close_hint";
 
 std::string item(pam_handle_t* pamh, int type)
 {
@@ -30,9 +34,11 @@ std::string item(pam_handle_t* pamh, int type)
     return static_cast<const char*>(value);
 }
 
-void free_id(pam_handle_t*, void* data, int)
+// What open leaves for close in this process (CloseHint): the session's id
+// and the cgroup2 mount.
+void free_hint(pam_handle_t*, void* data, int)
 {
-    delete static_cast<uint64_t*>(data);
+    delete static_cast<CloseHint*>(data);
 }
 
 // Settings: the configuration file (config= argument, else the default if it
@@ -81,7 +87,8 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
         req.logind_session = sid;
     req.user_only = options->user_only;
     JournalSink events("pam_authwall", config->event_log);
-    OpenOutcome out = open_login_session(req, *config, options->rhost, events);
+    LazyLoginExtras extras;
+    OpenOutcome out = open_login_session(req, *config, options->rhost, events, extras);
     if (out.error) {
         switch (out.error->kind) {
         case OpenFailure::BadUser:
@@ -102,13 +109,13 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     if (out.result->exempt || out.result->enclosing_session || out.result->user_only) {
         // Close must know open made nothing here: with `su` inside a
         // session, the enclosing session is the caller's own.
-        pam_set_data(pamh, kDataKey, new uint64_t(0), free_id);
+        pam_set_data(pamh, kDataKey, new CloseHint{0, std::nullopt}, free_hint);
         if (options->debug && out.result->exempt)
             pam_syslog(pamh, LOG_DEBUG, "user %s is exempt: no session", req.user.c_str());
         return PAM_SUCCESS;
     }
     const SessionRecord& rec = *out.result->record;
-    if (pam_set_data(pamh, kDataKey, new uint64_t(rec.id), free_id) != PAM_SUCCESS)
+    if (pam_set_data(pamh, kDataKey, new CloseHint{rec.id, out.result->cgroup_mount}, free_hint) != PAM_SUCCESS)
         pam_syslog(pamh, LOG_WARNING, "cannot keep the session id; close will find it from the cgroup");
     if (options->debug)
         pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s with policy %s in %s",
@@ -128,12 +135,13 @@ int close_session(pam_handle_t* pamh, int argc, const char** argv)
         pam_syslog(pamh, LOG_ERR, "close: %s", config.error().message().c_str());
         return PAM_SESSION_ERR;
     }
-    std::optional<uint64_t> hint;
+    CloseHint hint;
     const void* data = nullptr;
     if (pam_get_data(pamh, kDataKey, &data) == PAM_SUCCESS && data)
-        hint = *static_cast<const uint64_t*>(data);
+        hint = *static_cast<const CloseHint*>(data);
     JournalSink events("pam_authwall", config->event_log);
-    auto result = close_login_session(hint, getpid(), item(pamh, PAM_USER), *config, events);
+    LazyLoginExtras extras;
+    auto result = close_login_session(hint, getpid(), item(pamh, PAM_USER), *config, events, extras);
     if (!result) {
         pam_syslog(pamh, LOG_ERR, "close: %s", result.error().message().c_str());
         return PAM_SESSION_ERR;

@@ -341,4 +341,46 @@ BOOST_AUTO_TEST_CASE(gateway_forwards_only_logged_in_addresses)
     }
 }
 
+// pam_authwall.so loads the mirror from its helper (pam_authwall/nft_mirror.so
+// beside it) only when the mirror is on. A module whose helper is missing
+// refuses the login as fail= says, and says what is missing.
+BOOST_AUTO_TEST_CASE(missing_mirror_helper_fails_as_fail_says)
+{
+    NetNs ns("awt-nft-" + unique_suffix());
+    InNetns in(ns);
+    LoginWorld w(kPolicy, "", kMirrorOn);
+    // The build-tree module, alone in a directory without pam_authwall/.
+    fs::path lonely = w.dir() / "lonely";
+    fs::create_directories(lonely);
+    fs::copy_file(AUTHWALL_PAM_MODULE, lonely / "pam_authwall.so");
+    auto line = [&](const std::string& args) {
+        std::ofstream(w.dir() / "pam.d" / w.service()) << "session required " << (lonely / "pam_authwall.so").string()
+                                                       << " config=" << w.config().string() << " " << args << "\n";
+    };
+    std::string helper = (lonely / "pam_authwall" / "nft_mirror.so").string();
+
+    line("fail=closed");
+    auto out = w.pam(w.user() + " --rhost 192.0.2.7");
+    BOOST_TEST(out.find("open: PAM_SESSION_ERR") != std::string::npos, out);
+    BOOST_TEST(out.find("session refused (fail=closed): load helper " + helper) != std::string::npos, out);
+    BOOST_TEST(out.find("pam_authwall needs it for nft_mirror = true") != std::string::npos, out);
+    BOOST_TEST(w.records().empty()); // rolled back
+    BOOST_TEST(mirror().sessions.empty());
+
+    line("fail=open");
+    out = w.pam(w.user() + " --rhost 192.0.2.7");
+    BOOST_TEST(out.find("open: PAM_SUCCESS") != std::string::npos, out);
+    BOOST_TEST(out.find("SESSION NOT ENFORCED (fail=open): load helper " + helper) != std::string::npos, out);
+    BOOST_TEST(w.records().empty());
+
+    // With the mirror off the helper is never needed.
+    auto config = sh_output("grep -v nft_mirror " + w.config().string());
+    std::ofstream(w.config()) << config;
+    line("fail=closed");
+    out = w.pam(w.user() + " --rhost 192.0.2.7");
+    BOOST_TEST(out.find("open: PAM_SUCCESS") != std::string::npos, out);
+    BOOST_TEST(out.find("close: PAM_SUCCESS") != std::string::npos, out);
+    BOOST_TEST(out.find("load helper") == std::string::npos, out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -151,6 +151,8 @@ BOOST_AUTO_TEST_CASE(password_login_is_enforced_and_cleaned_up_at_logout)
     BOOST_TEST(wait_until([&] { return w.records().empty(); }, 10000));
     BOOST_TEST(wait_until([&] { return w.maps().list_sessions()->empty(); }, 5000));
     BOOST_TEST(wait_until([&] { return w.session_cgroups().empty(); }, 5000));
+    // The close event is written last, after the record is gone.
+    BOOST_TEST(wait_until([&] { return w.events().size() >= 2; }, 5000));
     auto events = w.events();
     BOOST_REQUIRE_EQUAL(events.size(), 2u);
     BOOST_TEST(events[0].find("\"event\":\"open\"") != std::string::npos);

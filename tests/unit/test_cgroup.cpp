@@ -128,4 +128,27 @@ BOOST_AUTO_TEST_CASE(levels)
     BOOST_TEST(!cgroup_level(m, "/tmp/x").ok());
 }
 
+// Where cgroup2 is mounted plainly (this machine: /sys/fs/cgroup/unified,
+// or /sys/fs/cgroup), the mount found with a few stat calls is the one
+// mountinfo names.
+BOOST_AUTO_TEST_CASE(the_plain_mount_is_found_as_mountinfo_names_it)
+{
+    auto from_mountinfo = find_cgroup2_mount();
+    BOOST_REQUIRE(from_mountinfo.ok());
+    if (from_mountinfo->root != "/")
+        return; // not a plain mount: the fast path is not taken here
+    auto usual = find_cgroup2_mount(std::vector<std::filesystem::path>{});
+    BOOST_REQUIRE(usual.ok());
+    BOOST_TEST(usual->mount_point == from_mountinfo->mount_point);
+    BOOST_TEST(usual->root == "/");
+    auto below = find_cgroup2_mount({from_mountinfo->mount_point / "some" / "enforcement-root"});
+    BOOST_REQUIRE(below.ok());
+    BOOST_TEST(below->mount_point == from_mountinfo->mount_point);
+    BOOST_TEST(below->root == "/");
+    // Not on cgroup2 at all: mountinfo decides, as before.
+    auto elsewhere = find_cgroup2_mount({"/tmp/not-a-cgroup"});
+    BOOST_REQUIRE(elsewhere.ok());
+    BOOST_TEST(elsewhere->mount_point == from_mountinfo->mount_point);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -118,6 +118,20 @@ BOOST_AUTO_TEST_CASE(toml_syntax_errors_are_located)
     BOOST_TEST(errors[0].rfind("p.toml:1:", 0) == 0);
 }
 
+// toml++ 3 reached undefined behaviour on these (core/toml_reader.h); under
+// the sanitizers this test fails if it still does.
+BOOST_AUTO_TEST_CASE(non_ascii_where_whitespace_may_stand_is_an_error_not_undefined)
+{
+    auto cyrillic = errors_of("[policy\xd0\x9e]\npriority = 1\n"); // U+041E in a table header
+    BOOST_REQUIRE_EQUAL(cyrillic.size(), 1u);
+    BOOST_TEST(cyrillic[0].find("p.toml:1:") == 0, cyrillic[0]);
+    // After a line-ending backslash in a multi-line string, U+00A7 is text.
+    auto load = parse_policy_text("[policy.a]\nx = \"\"\"\\\n\xc2\xa7\"\"\"\n", "p.toml");
+    BOOST_TEST(!load.errors.empty()); // x is no key of a policy, but the text parsed
+    if (!load.errors.empty())
+        BOOST_TEST(load.errors[0].message.find("unknown key 'x'") != std::string::npos, load.errors[0].str());
+}
+
 BOOST_AUTO_TEST_CASE(every_error_is_reported_not_just_the_first)
 {
     auto errors = errors_of("[policy.a.egress]\nallow = [\"10.0.0.1 tcp 0\", \"bogus\"]\ndeny = [\"1.2.3.4/40\"]\n");

@@ -95,6 +95,22 @@ BOOST_AUTO_TEST_CASE(a_login_gets_the_highest_priority_policy_that_matches_it)
     BOOST_TEST(!is_exempt(index, {"bob", {"bob"}, "sshd", ip}));
 }
 
+// The PAM module reads a user's groups from NSS only when something
+// consults them.
+BOOST_AUTO_TEST_CASE(groups_are_needed_only_when_named)
+{
+    auto index = bastion_index(); // a policy matches bastion-admins, breakglass is exempt
+    BOOST_TEST(names_groups(index));
+    index.exempt_groups.clear();
+    BOOST_TEST(names_groups(index));
+    for (auto& p : index.policies)
+        p.match.groups.clear();
+    BOOST_TEST(!names_groups(index));
+    index.exempt_groups = {"breakglass"};
+    BOOST_TEST(names_groups(index));
+    BOOST_TEST(!names_groups(PolicyIndex{}));
+}
+
 // The user layer: the policy a user is held to wherever their processes run
 // (user manager, cron, at, a process moved out of the login's cgroup).
 BOOST_AUTO_TEST_CASE(the_user_layer_ignores_services_and_is_never_claimed_by_address_alone)

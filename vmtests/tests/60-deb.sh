@@ -56,6 +56,10 @@ verify=$(dpkg --verify authwall) || true
 [ -z "$verify" ] || die "dpkg --verify authwall: $verify"
 listed=$(dpkg -L authwall)
 pam_module=$(grep '/security/pam_authwall\.so$' <<<"$listed")
+# Its helpers (loaded on demand: the mirror, D-Bus scopes) are the package's too.
+for helper in nft_mirror.so systemd_scope.so; do
+    grep -qx "${pam_module%/*}/pam_authwall/$helper" <<<"$listed" || die "the package lacks pam_authwall/$helper"
+done
 for f in "${key_files[@]}"; do
     grep -qx "$f" <<<"$listed" || die "$f is not the package's"
 done
@@ -139,7 +143,7 @@ if status=$(dpkg -s authwall 2>&1); then die "dpkg -s still knows authwall: $(gr
 grep -q 'not installed' <<<"$status" || die "dpkg -s authwall: $status"
 for f in /etc/authwall /var/log/authwall /run/authwall /usr/share/authwall /usr/share/pam-configs/authwall \
     /lib/systemd/system/authwall-loader.service /lib/systemd/system/authwall-cgroupd.service \
-    /lib/systemd/system/authwall.slice /usr/lib/tmpfiles.d/authwall.conf "$pam_module" \
+    /lib/systemd/system/authwall.slice /usr/lib/tmpfiles.d/authwall.conf "$pam_module" "${pam_module%/*}/pam_authwall" \
     /usr/lib/x86_64-linux-gnu/security/pam_authwall.so /lib/x86_64-linux-gnu/security/pam_authwall.so \
     /etc/systemd/system/multi-user.target.wants/authwall-loader.service \
     /etc/systemd/system/multi-user.target.wants/authwall-cgroupd.service; do
