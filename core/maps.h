@@ -130,8 +130,10 @@ class PinnedMaps {
     Status mark_session_level(int level);
 
     std::filesystem::path pin_dir_;
-    // One slot per name of kMapNames; mutable: opened on first use.
-    mutable std::array<Fd, kMapNames.size()> fds_;
+    // One slot per name of kMapNames; mutable: opened on first use. On the
+    // heap: GCC 12 mistakes the destruction of a Result<PinnedMaps> holding
+    // the array inline for a free of an unallocated pointer.
+    mutable std::vector<Fd> fds_ = std::vector<Fd>(kMapNames.size());
 };
 
 } // namespace authwall
