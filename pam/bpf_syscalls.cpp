@@ -144,6 +144,27 @@ int bpf_map_create(enum bpf_map_type map_type, const char* map_name, __u32 key_s
     return sys_bpf_fd(BPF_MAP_CREATE, &attr, AW_ATTR_SIZE(map_extra));
 }
 
+// PinnedMaps::list_sessions_batch (cgroupd's sweep); a login never calls it,
+// but it is in the same library.
+int bpf_map_lookup_batch(int fd, void* in_batch, void* out_batch, void* keys, void* values, __u32* count,
+                         const struct bpf_map_batch_opts* opts)
+{
+    bpf_attr attr{};
+    attr.batch.map_fd = static_cast<uint32_t>(fd);
+    attr.batch.in_batch = ptr(in_batch);
+    attr.batch.out_batch = ptr(out_batch);
+    attr.batch.keys = ptr(keys);
+    attr.batch.values = ptr(values);
+    attr.batch.count = *count;
+    if (opts) {
+        attr.batch.elem_flags = opts->elem_flags;
+        attr.batch.flags = opts->flags;
+    }
+    int r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &attr, AW_ATTR_SIZE(batch));
+    *count = attr.batch.count;
+    return r;
+}
+
 // Like libbpf: the count of /sys/devices/system/cpu/possible ("0-3,8-11").
 int libbpf_num_possible_cpus(void)
 {
