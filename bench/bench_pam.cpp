@@ -36,6 +36,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 using namespace authwall;
 using namespace authwall::bench;
@@ -104,8 +105,9 @@ LoginSamples run_driver(const fs::path& confdir, int samples, const std::vector<
         }
     }
     int rc = ::pclose(p);
+    // Thrown, not die(): the pins, cgroups and tmpfs are removed on the way out.
     if (rc != 0 || static_cast<int>(out.cycle_ms.size()) != samples)
-        die("the login driver failed (" + confdir.string() + "): " + text);
+        throw std::runtime_error("the login driver failed (" + confdir.string() + "): " + text);
     return out;
 }
 
@@ -136,6 +138,14 @@ void bench_libpam(BenchRoot& bench, const Config& config, bool quick)
     if (!mkdtemp(tmpl))
         die("mkdtemp");
     fs::path dir = tmpl;
+    struct RemovedAtExit {
+        fs::path path;
+        ~RemovedAtExit()
+        {
+            std::error_code ec;
+            fs::remove_all(path, ec);
+        }
+    } removed{dir};
     fs::path conf = dir / "authwall.toml";
     // The user layer is on for the bench's user (nobody is outside the
     // default uid range), as it is for a regular user's login.
@@ -196,8 +206,6 @@ void bench_libpam(BenchRoot& bench, const Config& config, bool quick)
                     spread(cycle_added).c_str(), authwall_p99 - permit_p99);
     }
     std::printf("\n");
-    std::error_code ec;
-    fs::remove_all(dir, ec);
 }
 
 // The core path: open+close as the module does it, without PAM.
@@ -296,8 +304,14 @@ int main(int argc, char** argv)
         return 0;
     }
     std::printf("bench_pam\n\n");
-    if (login)
-        bench_libpam(bench, config, quick);
+    if (login) {
+        try {
+            bench_libpam(bench, config, quick);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench: %s\n", e.what());
+            return 1;
+        }
+    }
     if (core)
         bench_core(bench, config, compiled, quick);
     return 0;
