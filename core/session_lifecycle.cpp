@@ -403,10 +403,11 @@ OpenOutcome open_login_session(const OpenRequest& req, const Config& config, Rho
     }
 
     // The maps this open touches, and no others: the user layer's, and the
-    // session's unless this is a user-only session.
-    auto maps = user_only ? PinnedMaps::open(config.pin_dir, {"policy_names", "users"})
-                          : PinnedMaps::open(config.pin_dir,
-                                             {"policy_names", "users", "sessions", "session_stats", "session_levels"});
+    // session's unless this is a user-only session; every write also moves
+    // the generation on.
+    auto maps = user_only ? PinnedMaps::open(config.pin_dir, {"policy_names", "users", "generation"})
+                          : PinnedMaps::open(config.pin_dir, {"policy_names", "users", "sessions", "session_stats",
+                                                              "session_levels", "generation"});
     if (!maps)
         return failed(OpenFailure::Enforcement, explained(maps.error(), user, config));
     // A revoked user (authctl revoke --user) stays cut off: no new login,
@@ -484,7 +485,7 @@ Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, con
     if (!rec)
         return result; // nothing to close: already closed, or never opened
 
-    auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats"});
+    auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats", "generation"});
     if (maps) // revoke first: the network is cut before anything else happens
         maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
     if (config.nft_mirror) {
