@@ -2,9 +2,9 @@
 // flags), error output, and the table printer.
 #pragma once
 
-#include "core/config.h"
-#include "core/fd.h"
-#include "core/result.h"
+#include "core/policy/config.h"
+#include "core/base/fd.h"
+#include "core/base/result.h"
 
 #include <sys/types.h>
 

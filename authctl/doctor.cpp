@@ -2,11 +2,11 @@
 // service really enforce? Exit 0 when nothing is an error, 1 otherwise.
 #include "authctl/context.h"
 
-#include "core/cgroup.h"
-#include "core/datapath.h"
-#include "core/maps.h"
-#include "core/pam_stack.h"
-#include "core/pins.h"
+#include "core/host/cgroup.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/maps.h"
+#include "authctl/pam_stack.h"
+#include "core/dataplane/pins.h"
 
 #include <nlohmann/json.hpp>
 

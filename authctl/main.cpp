@@ -1,16 +1,18 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "authctl/context.h"
-#include "core/cgroup.h"
-#include "core/session_record.h"
-#include "core/config.h"
-#include "core/policy_compiler.h"
-#include "core/policy_file.h"
-#include "core/policy_view.h"
-#include "core/datapath.h"
-#include "core/maps.h"
-#include "core/nft_mirror.h"
-#include "core/pins.h"
+#include "core/host/cgroup.h"
+#include "core/session/record.h"
+#include "core/policy/config.h"
+#include "core/policy/compiler.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/view.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/maps.h"
+#include "core/nft/mirror.h"
+#include "core/session/mirror.h"
+#include "core/dataplane/pins.h"
+#include "core/base/time.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -78,7 +80,7 @@ int cmd_sessions_unprivileged(const Context& ctx, bool json)
             out.push_back({{"id", r.id},
                            {"user", r.user},
                            {"uid", r.uid},
-                           {"kind", r.kind},
+                           {"kind", kind_name(r.kind)},
                            {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
                            {"policy", r.policy},
                            {"opened_ns", r.opened_ns},
@@ -91,7 +93,7 @@ int cmd_sessions_unprivileged(const Context& ctx, bool json)
     std::cerr << "authctl: not root: showing session records only; traffic, denials and enforcement need root\n";
     std::vector<std::vector<std::string>> rows{{"ID", "USER", "KIND", "RHOST", "POLICY", "AGE"}};
     for (const auto& r : *records)
-        rows.push_back({std::to_string(r.id), r.user, r.kind, r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
+        rows.push_back({std::to_string(r.id), r.user, kind_name(r.kind), r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
     if (rows.size() == 1)
         std::cout << "no sessions\n";
     else
@@ -265,7 +267,7 @@ int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& po
     SessionRecord rec;
     rec.id = *id;
     rec.correlation = random_hex(16);
-    rec.kind = login ? "login" : "container";
+    rec.kind = login ? SessionKind::Login : SessionKind::Container;
     rec.uid = uid;
     rec.user = user_name(uid);
     rec.service = "authctl";

@@ -1,8 +1,9 @@
 // authctl nft verify: the nftables mirror against the sessions map.
 #include "authctl/context.h"
 
-#include "core/maps.h"
-#include "core/nft_mirror.h"
+#include "core/dataplane/maps.h"
+#include "core/nft/mirror.h"
+#include "core/session/mirror.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,13 +1,14 @@
 // authctl show, revoke, status.
 #include "authctl/context.h"
 
-#include "core/cgroup.h"
-#include "core/datapath.h"
-#include "core/maps.h"
-#include "core/nft_mirror.h"
-#include "core/pins.h"
-#include "core/session_events.h"
-#include "core/session_record.h"
+#include "core/host/cgroup.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/maps.h"
+#include "core/nft/mirror.h"
+#include "core/session/mirror.h"
+#include "core/dataplane/pins.h"
+#include "core/session/events.h"
+#include "core/session/record.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -174,7 +175,7 @@ int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool
     SessionRecord who;
     who.user = name;
     who.uid = uid;
-    who.kind = "user";
+    who.kind = SessionKind::User;
     JournalSink events("authctl", ctx.config.event_log);
     if (undo) {
         if (!*existing || !((*existing)->flags & AW_USER_REVOKED))

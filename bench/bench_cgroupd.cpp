@@ -10,9 +10,9 @@
 // phase, run directory on tmpfs (/dev/shm, as /run is on production hosts).
 // Everything is removed at exit, also when the bench dies on the way.
 #include "bench/harness.h"
-#include "core/policy_file.h"
-#include "core/policy_index.h"
-#include "core/session_record.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/index.h"
+#include "core/session/record.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -174,7 +174,7 @@ int main(int argc, char** argv)
                                          << config.run_dir.string() << "\"\nenforcement_roots = [\""
                                          << bench.root().string() << "\"]\n";
     const uint32_t ssh = compiled.ids.at("ssh");
-    auto add_session = [&](const fs::path& cg, const char* kind) {
+    auto add_session = [&](const fs::path& cg, SessionKind kind) {
         return bench.add_recorded_session(cg, kind, ssh, "ssh", config.run_dir);
     };
 
@@ -190,7 +190,7 @@ int main(int argc, char** argv)
             if (auto st = cgroup_create(cg); !st)
                 die(st.error().message());
             teardown.add_cgroup(cg);
-            add_session(cg, "container");
+            add_session(cg, SessionKind::Container);
         }
         setup_ms += ms_since(t0);
     };
@@ -227,7 +227,7 @@ int main(int argc, char** argv)
             if (ev >> pid)
                 break;
         }
-        uint64_t id = add_session(cg, "login");
+        uint64_t id = add_session(cg, SessionKind::Login);
         std::this_thread::sleep_for(std::chrono::milliseconds(20)); // cgroupd has seen the record
         auto t0 = Clock::now();
         kill(p, SIGKILL);

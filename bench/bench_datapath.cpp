@@ -15,8 +15,8 @@
 // the spread (lowest-highest ratio over the rounds).
 // Needs root. Uses throwaway cgroups and a pin directory, like the tests.
 #include "bench/harness.h"
-#include "core/pins.h"
-#include "core/policy_file.h"
+#include "core/dataplane/pins.h"
+#include "core/policy/policy_file.h"
 #include "floor.skel.h"
 
 #include <bpf/bpf.h>

@@ -8,7 +8,7 @@
 // optmem, where the kernel charges local storage) before and after its
 // first packet. Needs root. Uses a throwaway cgroup and pin directory.
 #include "bench/harness.h"
-#include "core/pins.h"
+#include "core/dataplane/pins.h"
 
 #include <linux/sock_diag.h>
 #include <netinet/in.h>

@@ -6,7 +6,7 @@
 // every set. Runs in a private network namespace: the host's ruleset is
 // never touched. Needs root.
 #include "bench/harness.h"
-#include "core/nft_mirror.h"
+#include "core/nft/mirror.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -96,7 +96,7 @@ int main(int argc, char** argv)
             fs::path cg = background / ("s" + std::to_string(open_now));
             if (auto st = cgroup_create(cg); !st)
                 die(st.error().message());
-            uint64_t id = bench.add_recorded_session(cg, "login", compiled.ids.at("ssh"), "ssh", off.run_dir);
+            uint64_t id = bench.add_recorded_session(cg, SessionKind::Login, compiled.ids.at("ssh"), "ssh", off.run_dir);
             MirrorSession m{id, "nobody", "ssh", background_addr(open_now), 0};
             if (auto st = nft_mirror_add(on.run_dir, m); !st)
                 die(st.error().message());

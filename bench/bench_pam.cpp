@@ -21,8 +21,8 @@
 // mode. Needs root; throwaway cgroups, pins, run directory and PAM
 // configuration (never /etc/authwall or /etc/pam.d).
 #include "bench/harness.h"
-#include "core/policy_file.h"
-#include "core/policy_index.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/index.h"
 
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -228,7 +228,7 @@ void bench_core(BenchRoot& bench, const Config& config, const CompiledPolicies& 
             fs::path cg = background / ("s" + std::to_string(open_now));
             if (auto st = cgroup_create(cg); !st)
                 die(st.error().message());
-            bench.add_recorded_session(cg, "login", compiled.ids.at("ssh"), "ssh", config.run_dir);
+            bench.add_recorded_session(cg, SessionKind::Login, compiled.ids.at("ssh"), "ssh", config.run_dir);
         }
         auto ms = open_close_latencies(config, iterations, "192.0.2.7");
         double p50 = percentile(ms, 0.50), p99 = percentile(ms, 0.99);

@@ -2,7 +2,7 @@
 // 10 000 and 100 000 rules, side by side in one run. Ratios are against the
 // 10-rule policy. Needs root; throwaway cgroup and pins.
 #include "bench/harness.h"
-#include "core/policy_file.h"
+#include "core/policy/policy_file.h"
 
 #include <chrono>
 #include <cstdio>

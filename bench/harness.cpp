@@ -2,11 +2,12 @@
 
 #include <grp.h>
 
-#include "core/session_lifecycle.h"
+#include "core/session/login.h"
 
-#include "core/policy_file.h"
-#include "core/policy_index.h"
-#include "core/session_record.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/index.h"
+#include "core/session/record.h"
+#include "core/base/time.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -245,7 +246,7 @@ CompiledPolicies BenchRoot::install_policy_text(const std::string& toml, const C
     return std::move(compiled).value();
 }
 
-uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, const std::string& kind, uint32_t policy_id,
+uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, SessionKind kind, uint32_t policy_id,
                                          const std::string& policy, const fs::path& run_dir)
 {
     SessionRecord rec;
@@ -261,7 +262,7 @@ uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, const std::stri
     rec.opened_at = rfc3339_utc(rec.opened_ns);
     SessionEntry e;
     e.policy_id = policy_id;
-    if (kind == "container")
+    if (kind == SessionKind::Container)
         e.flags = AW_SESSION_CONTAINER;
     if (auto st = maps_->insert_session(rec.id, *cgroup_level(mount_, cgroup), e); !st)
         die(st.error().message());

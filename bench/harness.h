@@ -3,11 +3,12 @@
 // the connect() rate probe.
 #pragma once
 
-#include "core/cgroup.h"
-#include "core/config.h"
-#include "core/datapath.h"
-#include "core/maps.h"
-#include "core/policy_compiler.h"
+#include "core/host/cgroup.h"
+#include "core/policy/config.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/maps.h"
+#include "core/policy/compiler.h"
+#include "core/session/record.h"
 
 #include <filesystem>
 #include <functional>
@@ -63,7 +64,7 @@ class BenchRoot {
     // publishes the policy index into its run_dir, as the loader does.
     CompiledPolicies install_policy_text(const std::string& toml, const Config* index_for = nullptr);
     // A session as PAM or cgroupd leave it: entry and record (no process).
-    uint64_t add_recorded_session(const std::filesystem::path& cgroup, const std::string& kind, uint32_t policy_id,
+    uint64_t add_recorded_session(const std::filesystem::path& cgroup, SessionKind kind, uint32_t policy_id,
                                   const std::string& policy, const std::filesystem::path& run_dir);
     PinnedMaps& maps() { return *maps_; }
     const std::filesystem::path& root() const { return root_; }

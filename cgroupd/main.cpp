@@ -1,12 +1,12 @@
 // authwall-cgroupd: keeps sessions, records and cgroups in agreement
-// (core/reconciler): reaps sessions whose cgroup died, ends sessions past
+// (cgroupd/reconciler): reaps sessions whose cgroup died, ends sessions past
 // their max_duration, enrolls container cgroups by path. Event-driven
 // (inotify on the cgroup tree, cgroup.events and the run directory), with a
 // slow full sweep as a backstop.
-#include "core/config.h"
-#include "core/reconciler.h"
-#include "core/session_events.h"
-#include "core/confinement.h"
+#include "core/policy/config.h"
+#include "cgroupd/reconciler.h"
+#include "core/session/events.h"
+#include "core/daemon/confinement.h"
 #include "cgroupd/syscalls.h"
 
 #include <CLI/CLI.hpp>
@@ -33,7 +33,7 @@ class LoggingSink final : public EventSink {
     void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
     {
         if (!stderr_journal_)
-            spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, r.kind,
+            spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, kind_name(r.kind),
                          r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
         journal_.session_event(event, r, detail);
     }

@@ -1,20 +1,21 @@
 // authwall-loader: installs the data plane, keeps the policies in force,
 // drains denial events to the log. All enforcement state lives in the pins:
 // stopping or killing this process changes nothing for traffic.
-#include "core/cgroup.h"
-#include "core/config.h"
-#include "core/datapath.h"
-#include "core/events.h"
-#include "core/maps.h"
-#include "core/nft_mirror.h"
-#include "core/pins.h"
-#include "core/policy_compiler.h"
-#include "core/policy_file.h"
-#include "core/policy_index.h"
-#include "core/session_record.h"
-#include "core/session_events.h"
-#include "core/confinement.h"
+#include "core/host/cgroup.h"
+#include "core/policy/config.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/events.h"
+#include "core/dataplane/maps.h"
+#include "core/nft/mirror.h"
+#include "core/dataplane/pins.h"
+#include "core/policy/compiler.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/index.h"
+#include "core/session/record.h"
+#include "core/session/events.h"
+#include "core/daemon/confinement.h"
 #include "loader/syscalls.h"
+#include "core/base/time.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

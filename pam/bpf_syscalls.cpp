@@ -1,4 +1,4 @@
-// The libbpf functions authwall_login calls (core/maps.cpp), as bare bpf(2)
+// The libbpf functions authwall_login calls (core/dataplane/maps.cpp), as bare bpf(2)
 // system calls, linked into pam_authwall.so in place of libbpf: they are
 // thin wrappers there too, and libbpf would bring libelf and libz into
 // every login service (0.15 ms of each fresh process's pam_start here).

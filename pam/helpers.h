@@ -13,8 +13,8 @@
 // No exception leaves a helper.
 #pragma once
 
-#include "core/result.h"
-#include "core/session_record.h"
+#include "core/base/result.h"
+#include "core/session/record.h"
 
 #include <sys/types.h>
 

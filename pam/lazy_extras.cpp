@@ -1,6 +1,6 @@
 #include "pam/lazy_extras.h"
 
-#include "core/policy_file.h"
+#include "core/policy/policy_file.h"
 
 #include <dlfcn.h>
 

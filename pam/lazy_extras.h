@@ -4,7 +4,7 @@
 // of the operation that needed it, so the login fails as fail= says.
 #pragma once
 
-#include "core/session_lifecycle.h"
+#include "core/session/login.h"
 #include "pam/helpers.h"
 
 namespace authwall {

@@ -1,6 +1,7 @@
 // pam_authwall/nft_mirror.so: the nftables mirror for pam_authwall.so,
 // loaded when a login opens or closes with nft_mirror = true (pam/helpers.h).
-#include "core/nft_mirror.h"
+#include "core/nft/mirror.h"
+#include "core/session/mirror.h"
 #include "pam/helpers.h"
 
 #include <exception>

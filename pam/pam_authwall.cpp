@@ -1,4 +1,4 @@
-// pam_authwall.so: a thin PAM session module over core/session_lifecycle.
+// pam_authwall.so: a thin PAM session module over core/session/login.
 //   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
 // It links authwall_login only (libbpf and the C++ runtime): the nft mirror
 // and systemd's D-Bus API come from helpers beside it, loaded when a login
@@ -7,8 +7,9 @@
 // code runs inside the PAM host process (sshd, login), which forks the user's
 // session after open_session; a filter would be inherited by the session and
 // a kill-on-violation filter would kill the login (docs/SECURITY.md).
-#include "core/config.h"
-#include "core/session_lifecycle.h"
+#include "core/policy/config.h"
+#include "core/session/login.h"
+#include "pam/options.h"
 #include "pam/lazy_extras.h"
 
 #include <security/pam_ext.h>

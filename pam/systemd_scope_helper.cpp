@@ -2,7 +2,7 @@
 // loaded when a login needs a transient scope (a systemd host where logind
 // made no session) or a scope is stopped from another process than the one
 // in it (pam/helpers.h).
-#include "core/systemd_scope.h"
+#include "core/host/systemd_scope.h"
 #include "pam/helpers.h"
 
 #include <exception>

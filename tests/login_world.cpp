@@ -1,6 +1,6 @@
 #include "tests/login_world.h"
 
-#include "core/datapath.h"
+#include "core/dataplane/datapath.h"
 #include "tests/support.h"
 
 #include <boost/test/unit_test.hpp>

@@ -5,10 +5,10 @@
 // Everything is removed in the destructor, even when a test fails.
 #pragma once
 
-#include "core/cgroup.h"
-#include "core/fd.h"
-#include "core/maps.h"
-#include "core/session_record.h"
+#include "core/host/cgroup.h"
+#include "core/base/fd.h"
+#include "core/dataplane/maps.h"
+#include "core/session/record.h"
 
 #include <sys/types.h>
 

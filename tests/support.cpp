@@ -1,7 +1,7 @@
 #include "tests/support.h"
 
-#include "core/pins.h"
-#include "core/policy_compiler.h"
+#include "core/dataplane/pins.h"
+#include "core/policy/compiler.h"
 
 #include <boost/test/unit_test.hpp>
 

@@ -3,10 +3,10 @@
 // namespace. Nothing here touches the host's own configuration.
 #pragma once
 
-#include "core/cgroup.h"
-#include "core/datapath.h"
-#include "core/maps.h"
-#include "core/policy_file.h"
+#include "core/host/cgroup.h"
+#include "core/dataplane/datapath.h"
+#include "core/dataplane/maps.h"
+#include "core/policy/policy_file.h"
 
 #include <sys/types.h>
 

@@ -4,8 +4,8 @@
 // PAM module at each login). Whatever the bytes: a result or diagnostics
 // that say something, never a crash; an index that parses serialises to
 // JSON that parses back to the same index. The first byte picks the parser.
-#include "core/config.h"
-#include "core/policy_index.h"
+#include "core/policy/config.h"
+#include "core/policy/index.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -2,7 +2,7 @@
 // username_problem must be safe as a path component and a cgroup name; an
 // address from normalize_rhost must print to a form that normalises back to
 // itself; printable() never lets a control or non-ASCII byte through.
-#include "core/identity.h"
+#include "core/base/identity.h"
 
 #include <cstddef>
 #include <cstdint>

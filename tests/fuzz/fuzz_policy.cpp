@@ -1,9 +1,9 @@
 // libFuzzer target: policy TOML text → model → compiled entries → read-back.
 // Any crash, sanitizer report, or a compiled policy that the read-back
 // cannot describe is a bug.
-#include "core/policy_compiler.h"
-#include "core/policy_file.h"
-#include "core/policy_view.h"
+#include "core/policy/compiler.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/view.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // returns a record or an error; a record that parses serialises to JSON
 // that parses back to the same record; and where the fast parser returns a
 // record, the full parser returns the same one.
-#include "core/session_record.h"
+#include "core/session/record.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // libFuzzer target: rule strings. A rule that parses must print to a
 // canonical form that parses back to the same rule.
-#include "core/rule.h"
+#include "core/policy/rule.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // with private pins and never attached to anything.
 #include <boost/test/unit_test.hpp>
 
-#include "core/pins.h"
+#include "core/dataplane/pins.h"
 #include "datapath_test.skel.h"
 #include "tests/support.h"
 

@@ -5,6 +5,7 @@
 
 #include "tests/login_world.h"
 #include "tests/support.h"
+#include "core/base/time.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -139,7 +140,7 @@ BOOST_AUTO_TEST_CASE(two_tenants_are_enrolled_by_path_and_kept_apart)
     BOOST_REQUIRE(cgroup_create(w.root() / "tenant-b" / "ctr-1").ok());
     BOOST_REQUIRE(wait_until([&] { return w.records().size() == 2; }, 3000));
     for (const auto& r : w.records())
-        BOOST_TEST(r.kind == "container");
+        BOOST_TEST((r.kind == SessionKind::Container));
 
     auto ctr_a = w.root() / "tenant-a" / "ctr-1", ctr_b = w.root() / "tenant-b" / "ctr-1";
     BOOST_TEST(run_probe(ctr_a, ta.name(), [] { return tcp_connect("10.203.1.1", 8001); }) == 0);
@@ -240,7 +241,7 @@ BOOST_AUTO_TEST_CASE(what_existed_before_the_start_is_watched)
     auto ctr = w.root() / "tenants" / "ctr-1";
     BOOST_REQUIRE(cgroup_create(ctr).ok());
     BOOST_REQUIRE(wait_until([&] { return w.records().size() == 1u; }, 1000));
-    BOOST_TEST(w.records()[0].kind == "container");
+    BOOST_TEST((w.records()[0].kind == SessionKind::Container));
     BOOST_TEST(w.records()[0].cgroup == ctr.string());
     BOOST_REQUIRE(cgroup_remove_tree(ctr).ok());
     BOOST_TEST(wait_until([&] { return w.records().empty(); }, 1000));
@@ -316,7 +317,7 @@ BOOST_AUTO_TEST_CASE(restart_repairs_what_a_kill_9_left)
     auto records = w.records();
     BOOST_REQUIRE_EQUAL(records.size(), 1u);
     BOOST_TEST(records[0].id == orphan_id);
-    BOOST_TEST(records[0].kind == "container");
+    BOOST_TEST((records[0].kind == SessionKind::Container));
     BOOST_TEST(records[0].policy == "ops");
     auto still = maps.lookup_session(opening_id);
     BOOST_REQUIRE(still.ok() && still->has_value());

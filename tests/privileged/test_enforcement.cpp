@@ -2,8 +2,8 @@
 // cgroup can and cannot do, and that everything else is untouched.
 #include <boost/test/unit_test.hpp>
 
-#include "core/events.h"
-#include "core/fd.h"
+#include "core/dataplane/events.h"
+#include "core/base/fd.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>

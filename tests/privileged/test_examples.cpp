@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(container_host_with_tenants)
         BOOST_REQUIRE(cgroup_create(dir).ok());
     BOOST_REQUIRE_MESSAGE(wait_until([&] { return w.records().size() == 2; }, 3000), daemon.log());
     for (const auto& r : w.records()) {
-        BOOST_TEST(r.kind == "container");
+        BOOST_TEST((r.kind == SessionKind::Container));
         BOOST_TEST(r.policy == (fs::path(r.cgroup) == ctr_a ? "tenant-a" : "tenant-b"));
     }
 

@@ -6,7 +6,7 @@
 // the same flow, without the change, keeps delivering.
 #include <boost/test/unit_test.hpp>
 
-#include "core/fd.h"
+#include "core/base/fd.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>

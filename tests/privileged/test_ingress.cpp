@@ -3,7 +3,7 @@
 // addresses: the session's rhost and another).
 #include <boost/test/unit_test.hpp>
 
-#include "core/events.h"
+#include "core/dataplane/events.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>

@@ -3,7 +3,7 @@
 // --uninstall removes everything, and bad environments get one clear sentence.
 #include <boost/test/unit_test.hpp>
 
-#include "core/pins.h"
+#include "core/dataplane/pins.h"
 #include "tests/support.h"
 
 #include <nlohmann/json.hpp>

@@ -4,7 +4,7 @@
 // test writes never reach this host's own ruleset.
 #include <boost/test/unit_test.hpp>
 
-#include "core/nft_mirror.h"
+#include "core/nft/mirror.h"
 #include "tests/login_world.h"
 #include "tests/support.h"
 

@@ -3,7 +3,7 @@
 // new files are bad.
 #include <boost/test/unit_test.hpp>
 
-#include "core/pins.h"
+#include "core/dataplane/pins.h"
 #include "tests/support.h"
 
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 // with: read the struct sizes from the BPF object's own BTF.
 #include <boost/test/unit_test.hpp>
 
-#include "core/abi.h"
+#include "core/dataplane/abi.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>

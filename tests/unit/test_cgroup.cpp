@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/cgroup.h"
+#include "core/host/cgroup.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

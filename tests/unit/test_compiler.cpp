@@ -1,7 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/policy_compiler.h"
-#include "core/policy_file.h"
+#include "core/policy/compiler.h"
+#include "core/policy/policy_file.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

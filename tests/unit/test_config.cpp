@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/config.h"
+#include "core/policy/config.h"
 
 using namespace authwall;
 

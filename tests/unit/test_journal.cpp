@@ -1,7 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/fd.h"
-#include "core/journal.h"
+#include "core/base/fd.h"
+#include "core/base/journal.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/pam_stack.h"
+#include "authctl/pam_stack.h"
 
 using namespace authwall;
 

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/policy_file.h"
+#include "core/policy/policy_file.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(toml_syntax_errors_are_located)
     BOOST_TEST(errors[0].rfind("p.toml:1:", 0) == 0);
 }
 
-// toml++ 3 reached undefined behaviour on these (core/toml_reader.h); under
+// toml++ 3 reached undefined behaviour on these (core/policy/toml_reader.h); under
 // the sanitizers this test fails if it still does.
 BOOST_AUTO_TEST_CASE(non_ascii_where_whitespace_may_stand_is_an_error_not_undefined)
 {

@@ -4,9 +4,9 @@
 // hostile index is refused for.
 #include <boost/test/unit_test.hpp>
 
-#include "core/policy_compiler.h"
-#include "core/policy_file.h"
-#include "core/policy_index.h"
+#include "core/policy/compiler.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/index.h"
 
 #include <filesystem>
 #include <fstream>

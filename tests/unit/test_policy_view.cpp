@@ -1,7 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/policy_file.h"
-#include "core/policy_view.h"
+#include "core/policy/policy_file.h"
+#include "core/policy/view.h"
 
 #include <filesystem>
 #include <fstream>

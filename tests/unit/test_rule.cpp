@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "core/rule.h"
+#include "core/policy/rule.h"
 
 #include <netinet/in.h>
 

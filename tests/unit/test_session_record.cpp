@@ -3,7 +3,8 @@
 // a run directory.
 #include <boost/test/unit_test.hpp>
 
-#include "core/session_record.h"
+#include "core/session/record.h"
+#include "core/base/time.h"
 
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ SessionRecord login_record()
     SessionRecord r;
     r.id = 123456;
     r.correlation = "0123456789abcdef0123456789abcdef";
-    r.kind = "login";
+    r.kind = SessionKind::Login;
     r.user = "alice";
     r.uid = 1001;
     r.service = "sshd";
@@ -68,7 +69,7 @@ BOOST_AUTO_TEST_CASE(the_fast_parser_reads_what_to_json_writes_as_the_full_one_d
     std::vector<SessionRecord> records;
     records.push_back(login_record());
     auto container = login_record();
-    container.kind = "container";
+    container.kind = SessionKind::Container;
     container.user.clear();
     container.uid = 0;
     container.rhost.reset();

@@ -1,0 +1,105 @@
+#include "core/dataplane/events.h"
+
+#include "core/base/fd.h"
+#include "core/dataplane/maps.h"
+#include "core/dataplane/pins.h"
+#include "core/policy/rule.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace authwall {
+
+DenialEvent DenialEvent::from_abi(const aw_event& e)
+{
+    DenialEvent d;
+    d.timestamp_ns = e.timestamp_ns;
+    d.session_id = e.session_id;
+    d.cgroup_id = e.cgroup_id;
+    d.pid = e.pid;
+    d.policy_id = e.policy_id;
+    d.hook = e.hook;
+    d.reason = e.reason;
+    d.proto = e.proto;
+    d.family = e.family;
+    d.port = e.port;
+    d.uid = e.uid;
+    d.layer = e.layer;
+    std::array<uint8_t, 16> b{};
+    std::memcpy(b.data(), e.addr, 16);
+    d.address = IpAddress(b);
+    return d;
+}
+
+std::string DenialEvent::str() const
+{
+    std::string target;
+    if (hook == AW_HOOK_SOCK_CREATE)
+        target = fmt::format("family {} type {}", family, proto);
+    else
+        target = fmt::format("{} {} port {}", address.str(), protocol_name(static_cast<uint8_t>(proto)), port);
+    return fmt::format("deny layer={} session={} cgroup={} uid={} pid={} hook={} reason={} policy={} {}",
+                       layer_name(layer), session_id, cgroup_id, uid, pid, hook_name(hook), reason_name(reason),
+                       policy_id, target);
+}
+
+struct EventReader::State {
+    Fd map;
+    Handler handler;
+    ring_buffer* rb = nullptr;
+    ~State()
+    {
+        if (rb)
+            ring_buffer__free(rb);
+    }
+};
+
+namespace {
+int on_sample(void* ctx, void* data, size_t size)
+{
+    auto* state = static_cast<EventReader::Handler*>(ctx);
+    if (size < sizeof(aw_event))
+        return 0;
+    aw_event e{};
+    std::memcpy(&e, data, sizeof(e));
+    (*state)(DenialEvent::from_abi(e));
+    return 0;
+}
+} // namespace
+
+EventReader::EventReader(EventReader&&) noexcept = default;
+EventReader& EventReader::operator=(EventReader&&) noexcept = default;
+EventReader::~EventReader() = default;
+
+Result<EventReader> EventReader::open(const std::filesystem::path& pin_dir, Handler handler)
+{
+    EventReader reader;
+    reader.state_ = std::make_unique<State>();
+    auto path = map_pin_path(pin_dir, "events");
+    reader.state_->map = Fd(bpf_obj_get(path.c_str()));
+    if (!reader.state_->map)
+        return Error::sys("open pinned map", path.string(), errno);
+    reader.state_->handler = std::move(handler);
+    reader.state_->rb = ring_buffer__new(reader.state_->map.get(), on_sample, &reader.state_->handler, nullptr);
+    if (!reader.state_->rb)
+        return Error::sys("open ring buffer", path.string(), errno);
+    return reader;
+}
+
+int EventReader::epoll_fd() const
+{
+    return ring_buffer__epoll_fd(state_->rb);
+}
+
+Result<int> EventReader::poll(int timeout_ms)
+{
+    int n = ring_buffer__poll(state_->rb, timeout_ms);
+    if (n < 0 && n != -EINTR)
+        return Error::sys("read events", "events", -n);
+    return n < 0 ? 0 : n;
+}
+
+} // namespace authwall

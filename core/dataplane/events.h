@@ -1,0 +1,56 @@
+// Reading denial events from the pinned ring buffer.
+#pragma once
+
+#include "core/dataplane/abi.h"
+#include "core/base/net.h"
+#include "core/base/result.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+struct ring_buffer;
+
+namespace authwall {
+
+struct DenialEvent {
+    uint64_t timestamp_ns = 0; // CLOCK_MONOTONIC
+    uint64_t session_id = 0;
+    uint64_t cgroup_id = 0;
+    uint32_t pid = 0;
+    uint32_t policy_id = 0;
+    unsigned hook = 0;
+    unsigned reason = 0;
+    unsigned proto = 0;
+    unsigned family = 0;
+    uint16_t port = 0;
+    IpAddress address;
+    uint32_t uid = 0;   // the task's real uid, or the socket's owner
+    unsigned layer = 0; // enum aw_layer that refused
+
+    static DenialEvent from_abi(const aw_event& e);
+    std::string str() const; // one log line
+};
+
+class EventReader {
+  public:
+    using Handler = std::function<void(const DenialEvent&)>;
+
+    static Result<EventReader> open(const std::filesystem::path& pin_dir, Handler handler);
+    EventReader(EventReader&&) noexcept;
+    EventReader& operator=(EventReader&&) noexcept;
+    ~EventReader();
+
+    int epoll_fd() const; // readable when events are waiting
+    // Waits up to timeout_ms (0 = do not wait) and hands over every event.
+    Result<int> poll(int timeout_ms);
+
+  private:
+    EventReader() = default;
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+} // namespace authwall

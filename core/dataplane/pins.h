@@ -1,0 +1,61 @@
+// The pinned-object layout under the pin directory (default /sys/fs/bpf/authwall):
+//   maps/<map name>                 every map of the data plane
+//   links/<program>@<cgroup id>      one bpf_link per program and enforcement root
+// This layout is a stable contract (docs/INTEGRATIONS.md).
+#pragma once
+
+#include "core/base/result.h"
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace authwall {
+
+inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/authwall";
+
+inline constexpr std::array<std::string_view, 10> kProgramNames{
+    "aw_connect4", "aw_connect6",    "aw_sendmsg4", "aw_sendmsg6", "aw_bind4",
+    "aw_bind6",    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create",
+};
+
+// Attached only where the kernel supports it (BPF LSM with BTF).
+inline constexpr std::string_view kLsmProgramName = "aw_socket_create";
+
+inline constexpr std::array<std::string_view, 10> kMapNames{
+    "sessions", "session_stats", "session_levels", "policy_gen", "policy_names",
+    "events",   "event_budget",  "settings",       "users",      "generation",
+};
+
+inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
+{
+    return pin_dir / "maps" / std::string(map);
+}
+
+inline std::filesystem::path link_pin_path(const std::filesystem::path& pin_dir, std::string_view prog,
+                                           uint64_t cgroup_id)
+{
+    return pin_dir / "links" / (std::string(prog) + "@" + std::to_string(cgroup_id));
+}
+
+struct LinkPin {
+    std::filesystem::path path;
+    std::string program;
+    uint64_t cgroup_id = 0;
+};
+
+// Parses "aw_connect4@1234"; nullopt for anything else.
+std::optional<LinkPin> parse_link_pin_name(const std::filesystem::path& path);
+
+// True when `path` is on a bpf filesystem.
+bool is_bpffs(const std::filesystem::path& path);
+
+// Makes sure `pin_dir` can hold pins: mounts bpffs on /sys/fs/bpf when the
+// directory lives there and nothing is mounted yet, creates the directory
+// (0700) and refuses one not owned by root or writable by others.
+Status prepare_pin_dir(const std::filesystem::path& pin_dir);
+
+} // namespace authwall

@@ -1,0 +1,200 @@
+#include "core/policy/compiler.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace authwall {
+
+namespace {
+
+std::string_view key_bytes(const aw_rule_key& k)
+{
+    return {reinterpret_cast<const char*>(&k), sizeof(k)};
+}
+
+// The probe classes a direction has rules in (AW_POLICY_HAS_CLASS).
+uint32_t rule_classes(uint8_t dir, const RuleSet& set)
+{
+    uint32_t flags = 0;
+    for (const auto* rules : {&set.allow, &set.deny})
+        for (const auto& r : *rules) {
+            int cls = r.protocol == 0 ? AW_CLASS_ANY : r.ports.any() ? AW_CLASS_PROTO : AW_CLASS_PORT;
+            flags |= AW_POLICY_HAS_CLASS(dir, cls);
+        }
+    return flags;
+}
+
+class EntryBuilder {
+  public:
+    explicit EntryBuilder(const CompileLimits& limits) : limits_(limits) {}
+
+    Status add_rules(uint32_t id, uint8_t dir, const RuleSet& set, const std::string& policy_name)
+    {
+        // Denies first, so allows can be checked against every deny of their class.
+        for (const auto& rule : set.deny)
+            if (auto st = add(id, dir, rule, Verdict::Deny, policy_name); !st)
+                return st;
+        for (const auto& rule : set.allow)
+            if (auto st = add(id, dir, rule, Verdict::Allow, policy_name); !st)
+                return st;
+        return {};
+    }
+
+    Status add_meta(uint32_t id, const Policy& p)
+    {
+        CompiledEntry e;
+        e.key = make_rule_key(id, AW_DIR_META, 0, 0, Prefix());
+        e.value.verdict = static_cast<uint8_t>(p.egress.default_verdict);
+        e.value.ingress_default = static_cast<uint8_t>(p.ingress.default_verdict);
+        e.value.bind_default = static_cast<uint8_t>(p.bind.default_verdict);
+        e.value.flags = (p.ingress_from_rhost_only ? AW_POLICY_INGRESS_FROM_RHOST : 0u) |
+                        (p.deny_raw ? AW_POLICY_DENY_RAW : 0u) | rule_classes(AW_DIR_EGRESS, p.egress) |
+                        rule_classes(AW_DIR_INGRESS, p.ingress) | rule_classes(AW_DIR_BIND, p.bind);
+        e.value.denied_families = p.denied_families;
+        return put(e, p.name);
+    }
+
+    size_t dropped() const { return dropped_; }
+    std::vector<CompiledEntry> take()
+    {
+        std::vector<CompiledEntry> out;
+        out.reserve(entries_.size());
+        for (auto& [k, e] : entries_)
+            out.push_back(e);
+        return out;
+    }
+
+  private:
+    Status add(uint32_t id, uint8_t dir, const Rule& rule, Verdict verdict, const std::string& policy_name)
+    {
+        unsigned first = rule.ports.any() ? 0 : rule.ports.first;
+        unsigned last = rule.ports.any() ? 0 : rule.ports.last;
+        for (unsigned port = first; port <= last; ++port) {
+            CompiledEntry e;
+            e.key = make_rule_key(id, dir, rule.protocol, static_cast<uint16_t>(port), rule.prefix);
+            e.value.verdict = static_cast<uint8_t>(verdict);
+            if (verdict == Verdict::Deny) {
+                deny_keys_.insert(std::string(key_bytes(e.key)));
+            } else if (covered_by_deny(e.key, rule.prefix)) {
+                ++dropped_;
+                continue;
+            }
+            if (auto st = put(e, policy_name); !st)
+                return st;
+        }
+        return {};
+    }
+
+    bool covered_by_deny(const aw_rule_key& key, const Prefix& prefix) const
+    {
+        for (unsigned bits = 0; bits <= prefix.bits(); ++bits) {
+            aw_rule_key k = key;
+            Prefix shorter(prefix.address(), bits);
+            k.prefixlen = AW_RULE_KEY_FIXED_BITS + bits;
+            std::memcpy(k.addr, shorter.address().bytes().data(), 16);
+            if (deny_keys_.count(std::string(key_bytes(k))))
+                return true;
+        }
+        return false;
+    }
+
+    Status put(const CompiledEntry& e, const std::string& policy_name)
+    {
+        auto [it, inserted] = entries_.try_emplace(std::string(key_bytes(e.key)), e);
+        if (!inserted && e.value.verdict == AW_VERDICT_DENY)
+            it->second = e; // deny beats allow on the same key
+        if (entries_.size() > limits_.max_entries)
+            return Error::msg("compile policy", policy_name,
+                              "more than " + std::to_string(limits_.max_entries) +
+                                  " trie entries (port ranges expand to one entry per port); raise "
+                                  "limits.policy_entries or narrow the ranges");
+        return {};
+    }
+
+    const CompileLimits& limits_;
+    std::unordered_map<std::string, CompiledEntry> entries_;
+    std::unordered_set<std::string> deny_keys_;
+    size_t dropped_ = 0;
+};
+
+Policy fallback_policy(const Fallback& fallback)
+{
+    Policy p;
+    p.name = "(unmatched)";
+    Verdict v = fallback.kind == Fallback::Kind::Deny ? Verdict::Deny : Verdict::Allow;
+    p.egress.default_verdict = v;
+    p.ingress.default_verdict = v;
+    p.bind.default_verdict = v;
+    return p;
+}
+
+} // namespace
+
+aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16_t port_host, const Prefix& prefix)
+{
+    aw_rule_key k{};
+    k.prefixlen = AW_RULE_KEY_FIXED_BITS + prefix.bits();
+    k.policy_id = htonl(policy_id);
+    k.dir = dir;
+    k.proto = proto;
+    k.port = htons(port_host);
+    std::memcpy(k.addr, prefix.address().bytes().data(), 16);
+    return k;
+}
+
+Result<CompiledPolicies> compile_policies(const std::vector<Policy>& policies, const Fallback& fallback,
+                                          const std::map<std::string, uint32_t>& known_ids,
+                                          const CompileLimits& limits)
+{
+    CompiledPolicies out;
+    uint32_t next_id = AW_POLICY_FALLBACK + 1;
+    for (const auto& [name, id] : known_ids)
+        next_id = std::max(next_id, id + 1);
+
+    std::map<std::string, const Policy*> by_name;
+    for (const auto& p : policies) {
+        if (!valid_policy_name(p.name))
+            return Error::msg("compile policy", p.name,
+                              "invalid name: use 1-63 characters of letters, digits, '-', '_' and '.'");
+        if (!by_name.emplace(p.name, &p).second)
+            return Error::msg("compile policy", p.name, "defined twice");
+        auto known = known_ids.find(p.name);
+        out.ids[p.name] = known != known_ids.end() ? known->second : next_id++;
+    }
+
+    EntryBuilder builder(limits);
+    auto emit = [&](uint32_t id, const Policy& p) -> Status {
+        if (auto st = builder.add_meta(id, p); !st)
+            return st;
+        if (auto st = builder.add_rules(id, AW_DIR_EGRESS, p.egress, p.name); !st)
+            return st;
+        if (auto st = builder.add_rules(id, AW_DIR_INGRESS, p.ingress, p.name); !st)
+            return st;
+        return builder.add_rules(id, AW_DIR_BIND, p.bind, p.name);
+    };
+
+    for (const auto& p : policies)
+        if (auto st = emit(out.ids.at(p.name), p); !st)
+            return st.error();
+
+    if (fallback.kind == Fallback::Kind::Policy) {
+        auto it = by_name.find(fallback.policy);
+        if (it == by_name.end())
+            return Error::msg("compile policy", fallback.policy, "named as the unmatched policy but not defined");
+        if (auto st = emit(AW_POLICY_FALLBACK, *it->second); !st)
+            return st.error();
+    } else if (auto st = emit(AW_POLICY_FALLBACK, fallback_policy(fallback)); !st) {
+        return st.error();
+    }
+
+    out.dropped_shadowed = builder.dropped();
+    out.entries = builder.take();
+    return out;
+}
+
+} // namespace authwall

@@ -1,0 +1,242 @@
+#include "core/policy/config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "core/policy/toml_reader.h"
+
+namespace authwall {
+
+namespace {
+
+class ConfigReader : public detail::TomlReader {
+  public:
+    ConfigReader(std::string file, ConfigLoad& out) : TomlReader(std::move(file), out.errors), out_(out) {}
+
+    bool string_at(const toml::table& t, std::string_view key, std::string& into)
+    {
+        const toml::node* n = t.get(key);
+        if (!n)
+            return false;
+        if (auto s = n->value<std::string>()) {
+            into = *s;
+            return true;
+        }
+        error(*n, std::string(key) + " must be a string");
+        return false;
+    }
+
+    void path_at(const toml::table& t, std::string_view key, std::filesystem::path& into)
+    {
+        std::string s;
+        if (!string_at(t, key, s))
+            return;
+        if (s.empty() || s[0] != '/')
+            error(*t.get(key), std::string(key) + " must be an absolute path");
+        else
+            into = s;
+    }
+
+    std::vector<std::string> strings_at(const toml::table& t, std::string_view key)
+    {
+        std::vector<std::string> out;
+        for (auto& [value, node] : strings(t, key, ""))
+            out.push_back(value);
+        return out;
+    }
+
+    void number_at(const toml::table& t, std::string_view key, uint32_t& into, int64_t lo, int64_t hi)
+    {
+        const toml::node* n = t.get(key);
+        if (!n)
+            return;
+        // Integers only: value<int64_t>() would cast a float (57e30 is UB).
+        std::optional<int64_t> v;
+        if (const auto* i = n->as_integer())
+            v = i->get();
+        if (v && *v >= lo && *v <= hi)
+            into = static_cast<uint32_t>(*v);
+        else
+            error(*n, std::string(key) + " must be an integer between " + std::to_string(lo) + " and " +
+                          std::to_string(hi));
+    }
+
+    void bool_at(const toml::table& t, std::string_view key, bool& into)
+    {
+        const toml::node* n = t.get(key);
+        if (!n)
+            return;
+        if (auto b = n->value<bool>())
+            into = *b;
+        else
+            error(*n, std::string(key) + " must be true or false");
+    }
+
+    void document(const toml::table& root)
+    {
+        Config& c = out_.config;
+        only_keys(root,
+                  {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users",
+                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "pam", "limits", "users"},
+                  "the configuration");
+        path_at(root, "pin_dir", c.pin_dir);
+        path_at(root, "policy_dir", c.policy_dir);
+        path_at(root, "run_dir", c.run_dir);
+        path_at(root, "event_log", c.event_log);
+        if (root.get("enforcement_roots")) {
+            for (const auto& s : strings_at(root, "enforcement_roots")) {
+                if (s.empty() || s[0] != '/')
+                    error(*root.get("enforcement_roots"), "enforcement_roots must hold absolute paths");
+                else
+                    c.enforcement_roots.emplace_back(s);
+            }
+        }
+        std::string unmatched;
+        if (string_at(root, "unmatched", unmatched)) {
+            if (unmatched == "pass")
+                c.unmatched = {Fallback::Kind::Pass, {}};
+            else if (unmatched == "deny")
+                c.unmatched = {Fallback::Kind::Deny, {}};
+            else if (valid_policy_name(unmatched))
+                c.unmatched = {Fallback::Kind::Policy, unmatched};
+            else
+                error(*root.get("unmatched"), "unmatched must be \"pass\", \"deny\" or a policy name");
+        }
+        if (root.get("exempt_users"))
+            c.exempt_users = strings_at(root, "exempt_users");
+        if (root.get("exempt_groups"))
+            c.exempt_groups = strings_at(root, "exempt_groups");
+        bool_at(root, "nft_mirror", c.nft_mirror);
+        bool_at(root, "deny_unknown_cgroups", c.deny_unknown_cgroups);
+        if (const toml::node* n = root.get("pam")) {
+            if (const toml::table* pam = n->as_table()) {
+                only_keys(*pam, {"fail"}, "[pam]");
+                std::string fail;
+                if (string_at(*pam, "fail", fail)) {
+                    if (fail == "closed")
+                        c.pam_fail = PamFailMode::Closed;
+                    else if (fail == "open")
+                        c.pam_fail = PamFailMode::Open;
+                    else
+                        error(*pam->get("fail"), "pam.fail must be \"closed\" or \"open\"");
+                }
+            } else {
+                error(*n, "pam must be a table ([pam])");
+            }
+        }
+        if (const toml::node* n = root.get("users")) {
+            if (const toml::table* u = n->as_table()) {
+                only_keys(*u, {"layer", "min_uid", "max_uid", "user_only_services"}, "[users]");
+                bool_at(*u, "layer", c.user_layer);
+                number_at(*u, "min_uid", c.users_min_uid, 1, 0xfffffffe);
+                number_at(*u, "max_uid", c.users_max_uid, 1, 0xfffffffe);
+                if (u->get("user_only_services")) {
+                    c.user_only_services = strings_at(*u, "user_only_services");
+                    // The user manager must never be moved into a login
+                    // cgroup: systemd would lose track of it.
+                    if (std::find(c.user_only_services.begin(), c.user_only_services.end(), "systemd-user") ==
+                        c.user_only_services.end())
+                        c.user_only_services.push_back("systemd-user");
+                }
+                if (c.users_min_uid > c.users_max_uid)
+                    error(*n, "users.min_uid must not be above users.max_uid");
+            } else {
+                error(*n, "users must be a table ([users])");
+            }
+        }
+        if (const toml::node* n = root.get("limits")) {
+            if (const toml::table* l = n->as_table()) {
+                only_keys(*l, {"max_sessions", "policy_entries", "events_per_sec"}, "[limits]");
+                number_at(*l, "max_sessions", c.max_sessions, 1, 1 << 22);
+                number_at(*l, "policy_entries", c.policy_entries, 16, 16'000'000);
+                number_at(*l, "events_per_sec", c.events_per_sec, 0, 1'000'000);
+            } else {
+                error(*n, "limits must be a table ([limits])");
+            }
+        }
+    }
+
+  private:
+    ConfigLoad& out_;
+};
+
+} // namespace
+
+ConfigLoad parse_config_text(std::string_view text, const std::string& file)
+{
+    ConfigLoad out;
+    out.config.source = file;
+    ConfigReader reader(file, out);
+    try {
+        toml::table root = toml::parse(text, file);
+        reader.document(root);
+    } catch (const toml::parse_error& e) {
+        reader.error(e.source(), std::string(e.description()));
+    }
+    return out;
+}
+
+ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t owner)
+{
+    std::error_code ec;
+    if (!must_exist && !std::filesystem::exists(path, ec)) {
+        ConfigLoad out;
+        out.config.source = "(defaults)";
+        return out;
+    }
+    auto text = read_trusted_file(path, owner);
+    if (!text) {
+        ConfigLoad out;
+        out.errors.push_back({path.string(), 0, 0, text.error().message()});
+        return out;
+    }
+    return parse_config_text(*text, path.string());
+}
+
+namespace {
+std::string env_value(const char* name)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::string();
+}
+} // namespace
+
+ResolvedConfig resolve_config(const ConfigOverrides& flags)
+{
+    ResolvedConfig out;
+    std::string path = !flags.config_path.empty() ? flags.config_path : env_value("AUTHWALL_CONFIG");
+    out.config_explicit = !path.empty();
+    out.config_path = out.config_explicit ? std::filesystem::path(path) : std::filesystem::path(kDefaultConfigPath);
+    out.load = load_config(out.config_path, out.config_explicit);
+    Config& c = out.load.config;
+    auto pick = [](const std::string& flag, const char* env) { return !flag.empty() ? flag : env_value(env); };
+    if (auto v = pick(flags.pin_dir, "AUTHWALL_PIN_DIR"); !v.empty())
+        c.pin_dir = v;
+    if (auto v = pick(flags.run_dir, "AUTHWALL_RUN_DIR"); !v.empty())
+        c.run_dir = v;
+    std::vector<std::string> roots = flags.roots;
+    if (roots.empty()) {
+        std::string env = env_value("AUTHWALL_CGROUP_ROOTS");
+        size_t start = 0;
+        while (start < env.size()) {
+            size_t end = env.find(':', start);
+            if (end == std::string::npos)
+                end = env.size();
+            if (end > start)
+                roots.push_back(env.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+    if (!roots.empty()) {
+        c.enforcement_roots.clear();
+        for (const auto& r : roots)
+            c.enforcement_roots.emplace_back(r);
+    }
+    return out;
+}
+
+} // namespace authwall

@@ -1,0 +1,82 @@
+// The global configuration, /etc/authwall/authwall.toml. Every path in it has
+// a flag or environment override in the binaries, so tests never read the
+// host's own file. Unknown keys are errors, like in policy files.
+#pragma once
+
+#include "core/policy/policy.h"
+#include "core/policy/policy_file.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace authwall {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/authwall/authwall.toml";
+inline constexpr const char* kDefaultPolicyDir = "/etc/authwall/policies.d";
+
+enum class PamFailMode { Closed, Open };
+
+struct Config {
+    std::filesystem::path pin_dir = "/sys/fs/bpf/authwall";
+    std::vector<std::filesystem::path> enforcement_roots; // empty = the cgroup2 root
+    std::filesystem::path policy_dir = kDefaultPolicyDir;
+    std::filesystem::path run_dir = "/run/authwall"; // session records, the published policy index
+    std::filesystem::path event_log;                  // optional: session events appended as JSON lines
+    Fallback unmatched;                                   // pass
+    std::vector<std::string> exempt_users{"root"};
+    std::vector<std::string> exempt_groups;
+    bool nft_mirror = false;
+    uint32_t max_sessions = 65536;
+    uint32_t policy_entries = 1'000'000;
+    uint32_t events_per_sec = 200;
+    bool deny_unknown_cgroups = false;
+    PamFailMode pam_fail = PamFailMode::Closed;
+    // The user layer (docs/SECURITY.md, "The user is the boundary"): every
+    // process of a confined user, wherever it runs, is held to the user's
+    // policy. Users with a uid outside [users_min_uid, users_max_uid]
+    // (system accounts, nobody) are confined by their logins only.
+    bool user_layer = true;
+    uint32_t users_min_uid = 1000;
+    uint32_t users_max_uid = 60000;
+    // PAM services whose sessions arm the user layer but make no login
+    // session (no cgroup, nothing killed at their close): the user manager
+    // (which must stay in user@UID.service), cron and at jobs.
+    std::vector<std::string> user_only_services{"systemd-user", "cron", "atd"};
+    std::string source; // file it came from, or "(defaults)"
+};
+
+struct ConfigLoad {
+    Config config;
+    std::vector<PolicyDiagnostic> errors;
+    bool ok() const { return errors.empty(); }
+};
+
+ConfigLoad parse_config_text(std::string_view text, const std::string& file);
+
+// Reads the file after check_trusted_path. A missing file at the default
+// path yields the defaults; a missing file named explicitly is an error.
+ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t owner = 0);
+
+// What a program's flags say about the settings every binary shares.
+struct ConfigOverrides {
+    std::string config_path; // --config
+    std::string pin_dir;     // --pin-dir
+    std::string run_dir;     // --run-dir
+    std::vector<std::string> roots; // --cgroup-root
+};
+
+// The settings of a daemon or the CLI: the configuration file (--config,
+// else AUTHWALL_CONFIG, else the default path, which may be absent), then
+// the environment (AUTHWALL_PIN_DIR, AUTHWALL_RUN_DIR, AUTHWALL_CGROUP_ROOTS
+// ':'-separated), then the flags. `config_path` and `config_explicit` tell
+// where the file came from, for reloads.
+struct ResolvedConfig {
+    ConfigLoad load;
+    std::filesystem::path config_path;
+    bool config_explicit = false;
+};
+ResolvedConfig resolve_config(const ConfigOverrides& flags);
+
+} // namespace authwall

@@ -1,0 +1,177 @@
+#include "core/policy/rule.h"
+
+#include <netinet/in.h>
+
+#include <charconv>
+#include <vector>
+
+namespace authwall {
+
+namespace {
+
+struct Token {
+    std::string_view text;
+    size_t column; // 1-based
+};
+
+std::vector<Token> tokenize(std::string_view s)
+{
+    std::vector<Token> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
+            ++i;
+        size_t start = i;
+        while (i < s.size() && s[i] != ' ' && s[i] != '\t')
+            ++i;
+        if (i > start)
+            out.push_back({s.substr(start, i - start), start + 1});
+    }
+    return out;
+}
+
+bool has_ports(uint8_t protocol)
+{
+    return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
+           protocol == IPPROTO_UDPLITE;
+}
+
+std::optional<uint16_t> parse_port(std::string_view text)
+{
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 1 || value > 65535)
+        return std::nullopt;
+    return static_cast<uint16_t>(value);
+}
+
+} // namespace
+
+std::optional<uint8_t> parse_protocol(std::string_view text)
+{
+    if (text == "tcp")
+        return IPPROTO_TCP;
+    if (text == "udp")
+        return IPPROTO_UDP;
+    if (text == "icmp")
+        return IPPROTO_ICMP;
+    if (text == "icmpv6" || text == "ipv6-icmp")
+        return IPPROTO_ICMPV6;
+    if (text == "sctp")
+        return IPPROTO_SCTP;
+    if (text == "udplite")
+        return IPPROTO_UDPLITE;
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!text.empty() && ec == std::errc() && ptr == text.data() + text.size() && value >= 1 && value <= 255)
+        return static_cast<uint8_t>(value);
+    return std::nullopt;
+}
+
+std::string protocol_name(uint8_t protocol)
+{
+    switch (protocol) {
+    case 0: return "any";
+    case IPPROTO_TCP: return "tcp";
+    case IPPROTO_UDP: return "udp";
+    case IPPROTO_ICMP: return "icmp";
+    case IPPROTO_ICMPV6: return "icmpv6";
+    case IPPROTO_SCTP: return "sctp";
+    case IPPROTO_UDPLITE: return "udplite";
+    default: return std::to_string(protocol);
+    }
+}
+
+std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
+{
+    auto fail = [&](size_t column, std::string message) -> std::optional<Rule> {
+        if (error)
+            *error = RuleError{column, std::move(message)};
+        return std::nullopt;
+    };
+    auto tokens = tokenize(text);
+    if (tokens.empty())
+        return fail(1, "empty rule: expected an address, a prefix, a protocol or 'any'");
+
+    Rule rule;
+    rule.text = std::string(text);
+    size_t next = 0;
+
+    // Address part: optional when the rule starts with a protocol.
+    const auto& first = tokens[0];
+    bool looks_like_address = first.text == "any" || first.text.find_first_of(".:/") != std::string_view::npos;
+    if (looks_like_address) {
+        std::string why;
+        auto prefix = Prefix::parse(first.text, &why);
+        if (!prefix)
+            return fail(first.column, why);
+        rule.prefix = *prefix;
+        next = 1;
+    } else if (!parse_protocol(first.text)) {
+        return fail(first.column, "'" + std::string(first.text) +
+                                      "' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)");
+    }
+
+    if (next < tokens.size()) {
+        const auto& tok = tokens[next];
+        auto protocol = parse_protocol(tok.text);
+        if (!protocol)
+            return fail(tok.column, "'" + std::string(tok.text) +
+                                        "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255");
+        rule.protocol = *protocol;
+        ++next;
+    }
+
+    if (next < tokens.size()) {
+        const auto& tok = tokens[next];
+        if (!has_ports(rule.protocol))
+            return fail(tok.column, "protocol " + protocol_name(rule.protocol) + " has no ports");
+        auto dash = tok.text.find('-');
+        auto lo = parse_port(tok.text.substr(0, dash));
+        if (!lo)
+            return fail(tok.column, "'" + std::string(tok.text.substr(0, dash)) + "' is not a port (1-65535)");
+        auto hi = lo;
+        if (dash != std::string_view::npos) {
+            hi = parse_port(tok.text.substr(dash + 1));
+            if (!hi)
+                return fail(tok.column + dash + 1,
+                            "'" + std::string(tok.text.substr(dash + 1)) + "' is not a port (1-65535)");
+            if (*hi < *lo)
+                return fail(tok.column, "port range " + std::string(tok.text) + " is reversed");
+        }
+        if (!(*lo == 1 && *hi == 65535))
+            rule.ports = PortRange{*lo, *hi};
+        ++next;
+    }
+
+    if (next < tokens.size())
+        return fail(tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
+                                             "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]");
+    return rule;
+}
+
+bool Rule::covered_by(const Rule& other) const
+{
+    if (!other.prefix.contains(prefix))
+        return false;
+    if (other.protocol != 0 && other.protocol != protocol)
+        return false;
+    if (other.ports.any())
+        return true;
+    return !ports.any() && other.ports.first <= ports.first && ports.last <= other.ports.last;
+}
+
+std::string Rule::str() const
+{
+    std::string out = prefix.str();
+    if (protocol != 0)
+        out += " " + protocol_name(protocol);
+    if (!ports.any()) {
+        out += " " + std::to_string(ports.first);
+        if (ports.last != ports.first)
+            out += "-" + std::to_string(ports.last);
+    }
+    return out;
+}
+
+} // namespace authwall

@@ -1,0 +1,48 @@
+// Rule strings of the policy language: "ADDR[/LEN] [PROTO [PORT[-PORT]]]",
+// "PROTO [PORT[-PORT]]" (any address), or "any". Examples:
+//   "10.20.0.0/16 tcp 22"   "10.0.0.53 udp 53"   "2001:db8::/32 tcp 443-444"
+//   "169.254.169.254"       "tcp 1-1023"         "any icmp"
+#pragma once
+
+#include "core/base/net.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace authwall {
+
+struct PortRange {
+    uint16_t first = 0; // 0,0 = any port
+    uint16_t last = 0;
+    bool any() const { return first == 0; }
+    auto operator<=>(const PortRange&) const = default;
+};
+
+struct Rule {
+    Prefix prefix;       // "any" = ::/0 (both families)
+    uint8_t protocol = 0; // IPPROTO_*, 0 = any
+    PortRange ports;
+    std::string text;    // as written, for messages
+    unsigned line = 0;   // where it was written (0 = not from a file)
+    unsigned column = 0;
+
+    std::string str() const; // canonical form
+    // True when every flow this rule matches is also matched by `other`.
+    bool covered_by(const Rule& other) const;
+};
+
+struct RuleError {
+    size_t column = 0; // 1-based, within the rule string
+    std::string message;
+};
+
+// Parses one rule; on error fills `error` (column + message) and returns nullopt.
+std::optional<Rule> parse_rule(std::string_view text, RuleError* error = nullptr);
+
+// "tcp" → 6, "udp" → 17, "icmp" → 1, "icmpv6" → 58, "sctp" → 132, or a number 1..255.
+std::optional<uint8_t> parse_protocol(std::string_view text);
+std::string protocol_name(uint8_t protocol);
+
+} // namespace authwall

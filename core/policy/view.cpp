@@ -1,0 +1,106 @@
+#include "core/policy/view.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+namespace authwall {
+
+namespace {
+
+struct FlatRule {
+    uint8_t dir;
+    Verdict verdict;
+    Prefix prefix;
+    uint8_t proto;
+    uint16_t port; // host order, 0 = any
+};
+
+auto order_key(const FlatRule& r)
+{
+    return std::make_tuple(r.dir, r.verdict == Verdict::Deny ? 0 : 1, r.proto, r.prefix, r.port);
+}
+
+} // namespace
+
+std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& entries,
+                                            const std::map<uint32_t, std::string>& names)
+{
+    std::map<uint32_t, PolicyView> views;
+    std::map<uint32_t, std::vector<FlatRule>> flat;
+    for (const auto& e : entries) {
+        uint32_t id = ntohl(e.key.policy_id);
+        PolicyView& v = views[id];
+        v.id = id;
+        ++v.entries;
+        if (e.key.dir == AW_DIR_META) {
+            v.egress.default_verdict = static_cast<Verdict>(e.value.verdict);
+            v.ingress.default_verdict = static_cast<Verdict>(e.value.ingress_default);
+            v.bind.default_verdict = static_cast<Verdict>(e.value.bind_default);
+            v.ingress_from_rhost_only = e.value.flags & AW_POLICY_INGRESS_FROM_RHOST;
+            v.deny_raw = e.value.flags & AW_POLICY_DENY_RAW;
+            v.denied_families = e.value.denied_families;
+            continue;
+        }
+        std::array<uint8_t, 16> addr{};
+        std::memcpy(addr.data(), e.key.addr, 16);
+        unsigned bits = e.key.prefixlen - AW_RULE_KEY_FIXED_BITS;
+        flat[id].push_back({e.key.dir, static_cast<Verdict>(e.value.verdict), Prefix(IpAddress(addr), bits),
+                            e.key.proto, ntohs(e.key.port)});
+    }
+    for (auto& [id, rules] : flat) {
+        std::sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
+        PolicyView& v = views[id];
+        // Fold runs of consecutive ports with the same everything else.
+        for (size_t i = 0; i < rules.size();) {
+            size_t j = i + 1;
+            while (j < rules.size() && rules[j].port != 0 && rules[j].dir == rules[i].dir &&
+                   rules[j].verdict == rules[i].verdict && rules[j].proto == rules[i].proto &&
+                   rules[j].prefix == rules[i].prefix && rules[j].port == rules[j - 1].port + 1)
+                ++j;
+            RuleView rv;
+            rv.verdict = rules[i].verdict;
+            rv.rule.prefix = rules[i].prefix;
+            rv.rule.protocol = rules[i].proto;
+            if (rules[i].port != 0)
+                rv.rule.ports = PortRange{rules[i].port, rules[j - 1].port};
+            DirectionView& d = rules[i].dir == AW_DIR_EGRESS ? v.egress : rules[i].dir == AW_DIR_INGRESS ? v.ingress : v.bind;
+            d.rules.push_back(rv);
+            i = j;
+        }
+    }
+    std::vector<PolicyView> out;
+    for (auto& [id, v] : views) {
+        auto it = names.find(id);
+        v.name = id == AW_POLICY_FALLBACK ? "(unmatched)" : it != names.end() ? it->second : "#" + std::to_string(id);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+std::string format_policy(const PolicyView& p)
+{
+    std::string out = "policy " + p.name + " (id " + std::to_string(p.id) + ", " + std::to_string(p.entries) +
+                      " entries)\n";
+    auto direction = [&](const char* name, const DirectionView& d, const std::string& extra) {
+        out += std::string("  ") + name + ": default " + verdict_name(d.default_verdict) + extra + "\n";
+        for (const auto& r : d.rules)
+            out += std::string("    ") + verdict_name(r.verdict) + " " + r.rule.str() + "\n";
+    };
+    direction("egress", p.egress, "");
+    direction("ingress", p.ingress, p.ingress_from_rhost_only ? ", from_rhost_only" : "");
+    direction("bind", p.bind, "");
+    std::string families;
+    for (int f = 0; f < 64; ++f)
+        if (p.denied_families & (1ULL << f))
+            families += (families.empty() ? "" : ", ") + socket_family_name(f);
+    if (p.deny_raw)
+        families += families.empty() ? "raw" : ", raw";
+    if (!families.empty())
+        out += "  sockets: deny " + families + "\n";
+    return out;
+}
+
+} // namespace authwall

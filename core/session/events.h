@@ -1,0 +1,40 @@
+// Session lifecycle events: journald records with AUTHWALL_EVENT=open|close|
+// revoke|reaped|expired and the session's correlation id; a syslog line
+// (LOG_AUTHPRIV) where there is no journal. Fields: docs/INTEGRATIONS.md.
+#pragma once
+
+#include "core/session/record.h"
+
+#include <string>
+
+namespace authwall {
+
+class EventSink {
+  public:
+    virtual ~EventSink() = default;
+    // `event` is open, close, revoke, reaped, expired; `detail` free text.
+    virtual void session_event(const std::string& event, const SessionRecord& record, const std::string& detail) = 0;
+};
+
+// Journal when /run/systemd/journal/socket exists, else syslog; and, when
+// `event_log` is set (authwall.toml), one JSON line per event appended there.
+class JournalSink final : public EventSink {
+  public:
+    explicit JournalSink(std::string identifier, std::filesystem::path event_log = {})
+        : identifier_(std::move(identifier)), event_log_(std::move(event_log))
+    {
+    }
+    void session_event(const std::string& event, const SessionRecord& record, const std::string& detail) override;
+
+  private:
+    std::string identifier_;
+    std::filesystem::path event_log_;
+};
+
+// Whether this process's stderr is a journal stream (systemd's
+// $JOURNAL_STREAM names its device:inode): a daemon that sends structured
+// records to the journal then skips the plain stderr line, so each event
+// is in the journal once.
+bool stderr_is_journal();
+
+} // namespace authwall
