@@ -5,10 +5,13 @@
 #include "core/policy/config.h"
 #include "core/base/fd.h"
 #include "core/base/result.h"
+#include "core/dataplane/maps.h"
+#include "core/session/service.h"
 
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,25 @@ std::string user_name(uint32_t uid);
 // Running processes whose comm (/proc/PID/comm, 15 characters at most)
 // satisfies `match`, in /proc order.
 std::vector<pid_t> processes_with_comm(const std::function<bool(const std::string&)>& match);
+
+// The session service over the pinned maps, with authctl's events: what
+// every command that opens, revokes or ends a session goes through.
+class SessionAccess {
+  public:
+    static authwall::Result<std::unique_ptr<SessionAccess>> open(const Context& ctx);
+    authwall::PinnedMaps& maps() { return maps_; }
+    authwall::SessionService& service() { return service_; }
+    // Prints the warnings the service collected ("authctl: warning: ...").
+    void print_warnings();
+    std::vector<std::string> warnings;
+
+  private:
+    SessionAccess(const Context& ctx, authwall::PinnedMaps maps);
+    authwall::PinnedMaps maps_;
+    authwall::PinnedSessionStore store_;
+    authwall::JournalSink events_;
+    authwall::SessionService service_;
+};
 
 int cmd_show(const Context& ctx, uint64_t id);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);

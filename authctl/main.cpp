@@ -231,82 +231,78 @@ int cmd_sessions(const Context& ctx, bool json)
 int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& policy, uint32_t uid,
                const std::string& rhost, bool login)
 {
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (!maps)
-        return fail(maps.error());
+    auto access = SessionAccess::open(ctx);
+    if (!access)
+        return fail(access.error());
+    auto& sessions = **access;
     auto mount = find_cgroup2_mount();
     if (!mount)
         return fail(mount.error());
     if (!is_cgroup2_dir(cgroup))
         return fail(Error::msg("enroll", cgroup.string(), "is not a cgroup2 directory"));
-    auto ids = maps->active_policy_ids();
+    auto ids = sessions.maps().active_policy_ids();
     if (!ids)
         return fail(ids.error());
     auto it = ids->find(policy);
     if (it == ids->end())
         return fail(Error::msg("enroll", cgroup.string(), "policy '" + policy + "' is not in force (authctl policy show)"));
-    auto id = cgroup_id(cgroup);
-    auto level = cgroup_level(*mount, fs::absolute(cgroup));
+    fs::path path = fs::absolute(cgroup).lexically_normal();
+    auto id = cgroup_id(path);
     if (!id)
         return fail(id.error());
+    auto level = cgroup_level(*mount, path);
     if (!level)
         return fail(level.error());
-    SessionEntry e;
-    e.policy_id = it->second;
-    e.uid = uid;
-    e.flags = login ? 0 : AW_SESSION_CONTAINER;
+    OpenSpec spec;
     if (!rhost.empty()) {
-        auto a = IpAddress::parse(rhost);
-        if (!a)
+        spec.rhost = IpAddress::parse(rhost);
+        if (!spec.rhost)
             return fail(Error::msg("enroll", cgroup.string(), "'" + rhost + "' is not an IP address"));
-        e.rhost = *a;
+        spec.record.rhost = spec.rhost->str();
     }
-    e.opened_ns = realtime_ns();
-    if (auto st = maps->insert_session(*id, *level, e); !st)
-        return fail(st.error());
-    SessionRecord rec;
-    rec.id = *id;
-    rec.correlation = random_hex(16);
-    rec.kind = login ? SessionKind::Login : SessionKind::Container;
-    rec.uid = uid;
-    rec.user = user_name(uid);
-    rec.service = "authctl";
-    if (e.rhost)
-        rec.rhost = e.rhost->str();
-    rec.policy = policy;
-    rec.policy_id = it->second;
-    rec.cgroup = fs::absolute(cgroup).lexically_normal().string();
-    rec.opened_ns = e.opened_ns;
-    rec.opened_at = rfc3339_utc(e.opened_ns);
-    if (auto st = write_record(ctx.config.run_dir, rec); !st)
-        return fail(st.error());
-    if (ctx.config.nft_mirror)
-        if (auto st = nft_mirror_add(ctx.config.run_dir, mirror_session_of(rec)); !st)
-            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
-                      << "\n";
+    spec.record.id = *id;
+    spec.record.kind = login ? SessionKind::Login : SessionKind::Container;
+    spec.record.uid = uid;
+    spec.record.user = user_name(uid);
+    spec.record.service = "authctl";
+    spec.record.policy = policy;
+    spec.record.policy_id = it->second;
+    spec.record.cgroup = path.string();
+    spec.level = *level;
+    spec.mirror_required = false; // cgroupd repairs the mirror
+    spec.detail = "enrolled by authctl";
+    auto rec = sessions.service().open(std::move(spec), &sessions.warnings);
+    if (!rec)
+        return fail(rec.error());
+    sessions.print_warnings();
     std::cout << "enrolled " << cgroup.string() << " (id " << *id << ") with policy " << policy << "\n";
     return 0;
 }
 
+// Ends the session of `cgroup` and leaves the cgroup and its processes be:
+// revoked first, then its entry and record go, with a close event.
 int cmd_unenroll(const Context& ctx, const fs::path& cgroup)
 {
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (!maps)
-        return fail(maps.error());
+    auto access = SessionAccess::open(ctx);
+    if (!access)
+        return fail(access.error());
+    auto& sessions = **access;
     auto id = cgroup_id(cgroup);
     if (!id)
         return fail(id.error());
+    auto entry = sessions.maps().lookup_session(*id);
+    if (!entry)
+        return fail(entry.error());
     auto record = read_record(ctx.config.run_dir, *id);
-    if (auto st = maps->remove_session(*id); !st)
-        return fail(st.error());
-    if (auto st = remove_record(ctx.config.run_dir, *id); !st)
-        return fail(st.error());
-    if (ctx.config.nft_mirror) {
-        auto m = record ? mirror_session_of(*record) : MirrorSession{*id, {}, {}, {}, 0};
-        if (auto st = nft_mirror_remove(ctx.config.run_dir, m.id, m.rhost); !st)
-            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
-                      << "\n";
-    }
+    if (!entry->has_value() && !record)
+        return fail(Error::msg("unenroll", cgroup.string(), "is no session (authctl sessions lists them)"));
+    SessionRecord rec = record ? *record : SessionRecord{};
+    rec.id = *id;
+    auto ended = sessions.service().end(rec, {"close", "unenrolled by authctl", {}});
+    if (!ended)
+        return fail(ended.error());
+    sessions.warnings = std::move(ended->warnings);
+    sessions.print_warnings();
     std::cout << "unenrolled " << cgroup.string() << " (id " << *id << ")\n";
     return 0;
 }

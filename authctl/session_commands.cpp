@@ -48,6 +48,26 @@ bool process_running(const std::string& comm_prefix)
 
 } // namespace
 
+SessionAccess::SessionAccess(const Context& ctx, PinnedMaps maps)
+    : maps_(std::move(maps)), store_(&maps_, ctx.config.run_dir, ctx.config.nft_mirror, linked_login_extras()),
+      events_("authctl", ctx.config.event_log), service_(store_, events_)
+{
+}
+
+Result<std::unique_ptr<SessionAccess>> SessionAccess::open(const Context& ctx)
+{
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
+    if (!maps)
+        return maps.error();
+    return std::unique_ptr<SessionAccess>(new SessionAccess(ctx, std::move(maps).value()));
+}
+
+void SessionAccess::print_warnings()
+{
+    for (const auto& w : std::exchange(warnings, {}))
+        std::cerr << "authctl: warning: " << w << "\n";
+}
+
 int cmd_show(const Context& ctx, uint64_t id)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
@@ -122,25 +142,19 @@ int cmd_show(const Context& ctx, uint64_t id)
 
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill)
 {
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (!maps)
-        return fail(maps.error());
-    if (auto st = maps->set_session_flags(id, AW_SESSION_REVOKED, 0); !st) {
+    auto access = SessionAccess::open(ctx);
+    if (!access)
+        return fail(access.error());
+    auto record = read_record(ctx.config.run_dir, id);
+    SessionRecord rec = record ? *record : SessionRecord{};
+    rec.id = id;
+    auto& sessions = **access;
+    if (auto st = sessions.service().revoke(rec, "revoke", kill ? "processes killed" : "", &sessions.warnings); !st) {
         if (st.error().err == ENOENT)
             return fail(Error::msg("revoke", std::to_string(id), "no such session (authctl sessions lists them)"));
         return fail(st.error());
     }
-    auto record = read_record(ctx.config.run_dir, id);
-    SessionRecord rec = record ? *record : SessionRecord{};
-    rec.id = id;
-    JournalSink events("authctl", ctx.config.event_log);
-    events.session_event("revoke", rec, kill ? "processes killed" : "");
-    if (ctx.config.nft_mirror) { // a revoked session is no longer one for nft rules
-        auto m = record ? mirror_session_of(rec) : MirrorSession{id, {}, {}, {}, 0};
-        if (auto st = nft_mirror_remove(ctx.config.run_dir, m.id, m.rhost); !st)
-            std::cerr << "authctl: warning: nft mirror not updated (cgroupd repairs it): " << st.error().message()
-                      << "\n";
-    }
+    sessions.print_warnings();
     std::cout << "revoked session " << id << ": its traffic is denied from now on\n";
     if (kill) {
         fs::path cgroup = rec.cgroup;

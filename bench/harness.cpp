@@ -1,5 +1,7 @@
 #include "bench/harness.h"
 
+#include "core/session/service.h"
+
 #include <grp.h>
 
 #include "core/session/login.h"
@@ -175,6 +177,7 @@ BenchRoot::BenchRoot(uint32_t max_sessions)
     root_ = mount_.mount_point / ("authwall-bench-" + suffix);
     plain_ = mount_.mount_point / ("authwall-bench-plain-" + suffix);
     pins_ = "/sys/fs/bpf/authwall-bench-" + suffix;
+    run_dir_ = fs::temp_directory_path() / ("authwall-bench-run-" + suffix);
     for (const auto& p : {root_, plain_})
         if (auto st = cgroup_create(p); !st)
             die(st.error().message());
@@ -199,6 +202,8 @@ BenchRoot::~BenchRoot()
         cgroup_remove_tree(*it).ok();
     cgroup_remove_tree(root_).ok();
     cgroup_remove_tree(plain_).ok();
+    std::error_code ec;
+    fs::remove_all(run_dir_, ec);
 }
 
 fs::path BenchRoot::cgroup(const std::string& name)
@@ -217,14 +222,7 @@ fs::path BenchRoot::plain_cgroup()
 
 void BenchRoot::open_session(const fs::path& cgroup, uint32_t policy_id)
 {
-    SessionEntry e;
-    e.policy_id = policy_id;
-    auto id = cgroup_id(cgroup);
-    auto level = cgroup_level(mount_, cgroup);
-    if (!id || !level)
-        die("session cgroup " + cgroup.string());
-    if (auto st = maps_->insert_session(*id, *level, e); !st)
-        die(st.error().message());
+    add_recorded_session(cgroup, SessionKind::Login, policy_id, "#" + std::to_string(policy_id), run_dir_);
 }
 
 CompiledPolicies BenchRoot::install_policy_text(const std::string& toml, const Config* index_for)
@@ -249,26 +247,23 @@ CompiledPolicies BenchRoot::install_policy_text(const std::string& toml, const C
 uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, SessionKind kind, uint32_t policy_id,
                                          const std::string& policy, const fs::path& run_dir)
 {
-    SessionRecord rec;
-    rec.id = *cgroup_id(cgroup);
-    rec.kind = kind;
-    rec.user = "nobody";
-    rec.service = "sshd";
-    rec.policy = policy;
-    rec.policy_id = policy_id;
-    rec.cgroup = cgroup.string();
-    rec.correlation = random_hex(16);
-    rec.opened_ns = realtime_ns();
-    rec.opened_at = rfc3339_utc(rec.opened_ns);
-    SessionEntry e;
-    e.policy_id = policy_id;
-    if (kind == SessionKind::Container)
-        e.flags = AW_SESSION_CONTAINER;
-    if (auto st = maps_->insert_session(rec.id, *cgroup_level(mount_, cgroup), e); !st)
-        die(st.error().message());
-    if (auto st = write_record(run_dir, rec); !st)
-        die(st.error().message());
-    return rec.id;
+    OpenSpec spec;
+    spec.record.id = *cgroup_id(cgroup);
+    spec.record.kind = kind;
+    spec.record.user = "nobody";
+    spec.record.service = "sshd";
+    spec.record.policy = policy;
+    spec.record.policy_id = policy_id;
+    spec.record.cgroup = cgroup.string();
+    spec.level = *cgroup_level(mount_, cgroup);
+    struct NoEvents final : EventSink {
+        void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+    } events;
+    PinnedSessionStore store(&*maps_, run_dir, false, linked_login_extras());
+    auto rec = SessionService(store, events).open(std::move(spec));
+    if (!rec)
+        die(rec.error().message());
+    return rec->id;
 }
 
 } // namespace authwall::bench

@@ -75,6 +75,7 @@ class BenchRoot {
     CgroupMount mount_;
     std::filesystem::path root_, plain_, pins_;
     std::vector<std::filesystem::path> made_;
+    std::filesystem::path run_dir_; // records of open_session
     std::optional<PinnedMaps> maps_;
 };
 

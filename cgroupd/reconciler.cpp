@@ -54,6 +54,8 @@ Status Reconciler::start()
     if (!maps)
         return maps.error();
     maps_.emplace(std::move(maps).value());
+    store_.emplace(&*maps_, config_.run_dir, config_.nft_mirror, linked_login_extras());
+    sessions_.emplace(*store_, events_);
     inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     if (!inotify_)
         return Error::sys("create inotify instance", "cgroupd", errno);
@@ -194,22 +196,6 @@ Status Reconciler::run_due()
     return {};
 }
 
-void Reconciler::mirror_add(const SessionRecord& rec)
-{
-    if (config_.nft_mirror)
-        if (auto st = nft_mirror_add(config_.run_dir, mirror_session_of(rec)); !st)
-            warnings_.push_back("nft mirror: session " + std::to_string(rec.id) + ": " + st.error().message());
-}
-
-void Reconciler::mirror_remove(const SessionRecord& rec)
-{
-    if (!config_.nft_mirror)
-        return;
-    auto m = mirror_session_of(rec);
-    if (auto st = nft_mirror_remove(config_.run_dir, m.id, m.rhost); !st)
-        warnings_.push_back("nft mirror: session " + std::to_string(rec.id) + ": " + st.error().message());
-}
-
 // The mirror holds every session in the map that is not revoked.
 void Reconciler::reconcile_mirror()
 {
@@ -237,44 +223,49 @@ void Reconciler::reconcile_mirror()
 void Reconciler::expire(const SessionRecord& rec)
 {
     expired_.insert(rec.id);
-    maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
-    mirror_remove(rec);
+    sessions_->revoke(rec, "expired", "max_duration " + std::to_string(rec.max_duration_s) + "s reached", &warnings_)
+        .ok();
     cgroup_kill(rec.cgroup).ok();
     ++stats_.expired;
-    events_.session_event("expired", rec, "max_duration " + std::to_string(rec.max_duration_s) + "s reached");
     schedule(rec.id, Clock::now() + kReapGrace);
 }
 
+// Ends a session whose processes are gone. A login cgroup that has
+// processes again (a leader moved in just now) is alive: it is left as it
+// was, unrevoked; one whose removal fails is left revoked for a later look.
 void Reconciler::reap(const SessionRecord& rec, const std::string& why)
 {
-    // A login cgroup that has processes again (a leader moved in just now)
-    // is alive: leave it untouched, unrevoked.
-    if (rec.kind == SessionKind::Login && is_cgroup2_dir(rec.cgroup) && cgroup_populated(rec.cgroup))
+    const bool login = rec.kind == SessionKind::Login;
+    if (login && is_cgroup2_dir(rec.cgroup) && cgroup_populated(rec.cgroup))
         return;
-    // Revoked first, as at close: nothing left in it gets through meanwhile.
-    auto entry = maps_->lookup_session(rec.id);
-    bool was_revoked = entry && entry->has_value() && ((*entry)->flags & AW_SESSION_REVOKED);
-    maps_->set_session_flags(rec.id, AW_SESSION_REVOKED, 0).ok();
-    if (rec.kind == SessionKind::Login && is_cgroup2_dir(rec.cgroup) && !cgroup_remove_tree(rec.cgroup).ok()) {
-        // Someone came back between the look and the rmdir: not ours to end.
-        if (!was_revoked && cgroup_populated(rec.cgroup))
-            maps_->set_session_flags(rec.id, 0, AW_SESSION_REVOKED).ok();
+    const bool was_expired = expired_.count(rec.id) > 0;
+    EndSpec spec{was_expired ? "" : "reaped", why, [&](std::string&) {
+                     if (!login || !is_cgroup2_dir(rec.cgroup) || cgroup_remove_tree(rec.cgroup).ok())
+                         return Emptied::Gone;
+                     // Someone came back between the look and the rmdir: not ours to end.
+                     return cgroup_populated(rec.cgroup) ? Emptied::Undo : Emptied::Retry;
+                 }};
+    auto ended = sessions_->end(rec, spec);
+    if (ended)
+        for (auto& w : ended->warnings)
+            warnings_.push_back(std::move(w));
+    if (!ended || ended->emptied != Emptied::Gone)
         return;
-    }
-    maps_->remove_session(rec.id).ok();
-    remove_record(config_.run_dir, rec.id).ok();
-    mirror_remove(rec);
-    if (auto it = session_watch_.find(rec.id); it != session_watch_.end()) {
+    forget_session(rec.id);
+    if (!was_expired)
+        ++stats_.reaped;
+}
+
+// Drops what this daemon kept about an ended session.
+void Reconciler::forget_session(uint64_t id)
+{
+    if (auto it = session_watch_.find(id); it != session_watch_.end()) {
         inotify_rm_watch(inotify_.get(), it->second);
         watches_.erase(it->second);
         session_watch_.erase(it);
     }
-    due_.erase(rec.id);
-    bool was_expired = expired_.erase(rec.id) > 0;
-    if (!was_expired) {
-        ++stats_.reaped;
-        events_.session_event("reaped", rec, why);
-    }
+    due_.erase(id);
+    expired_.erase(id);
 }
 
 std::optional<std::string> Reconciler::matching_policy_glob(const fs::path& dir, const IndexedPolicy** policy) const
@@ -312,6 +303,11 @@ bool Reconciler::may_match_policy_glob(const std::string& dir) const
     return false;
 }
 
+// The entry polices every socket made in this cgroup from now on, and
+// those made in it before; traffic before this moment, and sockets a
+// process brought from another cgroup, were not: the open event says so.
+// A mirror that cannot be written does not stop the enrollment (that would
+// leave the container unconfined); the sweep repairs the mirror.
 Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
 {
     auto id = cgroup_id(dir);
@@ -320,35 +316,27 @@ Status Reconciler::enroll(const fs::path& dir, const IndexedPolicy& policy)
     auto level = cgroup_level(mount_, dir);
     if (!level)
         return level.error();
-    SessionRecord rec;
-    rec.id = *id;
-    rec.correlation = random_hex(16);
-    rec.kind = SessionKind::Container;
-    rec.service = "authwall-cgroupd";
-    rec.policy = policy.name;
-    rec.policy_id = policy.id;
-    rec.cgroup = dir.string();
-    rec.opened_ns = realtime_ns();
-    rec.opened_at = rfc3339_utc(rec.opened_ns);
-    rec.max_duration_s = policy.max_duration_s;
-    SessionEntry entry;
-    entry.policy_id = policy.id;
-    entry.flags = AW_SESSION_CONTAINER;
-    entry.opened_ns = rec.opened_ns;
-    if (auto st = maps_->insert_session(rec.id, *level, entry); !st)
-        return st;
-    if (auto st = write_record(config_.run_dir, rec); !st)
-        return st;
+    OpenSpec spec;
+    spec.record.id = *id;
+    spec.record.kind = SessionKind::Container;
+    spec.record.service = "authwall-cgroupd";
+    spec.record.policy = policy.name;
+    spec.record.policy_id = policy.id;
+    spec.record.cgroup = dir.string();
+    spec.record.max_duration_s = policy.max_duration_s;
+    spec.level = *level;
+    spec.mirror_required = false;
+    spec.place = [&dir](std::string& detail) {
+        detail = cgroup_populated(dir) ? "enrolled by path after processes had started in it "
+                                         "(their traffic before enrollment was not policed)"
+                                       : "enrolled by path";
+        return Status{};
+    };
+    auto rec = sessions_->open(std::move(spec), &warnings_);
+    if (!rec)
+        return rec.error();
     ++stats_.enrolled;
-    mirror_add(rec);
-    // The entry polices every socket made in this cgroup from now on, and
-    // those made in it before; traffic before this moment, and sockets a
-    // process brought from another cgroup, were not. Say so.
-    events_.session_event("open", rec,
-                          cgroup_populated(dir) ? "enrolled by path after processes had started in it "
-                                                  "(their traffic before enrollment was not policed)"
-                                                : "enrolled by path");
-    watch_session(rec);
+    watch_session(*rec);
     return {};
 }
 
@@ -457,37 +445,136 @@ Status Reconciler::sweep()
     return reconcile(false);
 }
 
-// The full reconciliation. With `add_watches` (at start), its walk of the
-// enforcement roots also adds the tree watches, each directory's before its
-// children are read: a cgroup made during or after the walk is reported by
-// inotify, one made before is in the walk.
-Status Reconciler::reconcile(bool add_watches)
-{
-    // At start, before the daemon confines itself (its allowlist has no
-    // clone), the records are read on a second thread while this one walks
-    // the tree: the two share nothing, and at 100 000 sessions each is a
-    // good part of the start.
-    std::future<Result<std::vector<SessionRecord>>> reading;
-    if (add_watches)
-        reading = std::async(std::launch::async, [this] { return list_records(config_.run_dir); });
-
-    // One walk of the enforcement roots tells where every cgroup in them is
-    // (ids from the directory entries, no syscall per cgroup) and lists the
-    // candidates for enrollment; an entry it did not see is asked of the
-    // kernel by id. At start it also adds the tree watches.
+// What one sweep knows: the cgroups its walk found, the records and the
+// entries, and what it repaired on the way.
+struct Reconciler::SweepState {
     std::vector<CgroupDir> dirs;
+    std::unordered_map<uint64_t, const std::string*> walked; // id → path, into dirs
+    std::unordered_map<uint64_t, SessionRecord> records;
+    std::vector<std::pair<uint64_t, SessionEntry>> entries;
+    std::unordered_set<uint64_t> in_map, repaired;
+};
+
+// One walk of the enforcement roots tells where every cgroup in them is
+// (ids from the directory entries, no syscall per cgroup) and lists the
+// candidates for enrollment; an entry it did not see is asked of the kernel
+// by id. With `add_watches` (at start) it also adds the tree watches, each
+// directory's before its children are read: a cgroup made during or after
+// the walk is reported by inotify, one made before is in the walk.
+void Reconciler::walk_roots(bool add_watches, SweepState& state)
+{
     CgroupDirVisitor on_dir;
     if (add_watches)
         on_dir = [this](const CgroupDir& d) { watch_dir(d.path); };
     for (const auto& root : enforcement_roots()) {
         auto found = walk_cgroup_tree(root, on_dir);
-        dirs.insert(dirs.end(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+        state.dirs.insert(state.dirs.end(), std::make_move_iterator(found.begin()),
+                          std::make_move_iterator(found.end()));
     }
-    std::unordered_map<uint64_t, const std::string*> walked;
-    walked.reserve(dirs.size());
-    for (const auto& d : dirs)
-        walked.emplace(d.id, &d.path);
+    state.walked.reserve(state.dirs.size());
+    for (const auto& d : state.dirs)
+        state.walked.emplace(d.id, &d.path);
+}
 
+// The record of an entry whose writer died before writing one.
+SessionRecord Reconciler::repaired_record(uint64_t id, const SessionEntry& entry, const std::string& path) const
+{
+    SessionRecord r;
+    r.id = id;
+    r.correlation = random_hex(16);
+    r.kind = (entry.flags & AW_SESSION_CONTAINER) ? SessionKind::Container : SessionKind::Login;
+    r.uid = entry.uid;
+    passwd pw{};
+    passwd* found = nullptr;
+    char pwbuf[4096];
+    if (getpwuid_r(entry.uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found)
+        r.user = pw.pw_name;
+    r.service = "(repaired)";
+    r.policy_id = entry.policy_id;
+    r.policy = "#" + std::to_string(entry.policy_id);
+    if (index_)
+        for (const auto& p : index_->policies)
+            if (p.id == entry.policy_id)
+                r.policy = p.name;
+    if (entry.rhost)
+        r.rhost = entry.rhost->str();
+    r.cgroup = path;
+    r.opened_ns = entry.opened_ns;
+    r.opened_at = rfc3339_utc(entry.opened_ns);
+    return r;
+}
+
+// One entry: a dead cgroup is reaped; a live one without a record gets one
+// (its writer died between the entry and the record). A login entry
+// without its record may be a PAM open between its insert and its record:
+// left to a later sweep.
+void Reconciler::sweep_entry(uint64_t id, const SessionEntry& entry, uint64_t now_ns, SweepState& state)
+{
+    auto rec = state.records.find(id);
+    bool login = !(entry.flags & AW_SESSION_CONTAINER);
+    if (rec == state.records.end() && login && now_ns < entry.opened_ns + kOpenGraceNs)
+        return;
+    std::string path;
+    if (auto w = state.walked.find(id); w != state.walked.end()) {
+        path = *w->second;
+    } else {
+        // Only a cgroup the kernel says is gone is reaped.
+        auto found = cgroup_path_by_id(mount_, id);
+        if (!found && found.error().err != ESTALE && found.error().err != ENOENT) {
+            warnings_.push_back("sweep: cannot tell whether session " + std::to_string(id) +
+                                " is alive: " + found.error().message());
+            state.records.erase(id);
+            return;
+        }
+        if (!found) {
+            SessionRecord minimal = rec != state.records.end() ? rec->second : SessionRecord{};
+            minimal.id = id;
+            state.records.erase(id);
+            if (auto ended = sessions_->end(minimal, {"reaped", "cgroup gone", {}}); ended) {
+                ++stats_.reaped;
+                forget_session(id);
+            }
+            return;
+        }
+        path = found->string();
+    }
+    if (rec == state.records.end()) {
+        SessionRecord r = repaired_record(id, entry, path);
+        if (auto written = sessions_->adopt(r); written && *written)
+            ++stats_.repaired;
+        state.records[id] = r;
+        state.repaired.insert(id);
+    }
+}
+
+// Records without an entry are stale, if the entry is still missing now.
+void Reconciler::drop_stale_records(SweepState& state)
+{
+    for (auto it = state.records.begin(); it != state.records.end();) {
+        bool stale = false;
+        if (!state.in_map.count(it->first))
+            if (auto now = maps_->lookup_session(it->first); now && !now->has_value())
+                stale = true;
+        if (stale) {
+            sessions_->forget(it->first).ok();
+            it = state.records.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+// The full reconciliation (start, and backstop). At start, before the
+// daemon confines itself (its allowlist has no clone), the records are read
+// on a second thread while this one walks the tree: the two share nothing,
+// and at 100 000 sessions each is a good part of the start.
+Status Reconciler::reconcile(bool add_watches)
+{
+    std::future<Result<std::vector<SessionRecord>>> reading;
+    if (add_watches)
+        reading = std::async(std::launch::async, [this] { return list_records(config_.run_dir); });
+    SweepState state;
+    walk_roots(add_watches, state);
     // Records first, entries second: PAM inserts an entry before it writes
     // the record, so every record listed here has its entry in the listing
     // below unless it was closed meanwhile.
@@ -497,106 +584,29 @@ Status Reconciler::reconcile(bool add_watches)
     auto sessions = maps_->list_sessions_batch();
     if (!sessions)
         return sessions.error();
-    const uint64_t now_ns = realtime_ns();
-
-    std::unordered_map<uint64_t, SessionRecord> by_id;
-    by_id.reserve(records->size());
+    state.records.reserve(records->size());
     for (auto& r : *records) {
         uint64_t id = r.id;
-        by_id.insert_or_assign(id, std::move(r));
+        state.records.insert_or_assign(id, std::move(r));
     }
-    std::unordered_set<uint64_t> in_map, repaired;
-    in_map.reserve(sessions->size());
+    state.in_map.reserve(sessions->size());
     for (const auto& s : *sessions)
-        in_map.insert(s.first);
+        state.in_map.insert(s.first);
 
-    // Entries: a dead cgroup is reaped; a live one without a record gets one
-    // (a writer died between the entry and the record).
-    for (const auto& [id, entry] : *sessions) {
-        auto rec = by_id.find(id);
-        bool login = !(entry.flags & AW_SESSION_CONTAINER);
-        // A login entry without its record may be a PAM open between its
-        // insert and its record: leave it to a later sweep.
-        if (rec == by_id.end() && login && now_ns < entry.opened_ns + kOpenGraceNs)
-            continue;
-        std::string path;
-        if (auto w = walked.find(id); w != walked.end()) {
-            path = *w->second;
-        } else {
-            // Only a cgroup the kernel says is gone is reaped.
-            auto found = cgroup_path_by_id(mount_, id);
-            if (!found && found.error().err != ESTALE && found.error().err != ENOENT) {
-                warnings_.push_back("sweep: cannot tell whether session " + std::to_string(id) +
-                                    " is alive: " + found.error().message());
-                by_id.erase(id);
-                continue;
-            }
-            if (!found) {
-                SessionRecord minimal;
-                if (rec != by_id.end())
-                    minimal = rec->second;
-                minimal.id = id;
-                maps_->remove_session(id).ok();
-                remove_record(config_.run_dir, id).ok();
-                ++stats_.reaped;
-                events_.session_event("reaped", minimal, "cgroup gone");
-                by_id.erase(id);
-                continue;
-            }
-            path = found->string();
-        }
-        if (rec == by_id.end()) {
-            SessionRecord r;
-            r.id = id;
-            r.correlation = random_hex(16);
-            r.kind = login ? SessionKind::Login : SessionKind::Container;
-            r.uid = entry.uid;
-            passwd pw{};
-            passwd* found = nullptr;
-            char pwbuf[4096];
-            if (getpwuid_r(entry.uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found)
-                r.user = pw.pw_name;
-            r.service = "(repaired)";
-            r.policy_id = entry.policy_id;
-            r.policy = "#" + std::to_string(entry.policy_id);
-            if (index_)
-                for (const auto& p : index_->policies)
-                    if (p.id == entry.policy_id)
-                        r.policy = p.name;
-            if (entry.rhost)
-                r.rhost = entry.rhost->str();
-            r.cgroup = path;
-            r.opened_ns = entry.opened_ns;
-            r.opened_at = rfc3339_utc(entry.opened_ns);
-            // Written only if no record appeared meanwhile (PAM's wins).
-            if (!read_record(config_.run_dir, id) && write_record(config_.run_dir, r).ok())
-                ++stats_.repaired;
-            by_id[id] = r;
-            repaired.insert(id);
-        }
-    }
-    // Records without an entry are stale, if the entry is still missing now.
-    for (auto it = by_id.begin(); it != by_id.end();) {
-        auto now = in_map.count(it->first) ? Result<std::optional<SessionEntry>>(std::optional<SessionEntry>())
-                                           : maps_->lookup_session(it->first);
-        if (!in_map.count(it->first) && now && !now->has_value()) {
-            remove_record(config_.run_dir, it->first).ok();
-            it = by_id.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    for (const auto& [id, rec] : by_id) {
-        if (repaired.count(id)) {
+    const uint64_t now_ns = realtime_ns();
+    for (const auto& [id, entry] : *sessions)
+        sweep_entry(id, entry, now_ns, state);
+    drop_stale_records(state);
+    for (const auto& [id, rec] : state.records) {
+        if (state.repaired.count(id)) {
             check_session(id); // the record on disk: PAM's, if it won the race
             continue;
         }
-        auto w = walked.find(id);
-        check_record(rec, (w != walked.end() && *w->second == rec.cgroup) || is_cgroup2_dir(rec.cgroup));
+        auto w = state.walked.find(id);
+        check_record(rec, (w != state.walked.end() && *w->second == rec.cgroup) || is_cgroup2_dir(rec.cgroup));
     }
-
     // Cgroups that match a container glob but are not enrolled yet.
-    for (const auto& d : dirs)
+    for (const auto& d : state.dirs)
         if (d.depth > 0 && d.depth <= AW_MAX_CGROUP_LEVEL && may_match_policy_glob(d.path))
             on_new_cgroup(d.path);
     reconcile_mirror();

@@ -20,6 +20,7 @@
 #include "core/policy/index.h"
 #include "core/base/result.h"
 #include "core/session/events.h"
+#include "core/session/service.h"
 
 #include <chrono>
 #include <map>
@@ -76,7 +77,12 @@ class Reconciler {
         uint64_t session = 0;
     };
 
+    struct SweepState;
     Status reconcile(bool add_watches);
+    void walk_roots(bool add_watches, SweepState& state);
+    void sweep_entry(uint64_t id, const SessionEntry& entry, uint64_t now_ns, SweepState& state);
+    SessionRecord repaired_record(uint64_t id, const SessionEntry& entry, const std::string& path) const;
+    void drop_stale_records(SweepState& state);
     std::vector<std::filesystem::path> enforcement_roots() const;
     bool watch_dir(const std::filesystem::path& dir);
     void watch_tree(const std::filesystem::path& dir);
@@ -89,8 +95,7 @@ class Reconciler {
     void check_record(const SessionRecord& rec, bool cgroup_exists);
     void reap(const SessionRecord& rec, const std::string& why);
     void expire(const SessionRecord& rec);
-    void mirror_add(const SessionRecord& rec);
-    void mirror_remove(const SessionRecord& rec);
+    void forget_session(uint64_t id);
     void reconcile_mirror();
     std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir, const IndexedPolicy** policy) const;
     bool may_match_policy_glob(const std::string& dir) const;
@@ -101,6 +106,8 @@ class Reconciler {
     Config config_;
     EventSink& events_;
     std::optional<PinnedMaps> maps_;
+    std::optional<PinnedSessionStore> store_;
+    std::optional<SessionService> sessions_; // every session this daemon opens or ends
     std::optional<PolicyIndex> index_;
     CgroupMount mount_;
     Fd inotify_;

@@ -1,4 +1,4 @@
-// The libbpf functions authwall_login calls (core/dataplane/maps.cpp), as bare bpf(2)
+// The libbpf functions the login path calls (core/dataplane/maps.cpp), as bare bpf(2)
 // system calls, linked into pam_authwall.so in place of libbpf: they are
 // thin wrappers there too, and libbpf would bring libelf and libz into
 // every login service (0.15 ms of each fresh process's pam_start here).
@@ -6,7 +6,7 @@
 // or a negative value with errno set on failure, descriptors above 2 with
 // close-on-exec. The version script keeps them private to the module.
 //
-// A libbpf call added to authwall_login must be added here too, or the
+// A libbpf call added to authwall_maps on the login path must be added here too, or the
 // module needs libbpf again and scripts/check-pam-module says so.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

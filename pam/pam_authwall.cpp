@@ -1,6 +1,6 @@
 // pam_authwall.so: a thin PAM session module over core/session/login.
 //   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
-// It links authwall_login only (libbpf and the C++ runtime): the nft mirror
+// It links authwall_session only (bare bpf(2) calls and the C++ runtime): the nft mirror
 // and systemd's D-Bus API come from helpers beside it, loaded when a login
 // needs them (pam/lazy_extras.h).
 // No exception crosses the PAM boundary. No seccomp filter is installed: this

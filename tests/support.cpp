@@ -2,6 +2,7 @@
 
 #include "core/dataplane/pins.h"
 #include "core/policy/compiler.h"
+#include "core/session/service.h"
 
 #include <boost/test/unit_test.hpp>
 
@@ -357,6 +358,7 @@ Sandbox::Sandbox(const std::string& policy_toml, Fallback fallback)
     std::string suffix = unique_suffix();
     root_ = mount_.mount_point / ("authwall-test-" + suffix);
     pin_dir_ = fs::path("/sys/fs/bpf") / ("authwall-test-" + suffix);
+    run_dir_ = fs::temp_directory_path() / ("authwall-test-run-" + suffix);
     // Leftovers of a crashed earlier run of this pid are removed first.
     uninstall_datapath(pin_dir_).ok();
     if (fs::exists(root_)) {
@@ -402,6 +404,8 @@ Sandbox::~Sandbox()
             break;
         usleep(20000);
     }
+    std::error_code ec;
+    fs::remove_all(run_dir_, ec);
 }
 
 fs::path Sandbox::make_cgroup(const std::string& name)
@@ -426,20 +430,29 @@ uint64_t Sandbox::open_session(const std::string& name, const std::string& polic
     auto ids = maps_->active_policy_ids();
     BOOST_REQUIRE(ids.ok());
     BOOST_REQUIRE_MESSAGE(ids->count(policy), "policy " + policy + " is in force");
-    SessionEntry e;
-    e.policy_id = ids->at(policy);
-    e.uid = 4242;
+    OpenSpec spec;
     if (rhost) {
-        auto a = IpAddress::parse(*rhost);
-        BOOST_REQUIRE(a.has_value());
-        e.rhost = *a;
+        spec.rhost = IpAddress::parse(*rhost);
+        BOOST_REQUIRE(spec.rhost.has_value());
+        spec.record.rhost = spec.rhost->str();
     }
-    auto id = id_of(p);
+    spec.record.id = id_of(p);
+    spec.record.uid = 4242;
+    spec.record.user = "sandbox";
+    spec.record.service = "test";
+    spec.record.policy = policy;
+    spec.record.policy_id = ids->at(policy);
+    spec.record.cgroup = p.string();
     auto level = cgroup_level(mount_, p);
     BOOST_REQUIRE(level.ok());
-    auto st = maps_->insert_session(id, *level, e);
-    BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message()));
-    return id;
+    spec.level = *level;
+    struct NoEvents final : EventSink {
+        void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+    } events;
+    PinnedSessionStore store(&*maps_, run_dir_, false, linked_login_extras());
+    auto rec = SessionService(store, events).open(std::move(spec));
+    BOOST_REQUIRE_MESSAGE(rec.ok(), (rec.ok() ? "" : rec.error().message()));
+    return rec->id;
 }
 
 NetNs::NetNs(const std::string& name) : name_(name)

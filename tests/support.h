@@ -100,7 +100,8 @@ class Sandbox {
 
     // Creates root/name (and parents); returns the path.
     std::filesystem::path make_cgroup(const std::string& name);
-    // Creates a cgroup and records it as a session of `policy`.
+    // Creates a cgroup and opens it as a session of `policy` (uid 4242)
+    // through the session service.
     uint64_t open_session(const std::string& name, const std::string& policy,
                           std::optional<std::string> rhost = std::nullopt);
     uint64_t id_of(const std::filesystem::path& cgroup);
@@ -110,6 +111,7 @@ class Sandbox {
     CgroupMount mount_;
     std::filesystem::path root_;
     std::filesystem::path pin_dir_;
+    std::filesystem::path run_dir_; // the session records of open_session
     std::optional<PinnedMaps> maps_;
     InstallReport report_;
 };

@@ -199,20 +199,28 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
         return Error::msg("insert session", std::to_string(cgroup_id),
                           "cgroup level " + std::to_string(level) + " is outside 1.." +
                               std::to_string(AW_MAX_CGROUP_LEVEL));
+    // One session never replaces another: an id that is already a session
+    // is refused, its counters untouched.
     aw_stats zero{};
-    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, &zero, BPF_NOEXIST) != 0 && errno != EEXIST) {
+    bool counters_existed = false;
+    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, &zero, BPF_NOEXIST) != 0) {
         int err = errno;
-        return Error::sys("create counters of session", std::to_string(cgroup_id), err,
-                          err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
+        if (err != EEXIST)
+            return Error::sys("create counters of session", std::to_string(cgroup_id), err,
+                              err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
+        counters_existed = true;
     }
     if (auto st = mark_session_level(level); !st)
         return st;
     aw_session value = entry.to_abi();
-    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_ANY) != 0) {
+    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_NOEXIST) != 0) {
         int err = errno;
-        bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id);
+        if (!counters_existed)
+            bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id);
         return Error::sys("insert session", std::to_string(cgroup_id), err,
-                          err == E2BIG ? "the sessions map is full (raise limits.max_sessions)" : "");
+                          err == EEXIST  ? "it is a session already (authctl show " + std::to_string(cgroup_id) + ")"
+                          : err == E2BIG ? "the sessions map is full (raise limits.max_sessions)"
+                                         : "");
     }
     return advance_generation();
 }

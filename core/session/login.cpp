@@ -4,6 +4,7 @@
 #include "core/dataplane/maps.h"
 #include "core/policy/index.h"
 #include "core/host/systemd_scope.h"
+#include "core/session/service.h"
 #include "core/base/time.h"
 
 #include <pwd.h>
@@ -109,128 +110,7 @@ Error explained(Error e, const std::string& user, const Config& config)
     return e;
 }
 
-// Where the login's cgroup comes from.
-enum class LoginCgroup {
-    Logind,   // logind's session-N.scope, where the leader already is
-    OwnScope, // a transient scope of ours in authwall.slice (systemd, no logind)
-    Directory // a directory below the enforcement root (no systemd)
-};
-
-// The login's cgroup, its entry, record, mirror elements and open event,
-// in the order the header states; everything rolled back on failure.
-OpenOutcome open_login_cgroup(const OpenRequest& req, const Config& config, SessionRecord rec,
-                              const std::optional<IpAddress>& rhost, PinnedMaps& maps, EventSink& events,
-                              LoginExtras& extras, OpenResult result)
-{
-    auto mount = find_cgroup2_mount(config.enforcement_roots);
-    if (!mount)
-        return failed(OpenFailure::Enforcement, explained(mount.error(), rec.user, config));
-    auto origin = process_cgroup(req.leader);
-    if (!origin)
-        return failed(OpenFailure::Enforcement, origin.error());
-    rec.origin_cgroup = on_disk(*mount, *origin).string();
-    // A login from inside a session (su, sudo -i, a nested sshd) stays where
-    // it is: moving it to a cgroup of its own would let a session's user
-    // leave their policy by logging in again.
-    auto enclosing = enclosing_session(maps, *mount, rec.origin_cgroup);
-    if (!enclosing)
-        return failed(OpenFailure::Enforcement, enclosing.error());
-    if (*enclosing) {
-        result.enclosing_session = *enclosing;
-        result.notes.push_back("login of " + rec.user + " inside session " + std::to_string(**enclosing) +
-                               ": no session of its own, the enclosing session's policy stays in force");
-        return OpenOutcome{result, std::nullopt};
-    }
-
-    LoginCgroup how = LoginCgroup::Directory;
-    if (systemd_is_init())
-        how = is_logind_scope(*origin, rec.uid, req.logind_session) ? LoginCgroup::Logind : LoginCgroup::OwnScope;
-    fs::path cgroup;
-    std::string name = rec.user + "-" + random_hex(6);
-    if (how == LoginCgroup::Logind) {
-        cgroup = rec.origin_cgroup;
-        rec.unit = cgroup.filename().string();
-    } else if (how == LoginCgroup::Directory) {
-        fs::path parent = session_parent(config, *mount);
-        if (auto st = cgroup_create(parent); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-        cgroup = parent / name;
-        if (auto st = cgroup_create(cgroup); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-    }
-
-    // From here on, undo everything on failure (logind's scope is logind's:
-    // never stopped here, the leader stays in it).
-    bool recorded = false;
-    auto rollback = [&](Error e) {
-        if (recorded)
-            remove_record(config.run_dir, rec.id).ok();
-        if (how != LoginCgroup::Logind && !rec.origin_cgroup.empty())
-            cgroup_move_pid(rec.origin_cgroup, req.leader).ok();
-        if (rec.id)
-            maps.remove_session(rec.id).ok();
-        if (how == LoginCgroup::OwnScope && !rec.unit.empty())
-            extras.stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
-        else if (how == LoginCgroup::Directory && !cgroup.empty())
-            ::rmdir(cgroup.c_str());
-        return failed(OpenFailure::Enforcement, std::move(e));
-    };
-    if (how == LoginCgroup::OwnScope) {
-        // systemd moves the leader when it starts the scope: the entry goes
-        // in right after, before open_session returns — no code of the user
-        // runs before that (the login service forks the user's shell later).
-        rec.unit = "authwall-" + name + ".scope";
-        if (auto st = extras.start_transient_scope(rec.unit, kSessionSlice, req.leader,
-                                                   "authwall session of " + rec.user + " (" + req.service + ")");
-            !st) {
-            rec.unit.clear(); // not made: nothing to stop
-            return rollback(st.error());
-        }
-        auto now_in = process_cgroup(req.leader);
-        if (!now_in)
-            return rollback(now_in.error());
-        cgroup = on_disk(*mount, *now_in);
-        if (cgroup.filename() != rec.unit)
-            return rollback(Error::msg("start", rec.unit, "the leader is in " + cgroup.string() + " instead"));
-    }
-    rec.cgroup = cgroup.string();
-    auto id = cgroup_id(cgroup);
-    if (!id)
-        return rollback(id.error());
-    auto level = cgroup_level(*mount, cgroup);
-    if (!level)
-        return rollback(level.error());
-    // cgroupfs: the entry goes in before the leader moves, so its first
-    // packet in the new cgroup is already enforced.
-    rec.opened_ns = realtime_ns();
-    rec.opened_at = rfc3339_utc(rec.opened_ns);
-    SessionEntry entry;
-    entry.policy_id = rec.policy_id;
-    entry.uid = rec.uid;
-    entry.rhost = rhost;
-    entry.opened_ns = rec.opened_ns;
-    if (auto st = maps.insert_session(*id, *level, entry); !st)
-        return rollback(st.error());
-    rec.id = *id;
-    if (how == LoginCgroup::Directory)
-        if (auto st = cgroup_move_pid(cgroup, req.leader); !st)
-            return rollback(st.error());
-    if (auto st = write_record(config.run_dir, rec); !st)
-        return rollback(st.error());
-    recorded = true;
-    // With the mirror on, nft rules may rely on the sets (a gateway forwards
-    // only addresses in session_addrs): a session missing there is refused.
-    if (config.nft_mirror)
-        if (auto st = extras.nft_mirror_add(config.run_dir, rec); !st)
-            return rollback(st.error());
-    events.session_event("open", rec, how == LoginCgroup::Logind ? "logind " + rec.unit : "");
-    result.record = rec;
-    result.cgroup_mount = *mount;
-    return OpenOutcome{result, std::nullopt};
-}
-
 } // namespace
-
 namespace {
 
 // The login's policy, or nullopt when no policy claims it and unmatched is
@@ -307,119 +187,381 @@ bool listed_service(const std::vector<std::string>& services, const std::string&
 
 } // namespace
 
-OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
-                               LoginExtras& extras)
-{
-    OpenResult result;
+namespace {
 
-    auto account = lookup_account(req.user);
+// Where the login's cgroup comes from.
+enum class LoginCgroup {
+    Logind,   // logind's session-N.scope, where the leader already is
+    OwnScope, // a transient scope of ours in authwall.slice (systemd, no logind)
+    Directory // a directory below the enforcement root (no systemd)
+};
+
+// One open_login_session, step by step in the order the header states.
+// Each step returns an outcome when the open ends there, nullopt to go on.
+class LoginOpening {
+  public:
+    LoginOpening(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
+                 LoginExtras& extras)
+        : req_(req), config_(config), rhost_mode_(rhost_mode), events_(events), extras_(extras)
+    {
+    }
+
+    OpenOutcome run()
+    {
+        for (auto step : {&LoginOpening::identify, &LoginOpening::exempt_or_policy, &LoginOpening::arm_user,
+                          &LoginOpening::find_origin})
+            if (auto ended = (this->*step)())
+                return std::move(*ended);
+        return open_cgroup();
+    }
+
+  private:
+    OpenOutcome done() { return OpenOutcome{std::move(result_), std::nullopt}; }
+
+    std::optional<OpenOutcome> identify();
+    std::optional<OpenOutcome> exempt_or_policy();
+    std::optional<OpenOutcome> arm_user();
+    std::optional<OpenOutcome> find_origin();
+    OpenOutcome open_cgroup();
+    Result<bool> exempt_by(const PolicyIndex& index);
+    SessionRecord login_record() const;
+    Status make_own_scope(SessionRecord& rec);
+
+    const OpenRequest& req_;
+    const Config& config_;
+    RhostMode rhost_mode_;
+    EventSink& events_;
+    LoginExtras& extras_;
+    OpenResult result_;
+
+    Account account_;
+    LoginFacts login_;
+    bool have_groups_ = false;
+    PolicyIndex index_;
+    bool user_only_ = false;
+    LoginPolicy policy_;
+    std::optional<PinnedMaps> maps_;
+    CgroupMount mount_;
+    std::string origin_; // the leader's cgroup as /proc names it
+    fs::path origin_on_disk_;
+};
+
+// The account (its own spelling of the name from here on: NSS may accept
+// another, and policies, groups, the record and the cgroup name must all
+// agree on one) and the remote host.
+std::optional<OpenOutcome> LoginOpening::identify()
+{
+    auto account = lookup_account(req_.user);
     if (!account)
         return failed(OpenFailure::BadUser, account.error());
-    // From here on the account's own spelling of the name: NSS may accept
-    // another (case-folding directories), and policies, groups, the record
-    // and the cgroup name must all agree on one.
-    const std::string& user = account->name;
-
-    auto rhost = normalize_rhost(req.rhost, rhost_mode);
+    account_ = std::move(account).value();
+    auto rhost = normalize_rhost(req_.rhost, rhost_mode_);
     if (!rhost)
         return failed(OpenFailure::BadRhost, rhost.error());
-    if (!rhost->note.empty() && !req.rhost.empty())
-        result.notes.push_back(rhost->note);
+    if (!rhost->note.empty() && !req_.rhost.empty())
+        result_.notes.push_back(rhost->note);
+    login_ = LoginFacts{account_.name, {}, req_.service, rhost->address};
+    return std::nullopt;
+}
 
-    LoginFacts login{user, {}, req.service, rhost->address};
-    // The user's groups, read from NSS only when an exemption or a policy
-    // names a group: getgrouplist asks every source (on Debian it loads
-    // libnss_systemd and libsystemd into the login service), which costs
-    // more than the rest of the open together.
-    bool have_groups = false;
-    auto read_groups = [&]() -> Status {
-        if (have_groups)
-            return {};
-        auto groups = user_groups(user, account->gid);
+// Whether `index` exempts the login. The user's groups are read from NSS
+// only when an exemption or a policy names a group: getgrouplist asks every
+// source (on Debian it loads libnss_systemd and libsystemd into the login
+// service), which costs more than the rest of the open together.
+Result<bool> LoginOpening::exempt_by(const PolicyIndex& index)
+{
+    if (!have_groups_ && !is_exempt(index, login_) && names_groups(index)) {
+        auto groups = user_groups(login_.user, account_.gid);
         if (!groups)
             return groups.error();
-        login.groups = std::move(groups).value();
-        have_groups = true;
-        return {};
-    };
-    // Exempt users (root by default) are decided from the configuration
-    // alone, before anything that needs the loader: a stopped loader must
-    // never lock the administrator out.
-    PolicyIndex exemptions;
-    exemptions.exempt_users = config.exempt_users;
-    exemptions.exempt_groups = config.exempt_groups;
-    if (!is_exempt(exemptions, login) && names_groups(exemptions))
-        if (auto st = read_groups(); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-    if (is_exempt(exemptions, login)) {
-        result.exempt = true;
-        return OpenOutcome{result, std::nullopt};
+        login_.groups = std::move(groups).value();
+        have_groups_ = true;
     }
-    auto index = read_policy_index(config.run_dir);
-    if (!index)
-        return failed(OpenFailure::Enforcement, index.error());
-    if (!is_exempt(*index, login) && names_groups(*index))
-        if (auto st = read_groups(); !st)
-            return failed(OpenFailure::Enforcement, st.error());
-    if (is_exempt(*index, login)) { // as published with the policies in force
-        result.exempt = true;
-        return OpenOutcome{result, std::nullopt};
-    }
-    // A user-only session (cron, at, sudo, the user manager) makes no login
-    // session: which policy its *login* would get, and unmatched = "deny",
-    // do not apply to it; the user layer below does.
-    const bool user_only = req.user_only || listed_service(config.user_only_services, req.service);
-    std::optional<LoginPolicy> policy;
-    if (!user_only) {
-        policy = login_policy(*index, login);
-        if (!policy)
-            return failed(OpenFailure::Refused,
-                          Error::msg("refuse login of", user, "no policy claims it and unmatched = \"deny\""));
-    }
+    return is_exempt(index, login_);
+}
 
-    // The maps this open touches, and no others: the user layer's, and the
-    // session's unless this is a user-only session; every write also moves
-    // the generation on.
-    auto maps = user_only ? PinnedMaps::open(config.pin_dir, {"policy_names", "users", "generation"})
-                          : PinnedMaps::open(config.pin_dir, {"policy_names", "users", "sessions", "session_stats",
-                                                              "session_levels", "generation"});
+// Exempt users (root by default) are decided from the configuration alone,
+// before anything that needs the loader: a stopped loader must never lock
+// the administrator out; then as published with the policies in force. A
+// user-only session (cron, at, sudo, the user manager) makes no login
+// session: which policy its *login* would get, and unmatched = "deny", do
+// not apply to it; the user layer does.
+std::optional<OpenOutcome> LoginOpening::exempt_or_policy()
+{
+    PolicyIndex exemptions;
+    exemptions.exempt_users = config_.exempt_users;
+    exemptions.exempt_groups = config_.exempt_groups;
+    auto exempt = exempt_by(exemptions);
+    if (exempt && !*exempt) {
+        auto index = read_policy_index(config_.run_dir);
+        if (!index)
+            return failed(OpenFailure::Enforcement, index.error());
+        index_ = std::move(index).value();
+        exempt = exempt_by(index_);
+    }
+    if (!exempt)
+        return failed(OpenFailure::Enforcement, exempt.error());
+    if (*exempt) {
+        result_.exempt = true;
+        return done();
+    }
+    user_only_ = req_.user_only || listed_service(config_.user_only_services, req_.service);
+    if (user_only_)
+        return std::nullopt;
+    auto policy = login_policy(index_, login_);
+    if (!policy)
+        return failed(OpenFailure::Refused,
+                      Error::msg("refuse login of", login_.user, "no policy claims it and unmatched = \"deny\""));
+    policy_ = *policy;
+    return std::nullopt;
+}
+
+// Opens the maps this open touches, and no others (the user layer's, and
+// the session's unless this is a user-only session; every write also moves
+// the generation on), and arms the user layer. A revoked user (authctl
+// revoke --user) stays cut off: no new login, and no cron job or user
+// manager either, until the revocation is lifted. An entry that cannot be
+// read refuses like any enforcement failure.
+std::optional<OpenOutcome> LoginOpening::arm_user()
+{
+    auto maps = user_only_ ? PinnedMaps::open(config_.pin_dir, {"policy_names", "users", "generation"})
+                           : PinnedMaps::open(config_.pin_dir, {"policy_names", "users", "sessions", "session_stats",
+                                                                "session_levels", "generation"});
     if (!maps)
-        return failed(OpenFailure::Enforcement, explained(maps.error(), user, config));
-    // A revoked user (authctl revoke --user) stays cut off: no new login,
-    // and no cron job or user manager either, until the revocation is lifted.
-    // An entry that cannot be read refuses like any enforcement failure.
-    auto existing = maps->lookup_user(account->uid);
+        return failed(OpenFailure::Enforcement, explained(maps.error(), login_.user, config_));
+    maps_.emplace(std::move(maps).value());
+    auto existing = maps_->lookup_user(account_.uid);
     if (!existing)
         return failed(OpenFailure::Enforcement, existing.error());
     if (*existing && ((*existing)->flags & AW_USER_REVOKED))
         return failed(OpenFailure::Refused,
-                      Error::msg("refuse login of", user,
-                                 "the user is revoked (authctl revoke --user " + user + " --undo lifts it)"));
-    auto armed = arm_user_layer(*maps, *index, login, account->uid, *existing, config);
+                      Error::msg("refuse login of", login_.user,
+                                 "the user is revoked (authctl revoke --user " + login_.user + " --undo lifts it)"));
+    auto armed = arm_user_layer(*maps_, index_, login_, account_.uid, *existing, config_);
     if (!armed)
         return failed(OpenFailure::Enforcement, armed.error());
-    result.user_policy = *armed;
-    if (user_only) {
-        result.user_only = true;
-        return OpenOutcome{result, std::nullopt};
+    result_.user_policy = *armed;
+    if (user_only_) {
+        result_.user_only = true;
+        return done();
     }
-
-    SessionRecord rec;
-    rec.correlation = random_hex(16);
-    rec.user = user;
-    rec.uid = account->uid;
-    rec.service = req.service;
-    if (rhost->address)
-        rec.rhost = rhost->address->str();
-    rec.tty = req.tty;
-    rec.leader_pid = req.leader;
-    rec.policy = policy->name;
-    rec.policy_id = policy->id;
-    rec.max_duration_s = policy->max_duration_s;
-    if (auto st = check_in_force(*maps, rec.policy, rec.policy_id); !st)
+    if (auto st = check_in_force(*maps_, policy_.name, policy_.id); !st)
         return failed(OpenFailure::Enforcement, st.error());
-    return open_login_cgroup(req, config, std::move(rec), rhost->address, *maps, events, extras, std::move(result));
+    return std::nullopt;
 }
+
+// Where the leader is now. A login from inside a session (su, sudo -i, a
+// nested sshd) stays where it is: moving it to a cgroup of its own would let
+// a session's user leave their policy by logging in again.
+std::optional<OpenOutcome> LoginOpening::find_origin()
+{
+    auto mount = find_cgroup2_mount(config_.enforcement_roots);
+    if (!mount)
+        return failed(OpenFailure::Enforcement, explained(mount.error(), login_.user, config_));
+    mount_ = std::move(mount).value();
+    auto origin = process_cgroup(req_.leader);
+    if (!origin)
+        return failed(OpenFailure::Enforcement, origin.error());
+    origin_ = *origin;
+    origin_on_disk_ = on_disk(mount_, origin_);
+    auto enclosing = enclosing_session(*maps_, mount_, origin_on_disk_);
+    if (!enclosing)
+        return failed(OpenFailure::Enforcement, enclosing.error());
+    if (!*enclosing)
+        return std::nullopt;
+    result_.enclosing_session = *enclosing;
+    result_.notes.push_back("login of " + login_.user + " inside session " + std::to_string(**enclosing) +
+                            ": no session of its own, the enclosing session's policy stays in force");
+    return done();
+}
+
+SessionRecord LoginOpening::login_record() const
+{
+    SessionRecord rec;
+    rec.user = account_.name;
+    rec.uid = account_.uid;
+    rec.service = req_.service;
+    if (login_.rhost)
+        rec.rhost = login_.rhost->str();
+    rec.tty = req_.tty;
+    rec.leader_pid = req_.leader;
+    rec.policy = policy_.name;
+    rec.policy_id = policy_.id;
+    rec.max_duration_s = policy_.max_duration_s;
+    rec.origin_cgroup = origin_on_disk_.string();
+    return rec;
+}
+
+// systemd moves the leader when it starts the scope: the entry goes in
+// right after, before open_session returns — no code of the user runs
+// before that (the login service forks the user's shell later).
+Status LoginOpening::make_own_scope(SessionRecord& rec)
+{
+    rec.unit = "authwall-" + rec.user + "-" + random_hex(6) + ".scope";
+    if (auto st = extras_.start_transient_scope(rec.unit, kSessionSlice, req_.leader,
+                                                "authwall session of " + rec.user + " (" + req_.service + ")");
+        !st) {
+        rec.unit.clear(); // not made: nothing to stop
+        return st;
+    }
+    auto now_in = process_cgroup(req_.leader);
+    if (!now_in)
+        return now_in.error();
+    rec.cgroup = on_disk(mount_, *now_in).string();
+    if (fs::path(rec.cgroup).filename() != rec.unit)
+        return Error::msg("start", rec.unit, "the leader is in " + rec.cgroup + " instead");
+    return {};
+}
+
+// The login's cgroup, then the session through the service (entry, the
+// leader moved in for a directory of ours, record, mirror, event); the
+// cgroup is undone if that fails. logind's scope is logind's: never stopped
+// here, the leader stays in it.
+OpenOutcome LoginOpening::open_cgroup()
+{
+    SessionRecord rec = login_record();
+    LoginCgroup how = LoginCgroup::Directory;
+    if (systemd_is_init())
+        how = is_logind_scope(origin_, rec.uid, req_.logind_session) ? LoginCgroup::Logind : LoginCgroup::OwnScope;
+    auto undo = [&](Error e) {
+        if (how == LoginCgroup::OwnScope && !rec.unit.empty()) {
+            cgroup_move_pid(rec.origin_cgroup, req_.leader).ok();
+            extras_.stop_unit(rec.unit).ok(); // the leader is back where it came from, or the login ends anyway
+        } else if (how == LoginCgroup::Directory && !rec.cgroup.empty()) {
+            ::rmdir(rec.cgroup.c_str());
+        }
+        return failed(OpenFailure::Enforcement, std::move(e));
+    };
+    if (how == LoginCgroup::Logind) {
+        rec.cgroup = rec.origin_cgroup;
+        rec.unit = fs::path(rec.cgroup).filename().string();
+    } else if (how == LoginCgroup::Directory) {
+        fs::path parent = session_parent(config_, mount_);
+        if (auto st = cgroup_create(parent); !st)
+            return undo(st.error());
+        fs::path dir = parent / (rec.user + "-" + random_hex(6));
+        if (auto st = cgroup_create(dir); !st)
+            return undo(st.error());
+        rec.cgroup = dir.string();
+    } else if (auto st = make_own_scope(rec); !st) {
+        return undo(st.error());
+    }
+    auto id = cgroup_id(rec.cgroup);
+    if (!id)
+        return undo(id.error());
+    auto level = cgroup_level(mount_, rec.cgroup);
+    if (!level)
+        return undo(level.error());
+    rec.id = *id;
+    rec.correlation = random_hex(16);
+
+    OpenSpec spec;
+    spec.record = rec;
+    spec.level = *level;
+    spec.rhost = login_.rhost;
+    if (how == LoginCgroup::Directory) {
+        // The entry goes in before the leader moves, so its first packet in
+        // the new cgroup is already enforced.
+        spec.place = [&](std::string&) { return cgroup_move_pid(rec.cgroup, req_.leader); };
+        spec.unplace = [&] { cgroup_move_pid(rec.origin_cgroup, req_.leader).ok(); };
+    }
+    // With the mirror on, nft rules may rely on the sets (a gateway forwards
+    // only addresses in session_addrs): a session missing there is refused.
+    spec.mirror_required = true;
+    spec.detail = how == LoginCgroup::Logind ? "logind " + rec.unit : "";
+    PinnedSessionStore store(&*maps_, config_.run_dir, config_.nft_mirror, extras_);
+    auto opened = SessionService(store, events_).open(std::move(spec));
+    if (!opened)
+        return undo(opened.error());
+    result_.record = std::move(opened).value();
+    result_.cgroup_mount = mount_;
+    return done();
+}
+
+} // namespace
+
+OpenOutcome open_login_session(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
+                               LoginExtras& extras)
+{
+    return LoginOpening(req, config, rhost_mode, events, extras).run();
+}
+
+namespace {
+
+// The session a close is about: the one open made in this process (the
+// hint), else the caller's own cgroup's, else the user's session led by the
+// caller. Found otherwise than by the hint, the session must be the user's:
+// the account's own spelling, as open recorded it (the database is read
+// only then), so a recycled pid never closes someone else's session.
+std::optional<SessionRecord> session_to_close(const CloseHint& hint, pid_t caller, const std::string& typed_user,
+                                              const Config& config, const CgroupMount& mount)
+{
+    if (hint.session)
+        if (auto r = read_record(config.run_dir, *hint.session))
+            return *r;
+    std::string user = typed_user;
+    if (auto account = lookup_account(typed_user))
+        user = account->name;
+    if (auto own = process_cgroup(caller))
+        if (auto id = cgroup_id(on_disk(mount, *own)))
+            if (auto r = read_record(config.run_dir, *id); r && r->user == user)
+                return *r;
+    std::optional<SessionRecord> found;
+    if (auto all = list_records(config.run_dir))
+        for (const auto& r : *all)
+            if (r.leader_pid == caller && r.kind == SessionKind::Login && r.user == user)
+                found = r;
+    return found;
+}
+
+// Empties a login's cgroup for close. systemd owns a scope: the caller may
+// be in it (the login service's process that opened the session), then
+// everything else is killed and systemd collects the scope when the caller
+// exits; from any other process the unit is stopped. A directory of ours:
+// the caller moves back out, what is left is killed, the tree removed; a
+// caller that cannot move out leaves it revoked for cgroupd to reap.
+Emptied empty_login_cgroup(const SessionRecord& rec, pid_t caller, const CgroupMount& mount, LoginExtras& extras,
+                           CloseResult& result)
+{
+    const fs::path cgroup = rec.cgroup;
+    auto own = process_cgroup(caller);
+    const bool caller_inside = own && on_disk(mount, *own) == cgroup;
+    if (!rec.unit.empty()) {
+        if (caller_inside) {
+            result.processes_killed = cgroup_populated(cgroup);
+            result.cgroup_removed = cgroup_kill_except(cgroup, caller);
+        } else {
+            result.processes_killed = is_cgroup2_dir(cgroup) && cgroup_populated(cgroup);
+            if (auto st = extras.stop_unit(rec.unit); !st)
+                result.notes.push_back(st.error().message());
+            else
+                result.cgroup_removed = true;
+        }
+        return result.cgroup_removed ? Emptied::Gone : Emptied::Remains;
+    }
+    if (caller_inside) {
+        fs::path back = !rec.origin_cgroup.empty() && is_cgroup2_dir(rec.origin_cgroup) ? fs::path(rec.origin_cgroup)
+                                                                                        : mount.mount_point;
+        if (auto st = cgroup_move_pid(back, caller); !st) {
+            result.notes.push_back(st.error().message()); // left revoked: cgroupd reaps it with the login
+            return Emptied::Remains;
+        }
+    }
+    if (is_cgroup2_dir(cgroup)) {
+        if (cgroup_populated(cgroup)) {
+            cgroup_kill(cgroup).ok();
+            result.processes_killed = true;
+            for (int i = 0; i < 200 && cgroup_populated(cgroup); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        result.cgroup_removed = cgroup_remove_tree(cgroup).ok();
+    } else {
+        result.cgroup_removed = true;
+    }
+    return result.cgroup_removed ? Emptied::Gone : Emptied::Remains;
+}
+
+} // namespace
 
 Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, const std::string& typed_user,
                                         const Config& config, EventSink& events, LoginExtras& extras)
@@ -431,87 +573,25 @@ Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, con
         hint.mount ? Result<CgroupMount>(*hint.mount) : find_cgroup2_mount(config.enforcement_roots);
     if (!mount)
         return mount.error();
-
-    std::optional<SessionRecord> rec;
-    if (hint.session) {
-        if (auto r = read_record(config.run_dir, *hint.session))
-            rec = *r;
-    }
-    // Found otherwise, the session must be the user's: the account's own
-    // spelling, as open recorded it (the database is read only then).
-    std::string user = typed_user;
-    if (!rec)
-        if (auto account = lookup_account(typed_user))
-            user = account->name;
-    if (!rec) {
-        // Another process than open's: its own cgroup is the session's.
-        if (auto own = process_cgroup(caller)) {
-            if (auto id = cgroup_id(on_disk(*mount, *own)))
-                if (auto r = read_record(config.run_dir, *id); r && r->user == user)
-                    rec = *r;
-        }
-    }
-    if (!rec) {
-        if (auto all = list_records(config.run_dir))
-            for (const auto& r : *all)
-                if (r.leader_pid == caller && r.kind == SessionKind::Login && r.user == user)
-                    rec = r;
-    }
+    auto rec = session_to_close(hint, caller, typed_user, config, *mount);
     if (!rec)
         return result; // nothing to close: already closed, or never opened
 
+    // Without the maps (the data plane was uninstalled) there is nothing to
+    // revoke; the cgroup and the record still go.
     auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats", "generation"});
-    if (maps) // revoke first: the network is cut before anything else happens
-        maps->set_session_flags(rec->id, AW_SESSION_REVOKED, 0).ok();
-    if (config.nft_mirror) {
-        if (auto st = extras.nft_mirror_remove(config.run_dir, *rec); !st)
-            result.notes.push_back("nft mirror not updated (cgroupd repairs it): " + st.error().message());
-    }
-
-    fs::path cgroup = rec->cgroup;
-    if (!rec->unit.empty()) {
-        // systemd owns the scope. The caller may be in it (the login
-        // service's process that opened the session): everything else is
-        // killed, and systemd collects the scope when the caller exits.
-        // From any other process the unit is stopped.
-        auto own = process_cgroup(caller);
-        if (own && on_disk(*mount, *own) == cgroup) {
-            result.processes_killed = cgroup_populated(cgroup);
-            result.cgroup_removed = cgroup_kill_except(cgroup, caller);
-        } else {
-            result.processes_killed = is_cgroup2_dir(cgroup) && cgroup_populated(cgroup);
-            if (auto st = extras.stop_unit(rec->unit); !st)
-                result.notes.push_back(st.error().message());
-            else
-                result.cgroup_removed = true;
-        }
-    } else {
-        fs::path back = !rec->origin_cgroup.empty() && is_cgroup2_dir(rec->origin_cgroup) ? fs::path(rec->origin_cgroup)
-                                                                                          : mount->mount_point;
-        if (auto own = process_cgroup(caller); own && on_disk(*mount, *own) == cgroup)
-            if (auto st = cgroup_move_pid(back, caller); !st)
-                return st.error();
-        if (is_cgroup2_dir(cgroup)) {
-            if (cgroup_populated(cgroup)) {
-                cgroup_kill(cgroup).ok();
-                result.processes_killed = true;
-                for (int i = 0; i < 200 && cgroup_populated(cgroup); ++i)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-            result.cgroup_removed = cgroup_remove_tree(cgroup).ok();
-        } else {
-            result.cgroup_removed = true;
-        }
-    }
-    // The entry stays (revoked) while anything is left in the cgroup;
-    // cgroupd reaps it once the cgroup is gone.
-    if (result.cgroup_removed && maps)
-        if (auto st = maps->remove_session(rec->id); !st)
-            return st.error();
-    if (result.cgroup_removed)
-        if (auto st = remove_record(config.run_dir, rec->id); !st)
-            return st.error();
-    events.session_event("close", *rec, result.processes_killed ? "left-over processes killed" : "");
+    PinnedSessionStore store(maps ? &*maps : nullptr, config.run_dir, config.nft_mirror, extras);
+    EndSpec end{"close", "", [&](std::string& detail) {
+                    Emptied e = empty_login_cgroup(*rec, caller, *mount, extras, result);
+                    if (result.processes_killed)
+                        detail = "left-over processes killed";
+                    return e;
+                }};
+    auto ended = SessionService(store, events).end(*rec, end);
+    if (!ended)
+        return ended.error();
+    for (auto& w : ended->warnings)
+        result.notes.push_back(std::move(w));
     result.closed = rec;
     return result;
 }

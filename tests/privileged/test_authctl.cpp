@@ -107,6 +107,41 @@ BOOST_AUTO_TEST_CASE(revoke_makes_the_next_connect_fail_at_once)
     BOOST_TEST(run_authctl(w, "revoke 12345 2>&1; echo rc=$?").find("no such session") != std::string::npos);
 }
 
+// enroll and unenroll go through the session service like every other
+// path: an open and a close event, no session replaced by another, and an
+// unenrolled cgroup is no longer held by the policy.
+BOOST_AUTO_TEST_CASE(enroll_and_unenroll_are_sessions_like_any_other)
+{
+    LoginWorld w(kPolicies);
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    auto id = std::to_string(*cgroup_id(cg));
+    BOOST_REQUIRE(
+        run_authctl(w, "enroll --login --uid 4242 --cgroup " + cg.string() + " --policy web --rhost 192.0.2.1")
+            .find("enrolled") != std::string::npos);
+    BOOST_TEST(w.events().back().find("\"event\":\"open\"") != std::string::npos, w.events().back());
+    BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == EPERM);
+
+    // A second enroll of the same cgroup is refused and changes nothing:
+    // the login with its rhost does not become a root container session.
+    auto out = run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("is a session already") != std::string::npos, out);
+    BOOST_TEST(out.find("rc=1") != std::string::npos, out);
+    auto shown = nlohmann::json::parse(run_authctl(w, "show --json " + id));
+    BOOST_TEST(shown.at("rhost") == "192.0.2.1");
+    BOOST_TEST(shown.at("kind") == "login");
+    BOOST_TEST(shown.at("uid") == 4242);
+
+    out = run_authctl(w, "unenroll --cgroup " + cg.string());
+    BOOST_TEST(out.find("unenrolled " + cg.string()) != std::string::npos, out);
+    BOOST_TEST(w.events().back().find("\"event\":\"close\"") != std::string::npos, w.events().back());
+    BOOST_TEST(!fs::exists(w.run_dir() / "sessions" / (id + ".json")));
+    // Control: the same connect is no longer refused.
+    BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == ECONNREFUSED);
+    out = run_authctl(w, "unenroll --cgroup " + cg.string() + " 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("is no session") != std::string::npos, out);
+}
+
 BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
 {
     LoginWorld w(kPolicies);

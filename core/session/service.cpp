@@ -1,0 +1,187 @@
+#include "core/session/service.h"
+
+#include "core/base/time.h"
+#include "core/dataplane/abi.h"
+
+namespace authwall {
+
+Status PinnedSessionStore::insert_entry(uint64_t id, int level, const SessionEntry& entry)
+{
+    if (!maps_)
+        return Error::msg("insert session", std::to_string(id), "the data plane is not installed");
+    return maps_->insert_session(id, level, entry);
+}
+
+Result<std::optional<SessionEntry>> PinnedSessionStore::lookup_entry(uint64_t id)
+{
+    if (!maps_)
+        return std::optional<SessionEntry>();
+    return maps_->lookup_session(id);
+}
+
+Status PinnedSessionStore::set_revoked(uint64_t id, bool revoked)
+{
+    if (!maps_)
+        return {};
+    return revoked ? maps_->set_session_flags(id, AW_SESSION_REVOKED, 0)
+                   : maps_->set_session_flags(id, 0, AW_SESSION_REVOKED);
+}
+
+Status PinnedSessionStore::remove_entry(uint64_t id)
+{
+    if (!maps_)
+        return {};
+    return maps_->remove_session(id);
+}
+
+Status PinnedSessionStore::write_record(const SessionRecord& record)
+{
+    return authwall::write_record(run_dir_, record);
+}
+
+Result<SessionRecord> PinnedSessionStore::read_record(uint64_t id)
+{
+    return authwall::read_record(run_dir_, id);
+}
+
+Status PinnedSessionStore::remove_record(uint64_t id)
+{
+    return authwall::remove_record(run_dir_, id);
+}
+
+Status PinnedSessionStore::mirror_add(const SessionRecord& record)
+{
+    return extras_.nft_mirror_add(run_dir_, record);
+}
+
+Status PinnedSessionStore::mirror_remove(const SessionRecord& record)
+{
+    return extras_.nft_mirror_remove(run_dir_, record);
+}
+
+namespace {
+
+void warn(std::vector<std::string>* warnings, const std::string& text)
+{
+    if (warnings)
+        warnings->push_back(text);
+}
+
+std::string mirror_warning(const SessionRecord& record, const Error& e)
+{
+    return "nft mirror not updated for session " + std::to_string(record.id) + " (cgroupd repairs it): " + e.message();
+}
+
+} // namespace
+
+Result<SessionRecord> SessionService::open(OpenSpec spec, std::vector<std::string>* warnings)
+{
+    SessionRecord& rec = spec.record;
+    if (rec.correlation.empty())
+        rec.correlation = random_hex(16);
+    rec.opened_ns = realtime_ns();
+    rec.opened_at = rfc3339_utc(rec.opened_ns);
+    SessionEntry entry;
+    entry.policy_id = rec.policy_id;
+    entry.uid = rec.uid;
+    entry.rhost = spec.rhost;
+    entry.opened_ns = rec.opened_ns;
+    entry.flags = rec.kind == SessionKind::Container ? AW_SESSION_CONTAINER : 0;
+    if (auto st = store_.insert_entry(rec.id, spec.level, entry); !st)
+        return st.error();
+
+    bool placed = false, recorded = false;
+    auto undo = [&](Error e) -> Result<SessionRecord> {
+        if (recorded)
+            store_.remove_record(rec.id).ok();
+        if (placed && spec.unplace)
+            spec.unplace();
+        store_.remove_entry(rec.id).ok();
+        return e;
+    };
+    if (spec.place) {
+        if (auto st = spec.place(spec.detail); !st)
+            return undo(st.error());
+        placed = true;
+    }
+    if (auto st = store_.write_record(rec); !st)
+        return undo(st.error());
+    recorded = true;
+    if (store_.mirrored()) {
+        if (auto st = store_.mirror_add(rec); !st) {
+            if (spec.mirror_required)
+                return undo(st.error());
+            warn(warnings, mirror_warning(rec, st.error()));
+        }
+    }
+    events_.session_event("open", rec, spec.detail);
+    return rec;
+}
+
+Status SessionService::revoke(const SessionRecord& record, const std::string& event, const std::string& detail,
+                              std::vector<std::string>* warnings)
+{
+    if (auto st = store_.set_revoked(record.id, true); !st)
+        return st;
+    if (store_.mirrored())
+        if (auto st = store_.mirror_remove(record); !st)
+            warn(warnings, mirror_warning(record, st.error()));
+    if (!event.empty())
+        events_.session_event(event, record, detail);
+    return {};
+}
+
+Result<EndOutcome> SessionService::end(const SessionRecord& record, const EndSpec& spec)
+{
+    EndOutcome out;
+    auto before = store_.lookup_entry(record.id);
+    const bool had_entry = before && before->has_value();
+    const bool was_revoked = had_entry && ((*before)->flags & AW_SESSION_REVOKED);
+    // Revoked first: nothing left in the cgroup gets through meanwhile.
+    if (had_entry)
+        if (auto st = store_.set_revoked(record.id, true); !st)
+            out.warnings.push_back("revoke session " + std::to_string(record.id) + ": " + st.error().message());
+    if (store_.mirrored() && !was_revoked)
+        if (auto st = store_.mirror_remove(record); !st)
+            out.warnings.push_back(mirror_warning(record, st.error()));
+
+    std::string detail = spec.detail;
+    out.emptied = spec.empty ? spec.empty(detail) : Emptied::Gone;
+    if (out.emptied == Emptied::Undo) {
+        // Not ours to end after all: as it was before.
+        if (had_entry && !was_revoked) {
+            store_.set_revoked(record.id, false).ok();
+            if (store_.mirrored())
+                if (auto st = store_.mirror_add(record); !st)
+                    out.warnings.push_back(mirror_warning(record, st.error()));
+        }
+        return out;
+    }
+    // The entry stays (revoked) while anything is left in the cgroup;
+    // cgroupd reaps it once the cgroup is gone.
+    if (out.emptied == Emptied::Gone) {
+        if (auto st = store_.remove_entry(record.id); !st)
+            return st.error();
+        if (auto st = store_.remove_record(record.id); !st)
+            return st.error();
+    }
+    if (!spec.event.empty() && out.emptied != Emptied::Retry)
+        events_.session_event(spec.event, record, detail);
+    return out;
+}
+
+Result<bool> SessionService::adopt(const SessionRecord& record)
+{
+    if (store_.read_record(record.id))
+        return false;
+    if (auto st = store_.write_record(record); !st)
+        return st.error();
+    return true;
+}
+
+Status SessionService::forget(uint64_t id)
+{
+    return store_.remove_record(id);
+}
+
+} // namespace authwall

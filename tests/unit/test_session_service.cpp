@@ -1,0 +1,369 @@
+// The session service against a fake store: the order of its steps, the
+// rollback at each point an open can fail, and the events it writes. The
+// privileged tests prove the same paths on the kernel.
+#include "core/dataplane/abi.h"
+#include "core/session/service.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace authwall;
+
+namespace {
+
+// Records every call; fails the one named `fail_at`.
+class FakeStore final : public SessionStore {
+  public:
+    std::vector<std::string> calls;
+    std::string fail_at;
+    bool mirror = true;
+    std::map<uint64_t, SessionEntry> entries;
+    std::map<uint64_t, SessionRecord> records;
+
+    Status insert_entry(uint64_t id, int, const SessionEntry& entry) override
+    {
+        if (auto st = step("insert_entry"); !st)
+            return st;
+        if (entries.count(id))
+            return Error::sys("insert session", std::to_string(id), EEXIST);
+        entries[id] = entry;
+        return {};
+    }
+    Result<std::optional<SessionEntry>> lookup_entry(uint64_t id) override
+    {
+        calls.push_back("lookup_entry");
+        auto it = entries.find(id);
+        return it == entries.end() ? std::optional<SessionEntry>() : std::optional<SessionEntry>(it->second);
+    }
+    Status set_revoked(uint64_t id, bool revoked) override
+    {
+        if (auto st = step(revoked ? "revoke" : "unrevoke"); !st)
+            return st;
+        auto it = entries.find(id);
+        if (it == entries.end())
+            return Error::sys("revoke", std::to_string(id), ENOENT);
+        it->second.flags = revoked ? (it->second.flags | AW_SESSION_REVOKED) : (it->second.flags & ~AW_SESSION_REVOKED);
+        return {};
+    }
+    Status remove_entry(uint64_t id) override
+    {
+        entries.erase(id);
+        return step("remove_entry");
+    }
+    Status write_record(const SessionRecord& record) override
+    {
+        if (auto st = step("write_record"); !st)
+            return st;
+        records[record.id] = record;
+        return {};
+    }
+    Result<SessionRecord> read_record(uint64_t id) override
+    {
+        calls.push_back("read_record");
+        auto it = records.find(id);
+        if (it == records.end())
+            return Error::sys("read", "record", ENOENT);
+        return it->second;
+    }
+    Status remove_record(uint64_t id) override
+    {
+        records.erase(id);
+        return step("remove_record");
+    }
+    bool mirrored() const override { return mirror; }
+    Status mirror_add(const SessionRecord&) override { return step("mirror_add"); }
+    Status mirror_remove(const SessionRecord&) override { return step("mirror_remove"); }
+
+  private:
+    Status step(const std::string& name)
+    {
+        calls.push_back(name);
+        if (name == fail_at)
+            return Error::msg(name, "fake store", "injected failure");
+        return {};
+    }
+};
+
+class FakeEvents final : public EventSink {
+  public:
+    std::vector<std::string> events; // "open 42 detail"
+    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
+    {
+        events.push_back(event + " " + std::to_string(r.id) + (detail.empty() ? "" : " " + detail));
+    }
+};
+
+using Calls = std::vector<std::string>;
+
+OpenSpec login_spec(Calls& placed)
+{
+    OpenSpec spec;
+    spec.record.id = 42;
+    spec.record.user = "alice";
+    spec.record.uid = 1000;
+    spec.record.policy = "ssh";
+    spec.record.policy_id = 3;
+    spec.level = 2;
+    spec.place = [&placed](std::string&) {
+        placed.push_back("place");
+        return Status{};
+    };
+    spec.unplace = [&placed] { placed.push_back("unplace"); };
+    return spec;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(session_service)
+
+BOOST_AUTO_TEST_CASE(open_inserts_the_entry_first_and_writes_the_event_last)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    auto rec = SessionService(store, events).open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    BOOST_TEST(store.calls == (Calls{"insert_entry", "write_record", "mirror_add"}), boost::test_tools::per_element());
+    BOOST_TEST(placed == Calls{"place"}, boost::test_tools::per_element());
+    BOOST_TEST(events.events == Calls{"open 42"}, boost::test_tools::per_element());
+    BOOST_TEST(rec->correlation.size() == 32u);
+    BOOST_TEST(rec->opened_ns > 0u);
+    BOOST_TEST(store.entries.at(42).uid == 1000u);
+    BOOST_TEST(store.entries.at(42).policy_id == 3u);
+    BOOST_TEST(store.entries.at(42).opened_ns == rec->opened_ns);
+    BOOST_TEST(store.records.at(42).opened_ns == rec->opened_ns);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_open_undoes_every_step_before_it_newest_first)
+{
+    struct Case {
+        std::string fail_at;
+        Calls store_calls;
+        Calls placed;
+    };
+    const std::vector<Case> cases{
+        {"insert_entry", {"insert_entry"}, {}},
+        {"write_record", {"insert_entry", "write_record", "remove_entry"}, {"place", "unplace"}},
+        {"mirror_add",
+         {"insert_entry", "write_record", "mirror_add", "remove_record", "remove_entry"},
+         {"place", "unplace"}},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT("failing at " << c.fail_at)
+        {
+            FakeStore store;
+            store.fail_at = c.fail_at;
+            FakeEvents events;
+            Calls placed;
+            auto rec = SessionService(store, events).open(login_spec(placed));
+            BOOST_TEST(!rec.ok());
+            BOOST_TEST(store.calls == c.store_calls, boost::test_tools::per_element());
+            BOOST_TEST(placed == c.placed, boost::test_tools::per_element());
+            BOOST_TEST(events.events.empty());
+            BOOST_TEST(store.entries.empty());
+            BOOST_TEST(store.records.empty());
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_placement_removes_the_entry_without_unplacing)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    OpenSpec spec = login_spec(placed);
+    spec.place = [&placed](std::string&) {
+        placed.push_back("place");
+        return Status(Error::msg("move", "leader", "injected failure"));
+    };
+    auto rec = SessionService(store, events).open(std::move(spec));
+    BOOST_TEST(!rec.ok());
+    BOOST_TEST(store.calls == (Calls{"insert_entry", "remove_entry"}), boost::test_tools::per_element());
+    BOOST_TEST(placed == Calls{"place"}, boost::test_tools::per_element());
+    BOOST_TEST(events.events.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_container_is_enrolled_even_when_the_mirror_fails)
+{
+    FakeStore store;
+    store.fail_at = "mirror_add";
+    FakeEvents events;
+    OpenSpec spec;
+    spec.record.id = 7;
+    spec.record.kind = SessionKind::Container;
+    spec.level = 3;
+    spec.mirror_required = false;
+    spec.detail = "enrolled by path";
+    std::vector<std::string> warnings;
+    auto rec = SessionService(store, events).open(std::move(spec), &warnings);
+    BOOST_REQUIRE(rec.ok());
+    BOOST_TEST(store.entries.at(7).flags == unsigned{AW_SESSION_CONTAINER});
+    BOOST_TEST(store.records.count(7) == 1u);
+    BOOST_TEST(warnings.size() == 1u);
+    BOOST_TEST(events.events == Calls{"open 7 enrolled by path"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_session_is_never_opened_over_another)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    BOOST_REQUIRE(service.open(login_spec(placed)).ok());
+    auto first = store.records.at(42);
+    OpenSpec again = login_spec(placed);
+    again.record.user = "mallory";
+    auto second = service.open(std::move(again));
+    BOOST_TEST(!second.ok());
+    BOOST_TEST(store.records.at(42).user == "alice");
+    BOOST_TEST(store.records.at(42).correlation == first.correlation);
+    BOOST_TEST(store.entries.count(42) == 1u);
+    BOOST_TEST(events.events.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(end_revokes_before_it_empties_and_removes_after)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    store.calls.clear();
+    bool revoked_when_emptied = false;
+    EndSpec spec{"close", "", [&](std::string& detail) {
+                     revoked_when_emptied = store.entries.at(42).flags & AW_SESSION_REVOKED;
+                     store.calls.push_back("empty");
+                     detail = "left-over processes killed";
+                     return Emptied::Gone;
+                 }};
+    auto ended = service.end(*rec, spec);
+    BOOST_REQUIRE(ended.ok());
+    BOOST_TEST(revoked_when_emptied);
+    BOOST_TEST(store.calls ==
+                   (Calls{"lookup_entry", "revoke", "mirror_remove", "empty", "remove_entry", "remove_record"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(store.entries.empty());
+    BOOST_TEST(store.records.empty());
+    BOOST_TEST(events.events.back() == "close 42 left-over processes killed");
+}
+
+BOOST_AUTO_TEST_CASE(a_session_whose_cgroup_remains_stays_revoked_for_the_reaper)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    auto ended = service.end(*rec, {"close", "", [](std::string&) { return Emptied::Remains; }});
+    BOOST_REQUIRE(ended.ok());
+    BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
+    BOOST_TEST(store.records.count(42) == 1u);
+    BOOST_TEST(events.events.back() == "close 42");
+}
+
+BOOST_AUTO_TEST_CASE(a_cgroup_not_removed_yet_is_left_revoked_and_untold)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    auto ended = service.end(*rec, {"reaped", "its processes ended", [](std::string&) { return Emptied::Retry; }});
+    BOOST_REQUIRE(ended.ok());
+    BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
+    BOOST_TEST(store.records.count(42) == 1u);
+    BOOST_TEST(events.events == Calls{"open 42"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(an_undone_end_restores_the_session_as_it_was)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    store.calls.clear();
+    auto ended = service.end(*rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }});
+    BOOST_REQUIRE(ended.ok());
+    BOOST_TEST((ended->emptied == Emptied::Undo));
+    BOOST_TEST(!(store.entries.at(42).flags & AW_SESSION_REVOKED));
+    BOOST_TEST(store.calls == (Calls{"lookup_entry", "revoke", "mirror_remove", "unrevoke", "mirror_add"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(events.events.size() == 1u); // the open only
+
+    // A session revoked before the end stays revoked, and out of the mirror.
+    BOOST_REQUIRE(service.revoke(*rec, "revoke", "").ok());
+    store.calls.clear();
+    BOOST_REQUIRE(service.end(*rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }}).ok());
+    BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
+    BOOST_TEST(store.calls == (Calls{"lookup_entry", "revoke"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(revoke_cuts_the_session_and_leaves_the_mirror_then_tells)
+{
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    store.calls.clear();
+    store.fail_at = "mirror_remove";
+    std::vector<std::string> warnings;
+    BOOST_REQUIRE(service.revoke(*rec, "expired", "max_duration 60s reached", &warnings).ok());
+    BOOST_TEST(store.calls == (Calls{"revoke", "mirror_remove"}), boost::test_tools::per_element());
+    BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
+    BOOST_TEST(warnings.size() == 1u);
+    BOOST_TEST(events.events.back() == "expired 42 max_duration 60s reached");
+
+    // No entry: nothing is told.
+    SessionRecord gone;
+    gone.id = 99;
+    BOOST_TEST(!service.revoke(gone, "revoke", "").ok());
+    BOOST_TEST(events.events.back() == "expired 42 max_duration 60s reached");
+}
+
+BOOST_AUTO_TEST_CASE(without_the_mirror_no_mirror_step_is_taken)
+{
+    FakeStore store;
+    store.mirror = false;
+    FakeEvents events;
+    Calls placed;
+    SessionService service(store, events);
+    auto rec = service.open(login_spec(placed));
+    BOOST_REQUIRE(rec.ok());
+    BOOST_REQUIRE(service.end(*rec, {"close", "", {}}).ok());
+    for (const auto& c : store.calls)
+        BOOST_TEST(c.rfind("mirror", 0) != 0u, c);
+}
+
+BOOST_AUTO_TEST_CASE(adopt_never_overwrites_a_record_that_appeared)
+{
+    FakeStore store;
+    FakeEvents events;
+    SessionService service(store, events);
+    SessionRecord repaired;
+    repaired.id = 5;
+    repaired.service = "(repaired)";
+    SessionRecord pams = repaired;
+    pams.service = "sshd";
+    store.records[5] = pams;
+    auto written = service.adopt(repaired);
+    BOOST_REQUIRE(written.ok());
+    BOOST_TEST(!*written);
+    BOOST_TEST(store.records.at(5).service == "sshd");
+    store.records.clear();
+    written = service.adopt(repaired);
+    BOOST_REQUIRE(written.ok());
+    BOOST_TEST(*written);
+    BOOST_TEST(store.records.at(5).service == "(repaired)");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
