@@ -6,6 +6,7 @@
 #include "core/dataplane/maps.h"
 #include "core/nft/mirror.h"
 #include "core/session/mirror.h"
+#include "core/daemon/daemon.h"
 #include "core/dataplane/pins.h"
 #include "core/session/events.h"
 #include "core/session/record.h"
@@ -39,11 +40,6 @@ std::vector<nlohmann::json> last_denials(const Config& config, uint64_t id, size
     if (out.size() > count)
         out.erase(out.begin(), out.end() - static_cast<long>(count));
     return out;
-}
-
-bool process_running(const std::string& comm_prefix)
-{
-    return !processes_with_comm([&](const std::string& comm) { return comm.rfind(comm_prefix, 0) == 0; }).empty();
 }
 
 } // namespace
@@ -219,7 +215,35 @@ int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool
     return rc;
 }
 
-int cmd_status(const Context& ctx)
+namespace {
+
+// Whether each daemon runs for this installation: the holder of its
+// instance lock (core/daemon/daemon.h), never a process name.
+nlohmann::json daemons_json(const Context& ctx)
+{
+    nlohmann::json j = nlohmann::json::object();
+    for (const char* name : {"authwall-loader", "authwall-cgroupd"}) {
+        auto pid = InstanceLock::holder(ctx.config.run_dir, name);
+        j[name] = {{"running", pid.has_value()}, {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)}};
+    }
+    return j;
+}
+
+nlohmann::json links_json(const Context& ctx, const Result<CgroupMount>& mount)
+{
+    nlohmann::json links = nlohmann::json::array();
+    if (auto l = list_links(ctx.config.pin_dir))
+        for (const auto& link : *l) {
+            std::string where = std::to_string(link.cgroup_id);
+            if (mount)
+                if (auto p = cgroup_path_by_id(*mount, link.cgroup_id))
+                    where = p->string();
+            links.push_back({{"program", link.program}, {"cgroup_id", link.cgroup_id}, {"cgroup", where}});
+        }
+    return links;
+}
+
+nlohmann::json status_json(const Context& ctx)
 {
     nlohmann::json j{{"version", 1}, {"pin_dir", ctx.config.pin_dir.string()}};
     std::string lsm_why;
@@ -230,68 +254,76 @@ int cmd_status(const Context& ctx)
                    {"bpffs", is_bpffs("/sys/fs/bpf")},
                    {"bpf_lsm", lsm},
                    {"bpf_lsm_missing", lsm ? nlohmann::json(nullptr) : nlohmann::json(lsm_why)}};
-    j["daemons"] = {{"authwall-loader", process_running("authwall-loade")},
-                    {"authwall-cgroupd", process_running("authwall-cgrou")}};
-    nlohmann::json links = nlohmann::json::array();
-    if (auto l = list_links(ctx.config.pin_dir))
-        for (const auto& link : *l) {
-            std::string where = std::to_string(link.cgroup_id);
-            if (mount)
-                if (auto p = cgroup_path_by_id(*mount, link.cgroup_id))
-                    where = p->string();
-            links.push_back({{"program", link.program}, {"cgroup_id", link.cgroup_id}, {"cgroup", where}});
-        }
-    j["links"] = links;
+    j["daemons"] = daemons_json(ctx);
+    j["links"] = links_json(ctx, mount);
     bool families = false;
-    for (const auto& l : links)
+    for (const auto& l : j["links"])
         families |= l["program"] == std::string(kLsmProgramName);
     // What the loader actually attached, not what the probe expects.
     j["non_inet_families_enforced"] = families;
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
     j["installed"] = maps.ok();
-    if (maps) {
-        nlohmann::json fills = nlohmann::json::object();
-        for (auto name : {"sessions", "session_stats", "users", "policy_names"})
-            if (auto f = maps->fill(name))
-                fills[name] = {{"entries", f->entries}, {"max_entries", f->max_entries}};
-        j["maps"] = fills;
-        if (auto s = maps->events_suppressed())
-            j["events_suppressed"] = *s;
-        if (auto ids = maps->active_policy_ids())
-            j["policies_in_force"] = ids->size();
-    } else {
+    if (!maps) {
         j["install_error"] = maps.error().message();
+        return j;
     }
-    if (ctx.json) {
-        std::cout << j.dump(2) << "\n";
-        return maps.ok() ? 0 : 1;
-    }
-    std::cout << "pins        " << ctx.config.pin_dir.string() << (maps ? "" : "  (NOT INSTALLED)") << "\n";
-    if (!maps)
-        std::cout << "            " << maps.error().message() << "\n";
-    std::cout << "daemons     authwall-loader "
-              << (j["daemons"]["authwall-loader"].get<bool>() ? "running" : "not running") << ", authwall-cgroupd "
-              << (j["daemons"]["authwall-cgroupd"].get<bool>() ? "running" : "not running")
-              << " (enforcement does not depend on them)\n";
-    std::cout << "kernel      cgroup2 " << (mount ? mount->mount_point.string() : "MISSING") << ", BTF "
-              << (j["kernel"]["btf"].get<bool>() ? "yes" : "no") << ", BPF LSM "
-              << (lsm ? "listed" : "no (" + lsm_why + ")") << "\n";
-    if (maps)
+    nlohmann::json fills = nlohmann::json::object();
+    for (auto name : {"sessions", "session_stats", "users", "policy_names"})
+        if (auto f = maps->fill(name))
+            fills[name] = {{"entries", f->entries}, {"max_entries", f->max_entries}};
+    j["maps"] = fills;
+    if (auto s = maps->events_suppressed())
+        j["events_suppressed"] = *s;
+    if (auto ids = maps->active_policy_ids())
+        j["policies_in_force"] = ids->size();
+    return j;
+}
+
+std::string daemon_text(const nlohmann::json& d)
+{
+    return d.at("running").get<bool>() ? "running (pid " + std::to_string(d.at("pid").get<pid_t>()) + ")"
+                                       : "not running";
+}
+
+void print_status(const nlohmann::json& j)
+{
+    bool installed = j["installed"].get<bool>();
+    std::cout << "pins        " << j["pin_dir"].get<std::string>() << (installed ? "" : "  (NOT INSTALLED)") << "\n";
+    if (!installed)
+        std::cout << "            " << j["install_error"].get<std::string>() << "\n";
+    std::cout << "daemons     authwall-loader " << daemon_text(j["daemons"]["authwall-loader"]) << ", authwall-cgroupd "
+              << daemon_text(j["daemons"]["authwall-cgroupd"]) << " (enforcement does not depend on them)\n";
+    const auto& k = j["kernel"];
+    std::cout << "kernel      cgroup2 " << (k["cgroup2"].is_null() ? "MISSING" : k["cgroup2"].get<std::string>())
+              << ", BTF " << (k["btf"].get<bool>() ? "yes" : "no") << ", BPF LSM "
+              << (k["bpf_lsm"].get<bool>() ? "listed" : "no (" + k["bpf_lsm_missing"].get<std::string>() + ")") << "\n";
+    if (installed) {
         std::cout << "families    packet/netlink/...: "
-                  << (families ? "refused per policy" : "NOT refusable (the LSM program is not attached)")
+                  << (j["non_inet_families_enforced"].get<bool>() ? "refused per policy"
+                                                                  : "NOT refusable (the LSM program is not attached)")
                   << "; raw: refused per policy\n";
-    if (maps) {
         for (auto& [name, f] : j["maps"].items())
             std::cout << fmt::format("map         {:14} {}/{}\n", name, f["entries"].get<uint64_t>(),
                                      f["max_entries"].get<uint32_t>());
         std::cout << "policies    " << j.value("policies_in_force", 0) << " in force\n";
     }
     std::map<std::string, std::vector<std::string>> by_root;
-    for (const auto& l : links)
+    for (const auto& l : j["links"])
         by_root[l["cgroup"].get<std::string>()].push_back(l["program"].get<std::string>());
     for (const auto& [root, progs] : by_root)
         std::cout << fmt::format("attached    {} programs at {}\n", progs.size(), root);
-    return maps.ok() ? 0 : 1;
+}
+
+} // namespace
+
+int cmd_status(const Context& ctx)
+{
+    nlohmann::json j = status_json(ctx);
+    if (ctx.json)
+        std::cout << j.dump(2) << "\n";
+    else
+        print_status(j);
+    return j["installed"].get<bool>() ? 0 : 1;
 }
 
 } // namespace authctl

@@ -13,7 +13,9 @@
 #include "core/policy/index.h"
 #include "core/session/record.h"
 #include "core/session/events.h"
+#include "core/base/event_log.h"
 #include "core/daemon/confinement.h"
+#include "core/daemon/daemon.h"
 #include "loader/syscalls.h"
 #include "core/base/time.h"
 
@@ -142,7 +144,7 @@ void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
                          {"proto", e.proto},
                          {"family", e.family},
                          {"time", rfc3339_utc(realtime_ns())}};
-        std::ofstream(event_log, std::ios::app) << j.dump() << "\n";
+        append_event_line(event_log, j.dump()).ok(); // the journal has it too, or stderr above
     }
     if (!journal)
         return;
@@ -207,7 +209,8 @@ Fd watch_files(const Options& opt)
     return fd;
 }
 
-int run(Options& opt)
+// Installs (or re-adopts) the data plane and logs what it did.
+bool install(const Options& opt)
 {
     DatapathOptions dp;
     dp.pin_dir = opt.config.pin_dir;
@@ -216,20 +219,10 @@ int run(Options& opt)
     dp.events_per_sec = opt.config.events_per_sec;
     dp.deny_unknown_cgroups = opt.config.deny_unknown_cgroups;
     dp.debug_log = [](const std::string& line) { spdlog::debug("libbpf: {}", line); };
-
-    // Signals are taken before anything is installed, so a SIGHUP during
-    // start-up is not lost and SIGTERM never interrupts a half-made install.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-
     auto report = install_datapath(dp);
     if (!report) {
         spdlog::error("loader: {}", report.error().message());
-        return 1;
+        return false;
     }
     for (const auto& l : report->links) {
         const char* what = l.action == LinkState::Action::Attached  ? "attached"
@@ -239,23 +232,90 @@ int run(Options& opt)
     }
     spdlog::info("loader: data plane {} at {} root(s), pins in {}", report->maps_adopted ? "re-adopted" : "installed",
                  opt.config.enforcement_roots.size(), opt.config.pin_dir.string());
-
     if (!report->lsm_socket_create)
         spdlog::warn("loader: socket families other than inet/inet6 (packet, netlink, ...) cannot be refused: {}",
                      report->lsm_unavailable);
-
-    auto maps = PinnedMaps::open(opt.config.pin_dir);
-    if (!maps) {
-        spdlog::error("loader: {}", maps.error().message());
-        return 1;
-    }
     if (opt.config.nft_mirror) {
         // The sets exist before the first login; cgroupd fills and repairs them.
         if (auto st = nft_ensure_table(); !st) {
             spdlog::error("loader: nft_mirror is on but the table cannot be made: {}", st.error().message());
-            return 1;
+            return false;
         }
         spdlog::info("loader: nftables mirror: table inet {} ready", kNftTable);
+    }
+    return true;
+}
+
+// The running loader: drains denial events, reloads on SIGHUP and on file
+// changes (debounced: editors write in several steps), until SIGTERM.
+int serve(PinnedMaps& maps, Options& opt, Fd inotify)
+{
+    bool journal = journal_available();
+    fs::path event_log = opt.config.event_log;
+    auto reader = EventReader::open(opt.config.pin_dir,
+                                    [journal, event_log](const DenialEvent& e) { log_event(e, journal, event_log); });
+    auto loop = EventLoop::create();
+    Fd debounce(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!reader || !loop || !debounce) {
+        spdlog::error("loader: cannot set up the event loop: {}", !reader ? reader.error().message()
+                                                                  : !loop ? loop.error().message()
+                                                                          : std::strerror(errno));
+        return 1;
+    }
+    auto reload = [&](const char* why) {
+        sd_notify(0, "RELOADING=1");
+        spdlog::info("loader: {}, reloading policies", why);
+        load_policies(maps, opt);
+        sd_notify(0, "READY=1");
+    };
+    loop->on_hangup([&] { reload("SIGHUP"); });
+    loop->on_readable(reader->epoll_fd(), [&] {
+        if (auto r = reader->poll(0); !r)
+            spdlog::warn("loader: {}", r.error().message());
+    });
+    if (inotify) {
+        loop->on_readable(inotify.get(), [&] {
+            char buf[4096];
+            while (read(inotify.get(), buf, sizeof(buf)) > 0) {
+            }
+            itimerspec its{};
+            its.it_value.tv_sec = opt.reload_delay_ms / 1000;
+            its.it_value.tv_nsec = (opt.reload_delay_ms % 1000) * 1'000'000L;
+            timerfd_settime(debounce.get(), 0, &its, nullptr);
+        });
+        loop->on_readable(debounce.get(), [&] {
+            uint64_t expirations = 0;
+            if (read(debounce.get(), &expirations, sizeof(expirations)) == sizeof(expirations))
+                reload("policy files changed");
+        });
+    }
+    // Setup is done: from here on the loader only reloads policies, reads
+    // the ring buffer and logs. It keeps the capabilities that needs and
+    // the system calls it was seen to make (loader/syscalls.h).
+    if (auto st = confine_loader(opt); !st) {
+        spdlog::error("loader: cannot confine itself: {}", st.error().message());
+        return 1;
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.config.pin_dir.c_str(), getpid());
+    spdlog::info("loader: running (SIGHUP reloads the policies; stopping leaves enforcement in place)");
+    loop->run();
+    sd_notify(0, "STOPPING=1");
+    (void)reader->poll(0); // last events; errors do not matter now
+    spdlog::info("loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
+    return 0;
+}
+
+int run(Options& opt)
+{
+    // Signals are taken before anything is installed, so a SIGHUP during
+    // start-up is not lost and SIGTERM never interrupts a half-made install.
+    EventLoop::block_signals();
+    if (!install(opt))
+        return 1;
+    auto maps = PinnedMaps::open(opt.config.pin_dir);
+    if (!maps) {
+        spdlog::error("loader: {}", maps.error().message());
+        return 1;
     }
     // Watch the files before the first load: a change made while it runs
     // queues an event (one more reload) instead of being lost until the
@@ -266,89 +326,60 @@ int run(Options& opt)
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
     if (opt.once)
         return policies_loaded ? 0 : 1;
+    return serve(*maps, opt, std::move(inotify));
+}
 
-    bool journal = journal_available();
-    fs::path event_log = opt.config.event_log;
-    auto reader = EventReader::open(opt.config.pin_dir,
-                                    [journal, event_log](const DenialEvent& e) { log_event(e, journal, event_log); });
-    if (!reader) {
-        spdlog::error("loader: {}", reader.error().message());
-        return 1;
-    }
-    Fd sfd(signalfd(-1, &mask, SFD_CLOEXEC));
-    Fd epfd(epoll_create1(EPOLL_CLOEXEC));
-    if (!sfd || !epfd) {
-        spdlog::error("loader: cannot set up the event loop: {}", std::strerror(errno));
-        return 1;
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = sfd.get();
-    epoll_ctl(epfd.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
-    ev.data.fd = reader->epoll_fd();
-    epoll_ctl(epfd.get(), EPOLL_CTL_ADD, reader->epoll_fd(), &ev);
-    Fd debounce(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (inotify) {
-        ev.data.fd = inotify.get();
-        epoll_ctl(epfd.get(), EPOLL_CTL_ADD, inotify.get(), &ev);
-        ev.data.fd = debounce.get();
-        epoll_ctl(epfd.get(), EPOLL_CTL_ADD, debounce.get(), &ev);
-    }
-    auto reload = [&](const char* why) {
-        sd_notify(0, "RELOADING=1");
-        spdlog::info("loader: {}, reloading policies", why);
-        load_policies(*maps, opt);
-        sd_notify(0, "READY=1");
-    };
+// The flags only the loader takes; what they override in the configuration.
+struct LoaderFlags {
+    std::string policy, unmatched;
+    uint32_t max_sessions = 0, events_per_sec = 0;
+    bool deny_unknown = false;
+};
 
-    // Setup is done: from here on the loader only reloads policies, reads
-    // the ring buffer and logs. It keeps the capabilities that needs and
-    // the system calls it was seen to make (loader/syscalls.h).
-    if (auto st = confine_loader(opt); !st) {
-        spdlog::error("loader: cannot confine itself: {}", st.error().message());
-        return 1;
-    }
-    sd_notifyf(0, "READY=1\nSTATUS=enforcing, pins in %s\nMAINPID=%d", opt.config.pin_dir.c_str(), getpid());
-    spdlog::info("loader: running (SIGHUP reloads the policies; stopping leaves enforcement in place)");
+void add_loader_flags(CLI::App& app, LoaderFlags& f, Options& opt)
+{
+    app.add_option("--policy", f.policy,
+                   std::string("policy file or directory of *.toml (env AUTHWALL_POLICY; default ") +
+                       kDefaultPolicyDir + ")");
+    app.add_option("--unmatched", f.unmatched, "for sessions no policy claims: pass, deny or a policy name");
+    app.add_option("--max-sessions", f.max_sessions, "capacity of the sessions map")->check(CLI::Range(1u, 1u << 22));
+    app.add_option("--events-per-sec", f.events_per_sec, "denial events per second and CPU (0 = none)");
+    app.add_flag("--deny-unknown-cgroups", f.deny_unknown,
+                 "refuse traffic of cgroups that are no session (only for roots that hold nothing else)");
+    app.add_option("--reload-delay-ms", opt.reload_delay_ms, "quiet time after a file change before reloading")
+        ->capture_default_str();
+    app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop); exit 1 if they fail");
+    app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
+}
 
-    for (;;) {
-        epoll_event events[4];
-        int n = epoll_wait(epfd.get(), events, 4, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (int i = 0; i < n; ++i) {
-            if (events[i].data.fd == sfd.get()) {
-                signalfd_siginfo si{};
-                if (read(sfd.get(), &si, sizeof(si)) != sizeof(si))
-                    continue;
-                if (si.ssi_signo == SIGHUP) {
-                    reload("SIGHUP");
-                } else {
-                    sd_notify(0, "STOPPING=1");
-                    (void)reader->poll(0); // last events; errors do not matter now
-                    spdlog::info(
-                        "loader: stopping; enforcement stays in place (authwall-loader --uninstall removes it)");
-                    return 0;
-                }
-            } else if (inotify && events[i].data.fd == inotify.get()) {
-                // Editors write in several steps: wait for quiet before reloading.
-                char buf[4096];
-                while (read(inotify.get(), buf, sizeof(buf)) > 0) {
-                }
-                itimerspec its{};
-                its.it_value.tv_sec = opt.reload_delay_ms / 1000;
-                its.it_value.tv_nsec = (opt.reload_delay_ms % 1000) * 1'000'000L;
-                timerfd_settime(debounce.get(), 0, &its, nullptr);
-            } else if (debounce && events[i].data.fd == debounce.get()) {
-                uint64_t expirations = 0;
-                if (read(debounce.get(), &expirations, sizeof(expirations)) == sizeof(expirations))
-                    reload("policy files changed");
-            } else {
-                if (auto r = reader->poll(0); !r)
-                    spdlog::warn("loader: {}", r.error().message());
-            }
+// Applies the loader's flags over the configuration; false (logged) on a
+// value no flag check could refuse.
+bool apply_loader_flags(const CLI::App& app, LoaderFlags& f, Options& opt)
+{
+    Config& c = opt.config;
+    if (f.policy.empty())
+        f.policy = env_or("AUTHWALL_POLICY", "");
+    opt.policy = f.policy.empty() ? c.policy_dir : fs::path(f.policy);
+    if (!f.unmatched.empty()) {
+        if (f.unmatched == "pass")
+            opt.unmatched_flag = Fallback{Fallback::Kind::Pass, {}};
+        else if (f.unmatched == "deny")
+            opt.unmatched_flag = Fallback{Fallback::Kind::Deny, {}};
+        else if (valid_policy_name(f.unmatched))
+            opt.unmatched_flag = Fallback{Fallback::Kind::Policy, f.unmatched};
+        else {
+            spdlog::error("loader: --unmatched must be pass, deny or a policy name, not '{}'", f.unmatched);
+            return false;
         }
+        c.unmatched = *opt.unmatched_flag;
     }
+    if (f.max_sessions)
+        c.max_sessions = f.max_sessions;
+    if (app.count("--events-per-sec"))
+        c.events_per_sec = f.events_per_sec;
+    if (f.deny_unknown)
+        c.deny_unknown_cgroups = true;
+    return true;
 }
 
 } // namespace
@@ -360,42 +391,16 @@ int main(int argc, char** argv)
                  "Stopping it leaves enforcement in place; --uninstall removes it.\n"
                  "Settings come from the flags, then the environment, then the configuration file."};
     app.get_formatter()->column_width(34);
-    std::string config_path, pin_dir, policy, run_dir;
-    std::vector<std::string> roots;
-    std::string unmatched;
-    uint32_t max_sessions = 0, events_per_sec = 0;
-    bool deny_unknown = false;
-    app.add_option("--config", config_path,
-                   std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath +
-                       ", optional)");
-    app.add_option("--pin-dir", pin_dir, "bpffs directory for maps and links (env AUTHWALL_PIN_DIR)");
-    app.add_option("--run-dir", run_dir,
-                   "where the policy index and session records live (env AUTHWALL_RUN_DIR; default /run/authwall)");
-    app.add_option("--cgroup-root", roots,
-                   "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
-                   "default: the cgroup2 root)");
-    app.add_option("--policy", policy,
-                   std::string("policy file or directory of *.toml (env AUTHWALL_POLICY; default ") +
-                       kDefaultPolicyDir + ")");
-    app.add_option("--unmatched", unmatched, "for sessions no policy claims: pass, deny or a policy name");
-    app.add_option("--max-sessions", max_sessions, "capacity of the sessions map")->check(CLI::Range(1u, 1u << 22));
-    app.add_option("--events-per-sec", events_per_sec, "denial events per second and CPU (0 = none)");
-    app.add_flag("--deny-unknown-cgroups", deny_unknown,
-                 "refuse traffic of cgroups that are no session (only for roots that hold nothing else)");
-    app.add_option("--reload-delay-ms", opt.reload_delay_ms, "quiet time after a file change before reloading")
-        ->capture_default_str();
-    app.add_flag("--once", opt.once, "install, load the policies and exit (no event loop); exit 1 if they fail");
-    app.add_flag("--uninstall", opt.uninstall, "detach every program and remove every pin, then exit");
-    app.add_flag("--debug", opt.debug, "debug logging, including libbpf's and the verifier's messages");
-    std::string seccomp = env_or("AUTHWALL_SECCOMP", "kill");
-    app.add_option("--seccomp", seccomp, kSeccompOptionHelp)->check(CLI::IsMember({"kill", "log", "off"}));
+    DaemonFlags flags;
+    LoaderFlags loader_flags;
+    add_daemon_flags(app, flags,
+                     "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
+                     "default: the cgroup2 root)");
+    add_loader_flags(app, loader_flags, opt);
     CLI11_PARSE(app, argc, argv);
-    opt.seccomp = *parse_seccomp_mode(seccomp);
-
-    auto logger = spdlog::stderr_color_mt("authwall-loader");
-    spdlog::set_default_logger(logger);
-    spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%^%l%$: %v" : "[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
-    spdlog::set_level(opt.debug ? spdlog::level::debug : spdlog::level::info);
+    start_logging("authwall-loader", flags.debug);
+    opt.debug = flags.debug;
+    opt.seccomp = seccomp_mode(flags);
 
     // First, so that an unprivileged run gets this one sentence, not an
     // error about a file it cannot read.
@@ -403,49 +408,31 @@ int main(int argc, char** argv)
         spdlog::error("loader: {}", st.error().message());
         return 1;
     }
-    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, roots});
-    if (!resolved.load.ok()) {
-        for (const auto& e : resolved.load.errors)
-            spdlog::error("config: {}", e.str());
+    auto resolved = load_daemon_config(flags);
+    if (!resolved)
         return 1;
-    }
-    opt.config_path = resolved.config_path;
-    opt.config_explicit = resolved.config_explicit;
-    opt.config = resolved.load.config;
-    Config& c = opt.config;
-
-    if (c.enforcement_roots.empty() && !opt.uninstall) {
+    opt.config_path = resolved->config_path;
+    opt.config_explicit = resolved->config_explicit;
+    opt.config = resolved->load.config;
+    if (!apply_loader_flags(app, loader_flags, opt))
+        return 2;
+    if (opt.config.enforcement_roots.empty() && !opt.uninstall) {
         auto mount = find_cgroup2_mount();
         if (!mount) {
             spdlog::error("loader: {}", mount.error().message());
             return 1;
         }
-        c.enforcement_roots.push_back(mount->mount_point);
+        opt.config.enforcement_roots.push_back(mount->mount_point);
     }
-    if (policy.empty())
-        policy = env_or("AUTHWALL_POLICY", "");
-    opt.policy = policy.empty() ? c.policy_dir : fs::path(policy);
-    if (!unmatched.empty()) {
-        if (unmatched == "pass")
-            opt.unmatched_flag = Fallback{Fallback::Kind::Pass, {}};
-        else if (unmatched == "deny")
-            opt.unmatched_flag = Fallback{Fallback::Kind::Deny, {}};
-        else if (valid_policy_name(unmatched))
-            opt.unmatched_flag = Fallback{Fallback::Kind::Policy, unmatched};
-        else {
-            spdlog::error("loader: --unmatched must be pass, deny or a policy name, not '{}'", unmatched);
-            return 2;
-        }
-        c.unmatched = *opt.unmatched_flag;
+    if (opt.uninstall)
+        return run_uninstall(opt);
+    auto lock = InstanceLock::take(opt.config.run_dir, "authwall-loader", opt.config.pin_dir);
+    if (!lock) {
+        spdlog::error("loader: {}", lock.error().message());
+        return 1;
     }
-    if (max_sessions)
-        c.max_sessions = max_sessions;
-    if (app.count("--events-per-sec"))
-        c.events_per_sec = events_per_sec;
-    if (deny_unknown)
-        c.deny_unknown_cgroups = true;
     try {
-        return opt.uninstall ? run_uninstall(opt) : run(opt);
+        return run(opt);
     } catch (const std::exception& e) {
         spdlog::critical("loader: {}", e.what());
         return 1;

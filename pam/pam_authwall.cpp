@@ -53,6 +53,47 @@ Result<Config> load_settings(const PamOptions& options)
     return load.config;
 }
 
+OpenRequest login_request(pam_handle_t* pamh, const PamOptions& options)
+{
+    OpenRequest req;
+    req.user = item(pamh, PAM_USER);
+    req.service = item(pamh, PAM_SERVICE);
+    req.rhost = item(pamh, PAM_RHOST);
+    req.tty = item(pamh, PAM_TTY);
+    req.leader = getpid();
+    // Set by pam_systemd earlier in the stack (the PAM environment, not the
+    // process's): checked against the leader's cgroup before it is used.
+    if (const char* sid = pam_getenv(pamh, "XDG_SESSION_ID"))
+        req.logind_session = sid;
+    req.user_only = options.user_only;
+    return req;
+}
+
+// Logs what an open that succeeded has to say, and keeps what its close
+// needs (pam_set_data).
+int keep_for_close(pam_handle_t* pamh, const PamOptions& options, const OpenResult& result, const std::string& user)
+{
+    for (const auto& note : result.notes)
+        pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
+    if (options.debug && result.user_policy)
+        pam_syslog(pamh, LOG_DEBUG, "user layer of %s: policy %s", user.c_str(), result.user_policy->c_str());
+    if (result.exempt || result.enclosing_session || result.user_only) {
+        // Close must know open made nothing here: with `su` inside a
+        // session, the enclosing session is the caller's own.
+        pam_set_data(pamh, kDataKey, new CloseHint{0, std::nullopt}, free_hint);
+        if (options.debug && result.exempt)
+            pam_syslog(pamh, LOG_DEBUG, "user %s is exempt: no session", user.c_str());
+        return PAM_SUCCESS;
+    }
+    const SessionRecord& rec = *result.record;
+    if (pam_set_data(pamh, kDataKey, new CloseHint{rec.id, result.cgroup_mount}, free_hint) != PAM_SUCCESS)
+        pam_syslog(pamh, LOG_WARNING, "cannot keep the session id; close will find it from the cgroup");
+    if (options.debug)
+        pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s with policy %s in %s",
+                   static_cast<unsigned long long>(rec.id), rec.user.c_str(), rec.policy.c_str(), rec.cgroup.c_str());
+    return PAM_SUCCESS;
+}
+
 int open_session(pam_handle_t* pamh, int argc, const char** argv)
 {
     auto options = parse_pam_options(std::vector<std::string>(argv, argv + argc));
@@ -76,17 +117,7 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
     if (!options->fail_explicit)
         options->fail_closed = config->pam_fail == PamFailMode::Closed;
 
-    OpenRequest req;
-    req.user = item(pamh, PAM_USER);
-    req.service = item(pamh, PAM_SERVICE);
-    req.rhost = item(pamh, PAM_RHOST);
-    req.tty = item(pamh, PAM_TTY);
-    req.leader = getpid();
-    // Set by pam_systemd earlier in the stack (the PAM environment, not the
-    // process's): checked against the leader's cgroup before it is used.
-    if (const char* sid = pam_getenv(pamh, "XDG_SESSION_ID"))
-        req.logind_session = sid;
-    req.user_only = options->user_only;
+    OpenRequest req = login_request(pamh, *options);
     JournalSink events("pam_authwall", config->event_log);
     LazyLoginExtras extras;
     OpenOutcome out = open_login_session(req, *config, options->rhost, events, extras);
@@ -103,25 +134,7 @@ int open_session(pam_handle_t* pamh, int argc, const char** argv)
             return enforcement_failed(out.error->error);
         }
     }
-    for (const auto& note : out.result->notes)
-        pam_syslog(pamh, LOG_WARNING, "%s", note.c_str());
-    if (options->debug && out.result->user_policy)
-        pam_syslog(pamh, LOG_DEBUG, "user layer of %s: policy %s", req.user.c_str(), out.result->user_policy->c_str());
-    if (out.result->exempt || out.result->enclosing_session || out.result->user_only) {
-        // Close must know open made nothing here: with `su` inside a
-        // session, the enclosing session is the caller's own.
-        pam_set_data(pamh, kDataKey, new CloseHint{0, std::nullopt}, free_hint);
-        if (options->debug && out.result->exempt)
-            pam_syslog(pamh, LOG_DEBUG, "user %s is exempt: no session", req.user.c_str());
-        return PAM_SUCCESS;
-    }
-    const SessionRecord& rec = *out.result->record;
-    if (pam_set_data(pamh, kDataKey, new CloseHint{rec.id, out.result->cgroup_mount}, free_hint) != PAM_SUCCESS)
-        pam_syslog(pamh, LOG_WARNING, "cannot keep the session id; close will find it from the cgroup");
-    if (options->debug)
-        pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s with policy %s in %s",
-                   static_cast<unsigned long long>(rec.id), rec.user.c_str(), rec.policy.c_str(), rec.cgroup.c_str());
-    return PAM_SUCCESS;
+    return keep_for_close(pamh, *options, *out.result, req.user);
 }
 
 int close_session(pam_handle_t* pamh, int argc, const char** argv)

@@ -1,5 +1,6 @@
 #include "core/session/events.h"
 
+#include "core/base/event_log.h"
 #include "core/base/journal.h"
 #include "core/base/time.h"
 
@@ -29,13 +30,7 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
                          {"kind", kind_name(r.kind)},
                          {"detail", detail},
                          {"time", rfc3339_utc(realtime_ns())}};
-        std::string line = j.dump() + "\n";
-        // O_APPEND: concurrent sessions never interleave within a line.
-        int fd = ::open(event_log_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (fd >= 0) {
-            (void)!::write(fd, line.data(), line.size());
-            ::close(fd);
-        }
+        append_event_line(event_log_, j.dump()).ok(); // the journal below has the event too
     }
     std::string message = "authwall: " + event + " session " + std::to_string(r.id) + " user=" + r.user +
                           " uid=" + std::to_string(r.uid) + " service=" + r.service +

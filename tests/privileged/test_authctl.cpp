@@ -142,6 +142,38 @@ BOOST_AUTO_TEST_CASE(enroll_and_unenroll_are_sessions_like_any_other)
     BOOST_TEST(out.find("is no session") != std::string::npos, out);
 }
 
+// One instance of each daemon per installation: a second one is refused,
+// naming the first; authctl status names the daemon that holds the lock,
+// and never a process that only has the daemon's name.
+BOOST_AUTO_TEST_CASE(one_daemon_per_installation_and_status_asks_the_lock)
+{
+    LoginWorld w(kPolicies);
+    auto daemons = [&] { return nlohmann::json::parse(run_authctl(w, "status --json")).at("daemons"); };
+    // Control: a process named like the daemon, holding no lock.
+    fs::path impostor = w.dir() / "authwall-cgroupd";
+    fs::copy_file("/bin/sleep", impostor);
+    Background fake(impostor.string() + " 60");
+    BOOST_TEST(daemons().at("authwall-cgroupd").at("running") == false);
+
+    {
+        Cgroupd first(w);
+        auto d = daemons().at("authwall-cgroupd");
+        BOOST_TEST(d.at("running") == true);
+        BOOST_TEST(d.at("pid") == first.pid());
+        BOOST_TEST(daemons().at("authwall-loader").at("running") == false);
+        auto out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() +
+                             " --once 2>&1; echo rc=$?");
+        BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(first.pid())) != std::string::npos,
+                   out);
+        BOOST_TEST(out.find("rc=1") != std::string::npos, out);
+    }
+    BOOST_TEST(daemons().at("authwall-cgroupd").at("running") == false);
+    // Once the first is gone, the next one starts.
+    auto out =
+        sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --once 2>&1; echo rc=$?");
+    BOOST_TEST(out.find("rc=0") != std::string::npos, out);
+}
+
 BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
 {
     LoginWorld w(kPolicies);
