@@ -268,9 +268,9 @@ nlohmann::json status_json(const Context& ctx)
         return j;
     }
     nlohmann::json fills = nlohmann::json::object();
-    for (auto name : {"sessions", "session_stats", "users", "policy_names"})
-        if (auto f = maps->fill(name))
-            fills[name] = {{"entries", f->entries}, {"max_entries", f->max_entries}};
+    for (MapId map : {MapId::Sessions, MapId::SessionStats, MapId::Users, MapId::PolicyNames})
+        if (auto f = maps->fill(map))
+            fills[std::string(map_name(map))] = {{"entries", f->entries}, {"max_entries", f->max_entries}};
     j["maps"] = fills;
     if (auto s = maps->events_suppressed())
         j["events_suppressed"] = *s;

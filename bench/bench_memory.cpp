@@ -47,8 +47,8 @@ struct Usage {
 
 Usage usage(const PinnedMaps& maps)
 {
-    return {map_memory(maps.map_fd("sessions")), map_memory(maps.map_fd("session_stats")),
-            map_memory(maps.map_fd("users"))};
+    return {map_memory(maps.map_fd(MapId::Sessions)), map_memory(maps.map_fd(MapId::SessionStats)),
+            map_memory(maps.map_fd(MapId::Users))};
 }
 
 uint32_t optmem(int fd)

@@ -111,12 +111,6 @@ Result<Fd> open_pin(const std::filesystem::path& pin_dir, std::string_view name)
     return fd;
 }
 
-// The slot of `name` in kMapNames, or kMapNames.size().
-size_t map_slot(std::string_view name)
-{
-    return static_cast<size_t>(std::find(kMapNames.begin(), kMapNames.end(), name) - kMapNames.begin());
-}
-
 } // namespace
 
 Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
@@ -132,40 +126,36 @@ Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
     return maps;
 }
 
-Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir, std::initializer_list<std::string_view> names)
+Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir, std::initializer_list<MapId> list)
 {
     PinnedMaps maps;
     maps.pin_dir_ = pin_dir;
-    for (auto name : names) {
-        size_t slot = map_slot(name);
-        if (slot == kMapNames.size())
-            return Error::msg("open pinned map", std::string(name), "not a map of authwall");
-        auto fd = open_pin(pin_dir, name);
+    for (MapId map : list) {
+        auto fd = open_pin(pin_dir, map_name(map));
         if (!fd)
             return fd.error();
-        maps.fds_[slot] = std::move(fd).value();
+        maps.fds_[static_cast<size_t>(map)] = std::move(fd).value();
     }
     return maps;
 }
 
-int PinnedMaps::map_fd(std::string_view name) const
+int PinnedMaps::map_fd(MapId map) const
 {
-    size_t slot = map_slot(name);
-    if (slot == kMapNames.size())
-        return -1;
+    auto slot = static_cast<size_t>(map);
     if (!fds_[slot])
-        if (auto fd = open_pin(pin_dir_, name))
+        if (auto fd = open_pin(pin_dir_, map_name(map)))
             fds_[slot] = std::move(fd).value();
     return fds_[slot].get();
 }
 
-Result<PinnedMaps::Fill> PinnedMaps::fill(std::string_view name) const
+Result<PinnedMaps::Fill> PinnedMaps::fill(MapId map) const
 {
-    int fd = map_fd(name);
+    int fd = map_fd(map);
+    const std::string name(map_name(map));
     bpf_map_info info{};
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
-        return Error::sys("read map info", std::string(name), errno);
+        return Error::sys("read map info", name, errno);
     Fill f;
     f.max_entries = info.max_entries;
     std::vector<uint8_t> key(info.key_size), next(info.key_size);
@@ -185,7 +175,7 @@ Status PinnedMaps::mark_session_level(int level)
 {
     long page = sysconf(_SC_PAGESIZE);
     void* mem =
-        mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, map_fd("session_levels"), 0);
+        mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, map_fd(MapId::SessionLevels), 0);
     if (mem == MAP_FAILED)
         return Error::sys("mark session level", std::to_string(level), errno);
     __atomic_fetch_or(static_cast<uint64_t*>(mem), uint64_t{1} << level, __ATOMIC_SEQ_CST);
@@ -203,7 +193,7 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
     // is refused, its counters untouched.
     aw_stats zero{};
     bool counters_existed = false;
-    if (bpf_map_update_elem(map_fd("session_stats"), &cgroup_id, &zero, BPF_NOEXIST) != 0) {
+    if (bpf_map_update_elem(map_fd(MapId::SessionStats), &cgroup_id, &zero, BPF_NOEXIST) != 0) {
         int err = errno;
         if (err != EEXIST)
             return Error::sys("create counters of session", std::to_string(cgroup_id), err,
@@ -213,10 +203,10 @@ Status PinnedMaps::insert_session(uint64_t cgroup_id, int level, const SessionEn
     if (auto st = mark_session_level(level); !st)
         return st;
     aw_session value = entry.to_abi();
-    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_NOEXIST) != 0) {
+    if (bpf_map_update_elem(map_fd(MapId::Sessions), &cgroup_id, &value, BPF_NOEXIST) != 0) {
         int err = errno;
         if (!counters_existed)
-            bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id);
+            bpf_map_delete_elem(map_fd(MapId::SessionStats), &cgroup_id);
         return Error::sys("insert session", std::to_string(cgroup_id), err,
                           err == EEXIST  ? "it is a session already (authctl show " + std::to_string(cgroup_id) + ")"
                           : err == E2BIG ? "the sessions map is full (raise limits.max_sessions)"
@@ -230,12 +220,12 @@ Status PinnedMaps::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
     if (uid == 0)
         return Error::msg("confine user", "uid 0", "root is never in the user layer (exempt_users)");
     aw_user value{};
-    if (bpf_map_lookup_elem(map_fd("users"), &uid, &value) != 0)
+    if (bpf_map_lookup_elem(map_fd(MapId::Users), &uid, &value) != 0)
         value = aw_user{};
     value.policy_id = policy_id;
     value.flags = flags;
     value.armed_ns = realtime_ns();
-    if (bpf_map_update_elem(map_fd("users"), &uid, &value, BPF_ANY) != 0) {
+    if (bpf_map_update_elem(map_fd(MapId::Users), &uid, &value, BPF_ANY) != 0) {
         int err = errno;
         return Error::sys("confine user", "uid " + std::to_string(uid), err,
                           err == E2BIG ? "the users map is full (it holds limits.max_sessions users; raise it)" : "");
@@ -245,7 +235,7 @@ Status PinnedMaps::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
 
 Status PinnedMaps::remove_user(uint32_t uid)
 {
-    if (bpf_map_delete_elem(map_fd("users"), &uid) != 0 && errno != ENOENT)
+    if (bpf_map_delete_elem(map_fd(MapId::Users), &uid) != 0 && errno != ENOENT)
         return Error::sys("release user", "uid " + std::to_string(uid), errno);
     return advance_generation();
 }
@@ -260,7 +250,7 @@ UserEntry user_from_abi(const aw_user& u)
 Result<std::optional<UserEntry>> PinnedMaps::lookup_user(uint32_t uid) const
 {
     aw_user value{};
-    if (bpf_map_lookup_elem(map_fd("users"), &uid, &value) != 0) {
+    if (bpf_map_lookup_elem(map_fd(MapId::Users), &uid, &value) != 0) {
         if (errno == ENOENT)
             return std::optional<UserEntry>();
         return Error::sys("look up user", "uid " + std::to_string(uid), errno);
@@ -271,7 +261,7 @@ Result<std::optional<UserEntry>> PinnedMaps::lookup_user(uint32_t uid) const
 Result<std::vector<std::pair<uint32_t, UserEntry>>> PinnedMaps::list_users() const
 {
     std::vector<std::pair<uint32_t, UserEntry>> out;
-    int fd = map_fd("users");
+    int fd = map_fd(MapId::Users);
     uint32_t key = 0, next = 0;
     void* prev = nullptr;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -286,9 +276,9 @@ Result<std::vector<std::pair<uint32_t, UserEntry>>> PinnedMaps::list_users() con
 
 Status PinnedMaps::remove_session(uint64_t cgroup_id)
 {
-    if (bpf_map_delete_elem(map_fd("sessions"), &cgroup_id) != 0 && errno != ENOENT)
+    if (bpf_map_delete_elem(map_fd(MapId::Sessions), &cgroup_id) != 0 && errno != ENOENT)
         return Error::sys("remove session", std::to_string(cgroup_id), errno);
-    if (bpf_map_delete_elem(map_fd("session_stats"), &cgroup_id) != 0 && errno != ENOENT)
+    if (bpf_map_delete_elem(map_fd(MapId::SessionStats), &cgroup_id) != 0 && errno != ENOENT)
         return Error::sys("remove counters of session", std::to_string(cgroup_id), errno);
     return advance_generation();
 }
@@ -296,7 +286,7 @@ Status PinnedMaps::remove_session(uint64_t cgroup_id)
 Result<std::optional<SessionEntry>> PinnedMaps::lookup_session(uint64_t cgroup_id) const
 {
     aw_session value{};
-    if (bpf_map_lookup_elem(map_fd("sessions"), &cgroup_id, &value) != 0) {
+    if (bpf_map_lookup_elem(map_fd(MapId::Sessions), &cgroup_id, &value) != 0) {
         if (errno == ENOENT)
             return std::optional<SessionEntry>();
         return Error::sys("look up session", std::to_string(cgroup_id), errno);
@@ -309,9 +299,9 @@ Result<std::vector<std::pair<uint64_t, SessionEntry>>> PinnedMaps::list_sessions
     std::vector<std::pair<uint64_t, SessionEntry>> out;
     uint64_t key = 0, next = 0;
     uint64_t* prev = nullptr;
-    while (bpf_map_get_next_key(map_fd("sessions"), prev, &next) == 0) {
+    while (bpf_map_get_next_key(map_fd(MapId::Sessions), prev, &next) == 0) {
         aw_session value{};
-        if (bpf_map_lookup_elem(map_fd("sessions"), &next, &value) == 0)
+        if (bpf_map_lookup_elem(map_fd(MapId::Sessions), &next, &value) == 0)
             out.emplace_back(next, SessionEntry::from_abi(value));
         key = next;
         prev = &key;
@@ -324,10 +314,10 @@ Result<std::vector<std::pair<uint64_t, SessionEntry>>> PinnedMaps::list_sessions
 Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t clear)
 {
     aw_session value{};
-    if (bpf_map_lookup_elem(map_fd("sessions"), &cgroup_id, &value) != 0)
+    if (bpf_map_lookup_elem(map_fd(MapId::Sessions), &cgroup_id, &value) != 0)
         return Error::sys("look up session", std::to_string(cgroup_id), errno);
     value.flags = (value.flags | set) & ~clear;
-    if (bpf_map_update_elem(map_fd("sessions"), &cgroup_id, &value, BPF_EXIST) != 0)
+    if (bpf_map_update_elem(map_fd(MapId::Sessions), &cgroup_id, &value, BPF_EXIST) != 0)
         return Error::sys("update session", std::to_string(cgroup_id), errno);
     return advance_generation();
 }
@@ -335,7 +325,7 @@ Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t 
 Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
 {
     aw_stats s{};
-    if (bpf_map_lookup_elem(map_fd("session_stats"), &cgroup_id, &s) != 0)
+    if (bpf_map_lookup_elem(map_fd(MapId::SessionStats), &cgroup_id, &s) != 0)
         return Error::sys("read counters of session", std::to_string(cgroup_id), errno);
     SessionStats out;
     out.bytes_in = s.bytes_in;
@@ -349,7 +339,7 @@ Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
 
 Result<std::vector<std::pair<uint64_t, SessionEntry>>> PinnedMaps::list_sessions_batch() const
 {
-    int fd = map_fd("sessions");
+    int fd = map_fd(MapId::Sessions);
     std::vector<std::pair<uint64_t, SessionEntry>> out;
     uint32_t chunk = 4096;
     std::vector<uint64_t> keys(chunk);
@@ -405,18 +395,18 @@ Result<std::map<std::string, uint32_t>> read_policy_names(int fd, bool active_on
 
 Result<std::map<std::string, uint32_t>> PinnedMaps::policy_ids() const
 {
-    return read_policy_names(map_fd("policy_names"), false);
+    return read_policy_names(map_fd(MapId::PolicyNames), false);
 }
 
 Result<std::map<std::string, uint32_t>> PinnedMaps::active_policy_ids() const
 {
-    return read_policy_names(map_fd("policy_names"), true);
+    return read_policy_names(map_fd(MapId::PolicyNames), true);
 }
 
 Result<bool> PinnedMaps::policy_in_force(const std::string& name, uint32_t id) const
 {
     aw_policy_name value{};
-    if (bpf_map_lookup_elem(map_fd("policy_names"), &id, &value) != 0) {
+    if (bpf_map_lookup_elem(map_fd(MapId::PolicyNames), &id, &value) != 0) {
         if (errno == ENOENT)
             return false;
         return Error::sys("look up policy", name + " (id " + std::to_string(id) + ")", errno);
@@ -441,7 +431,7 @@ Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
     auto known = policy_ids();
     if (!known)
         return known.error();
-    int names = map_fd("policy_names");
+    int names = map_fd(MapId::PolicyNames);
     for (const auto& [name, id] : *known) {
         if (compiled.ids.count(name))
             continue;
@@ -462,7 +452,7 @@ Status PinnedMaps::install_policies(const CompiledPolicies& compiled)
 
     uint32_t slot = 0;
     int trie_fd = trie.get();
-    if (bpf_map_update_elem(map_fd("policy_gen"), &slot, &trie_fd, BPF_ANY) != 0)
+    if (bpf_map_update_elem(map_fd(MapId::PolicyGen), &slot, &trie_fd, BPF_ANY) != 0)
         return Error::sys("activate policy generation", "policy_gen", errno);
     return advance_generation();
 }
@@ -485,13 +475,13 @@ Result<Fd> active_trie(int outer)
 
 bool PinnedMaps::has_active_policies() const
 {
-    auto fd = active_trie(map_fd("policy_gen"));
+    auto fd = active_trie(map_fd(MapId::PolicyGen));
     return fd && fd->valid();
 }
 
 Result<std::vector<CompiledEntry>> PinnedMaps::read_active_policies() const
 {
-    auto fd = active_trie(map_fd("policy_gen"));
+    auto fd = active_trie(map_fd(MapId::PolicyGen));
     if (!fd)
         return fd.error();
     std::vector<CompiledEntry> out;
@@ -516,7 +506,7 @@ Result<aw_settings> PinnedMaps::settings() const
 {
     uint32_t zero = 0;
     aw_settings s{};
-    if (bpf_map_lookup_elem(map_fd("settings"), &zero, &s) != 0)
+    if (bpf_map_lookup_elem(map_fd(MapId::Settings), &zero, &s) != 0)
         return Error::sys("read settings", "settings", errno);
     return s;
 }
@@ -524,7 +514,7 @@ Result<aw_settings> PinnedMaps::settings() const
 Status PinnedMaps::write_settings(const aw_settings& s)
 {
     uint32_t zero = 0;
-    if (bpf_map_update_elem(map_fd("settings"), &zero, &s, BPF_ANY) != 0)
+    if (bpf_map_update_elem(map_fd(MapId::Settings), &zero, &s, BPF_ANY) != 0)
         return Error::sys("write settings", "settings", errno);
     return advance_generation();
 }
@@ -538,7 +528,7 @@ Status PinnedMaps::advance_generation()
         return Error::sys("advance the data plane generation", "getrandom", errno);
     value |= AW_GENERATION_VALID;
     uint32_t zero = 0;
-    if (bpf_map_update_elem(map_fd("generation"), &zero, &value, BPF_ANY) != 0)
+    if (bpf_map_update_elem(map_fd(MapId::Generation), &zero, &value, BPF_ANY) != 0)
         return Error::sys("advance the data plane generation", "generation", errno);
     return {};
 }
@@ -548,7 +538,7 @@ Result<uint64_t> PinnedMaps::events_suppressed() const
     uint32_t zero = 0;
     int ncpus = libbpf_num_possible_cpus();
     std::vector<aw_event_budget> per_cpu(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
-    if (bpf_map_lookup_elem(map_fd("event_budget"), &zero, per_cpu.data()) != 0)
+    if (bpf_map_lookup_elem(map_fd(MapId::EventBudget), &zero, per_cpu.data()) != 0)
         return Error::sys("read event budget", "event_budget", errno);
     uint64_t n = 0;
     for (const auto& b : per_cpu)

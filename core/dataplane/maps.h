@@ -55,12 +55,12 @@ class PinnedMaps {
     // Opens every map pinned under pin_dir/maps. Fails with a sentence that
     // says whether the loader never ran or the pins are unreadable.
     static Result<PinnedMaps> open(const std::filesystem::path& pin_dir);
-    // Opens only `maps` (names of kMapNames) now, with the same errors; any
+    // Opens only `maps` now, with the same errors; any
     // other map is opened on its first use (map_fd). For a caller that
     // touches a few maps once, as a login does: a pin opened is a path walk
     // in bpffs and a file descriptor. A map added to kMapNames is opened
     // this way with no other change.
-    static Result<PinnedMaps> open(const std::filesystem::path& pin_dir, std::initializer_list<std::string_view> maps);
+    static Result<PinnedMaps> open(const std::filesystem::path& pin_dir, std::initializer_list<MapId> maps);
 
     // --- sessions -------------------------------------------------------
     // Inserts or replaces the session of `cgroup_id`, whose cgroup sits at
@@ -115,16 +115,16 @@ class PinnedMaps {
     Status advance_generation();
 
     // The map's descriptor, opened now if it was not (open() with a list);
-    // -1 for a name that is not a map of kMapNames or a pin that cannot be
-    // opened (the operation on it then fails with EBADF).
-    int map_fd(std::string_view name) const;
+    // -1 for a pin that cannot be opened (the operation on it then fails
+    // with EBADF).
+    int map_fd(MapId map) const;
 
     struct Fill {
         uint64_t entries = 0;
         uint32_t max_entries = 0;
     };
     // How full a hash map is (entries counted by walking its keys).
-    Result<Fill> fill(std::string_view name) const;
+    Result<Fill> fill(MapId map) const;
 
   private:
     Status mark_session_level(int level);

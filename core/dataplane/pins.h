@@ -25,10 +25,36 @@ inline constexpr std::array<std::string_view, 10> kProgramNames{
 // Attached only where the kernel supports it (BPF LSM with BTF).
 inline constexpr std::string_view kLsmProgramName = "aw_socket_create";
 
+// The pinned maps, in the order of kMapNames; code names a map by this
+// enum, so a misspelt map fails to compile. unit.abi_layout holds both
+// lists to the BPF object.
+enum class MapId : unsigned {
+    Sessions,
+    SessionStats,
+    SessionLevels,
+    PolicyGen,
+    PolicyNames,
+    Events,
+    EventBudget,
+    Settings,
+    Users,
+    Generation,
+};
+
 inline constexpr std::array<std::string_view, 10> kMapNames{
     "sessions", "session_stats", "session_levels", "policy_gen", "policy_names",
     "events",   "event_budget",  "settings",       "users",      "generation",
 };
+
+inline constexpr std::string_view map_name(MapId map)
+{
+    return kMapNames[static_cast<size_t>(map)];
+}
+static_assert(map_name(MapId::Sessions) == "sessions" && map_name(MapId::SessionStats) == "session_stats" &&
+              map_name(MapId::SessionLevels) == "session_levels" && map_name(MapId::PolicyGen) == "policy_gen" &&
+              map_name(MapId::PolicyNames) == "policy_names" && map_name(MapId::Events) == "events" &&
+              map_name(MapId::EventBudget) == "event_budget" && map_name(MapId::Settings) == "settings" &&
+              map_name(MapId::Users) == "users" && map_name(MapId::Generation) == "generation");
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
 {

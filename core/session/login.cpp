@@ -324,9 +324,10 @@ std::optional<OpenOutcome> LoginOpening::exempt_or_policy()
 // read refuses like any enforcement failure.
 std::optional<OpenOutcome> LoginOpening::arm_user()
 {
-    auto maps = user_only_ ? PinnedMaps::open(config_.pin_dir, {"policy_names", "users", "generation"})
-                           : PinnedMaps::open(config_.pin_dir, {"policy_names", "users", "sessions", "session_stats",
-                                                                "session_levels", "generation"});
+    auto maps = user_only_
+                    ? PinnedMaps::open(config_.pin_dir, {MapId::PolicyNames, MapId::Users, MapId::Generation})
+                    : PinnedMaps::open(config_.pin_dir, {MapId::PolicyNames, MapId::Users, MapId::Sessions,
+                                                         MapId::SessionStats, MapId::SessionLevels, MapId::Generation});
     if (!maps)
         return failed(OpenFailure::Enforcement, explained(maps.error(), login_.user, config_));
     maps_.emplace(std::move(maps).value());
@@ -579,7 +580,7 @@ Result<CloseResult> close_login_session(const CloseHint& hint, pid_t caller, con
 
     // Without the maps (the data plane was uninstalled) there is nothing to
     // revoke; the cgroup and the record still go.
-    auto maps = PinnedMaps::open(config.pin_dir, {"sessions", "session_stats", "generation"});
+    auto maps = PinnedMaps::open(config.pin_dir, {MapId::Sessions, MapId::SessionStats, MapId::Generation});
     PinnedSessionStore store(maps ? &*maps : nullptr, config.run_dir, config.nft_mirror, extras);
     EndSpec end{"close", "", [&](std::string& detail) {
                     Emptied e = empty_login_cgroup(*rec, caller, *mount, extras, result);
