@@ -18,6 +18,11 @@
 // Several sessions may share a login address: the address element is
 // reference-counted under <run_dir>/nft/ (one file per session, under one
 // lock), so the last close removes it and no other close does.
+//
+// In this folder: mirror.cpp (the table, one session's add and remove,
+// reading the sets), reconcile.cpp (drift and repair), and internal to it
+// elements.h (which elements stand for a session, their encoding),
+// netlink.h (the transport) and refcounts.h (the address counts).
 #pragma once
 
 #include "core/base/net.h"
