@@ -120,7 +120,8 @@ int serve(Reconciler& reconciler, const Config& config, SeccompMode seccomp, uns
 int main(int argc, char** argv)
 {
     CLI::App app{"authwall-cgroupd: reaps sessions whose cgroup died, ends sessions past their max_duration,\n"
-                 "enrolls container cgroups into policies by path. Settings: flags, environment, configuration."};
+                 "enrolls container cgroups into policies by path. Settings: flags, environment, configuration.",
+                 "authwall-cgroupd"};
     DaemonFlags flags;
     unsigned sweep_seconds = 60;
     bool once = false;
@@ -129,7 +130,8 @@ int main(int argc, char** argv)
         ->capture_default_str()
         ->check(CLI::Range(1u, 86400u));
     app.add_flag("--once", once, "reconcile once and exit");
-    CLI11_PARSE(app, argc, argv);
+    if (auto done = parse_command_line(app, argc, argv))
+        return *done;
     start_logging("authwall-cgroupd", flags.debug);
 
     auto resolved = load_daemon_config(flags);

@@ -389,7 +389,8 @@ int main(int argc, char** argv)
     Options opt;
     CLI::App app{"authwall-loader: loads and attaches the authwall data plane and keeps the policies in force.\n"
                  "Stopping it leaves enforcement in place; --uninstall removes it.\n"
-                 "Settings come from the flags, then the environment, then the configuration file."};
+                 "Settings come from the flags, then the environment, then the configuration file.",
+                 "authwall-loader"};
     app.get_formatter()->column_width(34);
     DaemonFlags flags;
     LoaderFlags loader_flags;
@@ -397,7 +398,8 @@ int main(int argc, char** argv)
                      "cgroup2 directory to enforce at, repeatable (env AUTHWALL_CGROUP_ROOTS, ':'-separated; "
                      "default: the cgroup2 root)");
     add_loader_flags(app, loader_flags, opt);
-    CLI11_PARSE(app, argc, argv);
+    if (auto done = parse_command_line(app, argc, argv))
+        return *done;
     start_logging("authwall-loader", flags.debug);
     opt.debug = flags.debug;
     opt.seccomp = seccomp_mode(flags);

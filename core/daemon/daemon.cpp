@@ -33,6 +33,17 @@ void add_daemon_flags(CLI::App& app, DaemonFlags& flags, const std::string& root
     const char* env = std::getenv("AUTHWALL_SECCOMP");
     flags.seccomp = env && *env ? env : "kill";
     app.add_option("--seccomp", flags.seccomp, kSeccompOptionHelp)->check(CLI::IsMember({"kill", "log", "off"}));
+    app.set_version_flag("--version", std::string(app.get_name()) + " " + AUTHWALL_VERSION);
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv)
+{
+    try {
+        app.parse(argc, argv);
+        return std::nullopt;
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
 }
 
 void start_logging(const std::string& name, bool debug)

@@ -32,8 +32,13 @@ struct DaemonFlags {
     std::string seccomp;
 };
 
-// Adds them to `app`; `roots_help` says what --cgroup-root means to this daemon.
+// Adds them to `app`, with --version; `roots_help` says what --cgroup-root
+// means to this daemon.
 void add_daemon_flags(CLI::App& app, DaemonFlags& flags, const std::string& roots_help);
+// Parses the command line: nullopt to go on, else the exit status (0 after
+// --help or --version; 2, the usage-error status of every authwall
+// program, after a message for anything it refuses).
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
 // The process-wide logger, on stderr: plain lines when the journal captures
 // stderr (it adds the time), timestamps otherwise.
 void start_logging(const std::string& name, bool debug);
