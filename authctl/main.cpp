@@ -148,6 +148,103 @@ int cmd_users(const Context& ctx, bool json)
     return 0;
 }
 
+// What the sessions are listed against: the policies' names and which of
+// them are in force, the cgroups programs are attached at, the cgroup2 mount.
+struct SessionLookup {
+    std::map<uint32_t, std::string> names;
+    std::set<uint32_t> active_ids;
+    std::set<uint64_t> root_ids;
+    CgroupMount mount;
+};
+
+Result<SessionLookup> session_lookup(const Context& ctx, const PinnedMaps& maps)
+{
+    SessionLookup out;
+    auto ids = maps.policy_ids();
+    auto active = maps.active_policy_ids();
+    if (ids)
+        for (const auto& [n, i] : *ids)
+            out.names[i] = n;
+    if (active)
+        for (const auto& [n, i] : *active)
+            out.active_ids.insert(i);
+    if (auto links = list_links(ctx.config.pin_dir))
+        for (const auto& link : *links)
+            out.root_ids.insert(link.cgroup_id);
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return mount.error();
+    out.mount = std::move(mount).value();
+    return out;
+}
+
+// One session with what authctl sessions tells of it.
+struct ListedSession {
+    uint64_t id;
+    SessionEntry entry;
+    SessionStats stats;
+    std::string policy;
+    bool policy_active;
+    Enforcement enf;
+    std::string kind;
+};
+
+ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, uint64_t id, const SessionEntry& s)
+{
+    auto stats = maps.session_stats(id);
+    auto name = lookup.names.find(s.policy_id);
+    std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
+                         : name != lookup.names.end()      ? name->second
+                                                           : fmt::format("#{}", s.policy_id);
+    bool policy_active = s.policy_id == AW_POLICY_FALLBACK || lookup.active_ids.count(s.policy_id) > 0;
+    Enforcement enf = check_enforcement(lookup.mount, id, lookup.root_ids, policy_active);
+    std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+    return {id, s, stats ? *stats : SessionStats{}, std::move(policy), policy_active, std::move(enf), std::move(kind)};
+}
+
+nlohmann::json listed_json(const ListedSession& l)
+{
+    const SessionEntry& s = l.entry;
+    return {
+        {"id", l.id},
+        {"user", user_name(s.uid)},
+        {"uid", s.uid},
+        {"kind", l.kind},
+        {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
+        {"policy", l.policy},
+        {"policy_in_force", l.policy_active},
+        {"opened_ns", s.opened_ns},
+        {"cgroup", l.enf.cgroup_path},
+        {"revoked", (s.flags & AW_SESSION_REVOKED) != 0},
+        {"bytes_in", l.stats.bytes_in},
+        {"bytes_out", l.stats.bytes_out},
+        {"packets_in", l.stats.packets_in},
+        {"packets_out", l.stats.packets_out},
+        {"denied", l.stats.denied_total()},
+        {"enforced", l.enf.enforced},
+        {"not_enforced_reason", l.enf.enforced ? nlohmann::json(nullptr) : nlohmann::json(l.enf.why)},
+    };
+}
+
+std::vector<std::string> listed_row(const ListedSession& l)
+{
+    const SessionEntry& s = l.entry;
+    bool revoked = s.flags & AW_SESSION_REVOKED;
+    std::string enforced = l.enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + l.enf.why;
+    if (l.enf.enforced && !l.policy_active)
+        enforced = "yes (fallback)";
+    return {std::to_string(l.id),
+            user_name(s.uid),
+            l.kind,
+            s.rhost ? s.rhost->str() : "-",
+            l.policy,
+            age_text(s.opened_ns),
+            bytes_text(l.stats.bytes_in),
+            bytes_text(l.stats.bytes_out),
+            std::to_string(l.stats.denied_total()),
+            enforced};
+}
+
 int cmd_sessions(const Context& ctx, bool json)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
@@ -158,63 +255,17 @@ int cmd_sessions(const Context& ctx, bool json)
     auto sessions = maps->list_sessions();
     if (!sessions)
         return fail(sessions.error());
-    auto ids = maps->policy_ids();
-    auto active = maps->active_policy_ids();
-    std::map<uint32_t, std::string> names;
-    std::set<uint32_t> active_ids;
-    if (ids)
-        for (const auto& [n, i] : *ids)
-            names[i] = n;
-    if (active)
-        for (const auto& [n, i] : *active)
-            active_ids.insert(i);
-    std::set<uint64_t> root_ids;
-    if (auto links = list_links(ctx.config.pin_dir))
-        for (const auto& l : *links)
-            root_ids.insert(l.cgroup_id);
-    auto mount = find_cgroup2_mount();
-    if (!mount)
-        return fail(mount.error());
+    auto lookup = session_lookup(ctx, *maps);
+    if (!lookup)
+        return fail(lookup.error());
 
     nlohmann::json out = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN", "OUT", "DENIED", "ENFORCED"});
     for (const auto& [id, s] : *sessions) {
-        auto stats = maps->session_stats(id);
-        SessionStats st = stats ? *stats : SessionStats{};
-        std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
-                             : names.count(s.policy_id)       ? names[s.policy_id]
-                                                              : fmt::format("#{}", s.policy_id);
-        bool policy_active = s.policy_id == AW_POLICY_FALLBACK || active_ids.count(s.policy_id) > 0;
-        Enforcement enf = check_enforcement(*mount, id, root_ids, policy_active);
-        std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
-        bool revoked = s.flags & AW_SESSION_REVOKED;
-        nlohmann::json j = {
-            {"id", id},
-            {"user", user_name(s.uid)},
-            {"uid", s.uid},
-            {"kind", kind},
-            {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
-            {"policy", policy},
-            {"policy_in_force", policy_active},
-            {"opened_ns", s.opened_ns},
-            {"cgroup", enf.cgroup_path},
-            {"revoked", revoked},
-            {"bytes_in", st.bytes_in},
-            {"bytes_out", st.bytes_out},
-            {"packets_in", st.packets_in},
-            {"packets_out", st.packets_out},
-            {"denied", st.denied_total()},
-            {"enforced", enf.enforced},
-            {"not_enforced_reason", enf.enforced ? nlohmann::json(nullptr) : nlohmann::json(enf.why)},
-        };
-        out.push_back(j);
-        std::string enforced = enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + enf.why;
-        if (enf.enforced && !policy_active)
-            enforced = "yes (fallback)";
-        rows.push_back({std::to_string(id), user_name(s.uid), kind, s.rhost ? s.rhost->str() : "-",
-                        policy, age_text(s.opened_ns), bytes_text(st.bytes_in), bytes_text(st.bytes_out),
-                        std::to_string(st.denied_total()), enforced});
+        ListedSession l = list_session(*maps, *lookup, id, s);
+        out.push_back(listed_json(l));
+        rows.push_back(listed_row(l));
     }
     if (json) {
         std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
