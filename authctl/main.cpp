@@ -455,6 +455,139 @@ int cmd_policy_show(const Context& ctx, const std::string& name, bool json)
     return 0;
 }
 
+// What the flags and arguments of the command line set.
+struct Options {
+    std::string config_path, pin_dir, run_dir;
+    bool json = false, kill = false, undo = false, from_start = false, login = false;
+    uint64_t session_id = 0;
+    std::string revoke_user;
+    long count = 0;
+    std::string pam_service, pam_dir = "/etc/pam.d";
+    std::string cgroup, policy, rhost;
+    uint32_t uid = 0;
+    std::string check_path, show_name;
+};
+
+// The subcommands, to tell which one was given.
+struct Commands {
+    CLI::App *show = nullptr, *revoke = nullptr, *watch = nullptr, *doctor = nullptr, *status = nullptr;
+    CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
+    CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
+    CLI::Option* revoke_id = nullptr;
+};
+
+// show, revoke and watch.
+void add_session_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.show = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
+    c.show->add_option("ID", o.session_id, "session id (authctl sessions)")->required();
+    c.show->add_flag("--json", o.json, "machine-readable output");
+    c.revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included), "
+                                            "or a user's everywhere");
+    c.revoke_id = c.revoke->add_option("ID", o.session_id, "session id (authctl sessions)");
+    auto* revoke_user_opt =
+        c.revoke->add_option("--user", o.revoke_user,
+                             "revoke the user: all their processes wherever they run, each of their sessions, and "
+                             "their logins until --undo");
+    c.revoke_id->excludes(revoke_user_opt);
+    c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
+    c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
+    c.watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
+    c.watch->add_flag("--json", o.json, "one JSON object per line");
+    c.watch->add_flag("--from-start", o.from_start, "print the events already logged first");
+    c.watch->add_option("--count", o.count, "exit after N events");
+}
+
+// doctor, status, sessions and users.
+void add_report_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
+    c.doctor->add_option("--pam", o.pam_service, "PAM service to check (e.g. sshd)");
+    c.doctor->add_option("--pam-dir", o.pam_dir, "PAM configuration directory")->capture_default_str();
+    c.doctor->add_flag("--json", o.json, "machine-readable output");
+    c.status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
+    c.status->add_flag("--json", o.json, "machine-readable output");
+    c.sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
+    c.sessions->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    c.users = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
+                                          "processes run (the user layer), and its refusals");
+    c.users->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+}
+
+void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.enroll = app.add_subcommand("enroll", "enforce a policy on a cgroup and everything below it");
+    c.enroll->add_option("--cgroup", o.cgroup, "cgroup2 directory")->required();
+    c.enroll->add_option("--policy", o.policy, "policy name (as in force)")->required();
+    c.enroll->add_option("--uid", o.uid, "owner uid to record");
+    c.enroll->add_option("--rhost", o.rhost, "remote address to record (ingress.from_rhost_only)");
+    c.enroll->add_flag("--login", o.login, "record as a login session rather than a container");
+
+    c.unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
+    c.unenroll->add_option("--cgroup", o.cgroup, "cgroup2 directory")->required();
+}
+
+// policy check, policy show and nft verify.
+void add_policy_commands(CLI::App& app, Options& o, Commands& c)
+{
+    auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
+    policy_cmd->require_subcommand(1);
+    c.policy_check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
+    c.policy_check->add_option("PATH", o.check_path,
+                               "policy file or directory (default: policy_dir of the configuration)");
+    c.policy_check->add_flag("--json", o.json, "machine-readable result");
+    c.policy_show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
+    c.policy_show->add_option("NAME", o.show_name, "only this policy");
+    c.policy_show->add_flag("--json", o.json, "machine-readable output");
+
+    auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
+    nft_cmd->require_subcommand(1);
+    c.nft_verify =
+        nft_cmd->add_subcommand("verify", "compare the nft sets with the sessions map (exit 0 in sync, 1 drift)");
+    c.nft_verify->add_flag("--json", o.json, "machine-readable result");
+}
+
+int run_revoke(const Context& ctx, const Options& o, const Commands& c)
+{
+    if (!o.revoke_user.empty())
+        return cmd_revoke_user(ctx, o.revoke_user, o.kill, o.undo);
+    if (c.revoke_id->count() == 0) {
+        std::cerr << "authctl revoke: a session ID or --user NAME is required\n";
+        return 2;
+    }
+    return cmd_revoke(ctx, o.session_id, o.kill);
+}
+
+// Runs the subcommand that was given; 2 when none was.
+int run_command(const Context& ctx, const Options& o, const Commands& c)
+{
+    if (*c.sessions)
+        return cmd_sessions(ctx, o.json);
+    if (*c.users)
+        return cmd_users(ctx, o.json);
+    if (*c.show)
+        return cmd_show(ctx, o.session_id);
+    if (*c.revoke)
+        return run_revoke(ctx, o, c);
+    if (*c.nft_verify)
+        return cmd_nft_verify(ctx);
+    if (*c.status)
+        return cmd_status(ctx);
+    if (*c.watch)
+        return cmd_watch(ctx, o.from_start, o.count);
+    if (*c.doctor)
+        return cmd_doctor(ctx, o.pam_service, o.pam_dir);
+    if (*c.enroll)
+        return cmd_enroll(ctx, o.cgroup, o.policy, o.uid, o.rhost, o.login);
+    if (*c.unenroll)
+        return cmd_unenroll(ctx, o.cgroup);
+    if (*c.policy_check)
+        return cmd_policy_check(ctx, o.check_path, o.json);
+    if (*c.policy_show)
+        return cmd_policy_show(ctx, o.show_name, o.json);
+    return 2;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -462,124 +595,33 @@ int main(int argc, char** argv)
     CLI::App app{"authctl: inspect and control authwall sessions and policies.\n"
                  "Reads the pinned BPF maps directly; works while the daemons are down."};
     app.require_subcommand(1);
-    std::string config_path, pin_dir, run_dir;
-    app.add_option("--config", config_path,
+    Options o;
+    Commands c;
+    app.add_option("--config", o.config_path,
                    std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath + ")");
-    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
-    app.add_option("--run-dir", run_dir, "session records (env AUTHWALL_RUN_DIR)");
-
-    bool json = false, kill = false;
-    uint64_t session_id = 0;
-    auto* show_cmd = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
-    show_cmd->add_option("ID", session_id, "session id (authctl sessions)")->required();
-    show_cmd->add_flag("--json", json, "machine-readable output");
-    std::string revoke_user;
-    bool undo = false;
-    auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included), "
-                                                "or a user's everywhere");
-    auto* revoke_id = revoke->add_option("ID", session_id, "session id (authctl sessions)");
-    auto* revoke_user_opt =
-        revoke->add_option("--user", revoke_user,
-                           "revoke the user: all their processes wherever they run, each of their sessions, and "
-                           "their logins until --undo");
-    revoke_id->excludes(revoke_user_opt);
-    revoke->add_flag("--kill", kill, "also kill the processes of the session(s)");
-    revoke->add_flag("--undo", undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
-    bool from_start = false;
-    long count = 0;
-    auto* watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
-    watch->add_flag("--json", json, "one JSON object per line");
-    watch->add_flag("--from-start", from_start, "print the events already logged first");
-    watch->add_option("--count", count, "exit after N events");
-    std::string pam_service, pam_dir = "/etc/pam.d";
-    auto* doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
-    doctor->add_option("--pam", pam_service, "PAM service to check (e.g. sshd)");
-    doctor->add_option("--pam-dir", pam_dir, "PAM configuration directory")->capture_default_str();
-    doctor->add_flag("--json", json, "machine-readable output");
-    auto* status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
-    status->add_flag("--json", json, "machine-readable output");
-    auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
-    sessions->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
-    auto* users_cmd = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
-                                                  "processes run (the user layer), and its refusals");
-    users_cmd->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
-
-    std::string cgroup, policy, rhost;
-    uint32_t uid = 0;
-    bool login = false;
-    auto* enroll = app.add_subcommand("enroll", "enforce a policy on a cgroup and everything below it");
-    enroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
-    enroll->add_option("--policy", policy, "policy name (as in force)")->required();
-    enroll->add_option("--uid", uid, "owner uid to record");
-    enroll->add_option("--rhost", rhost, "remote address to record (ingress.from_rhost_only)");
-    enroll->add_flag("--login", login, "record as a login session rather than a container");
-
-    auto* unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
-    unenroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
-
-    auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
-    policy_cmd->require_subcommand(1);
-    std::string check_path, show_name;
-    auto* check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
-    check->add_option("PATH", check_path, "policy file or directory (default: policy_dir of the configuration)");
-    check->add_flag("--json", json, "machine-readable result");
-    auto* show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
-    show->add_option("NAME", show_name, "only this policy");
-    show->add_flag("--json", json, "machine-readable output");
-
-    auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
-    nft_cmd->require_subcommand(1);
-    auto* verify = nft_cmd->add_subcommand("verify", "compare the nft sets with the sessions map (exit 0 in sync, 1 drift)");
-    verify->add_flag("--json", json, "machine-readable result");
-
+    app.add_option("--pin-dir", o.pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
+    app.add_option("--run-dir", o.run_dir, "session records (env AUTHWALL_RUN_DIR)");
+    add_session_commands(app, o, c);
+    add_report_commands(app, o, c);
+    add_enroll_commands(app, o, c);
+    add_policy_commands(app, o, c);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
-    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, {}});
+    ResolvedConfig resolved = resolve_config({o.config_path, o.pin_dir, o.run_dir, {}});
     if (!resolved.load.ok()) {
         for (const auto& e : resolved.load.errors)
             std::cerr << e.str() << "\n";
         return 1;
     }
-    Context ctx{resolved.load.config, json};
+    Context ctx{resolved.load.config, o.json};
     try {
-        if (*sessions)
-            return cmd_sessions(ctx, json);
-        if (*users_cmd)
-            return cmd_users(ctx, json);
-        if (*show_cmd)
-            return cmd_show(ctx, session_id);
-        if (*revoke) {
-            if (!revoke_user.empty())
-                return cmd_revoke_user(ctx, revoke_user, kill, undo);
-            if (revoke_id->count() == 0) {
-                std::cerr << "authctl revoke: a session ID or --user NAME is required\n";
-                return 2;
-            }
-            return cmd_revoke(ctx, session_id, kill);
-        }
-        if (*verify)
-            return cmd_nft_verify(ctx);
-        if (*status)
-            return cmd_status(ctx);
-        if (*watch)
-            return cmd_watch(ctx, from_start, count);
-        if (*doctor)
-            return cmd_doctor(ctx, pam_service, pam_dir);
-        if (*enroll)
-            return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
-        if (*unenroll)
-            return cmd_unenroll(ctx, cgroup);
-        if (*check)
-            return cmd_policy_check(ctx, check_path, json);
-        if (*show)
-            return cmd_policy_show(ctx, show_name, json);
+        return run_command(ctx, o, c);
     } catch (const std::exception& e) {
         std::cerr << "authctl: " << e.what() << "\n";
         return 1;
     }
-    return 2;
 }
