@@ -56,87 +56,109 @@ void check_service_processes(const std::string& process, const std::filesystem::
         add(Finding::Level::Ok, "every running " + process + " sees cgroup2 and the pins");
 }
 
-} // namespace
+// The findings in the order they are reported, each with its area
+// ("kernel", "pins", "pam").
+struct Findings {
+    std::vector<std::pair<std::string, Finding>> list;
+    void add(const char* area, Finding::Level level, std::string message)
+    {
+        list.push_back({area, Finding{level, std::move(message)}});
+    }
+};
 
-int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir)
+void check_kernel(Findings& findings)
 {
-    std::vector<std::pair<std::string, Finding>> findings; // (area, finding)
-    auto add = [&](const char* area, Finding::Level level, std::string message) {
-        findings.push_back({area, Finding{level, std::move(message)}});
-    };
     auto mount = find_cgroup2_mount();
     if (mount)
-        add("kernel", Finding::Level::Ok, "cgroup2 is mounted at " + mount->mount_point.string());
+        findings.add("kernel", Finding::Level::Ok, "cgroup2 is mounted at " + mount->mount_point.string());
     else
-        add("kernel", Finding::Level::Error, mount.error().message());
+        findings.add("kernel", Finding::Level::Error, mount.error().message());
     if (::access("/sys/kernel/btf/vmlinux", R_OK) == 0)
-        add("kernel", Finding::Level::Ok, "kernel BTF is present");
+        findings.add("kernel", Finding::Level::Ok, "kernel BTF is present");
     else
-        add("kernel", Finding::Level::Warning, "no kernel BTF: non-inet socket families cannot be refused");
+        findings.add("kernel", Finding::Level::Warning, "no kernel BTF: non-inet socket families cannot be refused");
     std::string why;
     if (bpf_lsm_available(&why))
-        add("kernel", Finding::Level::Ok, "BPF LSM is listed among the active LSMs");
+        findings.add("kernel", Finding::Level::Ok, "BPF LSM is listed among the active LSMs");
     else
-        add("kernel", Finding::Level::Warning, why);
-    if (is_bpffs(ctx.config.pin_dir.parent_path()) || is_bpffs(ctx.config.pin_dir))
-        add("pins", Finding::Level::Ok, "bpffs is mounted for " + ctx.config.pin_dir.string());
-    else
-        add("pins", Finding::Level::Error,
-            "no bpffs at " + ctx.config.pin_dir.parent_path().string() +
-                " (mount -t bpf bpf /sys/fs/bpf; authwall-loader does it)");
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (maps) {
-        add("pins", Finding::Level::Ok, "authwall is installed under " + ctx.config.pin_dir.string());
-        auto links = list_links(ctx.config.pin_dir);
-        size_t n = links ? links->size() : 0;
-        add("pins", n >= 9 ? Finding::Level::Ok : Finding::Level::Error,
-            std::to_string(n) + " program links are pinned" + (n >= 9 ? "" : " (expected at least 9)"));
-        bool families = false;
-        if (links)
-            for (const auto& l : *links)
-                families |= l.program == kLsmProgramName;
-        if (!families)
-            add("pins", Finding::Level::Warning,
-                "the BPF LSM program is not attached: packet, netlink, ... sockets cannot be refused");
-    } else {
-        add("pins", Finding::Level::Error, maps.error().message());
-    }
-    if (!service.empty()) {
-        auto stack = pam_session_stack(pam_dir, service);
-        if (!stack) {
-            add("pam", Finding::Level::Error, stack.error().message());
-        } else {
-            for (auto& f : check_pam_stack(*stack))
-                findings.push_back({"pam", f});
-        }
-        // The user layer is armed by any PAM session of the user; the
-        // non-interactive stacks (cron, at, the user manager) arm it for a
-        // user's first job since boot, before any login.
-        if (ctx.config.user_layer)
-            for (const char* other : {"systemd-user", "cron", "atd"}) {
-                auto s = pam_session_stack(pam_dir, other);
-                if (!s)
-                    continue; // not installed
-                bool present = std::any_of(s->begin(), s->end(), [](const PamLine& l) {
-                    return l.module.find("pam_authwall.so") != std::string::npos;
-                });
-                if (present)
-                    add("pam", Finding::Level::Ok, std::string("pam_authwall.so is in the ") + other + " stack");
-                else
-                    add("pam", Finding::Level::Warning,
-                        std::string("pam_authwall.so is not in the ") + other +
-                            " stack (common-session-noninteractive): a confined user's " + other +
-                            " job runs unconfined until their first login since boot "
-                            "(pam-auth-update --enable authwall writes both stacks)");
-            }
-        check_service_processes(service, ctx.config.pin_dir, [&](Finding::Level level, std::string message) {
-            add("pam", level, std::move(message));
-        });
-    }
+        findings.add("kernel", Finding::Level::Warning, why);
+}
 
+// bpffs, the pinned maps, and the program links (the LSM one among them).
+void check_pins(const std::filesystem::path& pin_dir, Findings& findings)
+{
+    if (is_bpffs(pin_dir.parent_path()) || is_bpffs(pin_dir))
+        findings.add("pins", Finding::Level::Ok, "bpffs is mounted for " + pin_dir.string());
+    else
+        findings.add("pins", Finding::Level::Error,
+                     "no bpffs at " + pin_dir.parent_path().string() +
+                         " (mount -t bpf bpf /sys/fs/bpf; authwall-loader does it)");
+    auto maps = PinnedMaps::open(pin_dir);
+    if (!maps) {
+        findings.add("pins", Finding::Level::Error, maps.error().message());
+        return;
+    }
+    findings.add("pins", Finding::Level::Ok, "authwall is installed under " + pin_dir.string());
+    auto links = list_links(pin_dir);
+    size_t n = links ? links->size() : 0;
+    findings.add("pins", n >= 9 ? Finding::Level::Ok : Finding::Level::Error,
+                 std::to_string(n) + " program links are pinned" + (n >= 9 ? "" : " (expected at least 9)"));
+    bool families = false;
+    if (links)
+        for (const auto& l : *links)
+            families |= l.program == kLsmProgramName;
+    if (!families)
+        findings.add("pins", Finding::Level::Warning,
+                     "the BPF LSM program is not attached: packet, netlink, ... sockets cannot be refused");
+}
+
+// The user layer is armed by any PAM session of the user; the
+// non-interactive stacks (cron, at, the user manager) arm it for a
+// user's first job since boot, before any login.
+void check_noninteractive_stacks(const std::string& pam_dir, Findings& findings)
+{
+    for (const char* other : {"systemd-user", "cron", "atd"}) {
+        auto s = pam_session_stack(pam_dir, other);
+        if (!s)
+            continue; // not installed
+        bool present = std::any_of(s->begin(), s->end(), [](const PamLine& l) {
+            return l.module.find("pam_authwall.so") != std::string::npos;
+        });
+        if (present)
+            findings.add("pam", Finding::Level::Ok, std::string("pam_authwall.so is in the ") + other + " stack");
+        else
+            findings.add("pam", Finding::Level::Warning,
+                         std::string("pam_authwall.so is not in the ") + other +
+                             " stack (common-session-noninteractive): a confined user's " + other +
+                             " job runs unconfined until their first login since boot "
+                             "(pam-auth-update --enable authwall writes both stacks)");
+    }
+}
+
+// The service's session stack, the non-interactive stacks when the user
+// layer is on, and the service's running processes.
+void check_pam(const Context& ctx, const std::string& service, const std::string& pam_dir, Findings& findings)
+{
+    auto stack = pam_session_stack(pam_dir, service);
+    if (!stack) {
+        findings.add("pam", Finding::Level::Error, stack.error().message());
+    } else {
+        for (auto& f : check_pam_stack(*stack))
+            findings.list.push_back({"pam", f});
+    }
+    if (ctx.config.user_layer)
+        check_noninteractive_stacks(pam_dir, findings);
+    check_service_processes(service, ctx.config.pin_dir, [&](Finding::Level level, std::string message) {
+        findings.add("pam", level, std::move(message));
+    });
+}
+
+// Prints the findings (a table, or JSON); 1 when one of them is an error.
+int report(const Context& ctx, const Findings& findings)
+{
     bool errors = false;
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& [area, f] : findings) {
+    for (const auto& [area, f] : findings.list) {
         const char* level = f.level == Finding::Level::Ok        ? "ok"
                             : f.level == Finding::Level::Warning ? "warning"
                                                                  : "error";
@@ -151,6 +173,18 @@ int cmd_doctor(const Context& ctx, const std::string& service, const std::string
     if (ctx.json)
         std::cout << nlohmann::json{{"version", 1}, {"ok", !errors}, {"findings", j}}.dump(2) << "\n";
     return errors ? 1 : 0;
+}
+
+} // namespace
+
+int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir)
+{
+    Findings findings;
+    check_kernel(findings);
+    check_pins(ctx.config.pin_dir, findings);
+    if (!service.empty())
+        check_pam(ctx, service, pam_dir, findings);
+    return report(ctx, findings);
 }
 
 } // namespace authctl

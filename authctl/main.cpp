@@ -148,6 +148,103 @@ int cmd_users(const Context& ctx, bool json)
     return 0;
 }
 
+// What the sessions are listed against: the policies' names and which of
+// them are in force, the cgroups programs are attached at, the cgroup2 mount.
+struct SessionLookup {
+    std::map<uint32_t, std::string> names;
+    std::set<uint32_t> active_ids;
+    std::set<uint64_t> root_ids;
+    CgroupMount mount;
+};
+
+Result<SessionLookup> session_lookup(const Context& ctx, const PinnedMaps& maps)
+{
+    SessionLookup out;
+    auto ids = maps.policy_ids();
+    auto active = maps.active_policy_ids();
+    if (ids)
+        for (const auto& [n, i] : *ids)
+            out.names[i] = n;
+    if (active)
+        for (const auto& [n, i] : *active)
+            out.active_ids.insert(i);
+    if (auto links = list_links(ctx.config.pin_dir))
+        for (const auto& link : *links)
+            out.root_ids.insert(link.cgroup_id);
+    auto mount = find_cgroup2_mount();
+    if (!mount)
+        return mount.error();
+    out.mount = std::move(mount).value();
+    return out;
+}
+
+// One session with what authctl sessions tells of it.
+struct ListedSession {
+    uint64_t id;
+    SessionEntry entry;
+    SessionStats stats;
+    std::string policy;
+    bool policy_active;
+    Enforcement enf;
+    std::string kind;
+};
+
+ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, uint64_t id, const SessionEntry& s)
+{
+    auto stats = maps.session_stats(id);
+    auto name = lookup.names.find(s.policy_id);
+    std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
+                         : name != lookup.names.end()      ? name->second
+                                                           : fmt::format("#{}", s.policy_id);
+    bool policy_active = s.policy_id == AW_POLICY_FALLBACK || lookup.active_ids.count(s.policy_id) > 0;
+    Enforcement enf = check_enforcement(lookup.mount, id, lookup.root_ids, policy_active);
+    std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+    return {id, s, stats ? *stats : SessionStats{}, std::move(policy), policy_active, std::move(enf), std::move(kind)};
+}
+
+nlohmann::json listed_json(const ListedSession& l)
+{
+    const SessionEntry& s = l.entry;
+    return {
+        {"id", l.id},
+        {"user", user_name(s.uid)},
+        {"uid", s.uid},
+        {"kind", l.kind},
+        {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
+        {"policy", l.policy},
+        {"policy_in_force", l.policy_active},
+        {"opened_ns", s.opened_ns},
+        {"cgroup", l.enf.cgroup_path},
+        {"revoked", (s.flags & AW_SESSION_REVOKED) != 0},
+        {"bytes_in", l.stats.bytes_in},
+        {"bytes_out", l.stats.bytes_out},
+        {"packets_in", l.stats.packets_in},
+        {"packets_out", l.stats.packets_out},
+        {"denied", l.stats.denied_total()},
+        {"enforced", l.enf.enforced},
+        {"not_enforced_reason", l.enf.enforced ? nlohmann::json(nullptr) : nlohmann::json(l.enf.why)},
+    };
+}
+
+std::vector<std::string> listed_row(const ListedSession& l)
+{
+    const SessionEntry& s = l.entry;
+    bool revoked = s.flags & AW_SESSION_REVOKED;
+    std::string enforced = l.enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + l.enf.why;
+    if (l.enf.enforced && !l.policy_active)
+        enforced = "yes (fallback)";
+    return {std::to_string(l.id),
+            user_name(s.uid),
+            l.kind,
+            s.rhost ? s.rhost->str() : "-",
+            l.policy,
+            age_text(s.opened_ns),
+            bytes_text(l.stats.bytes_in),
+            bytes_text(l.stats.bytes_out),
+            std::to_string(l.stats.denied_total()),
+            enforced};
+}
+
 int cmd_sessions(const Context& ctx, bool json)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
@@ -158,63 +255,17 @@ int cmd_sessions(const Context& ctx, bool json)
     auto sessions = maps->list_sessions();
     if (!sessions)
         return fail(sessions.error());
-    auto ids = maps->policy_ids();
-    auto active = maps->active_policy_ids();
-    std::map<uint32_t, std::string> names;
-    std::set<uint32_t> active_ids;
-    if (ids)
-        for (const auto& [n, i] : *ids)
-            names[i] = n;
-    if (active)
-        for (const auto& [n, i] : *active)
-            active_ids.insert(i);
-    std::set<uint64_t> root_ids;
-    if (auto links = list_links(ctx.config.pin_dir))
-        for (const auto& l : *links)
-            root_ids.insert(l.cgroup_id);
-    auto mount = find_cgroup2_mount();
-    if (!mount)
-        return fail(mount.error());
+    auto lookup = session_lookup(ctx, *maps);
+    if (!lookup)
+        return fail(lookup.error());
 
     nlohmann::json out = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN", "OUT", "DENIED", "ENFORCED"});
     for (const auto& [id, s] : *sessions) {
-        auto stats = maps->session_stats(id);
-        SessionStats st = stats ? *stats : SessionStats{};
-        std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
-                             : names.count(s.policy_id)       ? names[s.policy_id]
-                                                              : fmt::format("#{}", s.policy_id);
-        bool policy_active = s.policy_id == AW_POLICY_FALLBACK || active_ids.count(s.policy_id) > 0;
-        Enforcement enf = check_enforcement(*mount, id, root_ids, policy_active);
-        std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
-        bool revoked = s.flags & AW_SESSION_REVOKED;
-        nlohmann::json j = {
-            {"id", id},
-            {"user", user_name(s.uid)},
-            {"uid", s.uid},
-            {"kind", kind},
-            {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
-            {"policy", policy},
-            {"policy_in_force", policy_active},
-            {"opened_ns", s.opened_ns},
-            {"cgroup", enf.cgroup_path},
-            {"revoked", revoked},
-            {"bytes_in", st.bytes_in},
-            {"bytes_out", st.bytes_out},
-            {"packets_in", st.packets_in},
-            {"packets_out", st.packets_out},
-            {"denied", st.denied_total()},
-            {"enforced", enf.enforced},
-            {"not_enforced_reason", enf.enforced ? nlohmann::json(nullptr) : nlohmann::json(enf.why)},
-        };
-        out.push_back(j);
-        std::string enforced = enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + enf.why;
-        if (enf.enforced && !policy_active)
-            enforced = "yes (fallback)";
-        rows.push_back({std::to_string(id), user_name(s.uid), kind, s.rhost ? s.rhost->str() : "-",
-                        policy, age_text(s.opened_ns), bytes_text(st.bytes_in), bytes_text(st.bytes_out),
-                        std::to_string(st.denied_total()), enforced});
+        ListedSession l = list_session(*maps, *lookup, id, s);
+        out.push_back(listed_json(l));
+        rows.push_back(listed_row(l));
     }
     if (json) {
         std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
@@ -404,6 +455,139 @@ int cmd_policy_show(const Context& ctx, const std::string& name, bool json)
     return 0;
 }
 
+// What the flags and arguments of the command line set.
+struct Options {
+    std::string config_path, pin_dir, run_dir;
+    bool json = false, kill = false, undo = false, from_start = false, login = false;
+    uint64_t session_id = 0;
+    std::string revoke_user;
+    long count = 0;
+    std::string pam_service, pam_dir = "/etc/pam.d";
+    std::string cgroup, policy, rhost;
+    uint32_t uid = 0;
+    std::string check_path, show_name;
+};
+
+// The subcommands, to tell which one was given.
+struct Commands {
+    CLI::App *show = nullptr, *revoke = nullptr, *watch = nullptr, *doctor = nullptr, *status = nullptr;
+    CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
+    CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
+    CLI::Option* revoke_id = nullptr;
+};
+
+// show, revoke and watch.
+void add_session_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.show = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
+    c.show->add_option("ID", o.session_id, "session id (authctl sessions)")->required();
+    c.show->add_flag("--json", o.json, "machine-readable output");
+    c.revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included), "
+                                            "or a user's everywhere");
+    c.revoke_id = c.revoke->add_option("ID", o.session_id, "session id (authctl sessions)");
+    auto* revoke_user_opt =
+        c.revoke->add_option("--user", o.revoke_user,
+                             "revoke the user: all their processes wherever they run, each of their sessions, and "
+                             "their logins until --undo");
+    c.revoke_id->excludes(revoke_user_opt);
+    c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
+    c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
+    c.watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
+    c.watch->add_flag("--json", o.json, "one JSON object per line");
+    c.watch->add_flag("--from-start", o.from_start, "print the events already logged first");
+    c.watch->add_option("--count", o.count, "exit after N events");
+}
+
+// doctor, status, sessions and users.
+void add_report_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
+    c.doctor->add_option("--pam", o.pam_service, "PAM service to check (e.g. sshd)");
+    c.doctor->add_option("--pam-dir", o.pam_dir, "PAM configuration directory")->capture_default_str();
+    c.doctor->add_flag("--json", o.json, "machine-readable output");
+    c.status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
+    c.status->add_flag("--json", o.json, "machine-readable output");
+    c.sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
+    c.sessions->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    c.users = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
+                                          "processes run (the user layer), and its refusals");
+    c.users->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+}
+
+void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
+{
+    c.enroll = app.add_subcommand("enroll", "enforce a policy on a cgroup and everything below it");
+    c.enroll->add_option("--cgroup", o.cgroup, "cgroup2 directory")->required();
+    c.enroll->add_option("--policy", o.policy, "policy name (as in force)")->required();
+    c.enroll->add_option("--uid", o.uid, "owner uid to record");
+    c.enroll->add_option("--rhost", o.rhost, "remote address to record (ingress.from_rhost_only)");
+    c.enroll->add_flag("--login", o.login, "record as a login session rather than a container");
+
+    c.unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
+    c.unenroll->add_option("--cgroup", o.cgroup, "cgroup2 directory")->required();
+}
+
+// policy check, policy show and nft verify.
+void add_policy_commands(CLI::App& app, Options& o, Commands& c)
+{
+    auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
+    policy_cmd->require_subcommand(1);
+    c.policy_check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
+    c.policy_check->add_option("PATH", o.check_path,
+                               "policy file or directory (default: policy_dir of the configuration)");
+    c.policy_check->add_flag("--json", o.json, "machine-readable result");
+    c.policy_show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
+    c.policy_show->add_option("NAME", o.show_name, "only this policy");
+    c.policy_show->add_flag("--json", o.json, "machine-readable output");
+
+    auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
+    nft_cmd->require_subcommand(1);
+    c.nft_verify =
+        nft_cmd->add_subcommand("verify", "compare the nft sets with the sessions map (exit 0 in sync, 1 drift)");
+    c.nft_verify->add_flag("--json", o.json, "machine-readable result");
+}
+
+int run_revoke(const Context& ctx, const Options& o, const Commands& c)
+{
+    if (!o.revoke_user.empty())
+        return cmd_revoke_user(ctx, o.revoke_user, o.kill, o.undo);
+    if (c.revoke_id->count() == 0) {
+        std::cerr << "authctl revoke: a session ID or --user NAME is required\n";
+        return 2;
+    }
+    return cmd_revoke(ctx, o.session_id, o.kill);
+}
+
+// Runs the subcommand that was given; 2 when none was.
+int run_command(const Context& ctx, const Options& o, const Commands& c)
+{
+    if (*c.sessions)
+        return cmd_sessions(ctx, o.json);
+    if (*c.users)
+        return cmd_users(ctx, o.json);
+    if (*c.show)
+        return cmd_show(ctx, o.session_id);
+    if (*c.revoke)
+        return run_revoke(ctx, o, c);
+    if (*c.nft_verify)
+        return cmd_nft_verify(ctx);
+    if (*c.status)
+        return cmd_status(ctx);
+    if (*c.watch)
+        return cmd_watch(ctx, o.from_start, o.count);
+    if (*c.doctor)
+        return cmd_doctor(ctx, o.pam_service, o.pam_dir);
+    if (*c.enroll)
+        return cmd_enroll(ctx, o.cgroup, o.policy, o.uid, o.rhost, o.login);
+    if (*c.unenroll)
+        return cmd_unenroll(ctx, o.cgroup);
+    if (*c.policy_check)
+        return cmd_policy_check(ctx, o.check_path, o.json);
+    if (*c.policy_show)
+        return cmd_policy_show(ctx, o.show_name, o.json);
+    return 2;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -411,124 +595,33 @@ int main(int argc, char** argv)
     CLI::App app{"authctl: inspect and control authwall sessions and policies.\n"
                  "Reads the pinned BPF maps directly; works while the daemons are down."};
     app.require_subcommand(1);
-    std::string config_path, pin_dir, run_dir;
-    app.add_option("--config", config_path,
+    Options o;
+    Commands c;
+    app.add_option("--config", o.config_path,
                    std::string("configuration file (env AUTHWALL_CONFIG; default ") + kDefaultConfigPath + ")");
-    app.add_option("--pin-dir", pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
-    app.add_option("--run-dir", run_dir, "session records (env AUTHWALL_RUN_DIR)");
-
-    bool json = false, kill = false;
-    uint64_t session_id = 0;
-    auto* show_cmd = app.add_subcommand("show", "one session in full: counters per hook, record, last denials");
-    show_cmd->add_option("ID", session_id, "session id (authctl sessions)")->required();
-    show_cmd->add_flag("--json", json, "machine-readable output");
-    std::string revoke_user;
-    bool undo = false;
-    auto* revoke = app.add_subcommand("revoke", "deny a session's traffic at once (established flows included), "
-                                                "or a user's everywhere");
-    auto* revoke_id = revoke->add_option("ID", session_id, "session id (authctl sessions)");
-    auto* revoke_user_opt =
-        revoke->add_option("--user", revoke_user,
-                           "revoke the user: all their processes wherever they run, each of their sessions, and "
-                           "their logins until --undo");
-    revoke_id->excludes(revoke_user_opt);
-    revoke->add_flag("--kill", kill, "also kill the processes of the session(s)");
-    revoke->add_flag("--undo", undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
-    bool from_start = false;
-    long count = 0;
-    auto* watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
-    watch->add_flag("--json", json, "one JSON object per line");
-    watch->add_flag("--from-start", from_start, "print the events already logged first");
-    watch->add_option("--count", count, "exit after N events");
-    std::string pam_service, pam_dir = "/etc/pam.d";
-    auto* doctor = app.add_subcommand("doctor", "check the kernel, the pins and, with --pam, a service's PAM stack");
-    doctor->add_option("--pam", pam_service, "PAM service to check (e.g. sshd)");
-    doctor->add_option("--pam-dir", pam_dir, "PAM configuration directory")->capture_default_str();
-    doctor->add_flag("--json", json, "machine-readable output");
-    auto* status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
-    status->add_flag("--json", json, "machine-readable output");
-    auto* sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
-    sessions->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
-    auto* users_cmd = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
-                                                  "processes run (the user layer), and its refusals");
-    users_cmd->add_flag("--json", json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
-
-    std::string cgroup, policy, rhost;
-    uint32_t uid = 0;
-    bool login = false;
-    auto* enroll = app.add_subcommand("enroll", "enforce a policy on a cgroup and everything below it");
-    enroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
-    enroll->add_option("--policy", policy, "policy name (as in force)")->required();
-    enroll->add_option("--uid", uid, "owner uid to record");
-    enroll->add_option("--rhost", rhost, "remote address to record (ingress.from_rhost_only)");
-    enroll->add_flag("--login", login, "record as a login session rather than a container");
-
-    auto* unenroll = app.add_subcommand("unenroll", "stop enforcing on a cgroup (removes its entry)");
-    unenroll->add_option("--cgroup", cgroup, "cgroup2 directory")->required();
-
-    auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
-    policy_cmd->require_subcommand(1);
-    std::string check_path, show_name;
-    auto* check = policy_cmd->add_subcommand("check", "validate policy files without loading them (exit 0 or 1)");
-    check->add_option("PATH", check_path, "policy file or directory (default: policy_dir of the configuration)");
-    check->add_flag("--json", json, "machine-readable result");
-    auto* show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
-    show->add_option("NAME", show_name, "only this policy");
-    show->add_flag("--json", json, "machine-readable output");
-
-    auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
-    nft_cmd->require_subcommand(1);
-    auto* verify = nft_cmd->add_subcommand("verify", "compare the nft sets with the sessions map (exit 0 in sync, 1 drift)");
-    verify->add_flag("--json", json, "machine-readable result");
-
+    app.add_option("--pin-dir", o.pin_dir, "bpffs directory of the pins (env AUTHWALL_PIN_DIR)");
+    app.add_option("--run-dir", o.run_dir, "session records (env AUTHWALL_RUN_DIR)");
+    add_session_commands(app, o, c);
+    add_report_commands(app, o, c);
+    add_enroll_commands(app, o, c);
+    add_policy_commands(app, o, c);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
-    ResolvedConfig resolved = resolve_config({config_path, pin_dir, run_dir, {}});
+    ResolvedConfig resolved = resolve_config({o.config_path, o.pin_dir, o.run_dir, {}});
     if (!resolved.load.ok()) {
         for (const auto& e : resolved.load.errors)
             std::cerr << e.str() << "\n";
         return 1;
     }
-    Context ctx{resolved.load.config, json};
+    Context ctx{resolved.load.config, o.json};
     try {
-        if (*sessions)
-            return cmd_sessions(ctx, json);
-        if (*users_cmd)
-            return cmd_users(ctx, json);
-        if (*show_cmd)
-            return cmd_show(ctx, session_id);
-        if (*revoke) {
-            if (!revoke_user.empty())
-                return cmd_revoke_user(ctx, revoke_user, kill, undo);
-            if (revoke_id->count() == 0) {
-                std::cerr << "authctl revoke: a session ID or --user NAME is required\n";
-                return 2;
-            }
-            return cmd_revoke(ctx, session_id, kill);
-        }
-        if (*verify)
-            return cmd_nft_verify(ctx);
-        if (*status)
-            return cmd_status(ctx);
-        if (*watch)
-            return cmd_watch(ctx, from_start, count);
-        if (*doctor)
-            return cmd_doctor(ctx, pam_service, pam_dir);
-        if (*enroll)
-            return cmd_enroll(ctx, cgroup, policy, uid, rhost, login);
-        if (*unenroll)
-            return cmd_unenroll(ctx, cgroup);
-        if (*check)
-            return cmd_policy_check(ctx, check_path, json);
-        if (*show)
-            return cmd_policy_show(ctx, show_name, json);
+        return run_command(ctx, o, c);
     } catch (const std::exception& e) {
         std::cerr << "authctl: " << e.what() << "\n";
         return 1;
     }
-    return 2;
 }

@@ -64,31 +64,36 @@ void SessionAccess::print_warnings()
         std::cerr << "authctl: warning: " << w << "\n";
 }
 
-int cmd_show(const Context& ctx, uint64_t id)
-{
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (!maps)
-        return fail(maps.error());
-    auto entry = maps->lookup_session(id);
-    if (!entry)
-        return fail(entry.error());
-    if (!entry->has_value())
-        return fail(Error::msg("show session", std::to_string(id), "no such session (authctl sessions lists them)"));
-    const SessionEntry& e = **entry;
-    auto stats = maps->session_stats(id);
-    SessionStats st = stats ? *stats : SessionStats{};
-    auto record = read_record(ctx.config.run_dir, id);
-    auto denials = last_denials(ctx.config, id, 10);
+namespace {
 
+// What authctl show reports of one session: its entry, counters, record
+// and last denials.
+struct SessionDetail {
+    uint64_t id;
+    SessionEntry entry;
+    SessionStats stats;
+    Result<SessionRecord> record;
+    std::vector<nlohmann::json> denials;
+};
+
+const char* kind_text(const SessionEntry& e)
+{
+    return (e.flags & AW_SESSION_CONTAINER) ? "container" : "login";
+}
+
+nlohmann::json session_json(const SessionDetail& d)
+{
+    const SessionEntry& e = d.entry;
+    const SessionStats& st = d.stats;
     nlohmann::json hooks = nlohmann::json::object();
     for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
         hooks[hook_name(h)] = st.denied[h];
-    nlohmann::json j{
+    return nlohmann::json{
         {"version", 1},
-        {"id", id},
+        {"id", d.id},
         {"uid", e.uid},
         {"user", user_name(e.uid)},
-        {"kind", (e.flags & AW_SESSION_CONTAINER) ? "container" : "login"},
+        {"kind", kind_text(e)},
         {"revoked", (e.flags & AW_SESSION_REVOKED) != 0},
         {"policy_id", e.policy_id},
         {"rhost", e.rhost ? nlohmann::json(e.rhost->str()) : nlohmann::json(nullptr)},
@@ -98,22 +103,24 @@ int cmd_show(const Context& ctx, uint64_t id)
         {"packets_in", st.packets_in},
         {"packets_out", st.packets_out},
         {"denied_by_hook", hooks},
-        {"record", record ? nlohmann::json::parse(to_json(*record)) : nlohmann::json(nullptr)},
-        {"last_denials", denials},
+        {"record", d.record ? nlohmann::json::parse(to_json(*d.record)) : nlohmann::json(nullptr)},
+        {"last_denials", d.denials},
     };
-    if (ctx.json) {
-        std::cout << j.dump(2) << "\n";
-        return 0;
-    }
-    std::cout << fmt::format("session {}\n", id);
+}
+
+void print_session(const Context& ctx, const SessionDetail& d)
+{
+    const SessionEntry& e = d.entry;
+    const SessionStats& st = d.stats;
+    std::cout << fmt::format("session {}\n", d.id);
     std::cout << fmt::format("  user      {} (uid {})\n", user_name(e.uid), e.uid);
-    std::cout << fmt::format("  kind      {}{}\n", j["kind"].get<std::string>(),
-                             (e.flags & AW_SESSION_REVOKED) ? ", REVOKED" : "");
-    if (record) {
+    std::cout << fmt::format("  kind      {}{}\n", kind_text(e), (e.flags & AW_SESSION_REVOKED) ? ", REVOKED" : "");
+    if (d.record) {
+        const SessionRecord& record = *d.record;
         std::cout << fmt::format("  policy    {}\n  service   {}\n  cgroup    {}\n  opened    {} ({} ago)\n",
-                                 record->policy, record->service, record->cgroup, record->opened_at,
-                                 age_text(record->opened_ns));
-        std::cout << fmt::format("  corr. id  {}\n", record->correlation);
+                                 record.policy, record.service, record.cgroup, record.opened_at,
+                                 age_text(record.opened_ns));
+        std::cout << fmt::format("  corr. id  {}\n", record.correlation);
     } else {
         std::cout << fmt::format("  policy id {} (no session record in {})\n", e.policy_id,
                                  ctx.config.run_dir.string());
@@ -125,14 +132,37 @@ int cmd_show(const Context& ctx, uint64_t id)
     for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
         std::cout << fmt::format(" {}={}", hook_name(h), st.denied[h]);
     std::cout << "\n";
-    if (!denials.empty()) {
+    if (!d.denials.empty()) {
         std::cout << "  last denials:\n";
-        for (const auto& d : denials)
-            std::cout << fmt::format("    {} {} {} port {} ({})\n", d.value("time", ""), d.value("hook", ""),
-                                     d.value("address", ""), d.value("port", 0), d.value("reason", ""));
+        for (const auto& j : d.denials)
+            std::cout << fmt::format("    {} {} {} port {} ({})\n", j.value("time", ""), j.value("hook", ""),
+                                     j.value("address", ""), j.value("port", 0), j.value("reason", ""));
     } else if (ctx.config.event_log.empty()) {
-        std::cout << fmt::format("  last denials: journalctl AUTHWALL_SESSION={}\n", id);
+        std::cout << fmt::format("  last denials: journalctl AUTHWALL_SESSION={}\n", d.id);
     }
+}
+
+} // namespace
+
+int cmd_show(const Context& ctx, uint64_t id)
+{
+    auto maps = PinnedMaps::open(ctx.config.pin_dir);
+    if (!maps)
+        return fail(maps.error());
+    auto entry = maps->lookup_session(id);
+    if (!entry)
+        return fail(entry.error());
+    if (!entry->has_value())
+        return fail(Error::msg("show session", std::to_string(id), "no such session (authctl sessions lists them)"));
+    auto stats = maps->session_stats(id);
+    SessionDetail detail{id, **entry, stats ? *stats : SessionStats{}, read_record(ctx.config.run_dir, id),
+                         last_denials(ctx.config, id, 10)};
+    nlohmann::json j = session_json(detail);
+    if (ctx.json) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    print_session(ctx, detail);
     return 0;
 }
 

@@ -45,6 +45,60 @@ std::optional<uint16_t> parse_port(std::string_view text)
     return static_cast<uint16_t>(value);
 }
 
+// The address part, tokens[0]: optional when the rule starts with a
+// protocol. Advances `next` past it when it is there.
+std::optional<RuleError> read_address(const Token& first, Rule& rule, size_t& next)
+{
+    bool looks_like_address = first.text == "any" || first.text.find_first_of(".:/") != std::string_view::npos;
+    if (looks_like_address) {
+        std::string why;
+        auto prefix = Prefix::parse(first.text, &why);
+        if (!prefix)
+            return RuleError{first.column, why};
+        rule.prefix = *prefix;
+        next = 1;
+    } else if (!parse_protocol(first.text)) {
+        return RuleError{first.column,
+                         "'" + std::string(first.text) +
+                             "' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)"};
+    }
+    return std::nullopt;
+}
+
+std::optional<RuleError> read_protocol(const Token& tok, Rule& rule)
+{
+    auto protocol = parse_protocol(tok.text);
+    if (!protocol)
+        return RuleError{tok.column,
+                         "'" + std::string(tok.text) +
+                             "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255"};
+    rule.protocol = *protocol;
+    return std::nullopt;
+}
+
+// PORT or PORT-PORT; 1-65535 is stored as any port.
+std::optional<RuleError> read_ports(const Token& tok, Rule& rule)
+{
+    if (!has_ports(rule.protocol))
+        return RuleError{tok.column, "protocol " + protocol_name(rule.protocol) + " has no ports"};
+    auto dash = tok.text.find('-');
+    auto lo = parse_port(tok.text.substr(0, dash));
+    if (!lo)
+        return RuleError{tok.column, "'" + std::string(tok.text.substr(0, dash)) + "' is not a port (1-65535)"};
+    auto hi = lo;
+    if (dash != std::string_view::npos) {
+        hi = parse_port(tok.text.substr(dash + 1));
+        if (!hi)
+            return RuleError{tok.column + dash + 1,
+                             "'" + std::string(tok.text.substr(dash + 1)) + "' is not a port (1-65535)"};
+        if (*hi < *lo)
+            return RuleError{tok.column, "port range " + std::string(tok.text) + " is reversed"};
+    }
+    if (!(*lo == 1 && *hi == 65535))
+        rule.ports = PortRange{*lo, *hi};
+    return std::nullopt;
+}
+
 } // namespace
 
 std::optional<uint8_t> parse_protocol(std::string_view text)
@@ -84,69 +138,33 @@ std::string protocol_name(uint8_t protocol)
 
 std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
 {
-    auto fail = [&](size_t column, std::string message) -> std::optional<Rule> {
+    auto fail = [&](RuleError e) -> std::optional<Rule> {
         if (error)
-            *error = RuleError{column, std::move(message)};
+            *error = std::move(e);
         return std::nullopt;
     };
     auto tokens = tokenize(text);
     if (tokens.empty())
-        return fail(1, "empty rule: expected an address, a prefix, a protocol or 'any'");
+        return fail({1, "empty rule: expected an address, a prefix, a protocol or 'any'"});
 
     Rule rule;
     rule.text = std::string(text);
     size_t next = 0;
-
-    // Address part: optional when the rule starts with a protocol.
-    const auto& first = tokens[0];
-    bool looks_like_address = first.text == "any" || first.text.find_first_of(".:/") != std::string_view::npos;
-    if (looks_like_address) {
-        std::string why;
-        auto prefix = Prefix::parse(first.text, &why);
-        if (!prefix)
-            return fail(first.column, why);
-        rule.prefix = *prefix;
-        next = 1;
-    } else if (!parse_protocol(first.text)) {
-        return fail(first.column, "'" + std::string(first.text) +
-                                      "' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)");
-    }
-
+    if (auto e = read_address(tokens[0], rule, next))
+        return fail(std::move(*e));
     if (next < tokens.size()) {
-        const auto& tok = tokens[next];
-        auto protocol = parse_protocol(tok.text);
-        if (!protocol)
-            return fail(tok.column, "'" + std::string(tok.text) +
-                                        "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255");
-        rule.protocol = *protocol;
+        if (auto e = read_protocol(tokens[next], rule))
+            return fail(std::move(*e));
         ++next;
     }
-
     if (next < tokens.size()) {
-        const auto& tok = tokens[next];
-        if (!has_ports(rule.protocol))
-            return fail(tok.column, "protocol " + protocol_name(rule.protocol) + " has no ports");
-        auto dash = tok.text.find('-');
-        auto lo = parse_port(tok.text.substr(0, dash));
-        if (!lo)
-            return fail(tok.column, "'" + std::string(tok.text.substr(0, dash)) + "' is not a port (1-65535)");
-        auto hi = lo;
-        if (dash != std::string_view::npos) {
-            hi = parse_port(tok.text.substr(dash + 1));
-            if (!hi)
-                return fail(tok.column + dash + 1,
-                            "'" + std::string(tok.text.substr(dash + 1)) + "' is not a port (1-65535)");
-            if (*hi < *lo)
-                return fail(tok.column, "port range " + std::string(tok.text) + " is reversed");
-        }
-        if (!(*lo == 1 && *hi == 65535))
-            rule.ports = PortRange{*lo, *hi};
+        if (auto e = read_ports(tokens[next], rule))
+            return fail(std::move(*e));
         ++next;
     }
-
     if (next < tokens.size())
-        return fail(tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
-                                             "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]");
+        return fail({tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
+                                              "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]"});
     return rule;
 }
 
