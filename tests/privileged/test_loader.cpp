@@ -189,6 +189,42 @@ BOOST_AUTO_TEST_CASE(kill_9_keeps_enforcement_and_restart_readopts)
     }
 }
 
+// A second loader on the same installation is refused, naming the first,
+// and leaves the data plane as it was; once the first stops, it runs.
+BOOST_AUTO_TEST_CASE(a_second_loader_is_refused_while_one_runs)
+{
+    LoaderHarness h;
+    h.start_daemon();
+    auto id = h.open_session("s1");
+    std::string out;
+    BOOST_TEST(h.run("--once", &out) == 1);
+    BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(h.daemon())) != std::string::npos,
+               out);
+    BOOST_TEST(PinnedMaps::open(h.pin_dir())->lookup_session(id)->has_value());
+    BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
+    h.kill_daemon();
+    BOOST_TEST(h.run("--once", &out) == 0, out);
+}
+
+// The command-line conventions of every authwall program: --version, and
+// status 2 for a command line it refuses.
+BOOST_AUTO_TEST_CASE(daemons_answer_version_and_refuse_bad_usage_with_2)
+{
+    for (const std::string bin : {AUTHWALL_LOADER_BIN, AUTHWALL_CGROUPD_BIN}) {
+        BOOST_TEST_CONTEXT(bin)
+        {
+            auto name = fs::path(bin).filename().string();
+            auto out = sh_output(bin + " --version 2>&1; echo rc=$?");
+            BOOST_TEST(out.find(name + " ") == 0u, out);
+            BOOST_TEST(out.find("rc=0") != std::string::npos, out);
+            out = sh_output(bin + " --no-such-flag 2>&1; echo rc=$?");
+            BOOST_TEST(out.find("rc=2") != std::string::npos, out);
+            out = sh_output(bin + " --seccomp sometimes 2>&1; echo rc=$?");
+            BOOST_TEST(out.find("rc=2") != std::string::npos, out);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(daemon_confines_itself_after_setup_and_still_reloads)
 {
     LoaderHarness h;
