@@ -93,7 +93,8 @@ int cmd_sessions_unprivileged(const Context& ctx, bool json)
     std::cerr << "authctl: not root: showing session records only; traffic, denials and enforcement need root\n";
     std::vector<std::vector<std::string>> rows{{"ID", "USER", "KIND", "RHOST", "POLICY", "AGE"}};
     for (const auto& r : *records)
-        rows.push_back({std::to_string(r.id), r.user, kind_name(r.kind), r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
+        rows.push_back(
+            {std::to_string(r.id), r.user, kind_name(r.kind), r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
     if (rows.size() == 1)
         std::cout << "no sessions\n";
     else
@@ -296,7 +297,8 @@ int cmd_enroll(const Context& ctx, const fs::path& cgroup, const std::string& po
         return fail(ids.error());
     auto it = ids->find(policy);
     if (it == ids->end())
-        return fail(Error::msg("enroll", cgroup.string(), "policy '" + policy + "' is not in force (authctl policy show)"));
+        return fail(
+            Error::msg("enroll", cgroup.string(), "policy '" + policy + "' is not in force (authctl policy show)"));
     fs::path path = fs::absolute(cgroup).lexically_normal();
     auto id = cgroup_id(path);
     if (!id)
@@ -372,16 +374,19 @@ int cmd_policy_check(const Context& ctx, const std::string& path_arg, bool json)
     errors.insert(errors.end(), load.errors.begin(), load.errors.end());
     size_t entries = 0;
     if (errors.empty()) {
-        auto compiled = compile_policies(load.policies, ctx.config.unmatched, {},
-                                         CompileLimits{ctx.config.policy_entries});
+        auto compiled =
+            compile_policies(load.policies, ctx.config.unmatched, {}, CompileLimits{ctx.config.policy_entries});
         if (compiled)
             entries = compiled->entries.size();
         else
             errors.push_back({path.string(), 0, 0, compiled.error().message()});
     }
     if (json) {
-        nlohmann::json j{{"path", path.string()}, {"ok", errors.empty()}, {"policies", load.policies.size()},
-                         {"entries", entries}, {"errors", nlohmann::json::array()}};
+        nlohmann::json j{{"path", path.string()},
+                         {"ok", errors.empty()},
+                         {"policies", load.policies.size()},
+                         {"entries", entries},
+                         {"errors", nlohmann::json::array()}};
         for (const auto& e : errors)
             j["errors"].push_back({{"file", e.file}, {"line", e.line}, {"column", e.column}, {"message", e.message}});
         std::cout << j.dump(2) << "\n";
@@ -393,8 +398,8 @@ int cmd_policy_check(const Context& ctx, const std::string& path_arg, bool json)
         std::cerr << "authctl: " << errors.size() << " error(s) in " << path.string() << "\n";
         return 1;
     }
-    std::cout << path.string() << ": ok, " << load.policies.size() << " polic" << (load.policies.size() == 1 ? "y" : "ies")
-              << ", " << entries << " trie entries\n";
+    std::cout << path.string() << ": ok, " << load.policies.size() << " polic"
+              << (load.policies.size() == 1 ? "y" : "ies") << ", " << entries << " trie entries\n";
     return 0;
 }
 
@@ -414,8 +419,13 @@ nlohmann::json policy_json(const PolicyView& p)
         families.push_back("raw");
     nlohmann::json ingress = direction(p.ingress);
     ingress["from_rhost_only"] = p.ingress_from_rhost_only;
-    return {{"id", p.id},           {"name", p.name},   {"entries", p.entries},          {"egress", direction(p.egress)},
-            {"ingress", ingress},   {"bind", direction(p.bind)}, {"deny_families", families}};
+    return {{"id", p.id},
+            {"name", p.name},
+            {"entries", p.entries},
+            {"egress", direction(p.egress)},
+            {"ingress", ingress},
+            {"bind", direction(p.bind)},
+            {"deny_families", families}};
 }
 
 // The policies as the kernel holds them (read back from the active trie).

@@ -134,8 +134,9 @@ std::vector<Finding> check_pam_stack(const std::vector<PamLine>& stack)
         out.push_back({Finding::Level::Error, "control 'optional' (" + where(*authwall) +
                                                   ") lets a login through when enforcement fails: use 'required'"});
     } else if (c == "sufficient") {
-        out.push_back({Finding::Level::Error, "control 'sufficient' (" + where(*authwall) +
-                                                  ") skips the rest of the stack and ignores failures: use 'required'"});
+        out.push_back(
+            {Finding::Level::Error, "control 'sufficient' (" + where(*authwall) +
+                                        ") skips the rest of the stack and ignores failures: use 'required'"});
     } else if (!c.empty() && c[0] == '[') {
         bool dies = c.find("default=die") != std::string::npos || c.find("default=bad") != std::string::npos;
         out.push_back({dies ? Finding::Level::Warning : Finding::Level::Error,
@@ -145,11 +146,12 @@ std::vector<Finding> check_pam_stack(const std::vector<PamLine>& stack)
         out.push_back({Finding::Level::Warning, "unusual control '" + c + "' (" + where(*authwall) + ")"});
     }
     if (authwall->dash)
-        out.push_back({Finding::Level::Error, "'-session' (" + where(*authwall) +
-                                                  ") skips pam_authwall silently if the module is missing"});
+        out.push_back({Finding::Level::Error,
+                       "'-session' (" + where(*authwall) + ") skips pam_authwall silently if the module is missing"});
     if (systemd && systemd_at > authwall_at)
-        out.push_back({Finding::Level::Error, "pam_authwall.so (" + where(*authwall) + ") runs before pam_systemd.so (" +
-                                                  where(*systemd) + "): logind would move the session after authwall"});
+        out.push_back({Finding::Level::Error, "pam_authwall.so (" + where(*authwall) +
+                                                  ") runs before pam_systemd.so (" + where(*systemd) +
+                                                  "): logind would move the session after authwall"});
     else if (systemd)
         out.push_back({Finding::Level::Ok, "runs after pam_systemd.so (" + where(*systemd) + ")"});
     // A line before it that ends the stack on success would skip it.

@@ -96,7 +96,8 @@ int main(int argc, char** argv)
             fs::path cg = background / ("s" + std::to_string(open_now));
             if (auto st = cgroup_create(cg); !st)
                 die(st.error().message());
-            uint64_t id = bench.add_recorded_session(cg, SessionKind::Login, compiled.ids.at("ssh"), "ssh", off.run_dir);
+            uint64_t id =
+                bench.add_recorded_session(cg, SessionKind::Login, compiled.ids.at("ssh"), "ssh", off.run_dir);
             MirrorSession m{id, "nobody", "ssh", background_addr(open_now), 0};
             if (auto st = nft_mirror_add(on.run_dir, m); !st)
                 die(st.error().message());
@@ -127,8 +128,8 @@ int main(int argc, char** argv)
     std::printf("  nft -f per session vs mirror on, at %d: %.2f / %.2f\n", big,
                 cell[{"nft -f per session", big}].first / cell[{"mirror on", big}].first,
                 cell[{"nft -f per session", big}].second / cell[{"mirror on", big}].second);
-    std::printf("  nft -f per session, %d vs 0 sessions: %.2f / %.2f\n", big, ratio("nft -f per session", big, 0, false),
-                ratio("nft -f per session", big, 0, true));
+    std::printf("  nft -f per session, %d vs 0 sessions: %.2f / %.2f\n", big,
+                ratio("nft -f per session", big, 0, false), ratio("nft -f per session", big, 0, true));
     std::error_code ec;
     fs::remove_all(tmpl, ec);
     return 0;

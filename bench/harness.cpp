@@ -157,7 +157,8 @@ double median(std::vector<double> v)
 
 std::string policy_with_rules(const std::string& name, int rules)
 {
-    std::string text = "[policy." + name + ".egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp\", \"127.0.0.1 udp\"";
+    std::string text =
+        "[policy." + name + ".egress]\ndefault = \"deny\"\nallow = [\"127.0.0.1 tcp\", \"127.0.0.1 udp\"";
     text.reserve(static_cast<size_t>(rules) * 28);
     for (int i = 2; i < rules; ++i)
         text += ", \"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +

@@ -25,7 +25,6 @@ namespace {
 
 constexpr uint32_t kTreeMask = IN_CREATE | IN_DELETE | IN_ONLYDIR;
 
-
 std::optional<uint64_t> record_id(const std::string& name)
 {
     if (!name.ends_with(".json"))
@@ -213,10 +212,10 @@ void Reconciler::reconcile_mirror()
     }
     if (!drift->empty()) {
         ++stats_.mirror_repairs;
-        warnings_.push_back("nft mirror repaired: " +
-                            std::string(drift->table_missing ? "table inet authwall recreated, " : "") +
-                            std::to_string(drift->missing.size()) + " missing element(s) added, " +
-                            std::to_string(drift->stray.size()) + " stray element(s) removed");
+        warnings_.push_back(
+            "nft mirror repaired: " + std::string(drift->table_missing ? "table inet authwall recreated, " : "") +
+            std::to_string(drift->missing.size()) + " missing element(s) added, " +
+            std::to_string(drift->stray.size()) + " stray element(s) removed");
     }
 }
 

@@ -97,7 +97,8 @@ class Reconciler {
     void expire(const SessionRecord& rec);
     void forget_session(uint64_t id);
     void reconcile_mirror();
-    std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir, const IndexedPolicy** policy) const;
+    std::optional<std::string> matching_policy_glob(const std::filesystem::path& dir,
+                                                    const IndexedPolicy** policy) const;
     bool may_match_policy_glob(const std::string& dir) const;
     Status enroll(const std::filesystem::path& dir, const IndexedPolicy& policy);
     void schedule(uint64_t id, Clock::time_point when);

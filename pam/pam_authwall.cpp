@@ -171,7 +171,8 @@ int close_session(pam_handle_t* pamh, int argc, const char** argv)
 
 extern "C" {
 
-__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_open_session(pam_handle_t* pamh, int /*flags*/, int argc, const char** argv)
+__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_open_session(pam_handle_t* pamh, int /*flags*/, int argc,
+                                                                          const char** argv)
 {
     try {
         return open_session(pamh, argc, argv);
@@ -183,7 +184,8 @@ __attribute__((visibility("default"))) PAM_EXTERN int pam_sm_open_session(pam_ha
     return PAM_SESSION_ERR;
 }
 
-__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_close_session(pam_handle_t* pamh, int /*flags*/, int argc, const char** argv)
+__attribute__((visibility("default"))) PAM_EXTERN int pam_sm_close_session(pam_handle_t* pamh, int /*flags*/, int argc,
+                                                                           const char** argv)
 {
     try {
         return close_session(pamh, argc, argv);

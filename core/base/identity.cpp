@@ -16,8 +16,8 @@ std::optional<std::string> username_problem(std::string_view user)
         return "starts with '" + std::string(1, user[0]) + "'";
     for (size_t i = 0; i < user.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(user[i]);
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '.' || c == '-' || (c == '$' && i + 1 == user.size());
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                  c == '-' || (c == '$' && i + 1 == user.size());
         if (!ok) {
             char what[16];
             if (c < 0x20 || c >= 0x7f)

@@ -17,21 +17,36 @@ Error Error::msg(std::string operation, std::string object, std::string detail)
 std::string errno_name(int err)
 {
     switch (err) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EEXIST: return "EEXIST";
-    case EINVAL: return "EINVAL";
-    case ENOSPC: return "ENOSPC";
-    case ENOMEM: return "ENOMEM";
-    case EBUSY: return "EBUSY";
-    case E2BIG: return "E2BIG";
-    case ENOTDIR: return "ENOTDIR";
-    case ESRCH: return "ESRCH";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENOSYS: return "ENOSYS";
-    case EBADF: return "EBADF";
-    default: return std::to_string(err);
+    case EPERM:
+        return "EPERM";
+    case ENOENT:
+        return "ENOENT";
+    case EACCES:
+        return "EACCES";
+    case EEXIST:
+        return "EEXIST";
+    case EINVAL:
+        return "EINVAL";
+    case ENOSPC:
+        return "ENOSPC";
+    case ENOMEM:
+        return "ENOMEM";
+    case EBUSY:
+        return "EBUSY";
+    case E2BIG:
+        return "E2BIG";
+    case ENOTDIR:
+        return "ENOTDIR";
+    case ESRCH:
+        return "ESRCH";
+    case EOPNOTSUPP:
+        return "EOPNOTSUPP";
+    case ENOSYS:
+        return "ENOSYS";
+    case EBADF:
+        return "EBADF";
+    default:
+        return std::to_string(err);
     }
 }
 

@@ -22,8 +22,7 @@ struct Error {
     std::string message() const;
 };
 
-template <class T>
-class [[nodiscard]] Result {
+template <class T> class [[nodiscard]] Result {
   public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error error) : v_(std::move(error)) {}
@@ -45,8 +44,7 @@ class [[nodiscard]] Result {
     std::variant<T, Error> v_;
 };
 
-template <>
-class [[nodiscard]] Result<void> {
+template <> class [[nodiscard]] Result<void> {
   public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}

@@ -45,7 +45,8 @@ Status prepare_pin_dir(const std::filesystem::path& pin_dir)
         } else {
             return Error::msg("use pin directory", pin_dir.string(),
                               "it is not on a bpf filesystem; put it under /sys/fs/bpf or mount one: "
-                              "mount -t bpf bpf " + probe.string());
+                              "mount -t bpf bpf " +
+                                  probe.string());
         }
     }
     for (auto sub : {pin_dir, pin_dir / "maps", pin_dir / "links"}) {

@@ -88,7 +88,8 @@ Result<CgroupMount> parse_cgroup2_mount(std::string_view mountinfo)
             continue;
         return CgroupMount{unescape(head[4]), unescape(head[3])};
     }
-    return Error::msg("find", "cgroup2 mount", "no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
+    return Error::msg("find", "cgroup2 mount",
+                      "no cgroup2 filesystem is mounted (mount -t cgroup2 none /sys/fs/cgroup)");
 }
 
 Result<CgroupMount> find_cgroup2_mount()
@@ -211,7 +212,8 @@ Result<int> cgroup_level(const CgroupMount& mount, const std::filesystem::path& 
 {
     auto rel = cgroup_dir.lexically_normal().lexically_relative(mount.mount_point.lexically_normal());
     if (rel.empty() || rel.native().starts_with(".."))
-        return Error::msg("locate", cgroup_dir.string(), "is not under the cgroup2 mount " + mount.mount_point.string());
+        return Error::msg("locate", cgroup_dir.string(),
+                          "is not under the cgroup2 mount " + mount.mount_point.string());
     return path_depth(mount.root) + path_depth(rel.native());
 }
 

@@ -18,7 +18,7 @@ namespace authwall {
 
 struct CgroupMount {
     std::filesystem::path mount_point; // where cgroup2 is mounted, e.g. /sys/fs/cgroup/unified
-    std::string root;                   // the mount's root inside the hierarchy ("/" unless bind-mounted)
+    std::string root;                  // the mount's root inside the hierarchy ("/" unless bind-mounted)
 };
 
 // Finds the cgroup2 mount in mountinfo text (/proc/self/mountinfo format).

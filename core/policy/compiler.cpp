@@ -148,8 +148,7 @@ aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16
 }
 
 Result<CompiledPolicies> compile_policies(const std::vector<Policy>& policies, const Fallback& fallback,
-                                          const std::map<std::string, uint32_t>& known_ids,
-                                          const CompileLimits& limits)
+                                          const std::map<std::string, uint32_t>& known_ids, const CompileLimits& limits)
 {
     CompiledPolicies out;
     uint32_t next_id = AW_POLICY_FALLBACK + 1;

@@ -23,8 +23,8 @@ struct Config {
     std::vector<std::filesystem::path> enforcement_roots; // empty = the cgroup2 root
     std::filesystem::path policy_dir = kDefaultPolicyDir;
     std::filesystem::path run_dir = "/run/authwall"; // session records, the published policy index
-    std::filesystem::path event_log;                  // optional: session events appended as JSON lines
-    Fallback unmatched;                                   // pass
+    std::filesystem::path event_log;                 // optional: session events appended as JSON lines
+    Fallback unmatched;                              // pass
     std::vector<std::string> exempt_users{"root"};
     std::vector<std::string> exempt_groups;
     bool nft_mirror = false;
@@ -61,9 +61,9 @@ ConfigLoad load_config(const std::filesystem::path& path, bool must_exist, uid_t
 
 // What a program's flags say about the settings every binary shares.
 struct ConfigOverrides {
-    std::string config_path; // --config
-    std::string pin_dir;     // --pin-dir
-    std::string run_dir;     // --run-dir
+    std::string config_path;        // --config
+    std::string pin_dir;            // --pin-dir
+    std::string run_dir;            // --run-dir
     std::vector<std::string> roots; // --cgroup-root
 };
 

@@ -66,11 +66,20 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text)
             return std::nullopt; // a unit is required
         long long unit = 0;
         switch (text[i]) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        default: return std::nullopt;
+        case 's':
+            unit = 1;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        default:
+            return std::nullopt;
         }
         ++i;
         if (value > (1LL << 40) / unit)
@@ -87,8 +96,8 @@ bool valid_policy_name(std::string_view name)
     if (name.empty() || name.size() >= AW_POLICY_NAME_MAX)
         return false;
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '_' || c == '.';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                  c == '.';
         if (!ok)
             return false;
     }

@@ -90,8 +90,7 @@ class Reader : public detail::TomlReader {
                 if (a.prefix == d.prefix && a.protocol == d.protocol && a.ports == d.ports)
                     error(at, where + ": \"" + a.text + "\" is both allowed and denied");
                 else
-                    error(at, where + ": allow \"" + a.text + "\" can never match: deny \"" + d.text +
-                                  "\" covers it");
+                    error(at, where + ": allow \"" + a.text + "\" can never match: deny \"" + d.text + "\" covers it");
                 break;
             }
         }
@@ -191,8 +190,8 @@ class Reader : public detail::TomlReader {
             return;
         for (const auto& [key, node] : *policies) {
             if (!node.is_table()) {
-                error(node, "policy." + std::string(key.str()) + " must be a table ([policy." +
-                                std::string(key.str()) + "])");
+                error(node, "policy." + std::string(key.str()) + " must be a table ([policy." + std::string(key.str()) +
+                                "])");
                 continue;
             }
             policy(std::string(key.str()), *node.as_table());

@@ -125,14 +125,22 @@ std::optional<uint8_t> parse_protocol(std::string_view text)
 std::string protocol_name(uint8_t protocol)
 {
     switch (protocol) {
-    case 0: return "any";
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    case IPPROTO_SCTP: return "sctp";
-    case IPPROTO_UDPLITE: return "udplite";
-    default: return std::to_string(protocol);
+    case 0:
+        return "any";
+    case IPPROTO_TCP:
+        return "tcp";
+    case IPPROTO_UDP:
+        return "udp";
+    case IPPROTO_ICMP:
+        return "icmp";
+    case IPPROTO_ICMPV6:
+        return "icmpv6";
+    case IPPROTO_SCTP:
+        return "sctp";
+    case IPPROTO_UDPLITE:
+        return "udplite";
+    default:
+        return std::to_string(protocol);
     }
 }
 

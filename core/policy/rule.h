@@ -21,11 +21,11 @@ struct PortRange {
 };
 
 struct Rule {
-    Prefix prefix;       // "any" = ::/0 (both families)
+    Prefix prefix;        // "any" = ::/0 (both families)
     uint8_t protocol = 0; // IPPROTO_*, 0 = any
     PortRange ports;
-    std::string text;    // as written, for messages
-    unsigned line = 0;   // where it was written (0 = not from a file)
+    std::string text;  // as written, for messages
+    unsigned line = 0; // where it was written (0 = not from a file)
     unsigned column = 0;
 
     std::string str() const; // canonical form

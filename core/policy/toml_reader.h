@@ -74,8 +74,8 @@ class TomlReader {
             std::string list;
             for (auto a : allowed)
                 list += (list.empty() ? "" : ", ") + std::string(a);
-            error(key.source(), "unknown key '" + std::string(key.str()) + "' in " + where + " (expected one of: " +
-                                    list + ")");
+            error(key.source(),
+                  "unknown key '" + std::string(key.str()) + "' in " + where + " (expected one of: " + list + ")");
         }
     }
 

@@ -66,7 +66,9 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
             rv.rule.protocol = rules[i].proto;
             if (rules[i].port != 0)
                 rv.rule.ports = PortRange{rules[i].port, rules[j - 1].port};
-            DirectionView& d = rules[i].dir == AW_DIR_EGRESS ? v.egress : rules[i].dir == AW_DIR_INGRESS ? v.ingress : v.bind;
+            DirectionView& d = rules[i].dir == AW_DIR_EGRESS    ? v.egress
+                               : rules[i].dir == AW_DIR_INGRESS ? v.ingress
+                                                                : v.bind;
             d.rules.push_back(rv);
             i = j;
         }
@@ -82,8 +84,8 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
 
 std::string format_policy(const PolicyView& p)
 {
-    std::string out = "policy " + p.name + " (id " + std::to_string(p.id) + ", " + std::to_string(p.entries) +
-                      " entries)\n";
+    std::string out =
+        "policy " + p.name + " (id " + std::to_string(p.id) + ", " + std::to_string(p.entries) + " entries)\n";
     auto direction = [&](const char* name, const DirectionView& d, const std::string& extra) {
         out += std::string("  ") + name + ": default " + verdict_name(d.default_verdict) + extra + "\n";
         for (const auto& r : d.rules)

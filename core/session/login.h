@@ -32,13 +32,12 @@
 
 namespace authwall {
 
-
 struct OpenRequest {
     std::string user;
     std::string service;
     std::string rhost; // PAM_RHOST as given, possibly empty
     std::string tty;
-    pid_t leader = 0;  // the process that becomes the session (PAM's caller)
+    pid_t leader = 0; // the process that becomes the session (PAM's caller)
     // logind's session id, as pam_systemd (earlier in the stack) put it in
     // the PAM environment (XDG_SESSION_ID); empty without logind. Trusted
     // only when the leader's cgroup is that session's scope.
@@ -62,7 +61,7 @@ struct OpenError {
 };
 
 struct OpenResult {
-    bool exempt = false;          // exempt user: no session was made
+    bool exempt = false; // exempt user: no session was made
     // The login came from inside this session (su, sudo -i): it stays there
     // and no session was made.
     std::optional<uint64_t> enclosing_session;

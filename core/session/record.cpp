@@ -24,7 +24,6 @@ namespace authwall {
 
 namespace fs = std::filesystem;
 
-
 const char* kind_name(SessionKind kind)
 {
     switch (kind) {
@@ -322,7 +321,6 @@ fs::path record_path(const fs::path& run_dir, uint64_t id)
 {
     return sessions_dir(run_dir) / (std::to_string(id) + ".json");
 }
-
 
 Status write_record(const fs::path& run_dir, const SessionRecord& r)
 {

@@ -26,23 +26,23 @@ std::optional<SessionKind> record_kind(std::string_view name);
 
 struct SessionRecord {
     int version = 1;
-    uint64_t id = 0;              // cgroup id = the key in the sessions map
-    std::string correlation;      // 32 hex digits, shared by every event of the session
+    uint64_t id = 0;         // cgroup id = the key in the sessions map
+    std::string correlation; // 32 hex digits, shared by every event of the session
     SessionKind kind = SessionKind::Login;
     std::string user;
     uint32_t uid = 0;
-    std::string service;          // PAM service
+    std::string service; // PAM service
     std::optional<std::string> rhost;
     std::string tty;
-    std::string policy;           // name; "(unmatched)" for the fallback
+    std::string policy; // name; "(unmatched)" for the fallback
     uint32_t policy_id = 0;
-    std::string cgroup;           // absolute path of the session cgroup
-    std::string origin_cgroup;    // where the session leader came from
+    std::string cgroup;        // absolute path of the session cgroup
+    std::string origin_cgroup; // where the session leader came from
     int32_t leader_pid = 0;
-    std::string opened_at;        // RFC 3339, UTC
-    uint64_t opened_ns = 0;       // CLOCK_REALTIME
-    uint64_t max_duration_s = 0;  // 0 = none
-    std::string unit;             // the systemd scope holding the session, when systemd made it
+    std::string opened_at;       // RFC 3339, UTC
+    uint64_t opened_ns = 0;      // CLOCK_REALTIME
+    uint64_t max_duration_s = 0; // 0 = none
+    std::string unit;            // the systemd scope holding the session, when systemd made it
 };
 
 std::string to_json(const SessionRecord& r);

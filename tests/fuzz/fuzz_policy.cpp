@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             __builtin_trap(); // every diagnostic must say something
     if (!load.ok())
         return 0;
-    auto compiled = authwall::compile_policies(load.policies, authwall::Fallback{}, {},
-                                               authwall::CompileLimits{200000});
+    auto compiled =
+        authwall::compile_policies(load.policies, authwall::Fallback{}, {}, authwall::CompileLimits{200000});
     if (!compiled)
         return 0;
     auto views = authwall::describe_generation(compiled->entries, {});

@@ -179,8 +179,9 @@ BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
     LoginWorld w(kPolicies);
     auto cg = w.root() / "ctr";
     BOOST_REQUIRE(cgroup_create(cg).ok());
-    BOOST_REQUIRE(run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web --rhost 192.0.2.1").find("enrolled") !=
-                  std::string::npos);
+    BOOST_REQUIRE(
+        run_authctl(w, "enroll --cgroup " + cg.string() + " --policy web --rhost 192.0.2.1").find("enrolled") !=
+        std::string::npos);
     auto id = *cgroup_id(cg);
     BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == EPERM);
     check_golden("sessions.json", run_authctl(w, "sessions --json"), w);
@@ -271,7 +272,8 @@ BOOST_AUTO_TEST_CASE(doctor_on_a_good_and_three_broken_pam_stacks)
     out = doctor("missing");
     BOOST_TEST(out.find("ERROR pam: pam_authwall.so is not in the session stack") != std::string::npos);
     BOOST_TEST(out.find("rc=1") != std::string::npos);
-    auto j = nlohmann::json::parse(run_authctl(w, "doctor --json --pam sshd --pam-dir " + (fixtures / "good").string()));
+    auto j =
+        nlohmann::json::parse(run_authctl(w, "doctor --json --pam sshd --pam-dir " + (fixtures / "good").string()));
     BOOST_TEST(j.at("ok") == true);
 }
 

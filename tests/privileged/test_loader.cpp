@@ -198,8 +198,7 @@ BOOST_AUTO_TEST_CASE(a_second_loader_is_refused_while_one_runs)
     auto id = h.open_session("s1");
     std::string out;
     BOOST_TEST(h.run("--once", &out) == 1);
-    BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(h.daemon())) != std::string::npos,
-               out);
+    BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(h.daemon())) != std::string::npos, out);
     BOOST_TEST(PinnedMaps::open(h.pin_dir())->lookup_session(id)->has_value());
     BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
     h.kill_daemon();

@@ -66,8 +66,8 @@ class ClosableSession {
     {
         BOOST_REQUIRE_EQUAL(mkfifo(fifo_.c_str(), 0600), 0);
         proc_.emplace("exec " + std::string(AUTHWALL_PAM_HARNESS) + " " + (w.dir() / "pam.d").string() + " " +
-                      w.service() + " " + w.user() + " --rhost " + rhost + " --hold > " + out_.string() +
-                      " 2>&1 < " + fifo_.string());
+                      w.service() + " " + w.user() + " --rhost " + rhost + " --hold > " + out_.string() + " 2>&1 < " +
+                      fifo_.string());
         release_fd_ = ::open(fifo_.c_str(), O_WRONLY | O_CLOEXEC); // meets the harness's stdin
         BOOST_REQUIRE(release_fd_ >= 0);
         BOOST_REQUIRE(wait_until([&] { return output().find("ready") != std::string::npos; }, 5000));
@@ -262,8 +262,8 @@ BOOST_AUTO_TEST_CASE(output_rule_on_socket_cgroup_matches_only_the_session)
     BOOST_REQUIRE(cgroup_create(other).ok());
 
     BOOST_TEST(run_probe(cgroup, "", [] { return udp_send("127.0.0.5", 9); }) == EPERM); // the rule
-    BOOST_TEST(run_probe(cgroup, "", [] { return udp_send("127.0.0.6", 9); }) == 0);      // not its rhost
-    BOOST_TEST(run_probe(other, "", [] { return udp_send("127.0.0.5", 9); }) == 0);       // not the session
+    BOOST_TEST(run_probe(cgroup, "", [] { return udp_send("127.0.0.6", 9); }) == 0);     // not its rhost
+    BOOST_TEST(run_probe(other, "", [] { return udp_send("127.0.0.5", 9); }) == 0);      // not the session
     // The same rule does nothing once the session is revoked (it leaves the sets).
     auto out = authctl(w, "revoke " + std::to_string(records[0].id));
     BOOST_TEST(!has_session(mirror(), records[0].id), out);
@@ -276,18 +276,20 @@ BOOST_AUTO_TEST_CASE(gateway_forwards_only_logged_in_addresses)
 {
     std::string s = unique_suffix();
     NetNs client("awt-gc-" + s), gw("awt-gw-" + s), server("awt-gs-" + s);
-    BOOST_REQUIRE_EQUAL(sh("ip link add gc" + s + " netns " + client.name() + " type veth peer name gi" + s +
-                           " netns " + gw.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(sh("ip link add gs" + s + " netns " + server.name() + " type veth peer name go" + s +
-                           " netns " + gw.name()),
-                        0);
-    BOOST_REQUIRE_EQUAL(client.exec("ip addr add 10.210.1.2/24 dev gc" + s + " && ip -6 addr add fd00:210:1::2/64 dev gc" +
-                                    s + " nodad && ip link set gc" + s + " up && ip route add default via 10.210.1.1" +
+    BOOST_REQUIRE_EQUAL(
+        sh("ip link add gc" + s + " netns " + client.name() + " type veth peer name gi" + s + " netns " + gw.name()),
+        0);
+    BOOST_REQUIRE_EQUAL(
+        sh("ip link add gs" + s + " netns " + server.name() + " type veth peer name go" + s + " netns " + gw.name()),
+        0);
+    BOOST_REQUIRE_EQUAL(client.exec("ip addr add 10.210.1.2/24 dev gc" + s +
+                                    " && ip -6 addr add fd00:210:1::2/64 dev gc" + s + " nodad && ip link set gc" + s +
+                                    " up && ip route add default via 10.210.1.1" +
                                     " && ip -6 route add default via fd00:210:1::1"),
                         0);
-    BOOST_REQUIRE_EQUAL(server.exec("ip addr add 10.210.2.2/24 dev gs" + s + " && ip -6 addr add fd00:210:2::2/64 dev gs" +
-                                    s + " nodad && ip link set gs" + s + " up && ip route add default via 10.210.2.1" +
+    BOOST_REQUIRE_EQUAL(server.exec("ip addr add 10.210.2.2/24 dev gs" + s +
+                                    " && ip -6 addr add fd00:210:2::2/64 dev gs" + s + " nodad && ip link set gs" + s +
+                                    " up && ip route add default via 10.210.2.1" +
                                     " && ip -6 route add default via fd00:210:2::1"),
                         0);
     BOOST_REQUIRE_EQUAL(gw.exec("ip addr add 10.210.1.1/24 dev gi" + s + " && ip -6 addr add fd00:210:1::1/64 dev gi" +
@@ -316,8 +318,8 @@ BOOST_AUTO_TEST_CASE(gateway_forwards_only_logged_in_addresses)
 
     InNetns in(gw);
     LoginWorld w(kPolicy, "", kMirrorOn);
-    BOOST_REQUIRE_EQUAL(sh("nft add chain inet authwall gateway '{ type filter hook forward priority 0; policy drop; }'"),
-                        0);
+    BOOST_REQUIRE_EQUAL(
+        sh("nft add chain inet authwall gateway '{ type filter hook forward priority 0; policy drop; }'"), 0);
     BOOST_REQUIRE_EQUAL(sh("nft add rule inet authwall gateway ct state established,related accept"), 0);
     BOOST_REQUIRE_EQUAL(sh("nft add rule inet authwall gateway ip saddr @session_addrs_v4 accept"), 0);
     BOOST_REQUIRE_EQUAL(sh("nft add rule inet authwall gateway ip6 saddr @session_addrs_v6 accept"), 0);

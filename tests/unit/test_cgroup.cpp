@@ -15,11 +15,10 @@ BOOST_AUTO_TEST_SUITE(cgroup)
 
 BOOST_AUTO_TEST_CASE(finds_cgroup2_in_a_hybrid_layout)
 {
-    const char* mountinfo =
-        "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
-        "35 25 0:30 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
-        "36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
-        "37 35 0:32 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
+    const char* mountinfo = "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
+                            "35 25 0:30 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+                            "36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
+                            "37 35 0:32 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
     auto m = parse_cgroup2_mount(mountinfo);
     BOOST_REQUIRE(m.ok());
     BOOST_TEST(m->mount_point == "/sys/fs/cgroup/unified");

@@ -29,9 +29,9 @@ BOOST_AUTO_TEST_CASE(includes_are_followed_in_order)
     std::vector<std::string> modules;
     for (const auto& l : *stack)
         modules.push_back(l.module);
-    BOOST_TEST(modules == (std::vector<std::string>{"pam_loginuid.so", "pam_permit.so", "pam_deny.so", "pam_permit.so",
-                                                    "pam_unix.so", "pam_systemd.so", "pam_authwall.so",
-                                                    "pam_motd.so"}));
+    BOOST_TEST(modules ==
+               (std::vector<std::string>{"pam_loginuid.so", "pam_permit.so", "pam_deny.so", "pam_permit.so",
+                                         "pam_unix.so", "pam_systemd.so", "pam_authwall.so", "pam_motd.so"}));
     BOOST_TEST((*stack)[1].control == "[default=1]");
     BOOST_TEST((*stack)[5].dash);
 }

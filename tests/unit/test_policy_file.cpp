@@ -71,8 +71,9 @@ max_duration = "8h"
 
 BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
 {
-    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.0.0.1 tcp 99999\"]\n") ==
-               std::vector<std::string>{"p.toml:2:24: in rule \"10.0.0.1 tcp 99999\": '99999' is not a port (1-65535)"});
+    BOOST_TEST(
+        errors_of("[policy.a.egress]\nallow = [\"10.0.0.1 tcp 99999\"]\n") ==
+        std::vector<std::string>{"p.toml:2:24: in rule \"10.0.0.1 tcp 99999\": '99999' is not a port (1-65535)"});
     BOOST_TEST(errors_of("[policy.a.egress]\ndefualt = \"deny\"\n") ==
                std::vector<std::string>{"p.toml:2:1: unknown key 'defualt' in policy.a.egress (expected one of: "
                                         "default, allow, deny)"});
@@ -81,8 +82,9 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
     BOOST_TEST(errors_of("[policy.a.ingress]\nfrom_rhost_only = true\ndefault = \"allow\"\n") ==
                std::vector<std::string>{
                    "p.toml:3:11: policy.a.ingress: default = \"allow\" contradicts from_rhost_only = true"});
-    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.0.0.0/8 tcp 22\"]\ndeny = [\"10.0.0.0/8 tcp 22\"]\n") ==
-               std::vector<std::string>{"p.toml:2:10: policy.a.egress: \"10.0.0.0/8 tcp 22\" is both allowed and denied"});
+    BOOST_TEST(
+        errors_of("[policy.a.egress]\nallow = [\"10.0.0.0/8 tcp 22\"]\ndeny = [\"10.0.0.0/8 tcp 22\"]\n") ==
+        std::vector<std::string>{"p.toml:2:10: policy.a.egress: \"10.0.0.0/8 tcp 22\" is both allowed and denied"});
     BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"10.1.2.0/24 tcp 22-23\"]\ndeny = [\"10.0.0.0/8 tcp\"]\n") ==
                std::vector<std::string>{"p.toml:2:10: policy.a.egress: allow \"10.1.2.0/24 tcp 22-23\" can never "
                                         "match: deny \"10.0.0.0/8 tcp\" covers it"});
@@ -97,8 +99,9 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
     BOOST_TEST(errors_of("[policy.\"bad name!\"]\n") ==
                std::vector<std::string>{
                    "p.toml:1:1: policy name 'bad name!' is invalid: use 1-63 letters, digits, '-', '_' or '.'"});
-    BOOST_TEST(errors_of("[polcy.a]\n") ==
-               std::vector<std::string>{"p.toml:1:2: unknown key 'polcy' in the policy file (expected one of: policy)"});
+    BOOST_TEST(
+        errors_of("[polcy.a]\n") ==
+        std::vector<std::string>{"p.toml:1:2: unknown key 'polcy' in the policy file (expected one of: policy)"});
     BOOST_TEST(errors_of("[policy.a]\nmatch.rhosts = [\"192.0.2.0/33\"]\n") ==
                std::vector<std::string>{"p.toml:2:17: policy.a.match.rhosts: prefix length '33' must be 0..32"});
     // A float is refused, never cast (1e300 would be undefined behaviour).
@@ -106,9 +109,9 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
         errors_of("[policy.a]\npriority = 1e300\n") ==
         std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
     BOOST_TEST(errors_of("[policy.a]\npriority = 10.0\n").size() == 1u);
-    BOOST_TEST(errors_of("[policy.a]\npriority = \"high\"\n") ==
-               std::vector<std::string>{
-                   "p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
+    BOOST_TEST(
+        errors_of("[policy.a]\npriority = \"high\"\n") ==
+        std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
 }
 
 BOOST_AUTO_TEST_CASE(toml_syntax_errors_are_located)
@@ -161,7 +164,8 @@ BOOST_AUTO_TEST_CASE(untrusted_files_are_refused)
     chmod(dir.c_str(), 0777);
     load = load_policy_file(file, geteuid());
     BOOST_REQUIRE_EQUAL(load.errors.size(), 1u);
-    BOOST_TEST(load.errors[0].message == "refuse " + file + ": its directory " + dir + " is writable by group or others");
+    BOOST_TEST(load.errors[0].message ==
+               "refuse " + file + ": its directory " + dir + " is writable by group or others");
     chmod(dir.c_str(), 01777); // sticky, like /tmp: others cannot rename our file
     BOOST_TEST(load_policy_file(file, geteuid()).ok());
     chmod(dir.c_str(), 0700);

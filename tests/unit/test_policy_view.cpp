@@ -35,17 +35,16 @@ deny_families = ["packet", "raw"]
     BOOST_TEST((views[0].egress.default_verdict == Verdict::Deny));
     const auto& ops = views[1];
     BOOST_TEST(ops.name == "ops");
-    BOOST_TEST(format_policy(ops) ==
-               "policy ops (id 1, 1030 entries)\n"
-               "  egress: default deny\n"
-               "    deny 169.254.169.254\n"
-               "    allow 10.20.0.0/16 tcp 22\n"
-               "    allow 2001:db8::/32 tcp 443-445\n"
-               "    allow any udp 53\n"
-               "  ingress: default deny, from_rhost_only\n"
-               "  bind: default allow\n"
-               "    deny any tcp 1-1023\n"
-               "  sockets: deny packet, raw\n");
+    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 1030 entries)\n"
+                                     "  egress: default deny\n"
+                                     "    deny 169.254.169.254\n"
+                                     "    allow 10.20.0.0/16 tcp 22\n"
+                                     "    allow 2001:db8::/32 tcp 443-445\n"
+                                     "    allow any udp 53\n"
+                                     "  ingress: default deny, from_rhost_only\n"
+                                     "  bind: default allow\n"
+                                     "    deny any tcp 1-1023\n"
+                                     "  sockets: deny packet, raw\n");
 }
 
 BOOST_AUTO_TEST_CASE(shipped_policies_parse_and_compile)
