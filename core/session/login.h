@@ -6,14 +6,16 @@
 //          layer (the user's own policy, by uid, kept after logout) → for a
 //          user-only service (user manager, cron, at) stop here → otherwise
 //          the session cgroup: logind's session-N.scope when pam_systemd put
-//          the leader there (entry inserted at once, nothing moved), else a
-//          scope or directory of ours (entry inserted before the leader
-//          moves in) → write the record → event. Any failure after the
-//          cgroup exists is rolled back; the user layer stays armed.
+//          the leader there (nothing moves), else a scope or directory of
+//          ours → the session service's open (core/session/service.h: the
+//          entry, then the leader moved into a directory of ours, the
+//          record, the mirror, the event). Any failure after the cgroup
+//          exists is rolled back; the user layer stays armed.
 //   close: find the session (hint, own cgroup, or the record of the leader)
-//          → revoke it in the map (network cut at once) → move the caller
-//          back out → kill what is left → remove cgroup, entry, record →
-//          event. Idempotent; needs nothing from the open call's process.
+//          → the session service's end: revoke it in the map (network cut
+//          at once), then move the caller back out, kill what is left,
+//          remove the cgroup → entry, record → event. Idempotent; needs
+//          nothing from the open call's process.
 #pragma once
 
 #include "core/host/cgroup.h"
