@@ -85,9 +85,9 @@ bool has_capabilities()
     return has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_NET_ADMIN));
 }
 
-bpf_program* program_by_name(authwall_bpf* skel, std::string_view name)
+bpf_program* program_by_name(bpf_object* obj, std::string_view name)
 {
-    return bpf_object__find_program_by_name(skel->obj, std::string(name).c_str());
+    return bpf_object__find_program_by_name(obj, std::string(name).c_str());
 }
 
 std::string load_failure_hint(int err)
@@ -149,10 +149,12 @@ Status check_environment()
     return {};
 }
 
-Result<InstallReport> install_datapath(const DatapathOptions& options)
+namespace {
+
+Status check_install_options(const DatapathOptions& options)
 {
     if (auto st = check_environment(); !st)
-        return st.error();
+        return st;
     if (options.enforcement_roots.empty())
         return Error::msg("install", "data plane", "no enforcement root cgroup configured");
     auto mount = find_cgroup2_mount();
@@ -163,65 +165,73 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
             return Error::msg("use enforcement root", root.string(),
                               "is not a cgroup2 directory (the cgroup2 hierarchy is at " + mount->mount_point.string() +
                                   ")");
-    if (auto st = prepare_pin_dir(options.pin_dir); !st)
+    return prepare_pin_dir(options.pin_dir);
+}
+
+// Points every shared map of the object at its pin: libbpf reuses a pinned
+// map, or creates and pins it. libbpf's internal maps (.rodata, ...) and
+// the programs' own caches are not pinned: a new object starts them afresh.
+Status pin_maps(bpf_object* obj, const std::filesystem::path& pin_dir, InstallReport& report)
+{
+    bpf_map* map = nullptr;
+    bpf_object__for_each_map(map, obj)
+    {
+        const char* name = bpf_map__name(map);
+        if (std::strchr(name, '.') || is_unpinned_map(name))
+            continue;
+        auto path = map_pin_path(pin_dir, name);
+        if (::access(path.c_str(), F_OK) == 0)
+            report.maps_adopted = true;
+        if (bpf_map__set_pin_path(map, path.c_str()) != 0)
+            return Error::sys("set pin path of map", name, errno);
+    }
+    return {};
+}
+
+// Opens the object with its maps pinned and sized, and loads it.
+Result<Skeleton> open_and_load(const DatapathOptions& options, bool with_lsm, InstallReport& report)
+{
+    Skeleton skel(authwall_bpf__open());
+    if (!skel)
+        return Error::sys("open BPF object", "authwall", errno);
+    if (!with_lsm)
+        bpf_program__set_autoload(program_by_name(skel->obj, kLsmProgramName), false);
+    if (auto st = pin_maps(skel->obj, options.pin_dir, report); !st)
         return st.error();
+    bpf_map__set_max_entries(skel->maps.sessions, options.max_sessions);
+    bpf_map__set_max_entries(skel->maps.session_stats, options.max_sessions);
+    bpf_map__set_max_entries(skel->maps.users, options.max_sessions);
+    if (int err = authwall_bpf__load(skel.get()); err != 0) {
+        int e = -err;
+        std::string hint = load_failure_hint(e);
+        if (report.maps_adopted && g_last_warning.find("couldn't reuse pinned map") != std::string::npos)
+            hint = "the maps pinned under " + options.pin_dir.string() +
+                   " have another layout or size (an older authwall or other limits); run "
+                   "authwall-loader --uninstall first";
+        return Error::sys("load BPF programs", "authwall", e, hint);
+    }
+    return skel;
+}
 
-    auto sink = options.debug_log;
-    PrintScope print_scope(&sink);
-
-    InstallReport report;
+// The object loaded, with the LSM program where the kernel takes it. Some
+// kernels (lockdown, sandboxes) refuse LSM and tracing programs even to
+// root while cgroup programs load fine: then it goes on without it.
+Result<Skeleton> load_object(const DatapathOptions& options, InstallReport& report)
+{
     report.lsm_socket_create = bpf_lsm_available(&report.lsm_unavailable);
-
-    // Opens the object with every map pointed at its pin (libbpf reuses a
-    // pinned map, or creates and pins it) and loads it.
-    auto open_and_load = [&](bool with_lsm) -> Result<Skeleton> {
-        Skeleton skel(authwall_bpf__open());
-        if (!skel)
-            return Error::sys("open BPF object", "authwall", errno);
-        if (!with_lsm)
-            bpf_program__set_autoload(program_by_name(skel.get(), kLsmProgramName), false);
-        bpf_map* map = nullptr;
-        bpf_object__for_each_map(map, skel->obj)
-        {
-            const char* name = bpf_map__name(map);
-            // libbpf's internal maps (.rodata, ...) are not pinned, nor is the
-            // programs' per-socket cache: a new object starts it afresh.
-            if (name[0] == '.' || std::strchr(name, '.') || std::string_view(name) == "sock_cache")
-                continue;
-            auto path = map_pin_path(options.pin_dir, name);
-            if (::access(path.c_str(), F_OK) == 0)
-                report.maps_adopted = true;
-            if (bpf_map__set_pin_path(map, path.c_str()) != 0)
-                return Error::sys("set pin path of map", name, errno);
-        }
-        bpf_map__set_max_entries(skel->maps.sessions, options.max_sessions);
-        bpf_map__set_max_entries(skel->maps.session_stats, options.max_sessions);
-        bpf_map__set_max_entries(skel->maps.users, options.max_sessions);
-        if (int err = authwall_bpf__load(skel.get()); err != 0) {
-            int e = -err;
-            std::string hint = load_failure_hint(e);
-            if (report.maps_adopted && g_last_warning.find("couldn't reuse pinned map") != std::string::npos)
-                hint = "the maps pinned under " + options.pin_dir.string() +
-                       " have another layout or size (an older authwall or other limits); run "
-                       "authwall-loader --uninstall first";
-            return Error::sys("load BPF programs", "authwall", e, hint);
-        }
-        return skel;
-    };
-
-    auto loaded = open_and_load(report.lsm_socket_create);
+    auto loaded = open_and_load(options, report.lsm_socket_create, report);
     if (!loaded && report.lsm_socket_create) {
-        // Some kernels (lockdown, sandboxes) refuse LSM and tracing programs
-        // even to root while cgroup programs load fine: go on without it.
         report.lsm_socket_create = false;
         report.lsm_unavailable = "the kernel refused to load the BPF LSM program (" + errno_name(loaded.error().err) +
                                  "; lockdown or a sandbox forbids LSM and tracing programs)";
-        loaded = open_and_load(false);
+        loaded = open_and_load(options, false, report);
     }
-    if (!loaded)
-        return loaded.error();
-    Skeleton skel = std::move(loaded).value();
+    return loaded;
+}
 
+// Refuses pins of another ABI, then writes this installation's settings.
+Status write_install_settings(const DatapathOptions& options)
+{
     auto maps = PinnedMaps::open(options.pin_dir);
     if (!maps)
         return maps.error();
@@ -236,11 +246,37 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
     settings.abi_version = AW_ABI_VERSION;
     settings.unknown_verdict = options.deny_unknown_cgroups ? AW_VERDICT_DENY : AW_VERDICT_ALLOW;
     settings.events_per_sec = options.events_per_sec;
-    if (auto st = maps->write_settings(settings); !st)
-        return st.error();
+    return maps->write_settings(settings);
+}
 
-    // Attach, or swap programs on the links already pinned.
-    std::set<std::string> wanted;
+// One program at one root: the program swapped onto the link already
+// pinned (no moment without a program, never attached twice), or attached
+// and its link pinned.
+Result<LinkState> attach_one(bpf_program* prog, std::string_view prog_name, const std::filesystem::path& root,
+                             int root_fd, uint64_t cgid, const std::filesystem::path& pin_dir)
+{
+    auto pin = link_pin_path(pin_dir, prog_name, cgid);
+    LinkState state{std::string(prog_name), cgid, pin, LinkState::Action::Attached};
+    if (::access(pin.c_str(), F_OK) == 0) {
+        Link link(bpf_link__open(pin.c_str()));
+        if (!link)
+            return Error::sys("open pinned link", pin.string(), errno);
+        if (bpf_link__update_program(link.get(), prog) != 0)
+            return Error::sys("replace program on link", pin.string(), errno);
+        state.action = LinkState::Action::Updated;
+        return state;
+    }
+    Link link(bpf_program__attach_cgroup(prog, root_fd));
+    if (!link)
+        return Error::sys("attach " + std::string(prog_name) + " to", root.string(), errno);
+    if (bpf_link__pin(link.get(), pin.c_str()) != 0)
+        return Error::sys("pin link", pin.string(), errno);
+    return state;
+}
+
+// Every program at every root; the pin names of the links, in `wanted`.
+Status attach_all(bpf_object* obj, const DatapathOptions& options, InstallReport& report, std::set<std::string>& wanted)
+{
     for (const auto& root : options.enforcement_roots) {
         auto cgid = cgroup_id(root);
         if (!cgid)
@@ -251,33 +287,24 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
         for (auto prog_name : kProgramNames) {
             if (prog_name == kLsmProgramName && !report.lsm_socket_create)
                 continue;
-            bpf_program* prog = program_by_name(skel.get(), prog_name);
+            bpf_program* prog = program_by_name(obj, prog_name);
             if (!prog)
                 return Error::msg("find program", std::string(prog_name), "missing from the BPF object");
-            auto pin = link_pin_path(options.pin_dir, prog_name, *cgid);
-            wanted.insert(pin.filename().string());
-            LinkState state{std::string(prog_name), *cgid, pin, LinkState::Action::Attached};
-            if (::access(pin.c_str(), F_OK) == 0) {
-                Link link(bpf_link__open(pin.c_str()));
-                if (!link)
-                    return Error::sys("open pinned link", pin.string(), errno);
-                if (bpf_link__update_program(link.get(), prog) != 0)
-                    return Error::sys("replace program on link", pin.string(), errno);
-                state.action = LinkState::Action::Updated;
-            } else {
-                Link link(bpf_program__attach_cgroup(prog, dir->get()));
-                if (!link)
-                    return Error::sys("attach " + std::string(prog_name) + " to", root.string(), errno);
-                if (bpf_link__pin(link.get(), pin.c_str()) != 0)
-                    return Error::sys("pin link", pin.string(), errno);
-            }
-            report.links.push_back(state);
+            auto state = attach_one(prog, prog_name, root, dir->get(), *cgid, options.pin_dir);
+            if (!state)
+                return state.error();
+            wanted.insert(state->pin.filename().string());
+            report.links.push_back(*state);
         }
     }
+    return {};
+}
 
-    // Links of roots no longer configured.
+// Detaches and unpins the links of roots no longer configured.
+Status detach_stale(const std::filesystem::path& pin_dir, const std::set<std::string>& wanted, InstallReport& report)
+{
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(options.pin_dir / "links", ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(pin_dir / "links", ec)) {
         if (wanted.count(entry.path().filename().string()))
             continue;
         auto pin = parse_link_pin_name(entry.path());
@@ -289,6 +316,28 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
         if (pin)
             report.links.push_back({pin->program, pin->cgroup_id, entry.path(), LinkState::Action::Detached});
     }
+    return {};
+}
+
+} // namespace
+
+Result<InstallReport> install_datapath(const DatapathOptions& options)
+{
+    if (auto st = check_install_options(options); !st)
+        return st.error();
+    auto sink = options.debug_log;
+    PrintScope print_scope(&sink);
+    InstallReport report;
+    auto skel = load_object(options, report);
+    if (!skel)
+        return skel.error();
+    if (auto st = write_install_settings(options); !st)
+        return st.error();
+    std::set<std::string> wanted;
+    if (auto st = attach_all((*skel)->obj, options, report, wanted); !st)
+        return st.error();
+    if (auto st = detach_stale(options.pin_dir, wanted, report); !st)
+        return st.error();
     return report;
 }
 

@@ -46,6 +46,18 @@ inline constexpr std::array<std::string_view, 10> kMapNames{
     "events",   "event_budget",  "settings",       "users",      "generation",
 };
 
+// Maps of the object that are never pinned: the programs' own caches, which
+// a new object starts afresh.
+inline constexpr std::array<std::string_view, 1> kUnpinnedMaps{"sock_cache"};
+
+inline constexpr bool is_unpinned_map(std::string_view name)
+{
+    for (auto m : kUnpinnedMaps)
+        if (m == name)
+            return true;
+    return false;
+}
+
 inline constexpr std::string_view map_name(MapId map)
 {
     return kMapNames[static_cast<size_t>(map)];
