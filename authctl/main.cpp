@@ -1,6 +1,7 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "authctl/context.h"
+#include "core/base/identity.h"
 #include "core/host/cgroup.h"
 #include "core/session/record.h"
 #include "core/policy/config.h"
@@ -600,6 +601,64 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
 
 } // namespace
 
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b)
+{
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The command word of the command line: the first argument that is neither
+// an option nor the value of one of authctl's own options.
+std::optional<std::string> command_word(int argc, char** argv)
+{
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--config" || arg == "--pin-dir" || arg == "--run-dir") {
+            ++i;
+            continue;
+        }
+        if (!arg.starts_with("-"))
+            return arg;
+    }
+    return std::nullopt;
+}
+
+// "unknown command 'sesions' (did you mean 'sessions'?)" when the command
+// word is no command; nullopt otherwise (CLI11's message says it best).
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv)
+{
+    auto word = command_word(argc, argv);
+    if (!word)
+        return std::nullopt;
+    std::string closest;
+    size_t best = 3; // farther than two edits is no suggestion
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (sub->get_name() == *word)
+            return std::nullopt;
+        if (size_t d = edit_distance(*word, sub->get_name()); d < best) {
+            best = d;
+            closest = sub->get_name();
+        }
+    }
+    return "unknown command '" + authwall::printable(*word) + "'" +
+           (closest.empty() ? " (authctl --help lists them)" : " (did you mean '" + closest + "'?)");
+}
+
+} // namespace
+
 int main(int argc, char** argv)
 {
     CLI::App app{"authctl: inspect and control authwall sessions and policies.\n"
@@ -615,9 +674,15 @@ int main(int argc, char** argv)
     add_report_commands(app, o, c);
     add_enroll_commands(app, o, c);
     add_policy_commands(app, o, c);
+    app.set_version_flag("--version", std::string("authctl ") + AUTHWALL_VERSION);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() != 0)
+            if (auto why = unknown_command(app, argc, argv)) {
+                std::cerr << "authctl: " << *why << "\n";
+                return 2;
+            }
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }

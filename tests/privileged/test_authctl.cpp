@@ -203,6 +203,12 @@ BOOST_AUTO_TEST_CASE(errors_and_exit_codes)
     BOOST_TEST(run_authctl(w, "show 42 2>&1; echo rc=$?").find("no such session") != std::string::npos);
     BOOST_TEST(run_authctl(w, "show 42 >/dev/null; echo rc=$?").find("rc=1") != std::string::npos);
     BOOST_TEST(run_authctl(w, "frobnicate >/dev/null; echo rc=$?").find("rc=2") != std::string::npos);
+    auto typo = run_authctl(w, "sesions 2>&1; echo rc=$?");
+    BOOST_TEST(typo.find("unknown command 'sesions' (did you mean 'sessions'?)") != std::string::npos, typo);
+    BOOST_TEST(typo.find("rc=2") != std::string::npos, typo);
+    BOOST_TEST(run_authctl(w, "frobnicate 2>&1").find("unknown command 'frobnicate' (authctl --help lists them)") !=
+               std::string::npos);
+    BOOST_TEST(run_authctl(w, "--version; echo rc=$?").find("authctl 0.") == 0u);
     BOOST_TEST(run_authctl(w, "--pin-dir /sys/fs/bpf/nothing-here sessions 2>&1; echo rc=$?")
                    .find("authwall is not installed under this pin directory") != std::string::npos);
     // A non-root user gets the session records, and a word on what needs root.
