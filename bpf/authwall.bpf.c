@@ -138,6 +138,7 @@ int BPF_PROG(aw_socket_create, int family, int type, int protocol, int kern)
 
 /* -------------------------------------------------------- packet hooks */
 
+/* A packet counted on the full path: straight into the session's counters. */
 static __always_inline void count_traffic(__u64 session_id, struct __sk_buff* skb, int ingress)
 {
     if (!session_id)
@@ -156,13 +157,15 @@ static __always_inline void count_traffic(__u64 session_id, struct __sk_buff* sk
 
 /* Both packet hooks. Fast paths, while the socket's memory is current: a
  * socket outside authwall gets its verdict; a kernel TCP socket of a session
- * is counted and passes; a datagram of a flow allowed before passes. Anything
- * else takes the full path: find the subject, parse, decide, remember. */
+ * is counted in its memory and passes; a datagram of a flow allowed before
+ * passes. Anything else takes the full path: find the subject, parse,
+ * decide, remember. */
 static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
 {
     __u64 gen = current_generation();
-    struct bpf_sock* sk = full_socket(skb);
-    struct sock_state* c = sock_state_of(sk);
+    struct bpf_sock* sk = skb->sk;
+    __u32 state = sk ? sk->state : 0;
+    struct sock_state* c = sock_state_of(sk, state);
     __u64 word = read_word(c);
     int current = word_current(word, gen);
     struct packet p = {};
@@ -172,15 +175,17 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
     if (current) {
         if (word_kind(word) != SOCK_CONFINED)
             return word_kind(word) == SOCK_OUTSIDE_PASS ? PASS : REFUSE;
-        if (is_tcp_flow_socket(sk, ingress)) {
-            count_traffic(word_session(skb, word), skb, ingress);
+        /* A kernel TCP socket past LISTEN: its flow was judged at
+         * connect() or at the inbound SYN. */
+        if ((word & SOCK_TCP) && (!ingress || state != BPF_TCP_LISTEN)) {
+            count_in_socket(c, word, skb->len, state, ingress);
             return PASS;
         }
         parsed = parse_packet(skb, &p);
         if (parsed && c) {
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
             if (flow_allowed_before(c, &key, ingress)) {
-                count_traffic(word_session(skb, word), skb, ingress);
+                count_in_socket(c, word, skb->len, state, ingress);
                 return PASS;
             }
         }
@@ -192,7 +197,8 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         remember_outside(c, gen, verdict);
         return verdict;
     }
-    remember_subject(c, gen, &sub);
+    if (c)
+        remember_subject(c, gen, &sub, is_tcp_socket(sk));
     if (parsed < 0)
         parsed = parse_packet(skb, &p);
 
@@ -224,4 +230,14 @@ SEC("cgroup_skb/ingress")
 int aw_ingress(struct __sk_buff* skb)
 {
     return packet_hook(skb, 1);
+}
+
+/* A socket closed by its process: what it counted in its memory goes to its
+ * session now (packets sent after this, such as TCP's closing handshake,
+ * are counted at once: the socket is no longer ESTABLISHED). */
+SEC("cgroup/sock_release")
+int aw_sock_release(struct bpf_sock* sk)
+{
+    fold_counts(bpf_sk_storage_get(&sock_cache, sk, 0, 0), 0);
+    return PASS;
 }

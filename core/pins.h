@@ -17,9 +17,9 @@ namespace authwall {
 
 inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/authwall";
 
-inline constexpr std::array<std::string_view, 10> kProgramNames{
-    "aw_connect4", "aw_connect6",    "aw_sendmsg4", "aw_sendmsg6", "aw_bind4",
-    "aw_bind6",    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create",
+inline constexpr std::array<std::string_view, 11> kProgramNames{
+    "aw_connect4",    "aw_connect6", "aw_sendmsg4", "aw_sendmsg6",      "aw_bind4",        "aw_bind6",
+    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create", "aw_sock_release",
 };
 
 // Attached only where the kernel supports it (BPF LSM with BTF).

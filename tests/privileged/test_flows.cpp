@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -232,6 +233,94 @@ BOOST_AUTO_TEST_CASE(a_session_enrolled_around_a_running_socket_holds_its_next_d
     Receiver rx(SOCK_DGRAM);
     BOOST_TEST(TwoSteps().run(c1, {}, SOCK_DGRAM, rx.port(), [&] { box.open_session("c1", "web"); }) == 0);
     BOOST_TEST(rx.drain(300) == "a");
+}
+
+// A session's sockets count their established traffic in their own memory
+// and add it to the session's counters in batches (docs/ARCHITECTURE.md,
+// "Per-socket memory"): the last batch when the socket closes. Fewer
+// datagrams than a batch, on a connected socket: all of them are in the
+// session's counters once the socket is closed.
+BOOST_AUTO_TEST_CASE(a_connected_socket_counts_every_datagram_by_the_time_it_is_closed)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    Receiver rx(SOCK_DGRAM);
+    constexpr int kDatagrams = 10;
+    constexpr size_t kPayload = 100;
+    uint16_t port = rx.port();
+    BOOST_REQUIRE_EQUAL(run_probe_as(s1, {},
+                                     [port] {
+                                         sockaddr_in to{};
+                                         to.sin_family = AF_INET;
+                                         to.sin_port = htons(port);
+                                         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                                         int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                                         if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+                                             return errno;
+                                         char payload[kPayload] = {};
+                                         for (int i = 0; i < kDatagrams; ++i)
+                                             if (::send(s, payload, sizeof(payload), 0) != sizeof(payload))
+                                                 return errno;
+                                         ::close(s);
+                                         return 0;
+                                     }),
+                        0);
+    BOOST_TEST(rx.drain(300).size() == kDatagrams * kPayload);
+    auto st = box.maps().session_stats(id);
+    BOOST_REQUIRE(st.ok());
+    // Each datagram is payload + 8 (UDP) + 20 (IPv4) bytes on the wire.
+    BOOST_TEST(st->packets_out == static_cast<uint64_t>(kDatagrams));
+    BOOST_TEST(st->bytes_out == kDatagrams * (kPayload + 28));
+}
+
+// The same for TCP, over more packets than a batch: every byte sent is in
+// the session's counters once the connection is closed, with at least the
+// 40 bytes of IPv4 and TCP headers of every packet counted.
+BOOST_AUTO_TEST_CASE(a_tcp_connection_counts_every_byte_by_the_time_it_is_closed)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    Receiver rx(SOCK_STREAM);
+    constexpr int kWrites = 200;
+    constexpr size_t kPayload = 1000;
+    uint16_t port = rx.port();
+    std::string got;
+    std::thread reader([&] { got = rx.drain(1000); });
+    int rc = run_probe_as(s1, {}, [port] {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+            return errno;
+        int one = 1;
+        ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        char payload[kPayload] = {};
+        for (int i = 0; i < kWrites; ++i) {
+            if (::send(s, payload, sizeof(payload), MSG_NOSIGNAL) != sizeof(payload))
+                return errno;
+            usleep(100); // separate segments, many more than a batch
+        }
+        ::close(s);
+        return 0;
+    });
+    reader.join();
+    BOOST_REQUIRE_EQUAL(rc, 0);
+    BOOST_REQUIRE_EQUAL(got.size(), kWrites * kPayload);
+    usleep(200 * 1000); // the closing handshake
+    auto st = box.maps().session_stats(id);
+    BOOST_REQUIRE(st.ok());
+    BOOST_TEST_MESSAGE("out " << st->packets_out << " packets, " << st->bytes_out << " bytes; in " << st->packets_in
+                              << " packets, " << st->bytes_in << " bytes");
+    BOOST_TEST(st->packets_out > 64u);
+    BOOST_TEST(st->bytes_out >= kWrites * kPayload + 40 * st->packets_out);
+    BOOST_TEST(st->bytes_out <= kWrites * kPayload + 80 * st->packets_out);
+    BOOST_TEST(st->packets_in > 0u);
+    BOOST_TEST(st->bytes_in >= 40 * st->packets_in);
+    BOOST_TEST(st->bytes_in <= 80 * st->packets_in);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
