@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "authwall_abi.h"
+#include "lib/decision_cache.bpf.h"
 #include "lib/packet_decision.bpf.h"
 #include "lib/sock_cache.bpf.h"
 
@@ -34,11 +35,16 @@ static __always_inline __u8 sock_proto(struct bpf_sock_addr* ctx)
     return ctx->type == 1 /* SOCK_STREAM */ ? IPPROTO_TCP : IPPROTO_UDP;
 }
 
+/* The syscall hooks on an address (connect, sendmsg, bind). What they found
+ * for a process is remembered (lib/decision_cache.bpf.h): asked again at the
+ * same generation, a process outside authwall gets its verdict, a confined
+ * one passes to a destination it was allowed, at once. */
 static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook, __u8 dir, int v6)
 {
-    struct subject sub = {};
-    if (!find_subject_of_task(&sub))
-        return unknown_cgroup_verdict();
+    struct subject_key k = {};
+    k.generation = current_generation(); /* before anything the decision reads */
+    k.cgroup_id = bpf_get_current_cgroup_id();
+    k.uid = (__u32)bpf_get_current_uid_gid();
 
     struct flow f = {};
     if (v6) {
@@ -53,10 +59,29 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook,
     }
     f.port = (__u16)ctx->user_port;
     f.proto = sock_proto(ctx);
+    struct remembered_flow rf = {.dir = dir, .proto = f.proto, .port = f.port};
+    __builtin_memcpy(rf.addr, f.addr, sizeof(rf.addr));
 
-    struct decision d = judge(&sub, dir, &f, 0);
-    if (d.verdict == AW_VERDICT_ALLOW)
+    struct decision_slot* slot = k.generation ? decision_slot_of(&k) : 0;
+    switch (remembered(slot, &k, &rf)) {
+    case REMEMBERED_PASS:
+    case REMEMBERED_ALLOWED:
         return PASS;
+    case REMEMBERED_REFUSE:
+        return REFUSE;
+    }
+
+    struct subject sub = {};
+    if (!find_subject_of_task(&sub)) {
+        int verdict = unknown_cgroup_verdict();
+        remember_outside_task(slot, &k, verdict);
+        return verdict;
+    }
+    struct decision d = judge(&sub, dir, &f, 0);
+    if (d.verdict == AW_VERDICT_ALLOW) {
+        remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
+        return PASS;
+    }
     emit_denial(&sub, &d, hook, &f, current_pid());
     return REFUSE;
 }

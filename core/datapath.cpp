@@ -184,9 +184,11 @@ Result<InstallReport> install_datapath(const DatapathOptions& options)
         bpf_object__for_each_map(map, skel->obj)
         {
             const char* name = bpf_map__name(map);
-            // libbpf's internal maps (.rodata, ...) are not pinned, nor is the
-            // programs' per-socket cache: a new object starts it afresh.
-            if (name[0] == '.' || std::strchr(name, '.') || std::string_view(name) == "sock_cache")
+            // libbpf's internal maps (.rodata, ...) are not pinned, nor are the
+            // programs' caches (per socket, of decisions): a new object starts
+            // them afresh.
+            if (name[0] == '.' || std::strchr(name, '.') || std::string_view(name) == "sock_cache" ||
+                std::string_view(name) == "decisions")
                 continue;
             auto path = map_pin_path(options.pin_dir, name);
             if (::access(path.c_str(), F_OK) == 0)

@@ -57,6 +57,30 @@ struct CountCase {
     uint32_t state = 0;
     uint32_t ingress = 0;
 };
+// bpf/lib/decision_cache.bpf.h's subject key and flow, and t_remember's and
+// t_ask's case (tests/bpf/datapath_test.bpf.c).
+struct SubjectKey {
+    uint64_t generation;
+    uint64_t cgroup_id;
+    uint32_t uid;
+    uint32_t reserved;
+};
+struct RememberedFlow {
+    uint8_t dir;
+    uint8_t proto;
+    uint16_t port;
+    uint32_t reserved;
+    uint8_t addr[16];
+};
+struct AskCase {
+    SubjectKey key;
+    RememberedFlow flow;
+    uint32_t outside;
+    uint32_t found;
+};
+static_assert(sizeof(AskCase) == 56);
+constexpr uint32_t kRememberedNone = 0, kRememberedPass = 1, kRememberedRefuse = 2, kRememberedAllowed = 3;
+
 constexpr uint64_t kConfined = 3, kCounted = 1u << 3; // SOCK_CONFINED, SOCK_COUNTED
 constexpr uint32_t kEstablished = 1, kFinWait1 = 4;   // BPF_TCP_*
 constexpr uint64_t kGeneration = (1ULL << 63) | 0x5a5a5a00;
@@ -215,6 +239,24 @@ class TestObject {
         DecideResult r{};
         BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.decide_out), &zero, &r), 0);
         return r;
+    }
+
+    // The syscall hooks' memory: remember a flow allowed (outside == 0) or
+    // an outside verdict + 1; ask what is remembered.
+    void remember(const AskCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.ask), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_remember, p), 1);
+    }
+    uint32_t remembered(const AskCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.ask), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_ask, p), 1);
+        AskCase out{};
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.ask), &zero, &out), 0);
+        return out.found;
     }
 
     // One packet counted in the test's socket memory, as the fast path does.
@@ -479,6 +521,76 @@ default = "deny"
     r = t.decide({0, uid, 0}, p);
     BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_USER));
     BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+}
+
+// What connect(), sendmsg() and bind() found is remembered per subject key
+// (bpf/lib/decision_cache.bpf.h): found again only for the same generation,
+// cgroup and uid, a confined subject's allow only for the same direction and
+// flow; the last four flows are kept; an outside verdict holds for any flow;
+// the empty generation never remembers.
+BOOST_AUTO_TEST_CASE(a_remembered_decision_is_found_for_the_same_question_only)
+{
+    TestObject t;
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+    AskCase c{};
+    c.key.generation = kGeneration;
+    c.key.cgroup_id = 4711;
+    c.key.uid = 1000;
+    c.flow.dir = AW_DIR_EGRESS;
+    c.flow.proto = kTcp;
+    c.flow.port = htons(443);
+    c.flow.addr[10] = c.flow.addr[11] = 0xff;
+    c.flow.addr[12] = 198, c.flow.addr[13] = 51, c.flow.addr[14] = 100, c.flow.addr[15] = 7;
+
+    BOOST_TEST(t.remembered(c, p) == kRememberedNone);
+    t.remember(c, p);
+    BOOST_TEST(t.remembered(c, p) == kRememberedAllowed);
+
+    auto found = [&](auto change) {
+        AskCase other = c;
+        change(other);
+        return t.remembered(other, p);
+    };
+    BOOST_TEST(found([](AskCase& o) { o.key.generation ^= 0x100; }) == kRememberedNone); // a change since
+    BOOST_TEST(found([](AskCase& o) { o.key.cgroup_id += 1; }) == kRememberedNone);      // maybe another session
+    BOOST_TEST(found([](AskCase& o) { o.key.uid += 1; }) == kRememberedNone);            // another user layer
+    BOOST_TEST(found([](AskCase& o) { o.flow.dir = AW_DIR_BIND; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.proto = kUdp; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(444); }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.addr[15] = 8; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.addr[0] = 0x20; }) == kRememberedNone);
+
+    // Four flows are kept: three more, and the first is still there; a
+    // fifth replaces the oldest.
+    for (uint16_t port : {444, 445, 446}) {
+        AskCase more = c;
+        more.flow.port = htons(port);
+        t.remember(more, p);
+    }
+    BOOST_TEST(t.remembered(c, p) == kRememberedAllowed);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(446); }) == kRememberedAllowed);
+    AskCase fifth = c;
+    fifth.flow.port = htons(447);
+    t.remember(fifth, p);
+    BOOST_TEST(t.remembered(fifth, p) == kRememberedAllowed);
+    BOOST_TEST(t.remembered(c, p) == kRememberedNone);
+
+    // Outside authwall, a subject's verdict holds whatever the flow (the
+    // slot no longer lists flows).
+    AskCase outside = c;
+    outside.outside = 1; // REFUSE (0) + 1
+    t.remember(outside, p);
+    BOOST_TEST(t.remembered(c, p) == kRememberedRefuse);
+    outside.outside = 2; // PASS (1) + 1
+    t.remember(outside, p);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(9); }) == kRememberedPass);
+    BOOST_TEST(found([](AskCase& o) { o.key.uid += 1; }) == kRememberedNone);
+
+    AskCase none = c; // no generation: nothing is remembered or found
+    none.key.generation = 0;
+    t.remember(none, p);
+    BOOST_TEST(t.remembered(none, p) == kRememberedNone);
 }
 
 // A packet's length as the counters see it (skb->len: the test run drops
