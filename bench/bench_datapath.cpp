@@ -244,6 +244,7 @@ struct Scenario {
     const Programs* programs; // whose bpf_stats are its hooks' cost (none: baseline)
     std::map<std::string, std::vector<double>> rates;
     std::map<std::string, std::map<std::string, RunStats>> hook_cost; // workload -> hook -> runs
+    std::map<std::string, std::map<std::string, std::vector<RunStats>>> hook_rounds = {}; // the same, per round
 };
 
 void run_round(Scenario& s, const std::vector<Workload>& workloads)
@@ -258,9 +259,11 @@ void run_round(Scenario& s, const std::vector<Workload>& workloads)
         if (!s.programs)
             continue;
         for (const auto& [hook, after] : snapshot(*s.programs)) {
+            RunStats round{after.ns - before[hook].ns, after.runs - before[hook].runs};
             auto& cost = s.hook_cost[w.name][hook];
-            cost.ns += after.ns - before[hook].ns;
-            cost.runs += after.runs - before[hook].runs;
+            cost.ns += round.ns;
+            cost.runs += round.runs;
+            s.hook_rounds[w.name][hook].push_back(round);
         }
     }
 }
@@ -284,35 +287,47 @@ void print_rates(const std::vector<Scenario>& scenarios, const std::vector<Workl
     }
 }
 
-// One table per workload: each hook's ns per run, over every round, and
-// its ratio to the same hook's do-nothing program in the same workload.
+// One table per workload: each hook's ns per run over every round, and its
+// ratio to the same hook's do-nothing program in the same workload: the
+// median of the rounds' ratios and their spread (lowest-highest).
 void print_hook_costs(const std::vector<Scenario>& scenarios, const Scenario& floor,
                       const std::vector<Workload>& workloads)
 {
-    std::printf("\nns per program run (bpf_stats, all rounds) and the ratio to the do-nothing floor\n");
+    std::printf("\nns per program run (bpf_stats, all rounds) and the ratio to the do-nothing floor in the same "
+                "round: median (lowest-highest)\n");
     for (const auto& w : workloads) {
         const auto& floor_cost = floor.hook_cost.at(w.name);
+        const auto& floor_rounds = floor.hook_rounds.at(w.name);
         std::printf("\n%-30s", w.name);
         for (const auto& hook : kHooks)
             if (floor_cost.at(hook).runs)
-                std::printf(" %16s", hook.c_str());
+                std::printf(" %24s", hook.c_str());
         std::printf("\n");
         for (const auto& s : scenarios) {
             if (!s.programs)
                 continue;
             std::printf("%-30s", s.name);
             for (const auto& hook : kHooks) {
-                double f = ns_per_run(floor_cost.at(hook));
-                if (f == 0)
+                if (ns_per_run(floor_cost.at(hook)) == 0)
                     continue;
                 const auto& costs = s.hook_cost.at(w.name);
                 auto it = costs.find(hook);
                 if (it == costs.end()) {
-                    std::printf(" %16s", "-");
+                    std::printf(" %24s", "-");
                     continue;
                 }
-                double ns = ns_per_run(it->second);
-                std::printf(" %7.0f (%5.2fx)", ns, ns / f);
+                const auto& rounds = s.hook_rounds.at(w.name).at(hook);
+                const auto& floors = floor_rounds.at(hook);
+                std::vector<double> ratios;
+                for (size_t r = 0; r < rounds.size() && r < floors.size(); ++r)
+                    if (ns_per_run(floors[r]) > 0 && rounds[r].runs)
+                        ratios.push_back(ns_per_run(rounds[r]) / ns_per_run(floors[r]));
+                if (ratios.empty()) {
+                    std::printf(" %24s", "-");
+                    continue;
+                }
+                auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+                std::printf(" %5.0f %5.2fx %5.2f-%-5.2f", ns_per_run(it->second), median(ratios), *lo, *hi);
             }
             std::printf("\n");
         }
