@@ -71,15 +71,23 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook,
         return REFUSE;
     }
 
+    /* The walk reads the task's cgroup again, level by level: a task moved
+     * meanwhile is judged by where the walk found it, and what was found
+     * is remembered only if the task is still where the key says. (Moving a
+     * task takes write access to both cgroups' common parent, which already
+     * lets its owner take the task out of a session for good; the key's uid
+     * cannot change during the call.) */
     struct subject sub = {};
     if (!find_subject_of_task(&sub)) {
         int verdict = unknown_cgroup_verdict();
-        remember_outside_task(slot, &k, verdict);
+        if (bpf_get_current_cgroup_id() == k.cgroup_id)
+            remember_outside_task(slot, &k, verdict);
         return verdict;
     }
     struct decision d = judge(&sub, dir, &f, 0);
     if (d.verdict == AW_VERDICT_ALLOW) {
-        remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
+        if (bpf_get_current_cgroup_id() == k.cgroup_id)
+            remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
         return PASS;
     }
     emit_denial(&sub, &d, hook, &f, current_pid());
