@@ -4,6 +4,8 @@
 // kernel's bpf_stats), from a process in
 //   baseline  no programs attached
 //   floor     do-nothing programs on the same hooks (bench/floor.bpf.c)
+//   floor + socket storage lookup: packet hooks that only look up a
+//             socket's storage (the least per-socket memory can cost)
 //   rules10   a session whose policy has 10 rules
 //   rules10k  a session whose policy has 10 000 rules
 //   outside   authwall's programs attached, the process in no session
@@ -158,6 +160,31 @@ double small_udp_sends()
     return rate;
 }
 
+// connect() calls per second to closed loopback ports, each to another port
+// than the last 32 766 connects of the whole bench (`g_next_port` moves on
+// in the parent): every destination is new to the programs' decision cache,
+// as a first connect to an address is. The warm case is connect_rate (one
+// destination all along). Ports stay below the ephemeral range: a connect
+// to the port the kernel picks as its own source port opens (TCP's
+// simultaneous open with itself) instead of being refused.
+constexpr int kColdPorts = 32767;
+int g_next_port = 0;
+double connect_rate_cold(int connects)
+{
+    sockaddr_in to = loopback(0);
+    int port = g_next_port;
+    auto start = Clock::now();
+    for (int i = 0; i < connects; ++i) {
+        port = port % kColdPorts + 1;
+        to.sin_port = htons(static_cast<uint16_t>(port));
+        int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0 || errno != ECONNREFUSED)
+            _exit(2);
+        ::close(s);
+    }
+    return per_second(connects, start);
+}
+
 // The hooks whose cost per run is reported, by the program name suffix.
 const std::vector<std::string> kHooks = {"egress", "ingress", "connect4", "sendmsg4", "sock_create"};
 
@@ -210,6 +237,7 @@ std::map<std::string, RunStats> snapshot(const Programs& progs)
 struct Workload {
     const char* name;
     std::function<double()> run;
+    std::function<void()> after = {}; // in the parent, after each run
 };
 
 struct Scenario {
@@ -219,6 +247,7 @@ struct Scenario {
     const Programs* programs; // whose bpf_stats are its hooks' cost (none: baseline)
     std::map<std::string, std::vector<double>> rates;
     std::map<std::string, std::map<std::string, RunStats>> hook_cost; // workload -> hook -> runs
+    std::map<std::string, std::map<std::string, std::vector<RunStats>>> hook_rounds = {}; // the same, per round
 };
 
 void run_round(Scenario& s, const std::vector<Workload>& workloads)
@@ -228,12 +257,16 @@ void run_round(Scenario& s, const std::vector<Workload>& workloads)
         if (s.programs)
             before = snapshot(*s.programs);
         s.rates[w.name].push_back(in_child(s.cgroup, w.run, s.uid));
+        if (w.after)
+            w.after();
         if (!s.programs)
             continue;
         for (const auto& [hook, after] : snapshot(*s.programs)) {
+            RunStats round{after.ns - before[hook].ns, after.runs - before[hook].runs};
             auto& cost = s.hook_cost[w.name][hook];
-            cost.ns += after.ns - before[hook].ns;
-            cost.runs += after.runs - before[hook].runs;
+            cost.ns += round.ns;
+            cost.runs += round.runs;
+            s.hook_rounds[w.name][hook].push_back(round);
         }
     }
 }
@@ -257,39 +290,58 @@ void print_rates(const std::vector<Scenario>& scenarios, const std::vector<Workl
     }
 }
 
-// One table per workload: each hook's ns per run, over every round, and
-// its ratio to the same hook's do-nothing program in the same workload.
+// One table per workload: each hook's ns per run over every round, and its
+// ratio to the same hook's do-nothing program in the same workload: the
+// median of the rounds' ratios and their spread (lowest-highest).
 void print_hook_costs(const std::vector<Scenario>& scenarios, const Scenario& floor,
                       const std::vector<Workload>& workloads)
 {
-    std::printf("\nns per program run (bpf_stats, all rounds) and the ratio to the do-nothing floor\n");
+    std::printf("\nns per program run (bpf_stats, all rounds) and the ratio to the do-nothing floor in the same "
+                "round: median (lowest-highest)\n");
     for (const auto& w : workloads) {
         const auto& floor_cost = floor.hook_cost.at(w.name);
+        const auto& floor_rounds = floor.hook_rounds.at(w.name);
         std::printf("\n%-30s", w.name);
         for (const auto& hook : kHooks)
             if (floor_cost.at(hook).runs)
-                std::printf(" %16s", hook.c_str());
+                std::printf(" %24s", hook.c_str());
         std::printf("\n");
         for (const auto& s : scenarios) {
             if (!s.programs)
                 continue;
             std::printf("%-30s", s.name);
             for (const auto& hook : kHooks) {
-                double f = ns_per_run(floor_cost.at(hook));
-                if (f == 0)
+                if (ns_per_run(floor_cost.at(hook)) == 0)
                     continue;
-                double ns = ns_per_run(s.hook_cost.at(w.name).at(hook));
-                std::printf(" %7.0f (%5.2fx)", ns, ns / f);
+                const auto& costs = s.hook_cost.at(w.name);
+                auto it = costs.find(hook);
+                if (it == costs.end()) {
+                    std::printf(" %24s", "-");
+                    continue;
+                }
+                const auto& rounds = s.hook_rounds.at(w.name).at(hook);
+                const auto& floors = floor_rounds.at(hook);
+                std::vector<double> ratios;
+                for (size_t r = 0; r < rounds.size() && r < floors.size(); ++r)
+                    if (ns_per_run(floors[r]) > 0 && rounds[r].runs)
+                        ratios.push_back(ns_per_run(rounds[r]) / ns_per_run(floors[r]));
+                if (ratios.empty()) {
+                    std::printf(" %24s", "-");
+                    continue;
+                }
+                auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+                std::printf(" %5.0f %5.2fx %5.2f-%-5.2f", ns_per_run(it->second), median(ratios), *lo, *hi);
             }
             std::printf("\n");
         }
     }
 }
 
-// Do-nothing programs attached to their own cgroup (outside the bench root).
+// Programs of bench/floor.bpf.c named `prefix`*, attached to their own
+// cgroup (outside the bench root).
 class Floor {
   public:
-    explicit Floor(const fs::path& cgroup) : cgroup_(cgroup)
+    Floor(const fs::path& cgroup, const std::string& prefix) : cgroup_(cgroup)
     {
         if (!cgroup_create(cgroup_).ok())
             die("create the floor cgroup");
@@ -300,12 +352,14 @@ class Floor {
         bpf_program* prog = nullptr;
         bpf_object__for_each_program(prog, skel_->obj)
         {
+            std::string name = bpf_program__name(prog);
+            if (name.rfind(prefix, 0) != 0)
+                continue;
             bpf_link* link = bpf_program__attach_cgroup(prog, fd);
             if (!link)
                 die("attach the floor programs");
             links_.push_back(link);
-            std::string name = bpf_program__name(prog);
-            programs_[name.substr(std::strlen("floor_"))] = bpf_program__fd(prog);
+            programs_[name.substr(prefix.size())] = bpf_program__fd(prog);
         }
         ::close(fd);
     }
@@ -349,7 +403,8 @@ int main(int argc, char** argv)
     if (stats < 0)
         die("enable bpf_stats (BPF_ENABLE_STATS)");
     BenchRoot bench;
-    Floor floor(bench.plain_cgroup().string() + "-floor");
+    Floor floor(bench.plain_cgroup().string() + "-floor", "floor_");
+    Floor lookup(bench.plain_cgroup().string() + "-lookup", "lookup_");
     auto compiled = bench.install_policy_text(policy_with_rules("p10", 10) + policy_with_rules("p10k", 10000) +
                                               policy_with_rules("q10", 10));
     auto s10 = bench.cgroup("s10"), s10k = bench.cgroup("s10k"), outside = bench.cgroup("outside");
@@ -364,20 +419,24 @@ int main(int argc, char** argv)
     Programs ours = authwall_programs(bench.pin_dir());
 
     std::vector<Workload> workloads = {
-        {"connect() refused", [] { return connect_rate(g_connects); }},
+        {"connect() refused, one port", [] { return connect_rate(g_connects); }},
+        {"connect() refused, new ports", [] { return connect_rate_cold(g_connects); },
+         [] { g_next_port = (g_next_port + g_connects) % kColdPorts; }},
         {"TCP request/response", [] { return request_response(SOCK_STREAM); }},
         {"UDP request/response", [] { return request_response(SOCK_DGRAM); }},
         {"UDP sendto 64 B", small_udp_sends},
         {"TCP bulk bit/s (iperf3)", throughput},
     };
-    std::vector<Scenario> scenarios = {{"baseline (no programs)", bench.plain_cgroup(), 0, nullptr, {}, {}},
-                                       {"floor (do-nothing programs)", floor.cgroup(), 0, &floor.programs(), {}, {}},
-                                       {"session, 10 rules", s10, 0, &ours, {}, {}},
-                                       {"session, 10 000 rules", s10k, 0, &ours, {}, {}},
-                                       {"outside any session", outside, 0, &ours, {}, {}},
-                                       {"session + user, same policy", s10, same_user, &ours, {}, {}},
-                                       {"session + user, other policy", s10, other_user, &ours, {}, {}},
-                                       {"user layer only", outside, other_user, &ours, {}, {}}};
+    std::vector<Scenario> scenarios = {
+        {"baseline (no programs)", bench.plain_cgroup(), 0, nullptr, {}, {}},
+        {"floor (do-nothing programs)", floor.cgroup(), 0, &floor.programs(), {}, {}},
+        {"floor + socket storage lookup", lookup.cgroup(), 0, &lookup.programs(), {}, {}},
+        {"session, 10 rules", s10, 0, &ours, {}, {}},
+        {"session, 10 000 rules", s10k, 0, &ours, {}, {}},
+        {"outside any session", outside, 0, &ours, {}, {}},
+        {"session + user, same policy", s10, same_user, &ours, {}, {}},
+        {"session + user, other policy", s10, other_user, &ours, {}, {}},
+        {"user layer only", outside, other_user, &ours, {}, {}}};
     std::printf("bench_datapath: %d rounds, %d connects and %d exchanges per workload, iperf3 %d s; %zu trie "
                 "entries installed\n",
                 g_rounds, g_connects, g_exchanges, g_iperf_seconds, compiled.entries.size());

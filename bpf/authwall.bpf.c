@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "authwall_abi.h"
+#include "lib/decision_cache.bpf.h"
 #include "lib/packet_decision.bpf.h"
 #include "lib/sock_cache.bpf.h"
 
@@ -34,11 +35,16 @@ static __always_inline __u8 sock_proto(struct bpf_sock_addr* ctx)
     return ctx->type == 1 /* SOCK_STREAM */ ? IPPROTO_TCP : IPPROTO_UDP;
 }
 
+/* The syscall hooks on an address (connect, sendmsg, bind). What they found
+ * for a process is remembered (lib/decision_cache.bpf.h): asked again at the
+ * same generation, a process outside authwall gets its verdict, a confined
+ * one passes to a destination it was allowed, at once. */
 static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook, __u8 dir, int v6)
 {
-    struct subject sub = {};
-    if (!find_subject_of_task(&sub))
-        return unknown_cgroup_verdict();
+    struct subject_key k = {};
+    k.generation = current_generation(); /* before anything the decision reads */
+    k.cgroup_id = bpf_get_current_cgroup_id();
+    k.uid = (__u32)bpf_get_current_uid_gid();
 
     struct flow f = {};
     if (v6) {
@@ -53,10 +59,37 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook,
     }
     f.port = (__u16)ctx->user_port;
     f.proto = sock_proto(ctx);
+    struct remembered_flow rf = {.dir = dir, .proto = f.proto, .port = f.port};
+    __builtin_memcpy(rf.addr, f.addr, sizeof(rf.addr));
 
-    struct decision d = judge(&sub, dir, &f, 0);
-    if (d.verdict == AW_VERDICT_ALLOW)
+    struct decision_slot* slot = k.generation ? decision_slot_of(&k) : 0;
+    switch (remembered(slot, &k, &rf)) {
+    case REMEMBERED_PASS:
+    case REMEMBERED_ALLOWED:
         return PASS;
+    case REMEMBERED_REFUSE:
+        return REFUSE;
+    }
+
+    /* The walk reads the task's cgroup again, level by level: a task moved
+     * meanwhile is judged by where the walk found it, and what was found
+     * is remembered only if the task is still where the key says. (Moving a
+     * task takes write access to both cgroups' common parent, which already
+     * lets its owner take the task out of a session for good; the key's uid
+     * cannot change during the call.) */
+    struct subject sub = {};
+    if (!find_subject_of_task(&sub)) {
+        int verdict = unknown_cgroup_verdict();
+        if (bpf_get_current_cgroup_id() == k.cgroup_id)
+            remember_outside_task(slot, &k, verdict);
+        return verdict;
+    }
+    struct decision d = judge(&sub, dir, &f, 0);
+    if (d.verdict == AW_VERDICT_ALLOW) {
+        if (bpf_get_current_cgroup_id() == k.cgroup_id)
+            remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
+        return PASS;
+    }
     emit_denial(&sub, &d, hook, &f, current_pid());
     return REFUSE;
 }
@@ -138,6 +171,7 @@ int BPF_PROG(aw_socket_create, int family, int type, int protocol, int kern)
 
 /* -------------------------------------------------------- packet hooks */
 
+/* A packet counted on the full path: straight into the session's counters. */
 static __always_inline void count_traffic(__u64 session_id, struct __sk_buff* skb, int ingress)
 {
     if (!session_id)
@@ -156,13 +190,15 @@ static __always_inline void count_traffic(__u64 session_id, struct __sk_buff* sk
 
 /* Both packet hooks. Fast paths, while the socket's memory is current: a
  * socket outside authwall gets its verdict; a kernel TCP socket of a session
- * is counted and passes; a datagram of a flow allowed before passes. Anything
- * else takes the full path: find the subject, parse, decide, remember. */
+ * is counted in its memory and passes; a datagram of a flow allowed before
+ * passes. Anything else takes the full path: find the subject, parse,
+ * decide, remember. */
 static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
 {
     __u64 gen = current_generation();
-    struct bpf_sock* sk = full_socket(skb);
-    struct sock_state* c = sock_state_of(sk);
+    struct bpf_sock* sk = skb->sk;
+    __u32 state = sk ? sk->state : 0;
+    struct sock_state* c = sock_state_of(sk, state);
     __u64 word = read_word(c);
     int current = word_current(word, gen);
     struct packet p = {};
@@ -172,15 +208,17 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
     if (current) {
         if (word_kind(word) != SOCK_CONFINED)
             return word_kind(word) == SOCK_OUTSIDE_PASS ? PASS : REFUSE;
-        if (is_tcp_flow_socket(sk, ingress)) {
-            count_traffic(word_session(skb, word), skb, ingress);
+        /* A kernel TCP socket past LISTEN: its flow was judged at
+         * connect() or at the inbound SYN. */
+        if ((word & SOCK_TCP) && (!ingress || state != BPF_TCP_LISTEN)) {
+            count_in_socket(c, word, skb->len, state, ingress);
             return PASS;
         }
         parsed = parse_packet(skb, &p);
         if (parsed && c) {
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
             if (flow_allowed_before(c, &key, ingress)) {
-                count_traffic(word_session(skb, word), skb, ingress);
+                count_in_socket(c, word, skb->len, state, ingress);
                 return PASS;
             }
         }
@@ -192,7 +230,8 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         remember_outside(c, gen, verdict);
         return verdict;
     }
-    remember_subject(c, gen, &sub);
+    if (c)
+        remember_subject(c, gen, &sub, is_tcp_socket(sk));
     if (parsed < 0)
         parsed = parse_packet(skb, &p);
 
@@ -224,4 +263,14 @@ SEC("cgroup_skb/ingress")
 int aw_ingress(struct __sk_buff* skb)
 {
     return packet_hook(skb, 1);
+}
+
+/* A socket closed by its process: what it counted in its memory goes to its
+ * session now (packets sent after this, such as TCP's closing handshake,
+ * are counted at once: the socket is no longer ESTABLISHED). */
+SEC("cgroup/sock_release")
+int aw_sock_release(struct bpf_sock* sk)
+{
+    fold_counts(bpf_sk_storage_get(&sock_cache, sk, 0, 0), 0);
+    return PASS;
 }

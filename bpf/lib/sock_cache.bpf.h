@@ -19,14 +19,16 @@
 
 #include "lib/packet.bpf.h"
 
-/* The subject word: the generation's high 56 bits, the session cgroup's
- * level (0: no session) in bits 2..7, the kind in bits 0..1. Userspace keeps
- * the generation's top bit set, so a valid word is never 0. */
+/* The subject word: the generation's high 56 bits, flags in bits 2..7, the
+ * kind in bits 0..1. Userspace keeps the generation's top bit set, so a
+ * valid word is never 0. */
 #define SOCK_GEN_MASK (~0xFFULL)
 #define SOCK_EMPTY 0
 #define SOCK_OUTSIDE_PASS 1 /* no session, no user layer: the unknown-cgroup verdict */
 #define SOCK_OUTSIDE_REFUSE 2
-#define SOCK_CONFINED 3 /* a session or a user layer, neither revoked */
+#define SOCK_CONFINED 3          /* a session or a user layer, neither revoked */
+#define SOCK_TCP (1ULL << 2)     /* a kernel TCP socket (SOCK_STREAM, IPPROTO_TCP) */
+#define SOCK_COUNTED (1ULL << 3) /* in a session: its packets are counted to `session` */
 
 struct cached_flow {
     __u64 generation; /* 0: nothing cached */
@@ -38,10 +40,21 @@ struct cached_flow {
     __u16 reserved;
 };
 
+/* A socket's traffic not yet added to its session's counters, one word per
+ * direction: packets in the high 24 bits, bytes in the low 40. */
+#define PENDING_PACKET (1ULL << 40)
+#define PENDING_BYTES_MASK (PENDING_PACKET - 1)
+/* Added to the session's counters every this many packets or bytes, at
+ * once when the socket leaves ESTABLISHED, and when it is closed. */
+#define FOLD_PACKETS 64
+#define FOLD_BYTES (4ULL << 20)
+
 struct sock_state {
     __u64 word;
-    struct bpf_spin_lock lock; /* guards the flows */
+    struct bpf_spin_lock lock; /* guards the flows, `session` and taking the pending counts */
     __u32 reserved;
+    __u64 session;    /* the session cgroup id the counts belong to */
+    __u64 pending[2]; /* [egress, ingress] */
     struct cached_flow egress;
     struct cached_flow ingress;
 };
@@ -53,24 +66,21 @@ struct {
     __type(value, struct sock_state);
 } sock_cache SEC(".maps");
 
-/* The full socket a packet belongs to, or NULL (request and time-wait
- * sockets carry no storage). */
-static __always_inline struct bpf_sock* full_socket(struct __sk_buff* skb)
-{
-    struct bpf_sock* sk = skb->sk;
-    return sk ? bpf_sk_fullsock(sk) : 0;
-}
-
-/* A socket's memory, made when the socket carries a flow (TCP established,
- * a connected datagram socket): making it costs about as much as several
- * full decisions, so a socket that lives for a packet or two (a refused
- * connect, a SYN, an unconnected sendto) never pays for it and takes the
- * full path instead. */
-static __always_inline struct sock_state* sock_state_of(struct bpf_sock* sk)
+/* A packet's socket's memory, or NULL. The kernel runs cgroup_skb programs
+ * with skb->sk set to the full socket (a request socket's listener), so no
+ * bpf_sk_fullsock() is needed: the storage helper takes the socket as it
+ * is, and refuses anything but a full socket itself.
+ *
+ * The memory is made when the socket carries a flow (TCP established, a
+ * connected datagram socket): making it costs about as much as several full
+ * decisions, so a socket that lives for a packet or two (a refused connect,
+ * a SYN, an unconnected sendto) never pays for it and takes the full path
+ * instead. */
+static __always_inline struct sock_state* sock_state_of(struct bpf_sock* sk, __u32 state)
 {
     if (!sk)
         return 0;
-    __u64 create = sk->state == BPF_TCP_ESTABLISHED ? BPF_SK_STORAGE_GET_F_CREATE : 0;
+    __u64 create = state == BPF_TCP_ESTABLISHED ? BPF_SK_STORAGE_GET_F_CREATE : 0;
     return bpf_sk_storage_get(&sock_cache, sk, 0, create);
 }
 
@@ -89,17 +99,67 @@ static __always_inline __u32 word_kind(__u64 word)
     return word & 3;
 }
 
-/* The session of a confined socket's word: its cgroup's ancestor at the
- * remembered level (one helper call instead of the walk); 0: none. */
-static __always_inline __u64 word_session(struct __sk_buff* skb, __u64 word)
-{
-    __u32 level = (word >> 2) & 0x3F;
-    return level ? bpf_skb_ancestor_cgroup_id(skb, level) : 0;
-}
-
 static __always_inline void write_word(struct sock_state* c, __u64 word)
 {
     *(volatile __u64*)&c->word = word;
+}
+
+/* Adds traffic taken from a socket's memory to a session's counters. */
+static __always_inline void add_to_session(__u64 session, __u64 out, __u64 in)
+{
+    if (!session || !(out | in))
+        return;
+    struct aw_stats* st = bpf_map_lookup_elem(&session_stats, &session);
+    if (!st)
+        return; /* the session is gone, and its counters with it */
+    if (out) {
+        __sync_fetch_and_add(&st->bytes_out, out & PENDING_BYTES_MASK);
+        __sync_fetch_and_add(&st->packets_out, out >> 40);
+    }
+    if (in) {
+        __sync_fetch_and_add(&st->bytes_in, in & PENDING_BYTES_MASK);
+        __sync_fetch_and_add(&st->packets_in, in >> 40);
+    }
+}
+
+/* Moves what a socket counted into its session's counters, and makes
+ * `session` the session it counts for from now on. Packets keep adding to
+ * the pending words meanwhile: exactly what was read is subtracted, under
+ * the lock, so two folds never take the same packet and none is lost. */
+static __noinline int fold_counts(struct sock_state* c, __u64 session)
+{
+    if (!c)
+        return 0;
+    bpf_spin_lock(&c->lock);
+    __u64 owner = c->session;
+    __u64 out = c->pending[0];
+    __u64 in = c->pending[1];
+    if (out)
+        __sync_fetch_and_add(&c->pending[0], -out);
+    if (in)
+        __sync_fetch_and_add(&c->pending[1], -in);
+    if (session)
+        c->session = session;
+    bpf_spin_unlock(&c->lock);
+    add_to_session(owner, out, in);
+    return 0;
+}
+
+/* Counts a packet of a socket in a session in its memory: one atomic add.
+ * The counts reach the session every FOLD_PACKETS packets or FOLD_BYTES
+ * bytes, at every packet of a socket not ESTABLISHED (a TCP socket that is
+ * closing: its last packets are counted at once), and when the socket is
+ * closed (aw_sock_release). */
+static __always_inline void count_in_socket(struct sock_state* c, __u64 word, __u32 len, __u32 state, int ingress)
+{
+    if (!(word & SOCK_COUNTED))
+        return;
+    __u64* pending = ingress ? &c->pending[1] : &c->pending[0];
+    __sync_fetch_and_add(pending, PENDING_PACKET | len);
+    __u64 now = *(volatile __u64*)pending;
+    if (state == BPF_TCP_ESTABLISHED && (now >> 40) < FOLD_PACKETS && (now & PENDING_BYTES_MASK) < FOLD_BYTES)
+        return;
+    fold_counts(c, 0);
 }
 
 /* Remembers a socket no session and no user layer claims. */
@@ -109,22 +169,31 @@ static __always_inline void remember_outside(struct sock_state* c, __u64 gen, in
         write_word(c, (gen & SOCK_GEN_MASK) | (verdict == PASS ? SOCK_OUTSIDE_PASS : SOCK_OUTSIDE_REFUSE));
 }
 
-/* Remembers a confined socket. A revoked subject is never remembered: each
- * of its packets takes the full path, which refuses it. */
-static __always_inline void remember_subject(struct sock_state* c, __u64 gen, const struct subject* s)
+/* Remembers a confined socket, and the session its packets are counted to
+ * (what it counted for another session before goes to that one first). A
+ * revoked subject is never remembered: each of its packets takes the full
+ * path, which refuses it. */
+static __always_inline void remember_subject(struct sock_state* c, __u64 gen, const struct subject* s, int tcp)
 {
     if (!c || !(gen & SOCK_GEN_MASK) || subject_revoked(s))
         return;
-    write_word(c, (gen & SOCK_GEN_MASK) | ((__u64)(s->session_level & 0x3F) << 2) | SOCK_CONFINED);
+    __u64 word = (gen & SOCK_GEN_MASK) | SOCK_CONFINED;
+    if (tcp)
+        word |= SOCK_TCP;
+    if (s->session_id) {
+        word |= SOCK_COUNTED;
+        if (c->session != s->session_id)
+            fold_counts(c, s->session_id);
+    }
+    write_word(c, word);
 }
 
-/* A kernel TCP socket past LISTEN: its flow was judged at connect() or at
- * the inbound SYN, so its packets need no decision of their own. */
-static __always_inline int is_tcp_flow_socket(const struct bpf_sock* sk, int ingress)
+/* Whether a packet's socket is a kernel TCP socket (the full path only:
+ * the fast path has it in the word). */
+static __always_inline int is_tcp_socket(struct bpf_sock* sk)
 {
-    if (!sk || sk->type != 1 /* SOCK_STREAM */ || sk->protocol != IPPROTO_TCP)
-        return 0;
-    return !ingress || sk->state != BPF_TCP_LISTEN;
+    sk = sk ? bpf_sk_fullsock(sk) : 0;
+    return sk && sk->type == 1 /* SOCK_STREAM */ && sk->protocol == IPPROTO_TCP;
 }
 
 /* The key a datagram's decision depends on, besides the subject. */

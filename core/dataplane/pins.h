@@ -17,9 +17,9 @@ namespace authwall {
 
 inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/authwall";
 
-inline constexpr std::array<std::string_view, 10> kProgramNames{
-    "aw_connect4", "aw_connect6",    "aw_sendmsg4", "aw_sendmsg6", "aw_bind4",
-    "aw_bind6",    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create",
+inline constexpr std::array<std::string_view, 11> kProgramNames{
+    "aw_connect4",    "aw_connect6", "aw_sendmsg4", "aw_sendmsg6",      "aw_bind4",        "aw_bind6",
+    "aw_sock_create", "aw_ingress",  "aw_egress",   "aw_socket_create", "aw_sock_release",
 };
 
 // Attached only where the kernel supports it (BPF LSM with BTF).
@@ -46,9 +46,10 @@ inline constexpr std::array<std::string_view, 10> kMapNames{
     "events",   "event_budget",  "settings",       "users",      "generation",
 };
 
-// Maps of the object that are never pinned: the programs' own caches, which
-// a new object starts afresh.
-inline constexpr std::array<std::string_view, 1> kUnpinnedMaps{"sock_cache"};
+// Maps of the object that are never pinned: the programs' own caches (per
+// socket, and of the syscall hooks' decisions), which a new object starts
+// afresh.
+inline constexpr std::array<std::string_view, 2> kUnpinnedMaps{"sock_cache", "decisions"};
 
 inline constexpr bool is_unpinned_map(std::string_view name)
 {

@@ -48,6 +48,43 @@ struct DecideResult {
     uint32_t verdict, reason, policy_id, layer;
 };
 
+// The counting of a socket's memory (tests/bpf/datapath_test.bpf.c,
+// bpf/lib/sock_cache.bpf.h): what t_count, t_claim read.
+struct CountCase {
+    uint64_t word = 0;
+    uint64_t session = 0;
+    uint64_t generation = 0;
+    uint32_t state = 0;
+    uint32_t ingress = 0;
+};
+// bpf/lib/decision_cache.bpf.h's subject key and flow, and t_remember's and
+// t_ask's case (tests/bpf/datapath_test.bpf.c).
+struct SubjectKey {
+    uint64_t generation;
+    uint64_t cgroup_id;
+    uint32_t uid;
+    uint32_t reserved;
+};
+struct RememberedFlow {
+    uint8_t dir;
+    uint8_t proto;
+    uint16_t port;
+    uint32_t reserved;
+    uint8_t addr[16];
+};
+struct AskCase {
+    SubjectKey key;
+    RememberedFlow flow;
+    uint32_t outside;
+    uint32_t found;
+};
+static_assert(sizeof(AskCase) == 56);
+constexpr uint32_t kRememberedNone = 0, kRememberedPass = 1, kRememberedRefuse = 2, kRememberedAllowed = 3;
+
+constexpr uint64_t kConfined = 3, kCounted = 1u << 3; // SOCK_CONFINED, SOCK_COUNTED
+constexpr uint32_t kEstablished = 1, kFinWait1 = 4;   // BPF_TCP_*
+constexpr uint64_t kGeneration = (1ULL << 63) | 0x5a5a5a00;
+
 constexpr uint8_t kTcp = 6, kUdp = 17, kHopOpts = 0, kRouting = 43, kFragment = 44, kDstOpts = 60, kAh = 51;
 
 // Builds packets byte by byte: an Ethernet header, then what the test adds.
@@ -202,6 +239,57 @@ class TestObject {
         DecideResult r{};
         BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.decide_out), &zero, &r), 0);
         return r;
+    }
+
+    // The syscall hooks' memory: remember a flow allowed (outside == 0) or
+    // an outside verdict + 1; ask what is remembered.
+    void remember(const AskCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.ask), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_remember, p), 1);
+    }
+    uint32_t remembered(const AskCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.ask), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_ask, p), 1);
+        AskCase out{};
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.ask), &zero, &out), 0);
+        return out.found;
+    }
+
+    // One packet counted in the test's socket memory, as the fast path does.
+    void count(const CountCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.count_in), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_count, p), 1);
+    }
+    // The socket memory remembered for c.session at c.generation.
+    void claim(const CountCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.count_in), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_claim, p), 1);
+    }
+    // What closing the socket does.
+    void close_socket(Packet& p) { BOOST_REQUIRE_EQUAL(run(skel_->progs.t_fold, p), 1); }
+    // The socket memory's subject word.
+    uint64_t word()
+    {
+        std::vector<uint8_t> v(bpf_map__value_size(skel_->maps.socket_memory));
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data()), 0);
+        uint64_t w = 0;
+        std::memcpy(&w, v.data(), sizeof(w));
+        return w;
+    }
+    SessionStats stats(uint64_t session)
+    {
+        auto st = maps_->session_stats(session);
+        BOOST_REQUIRE(st.ok());
+        return *st;
     }
 
   private:
@@ -433,6 +521,167 @@ default = "deny"
     r = t.decide({0, uid, 0}, p);
     BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_USER));
     BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+}
+
+// What connect(), sendmsg() and bind() found is remembered per subject key
+// (bpf/lib/decision_cache.bpf.h): found again only for the same generation,
+// cgroup and uid, a confined subject's allow only for the same direction and
+// flow; the last four flows are kept; an outside verdict holds for any flow;
+// the empty generation never remembers.
+BOOST_AUTO_TEST_CASE(a_remembered_decision_is_found_for_the_same_question_only)
+{
+    TestObject t;
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+    AskCase c{};
+    c.key.generation = kGeneration;
+    c.key.cgroup_id = 4711;
+    c.key.uid = 1000;
+    c.flow.dir = AW_DIR_EGRESS;
+    c.flow.proto = kTcp;
+    c.flow.port = htons(443);
+    c.flow.addr[10] = c.flow.addr[11] = 0xff;
+    c.flow.addr[12] = 198, c.flow.addr[13] = 51, c.flow.addr[14] = 100, c.flow.addr[15] = 7;
+
+    BOOST_TEST(t.remembered(c, p) == kRememberedNone);
+    t.remember(c, p);
+    BOOST_TEST(t.remembered(c, p) == kRememberedAllowed);
+
+    auto found = [&](auto change) {
+        AskCase other = c;
+        change(other);
+        return t.remembered(other, p);
+    };
+    BOOST_TEST(found([](AskCase& o) { o.key.generation ^= 0x100; }) == kRememberedNone); // a change since
+    BOOST_TEST(found([](AskCase& o) { o.key.cgroup_id += 1; }) == kRememberedNone);      // maybe another session
+    BOOST_TEST(found([](AskCase& o) { o.key.uid += 1; }) == kRememberedNone);            // another user layer
+    BOOST_TEST(found([](AskCase& o) { o.flow.dir = AW_DIR_BIND; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.proto = kUdp; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(444); }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.addr[15] = 8; }) == kRememberedNone);
+    BOOST_TEST(found([](AskCase& o) { o.flow.addr[0] = 0x20; }) == kRememberedNone);
+
+    // Four flows are kept: three more, and the first is still there; a
+    // fifth replaces the oldest.
+    for (uint16_t port : {444, 445, 446}) {
+        AskCase more = c;
+        more.flow.port = htons(port);
+        t.remember(more, p);
+    }
+    BOOST_TEST(t.remembered(c, p) == kRememberedAllowed);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(446); }) == kRememberedAllowed);
+    AskCase fifth = c;
+    fifth.flow.port = htons(447);
+    t.remember(fifth, p);
+    BOOST_TEST(t.remembered(fifth, p) == kRememberedAllowed);
+    BOOST_TEST(t.remembered(c, p) == kRememberedNone);
+
+    // Outside authwall, a subject's verdict holds whatever the flow (the
+    // slot no longer lists flows).
+    AskCase outside = c;
+    outside.outside = 1; // REFUSE (0) + 1
+    t.remember(outside, p);
+    BOOST_TEST(t.remembered(c, p) == kRememberedRefuse);
+    outside.outside = 2; // PASS (1) + 1
+    t.remember(outside, p);
+    BOOST_TEST(found([](AskCase& o) { o.flow.port = htons(9); }) == kRememberedPass);
+    BOOST_TEST(found([](AskCase& o) { o.key.uid += 1; }) == kRememberedNone);
+
+    AskCase none = c; // no generation: nothing is remembered or found
+    none.key.generation = 0;
+    t.remember(none, p);
+    BOOST_TEST(t.remembered(none, p) == kRememberedNone);
+}
+
+// A packet's length as the counters see it (skb->len: the test run drops
+// the Ethernet header).
+uint64_t counted_length(Packet& p)
+{
+    return p.bytes().size() - 14;
+}
+
+BOOST_AUTO_TEST_CASE(a_socket_counts_in_its_memory_and_adds_to_its_session_by_batches)
+{
+    TestObject t;
+    t.install("[policy.web]\n");
+    uint64_t sid = 901;
+    SessionEntry e;
+    e.policy_id = t.id("web");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+    Packet p(kIPv4);
+    p.ipv4(kTcp, "192.0.2.1", "198.51.100.7").tcp(40000, 22, kAck);
+    uint64_t len = counted_length(p);
+
+    t.claim({0, sid, kGeneration, kEstablished, 0}, p);
+    BOOST_TEST(t.word() == ((kGeneration & ~0xFFULL) | kConfined | kCounted | 4 /* SOCK_TCP */));
+
+    CountCase out{kConfined | kCounted, 0, 0, kEstablished, 0};
+    for (int i = 0; i < 63; ++i)
+        t.count(out, p);
+    BOOST_TEST(t.stats(sid).packets_out == 0u); // in the socket's memory
+    t.count(out, p);
+    BOOST_TEST(t.stats(sid).packets_out == 64u); // a batch
+    BOOST_TEST(t.stats(sid).bytes_out == 64 * len);
+
+    CountCase in = out;
+    in.ingress = 1;
+    for (int i = 0; i < 5; ++i)
+        t.count(in, p);
+    t.count(out, p);
+    BOOST_TEST(t.stats(sid).packets_in == 0u);
+    t.close_socket(p); // the rest, whatever its size
+    auto st = t.stats(sid);
+    BOOST_TEST(st.packets_out == 65u);
+    BOOST_TEST(st.bytes_out == 65 * len);
+    BOOST_TEST(st.packets_in == 5u);
+    BOOST_TEST(st.bytes_in == 5 * len);
+    t.close_socket(p); // nothing twice
+    BOOST_TEST(t.stats(sid).packets_out == 65u);
+}
+
+BOOST_AUTO_TEST_CASE(a_closing_socket_counts_at_once_and_an_uncounted_one_never)
+{
+    TestObject t;
+    t.install("[policy.web]\n");
+    uint64_t sid = 902;
+    SessionEntry e;
+    e.policy_id = t.id("web");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+    Packet p(kIPv4);
+    p.ipv4(kTcp, "192.0.2.1", "198.51.100.7").tcp(40000, 22, kAck);
+    t.claim({0, sid, kGeneration, kEstablished, 0}, p);
+
+    t.count({kConfined | kCounted, 0, 0, kEstablished, 0}, p);
+    BOOST_TEST(t.stats(sid).packets_out == 0u);
+    t.count({kConfined | kCounted, 0, 0, kFinWait1, 0}, p); // the FIN after close(): this and what is pending
+    BOOST_TEST(t.stats(sid).packets_out == 2u);
+
+    t.count({kConfined, 0, 0, kFinWait1, 0}, p); // the user layer alone: no session to count to
+    t.close_socket(p);
+    BOOST_TEST(t.stats(sid).packets_out == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_socket_taken_over_by_another_session_leaves_its_counts_to_the_first)
+{
+    TestObject t;
+    t.install("[policy.web]\n");
+    uint64_t first = 903, second = 904;
+    SessionEntry e;
+    e.policy_id = t.id("web");
+    BOOST_REQUIRE(t.maps().insert_session(first, 3, e).ok());
+    BOOST_REQUIRE(t.maps().insert_session(second, 2, e).ok());
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+
+    t.claim({0, first, kGeneration, kEstablished, 0}, p);
+    for (int i = 0; i < 3; ++i)
+        t.count({kConfined | kCounted, 0, 0, kEstablished, 0}, p);
+    t.claim({0, second, kGeneration + 0x100, kEstablished, 0}, p); // a session enrolled around it
+    BOOST_TEST(t.stats(first).packets_out == 3u);
+    t.count({kConfined | kCounted, 0, 0, kEstablished, 0}, p);
+    t.close_socket(p);
+    BOOST_TEST(t.stats(first).packets_out == 3u);
+    BOOST_TEST(t.stats(second).packets_out == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

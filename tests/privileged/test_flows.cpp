@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -38,6 +39,13 @@ const char* kNoUdp = R"(
 [policy.web.egress]
 default = "deny"
 allow = ["127.0.0.1 tcp"]
+)";
+
+const char* kNoTcp = R"(
+[policy.web]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 udp"]
 )";
 
 // A uid no account uses, held to a user layer by the tests that need one.
@@ -159,6 +167,20 @@ class TwoSteps {
     int go_[2];
 };
 
+// connect() to a listener of the probe's own on 127.0.0.1:port, `times`
+// times; 0, or the first errno.
+int connect_to_own_listener(uint16_t port, int times)
+{
+    int l = tcp_listen("127.0.0.1", port);
+    if (l < 0)
+        return 10000 - l;
+    int rc = 0;
+    for (int i = 0; i < times && rc == 0; ++i)
+        rc = tcp_connect("127.0.0.1", port);
+    ::close(l);
+    return rc;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(flows)
@@ -232,6 +254,194 @@ BOOST_AUTO_TEST_CASE(a_session_enrolled_around_a_running_socket_holds_its_next_d
     Receiver rx(SOCK_DGRAM);
     BOOST_TEST(TwoSteps().run(c1, {}, SOCK_DGRAM, rx.port(), [&] { box.open_session("c1", "web"); }) == 0);
     BOOST_TEST(rx.drain(300) == "a");
+}
+
+// connect() decisions are remembered per policy and generation
+// (docs/ARCHITECTURE.md, "Rules and their lookup"): a destination connected
+// to before is decided anew after a reload and after a revocation. Control:
+// a reload that keeps the rule leaves the same connect allowed.
+BOOST_AUTO_TEST_CASE(a_remembered_connect_decision_gives_way_to_a_reload_and_a_revocation)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    auto connect = [&](int times) {
+        return run_probe(s1, "new", [times] { return connect_to_own_listener(8080, times); });
+    };
+    BOOST_TEST(connect(3) == 0);
+    box.install_policies(kPolicy);
+    BOOST_TEST(connect(1) == 0); // control: the same rules in a new generation
+    box.install_policies(kNoTcp);
+    BOOST_TEST(connect(1) == EPERM);
+    box.install_policies(kPolicy);
+    BOOST_TEST(connect(3) == 0);
+
+    // Revocation: a socket made before it (a revoked login can make no
+    // new one) connects to where its session connected a moment ago.
+    int ready[2], go[2];
+    BOOST_REQUIRE_EQUAL(::pipe2(ready, O_CLOEXEC), 0);
+    BOOST_REQUIRE_EQUAL(::pipe2(go, O_CLOEXEC), 0);
+    int result = -1;
+    std::thread probe([&] {
+        result = run_probe(s1, "new", [&] {
+            int l = tcp_listen("127.0.0.1", 8080);
+            if (l < 0)
+                return 10000 - l;
+            int rc = tcp_connect("127.0.0.1", 8080);
+            int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (rc != 0 || s < 0)
+                return rc ? rc : errno;
+            char c = 0;
+            if (::write(ready[1], "r", 1) != 1 || ::read(go[0], &c, 1) != 1)
+                return EPIPE;
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            to.sin_port = htons(8080);
+            to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            return ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0 ? 0 : errno;
+        });
+    });
+    char c = 0;
+    bool probe_ready = ::read(ready[0], &c, 1) == 1;
+    if (probe_ready)
+        BOOST_CHECK(box.maps().set_session_flags(id, AW_SESSION_REVOKED, 0).ok());
+    (void)!::write(go[1], "g", 1);
+    probe.join();
+    for (int fd : {ready[0], ready[1], go[0], go[1]})
+        ::close(fd);
+    BOOST_TEST(probe_ready);
+    BOOST_TEST(result == EPERM);
+}
+
+// A process outside authwall has its verdict remembered; once its cgroup is
+// enrolled, its next connect() is the session's. Control: the same connects
+// before the enrollment pass.
+BOOST_AUTO_TEST_CASE(a_process_remembered_outside_is_held_at_its_next_connect_once_enrolled)
+{
+    Sandbox box(kNoTcp);
+    auto c1 = box.make_cgroup("c1");
+    auto connect = [&] { return run_probe(c1, "new", [] { return connect_to_own_listener(8080, 3); }); };
+    BOOST_TEST(connect() == 0);
+    BOOST_TEST(connect() == 0);
+    box.open_session("c1", "web");
+    BOOST_TEST(connect() == EPERM);
+}
+
+// What one process was allowed is remembered for its cgroup and uid only:
+// another session, or a confined user in the same session, asking the same
+// at the same generation is judged by its own policy. Controls: the first
+// process again, and the same connect from a session whose policy allows it.
+BOOST_AUTO_TEST_CASE(a_remembered_connect_decision_is_not_another_process_s)
+{
+    Sandbox box(std::string(kPolicy) + R"(
+[policy.closed]
+[policy.closed.egress]
+default = "deny"
+allow = ["127.0.0.1 udp"]
+)");
+    auto ids = box.maps().active_policy_ids();
+    BOOST_REQUIRE(ids.ok());
+    BOOST_REQUIRE(box.maps().set_user(kUser, ids->at("closed")).ok()); // before: no change comes between the probes
+    box.open_session("s1", "web");
+    box.open_session("s2", "closed");
+    auto s1 = box.root() / "s1", s2 = box.root() / "s2";
+    auto connect_from = [](const fs::path& cgroup, const ProbeIdentity& who) {
+        return run_probe_as(
+            cgroup, who, [] { return connect_to_own_listener(8080, 2); }, "new");
+    };
+    BOOST_TEST(connect_from(s1, {}) == 0);
+    BOOST_TEST(connect_from(s2, {}) == EPERM);
+    BOOST_TEST(connect_from(s1, {kUser, kUser, kUser}) == EPERM);
+    BOOST_TEST(connect_from(s1, {}) == 0);
+    BOOST_REQUIRE(box.maps().remove_user(kUser).ok());
+}
+
+// A session's sockets count their established traffic in their own memory
+// and add it to the session's counters in batches (docs/ARCHITECTURE.md,
+// "Per-socket memory"): the last batch when the socket closes. Fewer
+// datagrams than a batch, on a connected socket: all of them are in the
+// session's counters once the socket is closed.
+BOOST_AUTO_TEST_CASE(a_connected_socket_counts_every_datagram_by_the_time_it_is_closed)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    Receiver rx(SOCK_DGRAM);
+    constexpr int kDatagrams = 10;
+    constexpr size_t kPayload = 100;
+    uint16_t port = rx.port();
+    BOOST_REQUIRE_EQUAL(run_probe_as(s1, {},
+                                     [port] {
+                                         sockaddr_in to{};
+                                         to.sin_family = AF_INET;
+                                         to.sin_port = htons(port);
+                                         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                                         int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                                         if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+                                             return errno;
+                                         char payload[kPayload] = {};
+                                         for (int i = 0; i < kDatagrams; ++i)
+                                             if (::send(s, payload, sizeof(payload), 0) != sizeof(payload))
+                                                 return errno;
+                                         ::close(s);
+                                         return 0;
+                                     }),
+                        0);
+    BOOST_TEST(rx.drain(300).size() == kDatagrams * kPayload);
+    auto st = box.maps().session_stats(id);
+    BOOST_REQUIRE(st.ok());
+    // Each datagram is payload + 8 (UDP) + 20 (IPv4) bytes on the wire.
+    BOOST_TEST(st->packets_out == static_cast<uint64_t>(kDatagrams));
+    BOOST_TEST(st->bytes_out == kDatagrams * (kPayload + 28));
+}
+
+// The same for TCP, over more packets than a batch: every byte sent is in
+// the session's counters once the connection is closed, with at least the
+// 40 bytes of IPv4 and TCP headers of every packet counted.
+BOOST_AUTO_TEST_CASE(a_tcp_connection_counts_every_byte_by_the_time_it_is_closed)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    Receiver rx(SOCK_STREAM);
+    constexpr int kWrites = 200;
+    constexpr size_t kPayload = 1000;
+    uint16_t port = rx.port();
+    std::string got;
+    std::thread reader([&] { got = rx.drain(1000); });
+    int rc = run_probe_as(s1, {}, [port] {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+            return errno;
+        int one = 1;
+        ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        char payload[kPayload] = {};
+        for (int i = 0; i < kWrites; ++i) {
+            if (::send(s, payload, sizeof(payload), MSG_NOSIGNAL) != sizeof(payload))
+                return errno;
+            usleep(100); // separate segments, many more than a batch
+        }
+        ::close(s);
+        return 0;
+    });
+    reader.join();
+    BOOST_REQUIRE_EQUAL(rc, 0);
+    BOOST_REQUIRE_EQUAL(got.size(), kWrites * kPayload);
+    usleep(200 * 1000); // the closing handshake
+    auto st = box.maps().session_stats(id);
+    BOOST_REQUIRE(st.ok());
+    BOOST_TEST_MESSAGE("out " << st->packets_out << " packets, " << st->bytes_out << " bytes; in " << st->packets_in
+                              << " packets, " << st->bytes_in << " bytes");
+    BOOST_TEST(st->packets_out > 64u);
+    BOOST_TEST(st->bytes_out >= kWrites * kPayload + 40 * st->packets_out);
+    BOOST_TEST(st->bytes_out <= kWrites * kPayload + 80 * st->packets_out);
+    BOOST_TEST(st->packets_in > 0u);
+    BOOST_TEST(st->bytes_in >= 40 * st->packets_in);
+    BOOST_TEST(st->bytes_in <= 80 * st->packets_in);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
