@@ -16,8 +16,13 @@ for u in authwall-loader authwall-cgroupd; do
 done
 authctl status
 authctl status --json >/tmp/status.json
-jq -e '.installed == true and .daemons["authwall-loader"] and .daemons["authwall-cgroupd"]' /tmp/status.json >/dev/null ||
-    die "authctl status: not installed or daemons not running"
+# The daemons' instance locks say who runs: the units' main pids.
+loader_pid=$(systemctl show -p MainPID --value authwall-loader)
+cgroupd_pid=$(systemctl show -p MainPID --value authwall-cgroupd)
+jq -e --argjson l "$loader_pid" --argjson c "$cgroupd_pid" \
+    '.installed == true and .daemons["authwall-loader"].running and .daemons["authwall-loader"].pid == $l and
+     .daemons["authwall-cgroupd"].running and .daemons["authwall-cgroupd"].pid == $c' /tmp/status.json >/dev/null ||
+    die "authctl status: not installed, or the daemons holding the locks are not the units' ($loader_pid, $cgroupd_pid)"
 jq -e '.kernel.cgroup2 == "/sys/fs/cgroup"' /tmp/status.json >/dev/null || die "cgroup2 mount not found at /sys/fs/cgroup"
 n=$(jq '[.links[] | select(.cgroup == "/sys/fs/cgroup")] | length' /tmp/status.json)
 [ "$n" -ge 9 ] || die "only $n programs attached at the cgroup root"
