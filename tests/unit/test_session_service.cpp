@@ -115,6 +115,23 @@ OpenSpec login_spec(Calls& placed)
     return spec;
 }
 
+// A service with a login session open (id 42), its calls forgotten.
+struct OpenLogin {
+    FakeStore store;
+    FakeEvents events;
+    Calls placed;
+    SessionService service{store, events};
+    SessionRecord rec;
+
+    OpenLogin()
+    {
+        auto opened = service.open(login_spec(placed));
+        BOOST_REQUIRE(opened.ok());
+        rec = *opened;
+        store.calls.clear();
+    }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(session_service)
@@ -224,15 +241,8 @@ BOOST_AUTO_TEST_CASE(a_session_is_never_opened_over_another)
     BOOST_TEST(events.events.size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(end_revokes_before_it_empties_and_removes_after)
+BOOST_FIXTURE_TEST_CASE(end_revokes_before_it_empties_and_removes_after, OpenLogin)
 {
-    FakeStore store;
-    FakeEvents events;
-    Calls placed;
-    SessionService service(store, events);
-    auto rec = service.open(login_spec(placed));
-    BOOST_REQUIRE(rec.ok());
-    store.calls.clear();
     bool revoked_when_emptied = false;
     EndSpec spec{"close", "", [&](std::string& detail) {
                      revoked_when_emptied = store.entries.at(42).flags & AW_SESSION_REVOKED;
@@ -240,7 +250,7 @@ BOOST_AUTO_TEST_CASE(end_revokes_before_it_empties_and_removes_after)
                      detail = "left-over processes killed";
                      return Emptied::Gone;
                  }};
-    auto ended = service.end(*rec, spec);
+    auto ended = service.end(rec, spec);
     BOOST_REQUIRE(ended.ok());
     BOOST_TEST(revoked_when_emptied);
     BOOST_TEST(store.calls ==
@@ -251,46 +261,27 @@ BOOST_AUTO_TEST_CASE(end_revokes_before_it_empties_and_removes_after)
     BOOST_TEST(events.events.back() == "close 42 left-over processes killed");
 }
 
-BOOST_AUTO_TEST_CASE(a_session_whose_cgroup_remains_stays_revoked_for_the_reaper)
+BOOST_FIXTURE_TEST_CASE(a_session_whose_cgroup_remains_stays_revoked_for_the_reaper, OpenLogin)
 {
-    FakeStore store;
-    FakeEvents events;
-    Calls placed;
-    SessionService service(store, events);
-    auto rec = service.open(login_spec(placed));
-    BOOST_REQUIRE(rec.ok());
-    auto ended = service.end(*rec, {"close", "", [](std::string&) { return Emptied::Remains; }});
+    auto ended = service.end(rec, {"close", "", [](std::string&) { return Emptied::Remains; }});
     BOOST_REQUIRE(ended.ok());
     BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
     BOOST_TEST(store.records.count(42) == 1u);
     BOOST_TEST(events.events.back() == "close 42");
 }
 
-BOOST_AUTO_TEST_CASE(a_cgroup_not_removed_yet_is_left_revoked_and_untold)
+BOOST_FIXTURE_TEST_CASE(a_cgroup_not_removed_yet_is_left_revoked_and_untold, OpenLogin)
 {
-    FakeStore store;
-    FakeEvents events;
-    Calls placed;
-    SessionService service(store, events);
-    auto rec = service.open(login_spec(placed));
-    BOOST_REQUIRE(rec.ok());
-    auto ended = service.end(*rec, {"reaped", "its processes ended", [](std::string&) { return Emptied::Retry; }});
+    auto ended = service.end(rec, {"reaped", "its processes ended", [](std::string&) { return Emptied::Retry; }});
     BOOST_REQUIRE(ended.ok());
     BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
     BOOST_TEST(store.records.count(42) == 1u);
     BOOST_TEST(events.events == Calls{"open 42"}, boost::test_tools::per_element());
 }
 
-BOOST_AUTO_TEST_CASE(an_undone_end_restores_the_session_as_it_was)
+BOOST_FIXTURE_TEST_CASE(an_undone_end_restores_the_session_as_it_was, OpenLogin)
 {
-    FakeStore store;
-    FakeEvents events;
-    Calls placed;
-    SessionService service(store, events);
-    auto rec = service.open(login_spec(placed));
-    BOOST_REQUIRE(rec.ok());
-    store.calls.clear();
-    auto ended = service.end(*rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }});
+    auto ended = service.end(rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }});
     BOOST_REQUIRE(ended.ok());
     BOOST_TEST((ended->emptied == Emptied::Undo));
     BOOST_TEST(!(store.entries.at(42).flags & AW_SESSION_REVOKED));
@@ -299,25 +290,18 @@ BOOST_AUTO_TEST_CASE(an_undone_end_restores_the_session_as_it_was)
     BOOST_TEST(events.events.size() == 1u); // the open only
 
     // A session revoked before the end stays revoked, and out of the mirror.
-    BOOST_REQUIRE(service.revoke(*rec, "revoke", "").ok());
+    BOOST_REQUIRE(service.revoke(rec, "revoke", "").ok());
     store.calls.clear();
-    BOOST_REQUIRE(service.end(*rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }}).ok());
+    BOOST_REQUIRE(service.end(rec, {"reaped", "", [](std::string&) { return Emptied::Undo; }}).ok());
     BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
     BOOST_TEST(store.calls == (Calls{"lookup_entry", "revoke"}), boost::test_tools::per_element());
 }
 
-BOOST_AUTO_TEST_CASE(revoke_cuts_the_session_and_leaves_the_mirror_then_tells)
+BOOST_FIXTURE_TEST_CASE(revoke_cuts_the_session_and_leaves_the_mirror_then_tells, OpenLogin)
 {
-    FakeStore store;
-    FakeEvents events;
-    Calls placed;
-    SessionService service(store, events);
-    auto rec = service.open(login_spec(placed));
-    BOOST_REQUIRE(rec.ok());
-    store.calls.clear();
     store.fail_at = "mirror_remove";
     std::vector<std::string> warnings;
-    BOOST_REQUIRE(service.revoke(*rec, "expired", "max_duration 60s reached", &warnings).ok());
+    BOOST_REQUIRE(service.revoke(rec, "expired", "max_duration 60s reached", &warnings).ok());
     BOOST_TEST(store.calls == (Calls{"revoke", "mirror_remove"}), boost::test_tools::per_element());
     BOOST_TEST(store.entries.at(42).flags & AW_SESSION_REVOKED);
     BOOST_TEST(warnings.size() == 1u);
