@@ -8,6 +8,8 @@
 #include "core/policy/compiler.h"
 #include "core/policy/policy_file.h"
 #include "core/policy/view.h"
+#include "core/policy/catalog.h"
+#include "core/policy/index.h"
 #include "core/dataplane/datapath.h"
 #include "core/dataplane/maps.h"
 #include "core/nft/mirror.h"
@@ -408,8 +410,14 @@ nlohmann::json policy_json(const PolicyView& p)
 {
     auto direction = [](const DirectionView& d) {
         nlohmann::json rules = nlohmann::json::array();
-        for (const auto& r : d.rules)
-            rules.push_back({{"verdict", verdict_name(r.verdict)}, {"rule", r.rule.str()}});
+        for (const auto& r : d.rules) {
+            nlohmann::json j{{"verdict", verdict_name(r.verdict)}, {"rule", r.rule.str()}, {"id", r.rule.id}};
+            if (!r.source.empty())
+                j["source"] = r.source;
+            if (r.rule.log)
+                j["log"] = true;
+            rules.push_back(std::move(j));
+        }
         return nlohmann::json{{"default", verdict_name(d.default_verdict)}, {"rules", rules}};
     };
     nlohmann::json families = nlohmann::json::array();
@@ -420,13 +428,52 @@ nlohmann::json policy_json(const PolicyView& p)
         families.push_back("raw");
     nlohmann::json ingress = direction(p.ingress);
     ingress["from_rhost_only"] = p.ingress_from_rhost_only;
-    return {{"id", p.id},
-            {"name", p.name},
-            {"entries", p.entries},
-            {"egress", direction(p.egress)},
-            {"ingress", ingress},
-            {"bind", direction(p.bind)},
-            {"deny_families", families}};
+    nlohmann::json out{{"id", p.id},
+                       {"name", p.name},
+                       {"mode", p.audit ? "audit" : "enforce"},
+                       {"entries", p.entries},
+                       {"egress", direction(p.egress)},
+                       {"ingress", ingress},
+                       {"bind", direction(p.bind)},
+                       {"deny_families", families}};
+    if (p.match) {
+        nlohmann::json rhosts = nlohmann::json::array();
+        for (const auto& r : p.match->rhosts)
+            rhosts.push_back(r.str());
+        out["match"] = {{"users", p.match->users},
+                        {"groups", p.match->groups},
+                        {"services", p.match->services},
+                        {"rhosts", rhosts},
+                        {"cgroups", p.match->cgroups}};
+        out["priority"] = p.priority;
+        out["max_duration_s"] = p.max_duration_s;
+    }
+    return out;
+}
+
+// What the loader published beside the generation: who each policy is for
+// (the policy index) and where each rule was written (the rule catalog).
+// Either may be missing (an older loader, another run dir): the kernel's
+// view is shown without it.
+void add_published_facts(const Context& ctx, std::vector<PolicyView>& views)
+{
+    auto index = read_policy_index(ctx.config.run_dir);
+    auto catalog = read_rule_catalog(ctx.config.run_dir);
+    for (auto& v : views) {
+        if (index)
+            for (const auto& ip : index->policies)
+                if (ip.id == v.id) {
+                    v.match = ip.match;
+                    v.priority = ip.priority;
+                    v.max_duration_s = ip.max_duration_s;
+                }
+        if (!catalog)
+            continue;
+        for (auto* d : {&v.egress, &v.ingress, &v.bind})
+            for (auto& r : d->rules)
+                if (const RuleSource* src = catalog->find(v.id, r.rule.id))
+                    r.source = src->where();
+    }
 }
 
 // The policies as the kernel holds them (read back from the active trie).
@@ -445,6 +492,7 @@ int cmd_policy_show(const Context& ctx, const std::string& name, bool json)
     for (const auto& [n, i] : *ids)
         names[i] = n;
     auto views = describe_generation(*entries, names);
+    add_published_facts(ctx, views);
     if (!name.empty()) {
         std::erase_if(views, [&](const PolicyView& v) { return v.name != name; });
         if (views.empty())

@@ -85,13 +85,15 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook,
         return verdict;
     }
     struct decision d = judge(&sub, dir, &f, 0);
-    if (d.verdict == AW_VERDICT_ALLOW) {
+    if (d.verdict == AW_VERDICT_ALLOW && !d.note) {
         if (bpf_get_current_cgroup_id() == k.cgroup_id)
             remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
         return PASS;
     }
-    emit_denial(&sub, &d, hook, &f, current_pid());
-    return REFUSE;
+    /* A refusal, or an allow to report (audited, logged): never
+     * remembered, so each one is counted and reported. */
+    report(&sub, &d, hook, &f, current_pid());
+    return d.verdict == AW_VERDICT_ALLOW ? PASS : REFUSE;
 }
 
 SEC("cgroup/connect4")
@@ -137,13 +139,13 @@ int aw_sock_create(struct bpf_sock* ctx)
     if (!find_subject_of_task(&sub))
         return unknown_cgroup_verdict();
     struct decision d = judge_socket(&sub, ctx->family, ctx->type);
-    if (d.verdict == AW_VERDICT_ALLOW)
+    if (d.verdict == AW_VERDICT_ALLOW && !d.note)
         return PASS;
     struct flow f = {};
     f.family = ctx->family;
     f.proto = ctx->type;
-    emit_denial(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
-    return REFUSE;
+    report(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
+    return d.verdict == AW_VERDICT_ALLOW ? PASS : REFUSE;
 }
 
 /* Families other than inet never reach cgroup/sock_create (it runs from
@@ -160,13 +162,13 @@ int BPF_PROG(aw_socket_create, int family, int type, int protocol, int kern)
     if (!find_subject_of_task(&sub))
         return PASS;
     struct decision d = judge_socket(&sub, family, type);
-    if (d.verdict == AW_VERDICT_ALLOW)
+    if (d.verdict == AW_VERDICT_ALLOW && !d.note)
         return PASS;
     struct flow f = {};
     f.family = family;
     f.proto = type;
-    emit_denial(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
-    return REFUSE;
+    report(&sub, &d, AW_HOOK_SOCK_CREATE, &f, current_pid());
+    return d.verdict == AW_VERDICT_ALLOW ? PASS : REFUSE;
 }
 
 /* -------------------------------------------------------- packet hooks */
@@ -237,14 +239,16 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
 
     int judged;
     struct decision d = packet_decision(&sub, &p, parsed, skb, ingress, &judged);
-    if (d.verdict != AW_VERDICT_ALLOW) {
+    if (d.verdict != AW_VERDICT_ALLOW || d.note) {
         struct flow peer = ingress ? p.src : p.dst;
         if (ingress)
             peer.port = p.dst.port;
-        emit_denial(&sub, &d, ingress ? AW_HOOK_INGRESS : AW_HOOK_EGRESS, &peer, 0);
-        return REFUSE;
-    }
-    if (judged && c && (gen & SOCK_GEN_MASK) && !subject_revoked(&sub)) {
+        report(&sub, &d, ingress ? AW_HOOK_INGRESS : AW_HOOK_EGRESS, &peer, 0);
+        if (d.verdict != AW_VERDICT_ALLOW)
+            return REFUSE;
+    } else if (judged && c && (gen & SOCK_GEN_MASK) && !subject_revoked(&sub)) {
+        /* Only plain allows are remembered: an audited or logged one is
+         * reported at each packet that takes this path. */
         if (!key.generation)
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
         remember_flow(c, &key, ingress);

@@ -12,7 +12,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes. The loader
  * refuses to adopt pins written with another version. */
-#define AW_ABI_VERSION 3
+#define AW_ABI_VERSION 4
 
 /* Deepest cgroup level (counted from the cgroup2 root, root = 0) at which a
  * session cgroup may live. The data plane probes only levels that hold
@@ -81,6 +81,12 @@ enum aw_layer {
 /* Policy meta flags (aw_rule_val.flags on the AW_DIR_META entry). */
 #define AW_POLICY_INGRESS_FROM_RHOST (1u << 0) /* only the rhost may open flows in */
 #define AW_POLICY_DENY_RAW (1u << 1)           /* SOCK_RAW in AF_INET/AF_INET6 denied */
+/* Audit mode: every decision is taken as in enforce mode, but what the
+ * policy would refuse passes and is reported (AW_EVENT_AUDIT) and counted
+ * (aw_stats.audited, aw_user.audited). A revocation, a missing policy and
+ * an unreadable packet are refused whatever the mode: they are not the
+ * policy's decision. */
+#define AW_POLICY_AUDIT (1u << 2)
 
 /* Which of the three probe classes a direction of the policy has rules in
  * (meta flags, set by the compiler): the data plane skips the probe of an
@@ -118,6 +124,7 @@ struct aw_user {
     __u32 flags;    /* AW_USER_* */
     __u64 armed_ns; /* CLOCK_REALTIME of the last write by userspace */
     __u64 denied;   /* denials by the user layer, all hooks (the programs add) */
+    __u64 audited;  /* would-be denials of the user layer in audit mode */
 };
 
 /*
@@ -145,13 +152,18 @@ struct aw_rule_key {
 
 #define AW_RULE_KEY_FIXED_BITS 64 /* policy_id + dir + proto + port */
 
+/* Rule flags (aw_rule_val.rule_flags on a rule entry). */
+#define AW_RULE_LOG (1u << 0) /* report every match (AW_EVENT_LOG when it allows) */
+
 struct aw_rule_val {
     __u8 verdict;         /* enum aw_verdict; on META: default egress verdict */
     __u8 ingress_default; /* META only: default ingress verdict */
     __u8 bind_default;    /* META only: default bind verdict */
-    __u8 reserved;
+    __u8 rule_flags;      /* rules only: AW_RULE_* */
     __u32 flags;           /* META only: AW_POLICY_* */
     __u64 denied_families; /* META only: bit n set = AF n may not be created */
+    __u32 rule;            /* rules only: the rule's number within its policy (1..), for events */
+    __u32 reserved;
 };
 
 /* policy_names map: key = policy id (__u32), value: the name the id stands
@@ -172,9 +184,20 @@ struct aw_stats {
     __u64 packets_in;
     __u64 packets_out;
     __u64 denied[AW_HOOK_COUNT];
+    __u64 audited; /* would-be denials in audit mode, all hooks */
 };
 
-/* A denial event (events ring buffer). */
+/* What an event reports (aw_event.verdict). */
+enum aw_event_verdict {
+    AW_EVENT_DENY = 0,  /* refused */
+    AW_EVENT_AUDIT = 1, /* would have been refused; passed in audit mode */
+    AW_EVENT_LOG = 2,   /* allowed by a rule with log = true */
+};
+
+#define AW_COMM_LEN 16
+
+/* A decision event (events ring buffer): a denial, an audited would-be
+ * denial, or a logged match. */
 struct aw_event {
     __u64 timestamp_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
     __u64 session_id;   /* cgroup id of the session (the key in sessions); 0: none (user layer) */
@@ -186,11 +209,12 @@ struct aw_event {
     __u8 proto;  /* IPPROTO_*, or the socket type for sock_create */
     __u8 family; /* AF_INET / AF_INET6 / socket family */
     __u16 port;  /* host byte order */
-    __u8 layer;  /* enum aw_layer: which layer refused */
-    __u8 reserved;
+    __u8 layer;  /* enum aw_layer: which layer decided */
+    __u8 verdict;  /* enum aw_event_verdict */
     __u8 addr[16]; /* remote (egress/connect/sendmsg/ingress) or local (bind) */
     __u32 uid;     /* the task's real uid (syscall hooks) or the socket's uid (packets) */
-    __u32 reserved2;
+    __u32 rule;    /* the deciding rule's number in the policy; 0: the policy's default or no rule */
+    char comm[AW_COMM_LEN]; /* the task's name (syscall hooks); empty in packet hooks */
 };
 
 /* Rate limiter of the events ring buffer, one per CPU (event_budget). */

@@ -1,5 +1,5 @@
 // authwall-loader: installs the data plane, keeps the policies in force,
-// drains denial events to the log. All enforcement state lives in the pins:
+// drains decision events (denials, audits, logged matches) to the log. All enforcement state lives in the pins:
 // stopping or killing this process changes nothing for traffic.
 #include "core/host/cgroup.h"
 #include "core/policy/config.h"
@@ -10,12 +10,14 @@
 #include "core/dataplane/pins.h"
 #include "core/policy/compiler.h"
 #include "core/policy/policy_file.h"
+#include "core/policy/catalog.h"
 #include "core/policy/index.h"
 #include "core/session/record.h"
 #include "core/session/events.h"
 #include "core/base/event_log.h"
 #include "core/daemon/confinement.h"
 #include "core/daemon/daemon.h"
+#include "loader/decision_log.h"
 #include "loader/syscalls.h"
 #include "core/base/time.h"
 
@@ -68,9 +70,25 @@ bool journal_available()
     return ::access("/run/systemd/journal/socket", W_OK) == 0;
 }
 
+// Where each rule in force was written: for the events this loader writes
+// and for authctl (<run_dir>/rules.json).
+void publish_rules(const Options& opt, const std::vector<Policy>& policies, const CompiledPolicies& compiled,
+                   DecisionLog* log)
+{
+    auto catalog = RuleCatalog::build(policies, compiled.ids, opt.config.unmatched);
+    if (auto st = write_rule_catalog(opt.config.run_dir, catalog); !st)
+        spdlog::warn("policy: {}; events still name rules by number", st.error().message());
+    if (!log)
+        return;
+    std::map<uint32_t, std::string> names{{AW_POLICY_FALLBACK, "(unmatched)"}};
+    for (const auto& [name, id] : compiled.ids)
+        names[id] = name;
+    log->policies_changed(std::move(names), std::move(catalog));
+}
+
 // Loads, compiles and installs the policies; on any error the generation in
 // force stays, and the error is logged once here.
-bool load_policies(PinnedMaps& maps, Options& opt)
+bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
 {
     // The configuration is read again: unmatched and limits may change on reload.
     {
@@ -85,6 +103,7 @@ bool load_policies(PinnedMaps& maps, Options& opt)
             spdlog::debug("config: pin_dir differs from the running one; restart to apply");
         opt.config.unmatched = opt.unmatched_flag ? *opt.unmatched_flag : cfg.config.unmatched;
         opt.config.policy_entries = cfg.config.policy_entries;
+        opt.config.audit_override = cfg.config.audit_override;
     }
     PolicyLoad load;
     std::error_code ec;
@@ -104,6 +123,7 @@ bool load_policies(PinnedMaps& maps, Options& opt)
         spdlog::error("policy: {}", known.error().message());
         return false;
     }
+    apply_mode_override(load.policies, opt.config.unmatched, opt.config.audit_override);
     auto compiled =
         compile_policies(load.policies, opt.config.unmatched, *known, CompileLimits{opt.config.policy_entries});
     if (!compiled) {
@@ -118,42 +138,11 @@ bool load_policies(PinnedMaps& maps, Options& opt)
     if (auto st = write_policy_index(opt.config.run_dir, build_policy_index(load.policies, compiled->ids, opt.config));
         !st)
         spdlog::error("policy: {}; logins cannot be resolved until it is written", st.error().message());
+    publish_rules(opt, load.policies, *compiled, log);
     spdlog::info("policy: {} polic{} from {} in force ({} trie entries, {} shadowed allows dropped)",
                  load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
                  compiled->entries.size(), compiled->dropped_shadowed);
     return true;
-}
-
-void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
-{
-    static const bool stderr_journal = stderr_is_journal();
-    if (!(journal && stderr_journal))
-        spdlog::info("event: {}", e.str());
-    if (!event_log.empty()) {
-        nlohmann::json j{{"event", "deny"},
-                         {"layer", layer_name(e.layer)},
-                         {"uid", e.uid},
-                         {"session", e.session_id},
-                         {"cgroup_id", e.cgroup_id},
-                         {"pid", e.pid},
-                         {"hook", hook_name(e.hook)},
-                         {"reason", reason_name(e.reason)},
-                         {"policy_id", e.policy_id},
-                         {"address", e.address.str()},
-                         {"port", e.port},
-                         {"proto", e.proto},
-                         {"family", e.family},
-                         {"time", rfc3339_utc(realtime_ns())}};
-        append_event_line(event_log, j.dump()).ok(); // the journal has it too, or stderr above
-    }
-    if (!journal)
-        return;
-    sd_journal_send("MESSAGE=authwall: %s", e.str().c_str(), "PRIORITY=5", "SYSLOG_IDENTIFIER=authwall-loader",
-                    "AUTHWALL_EVENT=deny", "AUTHWALL_LAYER=%s", layer_name(e.layer), "AUTHWALL_UID=%u", e.uid,
-                    "AUTHWALL_SESSION=%llu", (unsigned long long)e.session_id, "AUTHWALL_CGROUP=%llu",
-                    (unsigned long long)e.cgroup_id, "AUTHWALL_PID=%u", e.pid, "AUTHWALL_HOOK=%s", hook_name(e.hook),
-                    "AUTHWALL_REASON=%s", reason_name(e.reason), "AUTHWALL_ADDRESS=%s", e.address.str().c_str(),
-                    "AUTHWALL_PORT=%u", (unsigned)e.port, "AUTHWALL_PROTO=%u", e.proto, nullptr);
 }
 
 Status confine_loader(const Options& opt)
@@ -246,14 +235,11 @@ bool install(const Options& opt)
     return true;
 }
 
-// The running loader: drains denial events, reloads on SIGHUP and on file
+// The running loader: drains decision events, reloads on SIGHUP and on file
 // changes (debounced: editors write in several steps), until SIGTERM.
-int serve(PinnedMaps& maps, Options& opt, Fd inotify)
+int serve(PinnedMaps& maps, Options& opt, Fd inotify, DecisionLog& log)
 {
-    bool journal = journal_available();
-    fs::path event_log = opt.config.event_log;
-    auto reader = EventReader::open(opt.config.pin_dir,
-                                    [journal, event_log](const DenialEvent& e) { log_event(e, journal, event_log); });
+    auto reader = EventReader::open(opt.config.pin_dir, [&log](const DecisionEvent& e) { log.write(e); });
     auto loop = EventLoop::create();
     Fd debounce(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
     if (!reader || !loop || !debounce) {
@@ -265,7 +251,7 @@ int serve(PinnedMaps& maps, Options& opt, Fd inotify)
     auto reload = [&](const char* why) {
         sd_notify(0, "RELOADING=1");
         spdlog::info("loader: {}, reloading policies", why);
-        load_policies(maps, opt);
+        load_policies(maps, opt, &log);
         sd_notify(0, "READY=1");
     };
     loop->on_hangup([&] { reload("SIGHUP"); });
@@ -321,12 +307,13 @@ int run(Options& opt)
     // queues an event (one more reload) instead of being lost until the
     // next change or SIGHUP.
     Fd inotify = opt.once ? Fd() : watch_files(opt);
-    bool policies_loaded = load_policies(*maps, opt);
+    DecisionLog log(journal_available(), opt.config.event_log, opt.config.run_dir);
+    bool policies_loaded = load_policies(*maps, opt, &log);
     if (!policies_loaded && !maps->has_active_policies())
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
     if (opt.once)
         return policies_loaded ? 0 : 1;
-    return serve(*maps, opt, std::move(inotify));
+    return serve(*maps, opt, std::move(inotify), log);
 }
 
 // The flags only the loader takes; what they override in the configuration.

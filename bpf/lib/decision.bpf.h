@@ -26,12 +26,24 @@ static __always_inline struct aw_rule_val* policy_meta(void* trie, __u32* policy
     return bpf_map_lookup_elem(trie, &key);
 }
 
+/* The rule a probe found: its number and flags, for events. */
+struct rule_hit {
+    __u32 rule;
+    __u32 flags; /* AW_RULE_* */
+};
+
+static __always_inline void note_hit(struct rule_hit* hit, const struct aw_rule_val* v)
+{
+    hit->rule = v->rule;
+    hit->flags = v->rule_flags;
+}
+
 /* Up to three probes: (proto, port), (proto, any port), (any proto, any
  * port), each only when the policy has rules of that class in `dir` (the
  * meta entry's flags). Any DENY wins, then any ALLOW, else
- * AW_VERDICT_NONE. */
+ * AW_VERDICT_NONE. *hit is the deny, or the most specific allow. */
 static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* meta, __u32 policy_id, __u8 dir,
-                                         const struct flow* f)
+                                         const struct flow* f, struct rule_hit* hit)
 {
     __u32 classes = meta->flags;
     struct aw_rule_key key = {};
@@ -48,6 +60,7 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
     if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT))) {
         v = bpf_map_lookup_elem(trie, &key);
         if (v) {
+            note_hit(hit, v);
             if (v->verdict == AW_VERDICT_DENY)
                 return AW_VERDICT_DENY;
             seen = v->verdict;
@@ -57,10 +70,14 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
     if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO))) {
         v = bpf_map_lookup_elem(trie, &key);
         if (v) {
-            if (v->verdict == AW_VERDICT_DENY)
+            if (v->verdict == AW_VERDICT_DENY) {
+                note_hit(hit, v);
                 return AW_VERDICT_DENY;
-            if (v->verdict == AW_VERDICT_ALLOW)
+            }
+            if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
+                note_hit(hit, v);
                 seen = AW_VERDICT_ALLOW;
+            }
         }
     }
     key.proto = 0;
@@ -68,10 +85,14 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
         return seen;
     v = bpf_map_lookup_elem(trie, &key);
     if (v) {
-        if (v->verdict == AW_VERDICT_DENY)
+        if (v->verdict == AW_VERDICT_DENY) {
+            note_hit(hit, v);
             return AW_VERDICT_DENY;
-        if (v->verdict == AW_VERDICT_ALLOW)
+        }
+        if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
+            note_hit(hit, v);
             seen = AW_VERDICT_ALLOW;
+        }
     }
     return seen;
 }
@@ -130,9 +151,33 @@ static __always_inline struct decision deny(const struct layer* l, __u32 policy_
     return d;
 }
 
+/* A refusal by the policy itself (a rule, a default, the rhost pin, a
+ * socket family): in audit mode it passes, to be reported. */
+static __always_inline struct decision refuse(const struct layer* l, const struct aw_rule_val* meta, __u32 policy_id,
+                                              __u32 reason, __u32 rule)
+{
+    struct decision d = deny(l, policy_id, reason);
+    d.rule = rule;
+    if (meta->flags & AW_POLICY_AUDIT) {
+        d.verdict = AW_VERDICT_ALLOW;
+        d.note = AW_EVENT_AUDIT;
+    }
+    return d;
+}
+
 static __always_inline struct decision allow(const struct layer* l, __u32 policy_id)
 {
     struct decision d = {.verdict = AW_VERDICT_ALLOW, .policy_id = policy_id, .layer = l->id};
+    return d;
+}
+
+/* An allow by a rule, reported when the rule says log = true. */
+static __always_inline struct decision allow_by(const struct layer* l, __u32 policy_id, const struct rule_hit* hit)
+{
+    struct decision d = allow(l, policy_id);
+    d.rule = hit->rule;
+    if (hit->flags & AW_RULE_LOG)
+        d.note = AW_EVENT_LOG;
     return d;
 }
 
@@ -179,24 +224,28 @@ struct inbound {
  * talk to (replies); else the ingress default, which is deny when ingress
  * is pinned to the rhost. */
 static __always_inline struct decision admit_inbound(const struct layer* l, void* trie, __u32 policy_id,
-                                                     const struct aw_rule_val* meta, __u32 m, const struct flow* f,
+                                                     const struct aw_rule_val* meta, __u32 m,
+                                                     const struct rule_hit* hit, const struct flow* f,
                                                      const struct inbound* in)
 {
+    if (m == AW_VERDICT_ALLOW)
+        return allow_by(l, policy_id, hit);
     /* Flows over loopback start on this host: they are governed by the
      * sender's egress policy, not by the session's network exposure. */
-    if (in->loopback || m == AW_VERDICT_ALLOW)
+    if (in->loopback)
         return allow(l, policy_id);
     int pinned = meta->flags & AW_POLICY_INGRESS_FROM_RHOST;
     if (pinned && is_login_address(l, f))
         return allow(l, policy_id);
     if (in->is_datagram) {
-        __u32 e = match_rules(trie, meta, policy_id, AW_DIR_EGRESS, in->reply);
+        struct rule_hit reply_hit = {};
+        __u32 e = match_rules(trie, meta, policy_id, AW_DIR_EGRESS, in->reply, &reply_hit);
         if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW))
             return allow(l, policy_id);
     }
     if (!pinned && meta->ingress_default == AW_VERDICT_ALLOW)
         return allow(l, policy_id);
-    return deny(l, policy_id, pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT);
+    return refuse(l, meta, policy_id, pinned ? AW_REASON_NOT_RHOST : AW_REASON_DEFAULT, 0);
 }
 
 /* One layer's verdict on a flow: egress and bind (in == NULL: f is the
@@ -211,21 +260,29 @@ static __always_inline struct decision decide(const struct layer* l, __u8 dir, c
     struct aw_rule_val* meta = layer_meta(l, &trie, &policy_id, &d);
     if (!meta)
         return d;
-    __u32 m = match_rules(trie, meta, policy_id, dir, f);
+    struct rule_hit hit = {};
+    __u32 m = match_rules(trie, meta, policy_id, dir, f, &hit);
     if (m == AW_VERDICT_DENY)
-        return deny(l, policy_id, AW_REASON_RULE);
+        return refuse(l, meta, policy_id, AW_REASON_RULE, hit.rule);
     if (in)
-        return admit_inbound(l, trie, policy_id, meta, m, f, in);
+        return admit_inbound(l, trie, policy_id, meta, m, &hit, f, in);
     if (m == AW_VERDICT_ALLOW)
-        return allow(l, policy_id);
+        return allow_by(l, policy_id, &hit);
     __u8 def = dir == AW_DIR_BIND ? meta->bind_default : meta->verdict;
     if (def == AW_VERDICT_ALLOW)
         return allow(l, policy_id);
-    return deny(l, policy_id, AW_REASON_DEFAULT);
+    return refuse(l, meta, policy_id, AW_REASON_DEFAULT, 0);
+}
+
+/* Which of two layers' allows to report: an audited refusal before a
+ * logged match, the login layer's before the user layer's. */
+static __always_inline int reports_first(const struct decision* a, const struct decision* b)
+{
+    return a->note == AW_EVENT_AUDIT || !b->note;
 }
 
 /* Both layers: the login's policy, then the user's. The first refusal is
- * the answer. */
+ * the answer; when both allow, the allow to report, if any. */
 static __always_inline struct decision judge(const struct subject* s, __u8 dir, const struct flow* f,
                                              const struct inbound* in)
 {
@@ -238,7 +295,9 @@ static __always_inline struct decision judge(const struct subject* s, __u8 dir, 
     }
     if (user_layer_applies(s)) {
         struct layer l = user_layer(s);
-        d = decide(&l, dir, f, in);
+        struct decision u = decide(&l, dir, f, in);
+        if (u.verdict != AW_VERDICT_ALLOW || !s->session || !reports_first(&d, &u))
+            d = u;
     }
     return d;
 }
@@ -266,19 +325,20 @@ static __always_inline int packet_precheck(const struct subject* s, int parsed, 
 }
 
 /* Socket creation, for one layer: revoked, no policy, a denied family, or
- * SOCK_RAW in an inet family under deny_families = ["raw"]. 0: allowed. */
-static __always_inline __u32 socket_refusal(const struct layer* l, __u32 family, __u32 type, __u32* policy_id)
+ * SOCK_RAW in an inet family under deny_families = ["raw"]. */
+static __always_inline struct decision decide_socket(const struct layer* l, __u32 family, __u32 type)
 {
     struct decision d;
     void* trie = 0;
-    struct aw_rule_val* meta = layer_meta(l, &trie, policy_id, &d);
+    __u32 policy_id;
+    struct aw_rule_val* meta = layer_meta(l, &trie, &policy_id, &d);
     if (!meta)
-        return d.reason;
+        return d;
     if (family < 64 && (meta->denied_families & (1ULL << family)))
-        return AW_REASON_FAMILY;
+        return refuse(l, meta, policy_id, AW_REASON_FAMILY, 0);
     if ((meta->flags & AW_POLICY_DENY_RAW) && type == 3 /* SOCK_RAW */ && (family == AF_INET || family == AF_INET6))
-        return AW_REASON_FAMILY;
-    return 0;
+        return refuse(l, meta, policy_id, AW_REASON_FAMILY, 0);
+    return allow(l, policy_id);
 }
 
 /* The socket-creation decision of both layers (sock_create and the LSM
@@ -286,18 +346,17 @@ static __always_inline __u32 socket_refusal(const struct layer* l, __u32 family,
 static __always_inline struct decision judge_socket(const struct subject* s, __u32 family, __u32 type)
 {
     struct decision d = {.verdict = AW_VERDICT_ALLOW};
-    __u32 policy_id = 0, reason;
     if (s->session) {
         struct layer l = login_layer(s);
-        reason = socket_refusal(&l, family, type, &policy_id);
-        if (reason)
-            return deny(&l, policy_id, reason);
+        d = decide_socket(&l, family, type);
+        if (d.verdict != AW_VERDICT_ALLOW)
+            return d;
     }
     if (user_layer_applies(s)) {
         struct layer l = user_layer(s);
-        reason = socket_refusal(&l, family, type, &policy_id);
-        if (reason)
-            return deny(&l, policy_id, reason);
+        struct decision u = decide_socket(&l, family, type);
+        if (u.verdict != AW_VERDICT_ALLOW || !s->session || !reports_first(&d, &u))
+            d = u;
     }
     return d;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Flows, decisions and what a refusal leaves behind: a denial counter and,
- * within the per-CPU rate limit, an event in the ring buffer.
+ * Flows, decisions and what a reported decision leaves behind: a counter
+ * and, within the per-CPU rate limit, an event in the ring buffer.
  */
 #ifndef AUTHWALL_LIB_EVENTS_BPF_H
 #define AUTHWALL_LIB_EVENTS_BPF_H
@@ -40,49 +40,86 @@ static __always_inline void set_v6_words(struct flow* f, const __u32* w)
     f->family = AF_INET6;
 }
 
+/* A layer's (or both layers') answer. `verdict` is what the hook does; an
+ * allow may still have to be reported (`note`): a would-be refusal passed in
+ * audit mode, or a match of a rule with log = true. */
 struct decision {
     __u32 verdict; /* AW_VERDICT_ALLOW / AW_VERDICT_DENY */
-    __u32 reason;  /* enum aw_reason when denied */
+    __u32 reason;  /* enum aw_reason when refused, or would have been (audit) */
     __u32 policy_id;
-    __u32 layer; /* enum aw_layer that refused */
+    __u32 layer; /* enum aw_layer that decided */
+    __u32 rule;  /* the deciding rule's number in its policy; 0: a default */
+    __u32 note;  /* allows only: AW_EVENT_AUDIT or AW_EVENT_LOG to report it, else 0 */
 };
 
-static __always_inline void count_denial(const struct subject* s, __u32 hook, __u32 layer)
+/* What the event of a decision says (enum aw_event_verdict). */
+static __always_inline __u32 event_verdict(const struct decision* d)
 {
-    if (s->session) {
-        struct aw_stats* st = bpf_map_lookup_elem(&session_stats, &s->session_id);
-        if (st && hook < AW_HOOK_COUNT)
-            __sync_fetch_and_add(&st->denied[hook], 1);
-    }
-    if (layer == AW_LAYER_USER && s->user)
-        __sync_fetch_and_add(&s->user->denied, 1);
+    return d->verdict == AW_VERDICT_ALLOW ? d->note : AW_EVENT_DENY;
 }
 
-static __always_inline void emit_denial(const struct subject* s, const struct decision* d, __u32 hook,
-                                        const struct flow* f, __u32 pid)
+/* The counters a reported decision moves: a refusal counts per hook in the
+ * session and in the user layer that refused; an audited would-be refusal
+ * counts as audited; a logged allow counts nothing. */
+static __always_inline void count_report(const struct subject* s, const struct decision* d, __u32 hook, __u32 verdict)
 {
-    count_denial(s, hook, d->layer);
+    if (verdict == AW_EVENT_LOG)
+        return;
+    if (s->session) {
+        struct aw_stats* st = bpf_map_lookup_elem(&session_stats, &s->session_id);
+        if (st && verdict == AW_EVENT_AUDIT)
+            __sync_fetch_and_add(&st->audited, 1);
+        else if (st && hook < AW_HOOK_COUNT)
+            __sync_fetch_and_add(&st->denied[hook], 1);
+    }
+    if (d->layer == AW_LAYER_USER && s->user) {
+        if (verdict == AW_EVENT_AUDIT)
+            __sync_fetch_and_add(&s->user->audited, 1);
+        else
+            __sync_fetch_and_add(&s->user->denied, 1);
+    }
+}
 
+/* Whether the per-CPU rate limit lets one more event out. */
+static __always_inline int event_budget_allows(__u64 now)
+{
     __u32 zero = 0;
     struct aw_settings* cfg = current_settings();
     struct aw_event_budget* budget = bpf_map_lookup_elem(&event_budget, &zero);
     if (!cfg || !budget || cfg->events_per_sec == 0)
-        return;
-    __u64 now = bpf_ktime_get_ns();
+        return 0;
     if (now - budget->window_start_ns >= NSEC_PER_SEC) {
         budget->window_start_ns = now;
         budget->emitted = 0;
     }
     if (budget->emitted >= cfg->events_per_sec) {
         budget->suppressed++;
-        return;
-    }
-    struct aw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e) {
-        budget->suppressed++;
-        return;
+        return 0;
     }
     budget->emitted++;
+    return 1;
+}
+
+/* Counts a refusal, an audited would-be refusal or a logged match and,
+ * within the rate limit, reports it in the ring buffer. `pid` is 0 in the
+ * packet hooks, which run outside the sender's context (no task name). */
+static __always_inline void report(const struct subject* s, const struct decision* d, __u32 hook, const struct flow* f,
+                                   __u32 pid)
+{
+    __u32 verdict = event_verdict(d);
+    count_report(s, d, hook, verdict);
+
+    __u64 now = bpf_ktime_get_ns();
+    if (!event_budget_allows(now))
+        return;
+    struct aw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        __u32 zero = 0;
+        struct aw_event_budget* budget = bpf_map_lookup_elem(&event_budget, &zero);
+        if (budget)
+            budget->suppressed++;
+        return;
+    }
     e->timestamp_ns = now;
     e->session_id = s->session_id;
     e->cgroup_id = s->session ? s->cgroup_id : 0;
@@ -94,10 +131,13 @@ static __always_inline void emit_denial(const struct subject* s, const struct de
     e->family = f->family;
     e->port = bpf_ntohs(f->port);
     e->layer = d->layer;
-    e->reserved = 0;
+    e->verdict = verdict;
     __builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
     e->uid = s->uid;
-    e->reserved2 = 0;
+    e->rule = d->rule;
+    __builtin_memset(e->comm, 0, sizeof(e->comm));
+    if (pid)
+        bpf_get_current_comm(e->comm, sizeof(e->comm));
     bpf_ringbuf_submit(e, 0);
 }
 

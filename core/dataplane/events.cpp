@@ -13,9 +13,9 @@
 
 namespace authwall {
 
-DenialEvent DenialEvent::from_abi(const aw_event& e)
+DecisionEvent DecisionEvent::from_abi(const aw_event& e)
 {
-    DenialEvent d;
+    DecisionEvent d;
     d.timestamp_ns = e.timestamp_ns;
     d.session_id = e.session_id;
     d.cgroup_id = e.cgroup_id;
@@ -28,22 +28,30 @@ DenialEvent DenialEvent::from_abi(const aw_event& e)
     d.port = e.port;
     d.uid = e.uid;
     d.layer = e.layer;
+    d.verdict = e.verdict;
+    d.rule = e.rule;
+    // The task's name is whatever the task set (prctl): printable ASCII
+    // only, the rest as '?', so it is safe in any log.
+    for (size_t i = 0; i < sizeof(e.comm) && e.comm[i]; ++i) {
+        char c = e.comm[i];
+        d.comm.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+    }
     std::array<uint8_t, 16> b{};
     std::memcpy(b.data(), e.addr, 16);
     d.address = IpAddress(b);
     return d;
 }
 
-std::string DenialEvent::str() const
+std::string DecisionEvent::str() const
 {
     std::string target;
     if (hook == AW_HOOK_SOCK_CREATE)
         target = fmt::format("family {} type {}", family, proto);
     else
         target = fmt::format("{} {} port {}", address.str(), protocol_name(static_cast<uint8_t>(proto)), port);
-    return fmt::format("deny layer={} session={} cgroup={} uid={} pid={} hook={} reason={} policy={} {}",
-                       layer_name(layer), session_id, cgroup_id, uid, pid, hook_name(hook), reason_name(reason),
-                       policy_id, target);
+    return fmt::format("{} layer={} session={} cgroup={} uid={} pid={} comm={} hook={} reason={} policy={} rule={} {}",
+                       verdict_name(), layer_name(layer), session_id, cgroup_id, uid, pid, comm.empty() ? "-" : comm,
+                       hook_name(hook), verdict == AW_EVENT_LOG ? "-" : reason_name(reason), policy_id, rule, target);
 }
 
 struct EventReader::State {
@@ -65,7 +73,7 @@ int on_sample(void* ctx, void* data, size_t size)
         return 0;
     aw_event e{};
     std::memcpy(&e, data, sizeof(e));
-    (*state)(DenialEvent::from_abi(e));
+    (*state)(DecisionEvent::from_abi(e));
     return 0;
 }
 } // namespace

@@ -1,7 +1,9 @@
-// Reading denial events from the pinned ring buffer.
+// Reading decision events (denials, audited would-be denials, logged
+// matches) from the pinned ring buffer.
 #pragma once
 
 #include "core/dataplane/abi.h"
+#include "core/dataplane/maps.h"
 #include "core/base/net.h"
 #include "core/base/result.h"
 
@@ -15,7 +17,7 @@ struct ring_buffer;
 
 namespace authwall {
 
-struct DenialEvent {
+struct DecisionEvent {
     uint64_t timestamp_ns = 0; // CLOCK_MONOTONIC
     uint64_t session_id = 0;
     uint64_t cgroup_id = 0;
@@ -27,16 +29,20 @@ struct DenialEvent {
     unsigned family = 0;
     uint16_t port = 0;
     IpAddress address;
-    uint32_t uid = 0;   // the task's real uid, or the socket's owner
-    unsigned layer = 0; // enum aw_layer that refused
+    uint32_t uid = 0;     // the task's real uid, or the socket's owner
+    unsigned layer = 0;   // enum aw_layer that decided
+    unsigned verdict = 0; // enum aw_event_verdict
+    uint32_t rule = 0;    // the rule's number in the policy (RuleCatalog); 0: a default
+    std::string comm;     // the task's name; empty in the packet hooks
 
-    static DenialEvent from_abi(const aw_event& e);
+    static DecisionEvent from_abi(const aw_event& e);
+    const char* verdict_name() const { return event_verdict_name(verdict); }
     std::string str() const; // one log line
 };
 
 class EventReader {
   public:
-    using Handler = std::function<void(const DenialEvent&)>;
+    using Handler = std::function<void(const DecisionEvent&)>;
 
     static Result<EventReader> open(const std::filesystem::path& pin_dir, Handler handler);
     EventReader(EventReader&&) noexcept;

@@ -81,6 +81,33 @@ const char* reason_name(unsigned reason)
     }
 }
 
+const char* hook_direction(unsigned hook)
+{
+    switch (hook) {
+    case AW_HOOK_BIND4:
+    case AW_HOOK_BIND6:
+        return "bind";
+    case AW_HOOK_SOCK_CREATE:
+        return "socket";
+    case AW_HOOK_INGRESS:
+        return "ingress";
+    default:
+        return "egress";
+    }
+}
+
+const char* event_verdict_name(unsigned verdict)
+{
+    switch (verdict) {
+    case AW_EVENT_AUDIT:
+        return "audit";
+    case AW_EVENT_LOG:
+        return "log";
+    default:
+        return "deny";
+    }
+}
+
 const char* layer_name(unsigned layer)
 {
     switch (layer) {
@@ -243,7 +270,7 @@ Status PinnedMaps::remove_user(uint32_t uid)
 namespace {
 UserEntry user_from_abi(const aw_user& u)
 {
-    return UserEntry{u.policy_id, u.flags, u.armed_ns, u.denied};
+    return UserEntry{u.policy_id, u.flags, u.armed_ns, u.denied, u.audited};
 }
 } // namespace
 
@@ -334,6 +361,7 @@ Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const
     out.packets_out = s.packets_out;
     for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
         out.denied[h] = s.denied[h];
+    out.audited = s.audited;
     return out;
 }
 

@@ -38,17 +38,22 @@ struct UserEntry {
     uint32_t flags = 0;    // AW_USER_*
     uint64_t armed_ns = 0; // CLOCK_REALTIME of the last write
     uint64_t denied = 0;   // denials by the user layer (read-only here)
+    uint64_t audited = 0;  // its would-be denials in audit mode (read-only here)
 };
 
 struct SessionStats {
     uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
     std::array<uint64_t, AW_HOOK_COUNT> denied{};
+    uint64_t audited = 0; // would-be denials passed in audit mode
     uint64_t denied_total() const;
 };
 
 const char* hook_name(unsigned hook);
 const char* reason_name(unsigned reason);
 const char* layer_name(unsigned layer); // "login", "user"
+// The rule set a hook consults: "egress", "ingress", "bind" or "socket".
+const char* hook_direction(unsigned hook);
+const char* event_verdict_name(unsigned verdict); // "deny", "audit", "log"
 
 class PinnedMaps {
   public:

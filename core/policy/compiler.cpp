@@ -53,8 +53,9 @@ class EntryBuilder {
         e.value.ingress_default = static_cast<uint8_t>(p.ingress.default_verdict);
         e.value.bind_default = static_cast<uint8_t>(p.bind.default_verdict);
         e.value.flags = (p.ingress_from_rhost_only ? AW_POLICY_INGRESS_FROM_RHOST : 0u) |
-                        (p.deny_raw ? AW_POLICY_DENY_RAW : 0u) | rule_classes(AW_DIR_EGRESS, p.egress) |
-                        rule_classes(AW_DIR_INGRESS, p.ingress) | rule_classes(AW_DIR_BIND, p.bind);
+                        (p.deny_raw ? AW_POLICY_DENY_RAW : 0u) | (p.audit ? AW_POLICY_AUDIT : 0u) |
+                        rule_classes(AW_DIR_EGRESS, p.egress) | rule_classes(AW_DIR_INGRESS, p.ingress) |
+                        rule_classes(AW_DIR_BIND, p.bind);
         e.value.denied_families = p.denied_families;
         return put(e, p.name);
     }
@@ -78,6 +79,8 @@ class EntryBuilder {
             CompiledEntry e;
             e.key = make_rule_key(id, dir, rule.protocol, static_cast<uint16_t>(port), rule.prefix);
             e.value.verdict = static_cast<uint8_t>(verdict);
+            e.value.rule = rule.id;
+            e.value.rule_flags = rule.log ? AW_RULE_LOG : 0;
             if (verdict == Verdict::Deny) {
                 deny_keys_.insert(std::string(key_bytes(e.key)));
             } else if (covered_by_deny(e.key, rule.prefix)) {
@@ -130,6 +133,7 @@ Policy fallback_policy(const Fallback& fallback)
     p.egress.default_verdict = v;
     p.ingress.default_verdict = v;
     p.bind.default_verdict = v;
+    p.audit = fallback.audit;
     return p;
 }
 

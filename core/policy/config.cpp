@@ -81,7 +81,7 @@ class ConfigReader : public detail::TomlReader {
         Config& c = out_.config;
         only_keys(root,
                   {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users",
-                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "pam", "limits", "users"},
+                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "mode", "pam", "limits", "users"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);
@@ -112,6 +112,13 @@ class ConfigReader : public detail::TomlReader {
             c.exempt_groups = strings_at(root, "exempt_groups");
         bool_at(root, "nft_mirror", c.nft_mirror);
         bool_at(root, "deny_unknown_cgroups", c.deny_unknown_cgroups);
+        std::string mode;
+        if (string_at(root, "mode", mode)) {
+            if (mode == "audit" || mode == "enforce")
+                c.audit_override = mode == "audit";
+            else
+                error(*root.get("mode"), "mode must be \"audit\" or \"enforce\" (or absent: each policy's own)");
+        }
         if (const toml::node* n = root.get("pam")) {
             if (const toml::table* pam = n->as_table()) {
                 only_keys(*pam, {"fail"}, "[pam]");

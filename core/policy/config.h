@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct Config {
     uint32_t policy_entries = 1'000'000;
     uint32_t events_per_sec = 200;
     bool deny_unknown_cgroups = false;
+    // mode = "audit" / "enforce": every policy (and the unmatched fallback)
+    // in that mode, whatever its own `mode` says; unset: each its own.
+    std::optional<bool> audit_override;
     PamFailMode pam_fail = PamFailMode::Closed;
     // The user layer (docs/SECURITY.md, "The user is the boundary"): every
     // process of a confined user, wherever it runs, is held to the user's

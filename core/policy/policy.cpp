@@ -104,4 +104,13 @@ bool valid_policy_name(std::string_view name)
     return true;
 }
 
+void apply_mode_override(std::vector<Policy>& policies, Fallback& fallback, std::optional<bool> audit)
+{
+    if (!audit)
+        return;
+    for (auto& p : policies)
+        p.audit = *audit;
+    fallback.audit = *audit;
+}
+
 } // namespace authwall

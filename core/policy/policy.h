@@ -40,6 +40,9 @@ struct Policy {
     uint64_t denied_families = 0; // bit n = address family n
     bool deny_raw = false;        // SOCK_RAW in AF_INET / AF_INET6
     std::optional<std::chrono::seconds> max_duration;
+    // mode = "audit": decided as in enforce mode, but what would be refused
+    // passes and is reported (events with verdict "audit", counters).
+    bool audit = false;
     std::string source; // "file:line" where it was defined, for messages
 };
 
@@ -47,7 +50,12 @@ struct Policy {
 struct Fallback {
     enum class Kind { Pass, Deny, Policy } kind = Kind::Pass;
     std::string policy; // with Kind::Policy
+    bool audit = false; // Kind::Deny in audit mode (a named policy has its own mode)
 };
+
+// The configuration's mode override (Config::audit_override) applied to
+// every policy and the fallback.
+void apply_mode_override(std::vector<Policy>& policies, Fallback& fallback, std::optional<bool> audit);
 
 // "packet" → AF_PACKET, ...; "raw" is not a family (see Policy::deny_raw).
 std::optional<int> parse_socket_family(std::string_view name);

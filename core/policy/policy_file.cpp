@@ -44,22 +44,68 @@ class Reader : public detail::TomlReader {
         return std::nullopt;
     }
 
+    // A rule is a string, or { rule = "...", log = true } to report every
+    // match. Rules are numbered in the order they are read, within their
+    // policy: events name a rule by its number.
     void rules(const toml::table& t, std::string_view key, const std::string& where, std::vector<Rule>& into)
     {
-        for (const auto& [text, node] : strings(t, key, where)) {
-            RuleError re;
-            auto rule = parse_rule(text, &re);
-            if (!rule) {
-                // Point into the string: the opening quote is at the node's column.
-                toml::source_region r = node->source();
-                r.begin.column += static_cast<toml::source_index>(re.column);
-                error(r, "in rule \"" + text + "\": " + re.message);
-                continue;
-            }
-            rule->line = static_cast<unsigned>(node->source().begin.line);
-            rule->column = static_cast<unsigned>(node->source().begin.column);
-            into.push_back(*rule);
+        const toml::node* node = t.get(key);
+        if (!node)
+            return;
+        std::string name = where + "." + std::string(key);
+        const toml::array* arr = node->as_array();
+        if (!arr) {
+            error(*node, name + " must be an array of rules");
+            return;
         }
+        for (const auto& item : *arr) {
+            if (item.is_table()) {
+                rule_table(*item.as_table(), name, into);
+            } else if (auto text = item.value<std::string>()) {
+                if (auto rule = rule_at(*text, item))
+                    into.push_back(std::move(*rule));
+            } else {
+                error(item, name + " must contain rules: strings, or tables { rule = \"...\", log = true }");
+            }
+        }
+    }
+
+    void rule_table(const toml::table& t, const std::string& where, std::vector<Rule>& into)
+    {
+        only_keys(t, {"rule", "log"}, where);
+        const toml::node* text_node = t.get("rule");
+        auto text = text_node ? text_node->value<std::string>() : std::nullopt;
+        if (!text) {
+            error(text_node ? *text_node : static_cast<const toml::node&>(t),
+                  where + ": a rule table needs rule = \"...\"");
+            return;
+        }
+        auto rule = rule_at(*text, *text_node);
+        if (const toml::node* n = t.get("log")) {
+            if (const auto* b = n->as_boolean(); b && rule)
+                rule->log = b->get();
+            else if (!b)
+                error(*n, where + ": log must be true or false");
+        }
+        if (rule)
+            into.push_back(std::move(*rule));
+    }
+
+    std::optional<Rule> rule_at(const std::string& text, const toml::node& node)
+    {
+        RuleError re;
+        auto rule = parse_rule(text, &re);
+        if (!rule) {
+            // Point into the string: the opening quote is at the node's column.
+            toml::source_region r = node.source();
+            r.begin.column += static_cast<toml::source_index>(re.column);
+            error(r, "in rule \"" + text + "\": " + re.message);
+            return std::nullopt;
+        }
+        rule->line = static_cast<unsigned>(node.source().begin.line);
+        rule->column = static_cast<unsigned>(node.source().begin.column);
+        rule->id = ++rule_count_;
+        return rule;
     }
 
     void rule_set(const toml::table& policy, std::string_view section, const std::string& pname, RuleSet& set,
@@ -112,13 +158,21 @@ class Reader : public detail::TomlReader {
 
     void policy(const std::string& name, const toml::table& t)
     {
+        rule_count_ = 0;
         Policy p;
         p.name = name;
         p.source = file_ + ":" + std::to_string(t.source().begin.line);
         std::string where = "policy." + name;
         if (!valid_policy_name(name))
             error(t, "policy name '" + name + "' is invalid: use 1-63 letters, digits, '-', '_' or '.'");
-        only_keys(t, {"priority", "match", "egress", "ingress", "bind", "sockets", "session"}, where);
+        only_keys(t, {"priority", "mode", "match", "egress", "ingress", "bind", "sockets", "session"}, where);
+        if (const toml::node* n = t.get("mode")) {
+            auto mode = n->value<std::string>();
+            if (mode && (*mode == "enforce" || *mode == "audit"))
+                p.audit = *mode == "audit";
+            else
+                error(*n, where + ".mode must be \"enforce\" or \"audit\"");
+        }
 
         if (const toml::node* n = t.get("priority")) {
             // Integers only: value<int64_t>() casts a float, which is
@@ -200,6 +254,7 @@ class Reader : public detail::TomlReader {
 
   private:
     PolicyLoad& out_;
+    uint32_t rule_count_ = 0;
 };
 
 } // namespace

@@ -27,6 +27,8 @@ struct Rule {
     std::string text;  // as written, for messages
     unsigned line = 0; // where it was written (0 = not from a file)
     unsigned column = 0;
+    uint32_t id = 0;  // its number within its policy (1..), in events; 0 = not numbered
+    bool log = false; // report every match ({ rule = "...", log = true })
 
     std::string str() const; // canonical form
     // True when every flow this rule matches is also matched by `other`.

@@ -16,11 +16,13 @@ struct FlatRule {
     Prefix prefix;
     uint8_t proto;
     uint16_t port; // host order, 0 = any
+    uint32_t rule; // its number in the policy
+    bool log;
 };
 
 auto order_key(const FlatRule& r)
 {
-    return std::make_tuple(r.dir, r.verdict == Verdict::Deny ? 0 : 1, r.proto, r.prefix, r.port);
+    return std::make_tuple(r.dir, r.verdict == Verdict::Deny ? 0 : 1, r.proto, r.prefix, r.rule, r.port);
 }
 
 } // namespace
@@ -42,13 +44,14 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
             v.ingress_from_rhost_only = e.value.flags & AW_POLICY_INGRESS_FROM_RHOST;
             v.deny_raw = e.value.flags & AW_POLICY_DENY_RAW;
             v.denied_families = e.value.denied_families;
+            v.audit = e.value.flags & AW_POLICY_AUDIT;
             continue;
         }
         std::array<uint8_t, 16> addr{};
         std::memcpy(addr.data(), e.key.addr, 16);
         unsigned bits = e.key.prefixlen - AW_RULE_KEY_FIXED_BITS;
         flat[id].push_back({e.key.dir, static_cast<Verdict>(e.value.verdict), Prefix(IpAddress(addr), bits),
-                            e.key.proto, ntohs(e.key.port)});
+                            e.key.proto, ntohs(e.key.port), e.value.rule, (e.value.rule_flags & AW_RULE_LOG) != 0});
     }
     for (auto& [id, rules] : flat) {
         std::sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
@@ -58,12 +61,15 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
             size_t j = i + 1;
             while (j < rules.size() && rules[j].port != 0 && rules[j].dir == rules[i].dir &&
                    rules[j].verdict == rules[i].verdict && rules[j].proto == rules[i].proto &&
-                   rules[j].prefix == rules[i].prefix && rules[j].port == rules[j - 1].port + 1)
+                   rules[j].prefix == rules[i].prefix && rules[j].rule == rules[i].rule &&
+                   rules[j].port == rules[j - 1].port + 1)
                 ++j;
             RuleView rv;
             rv.verdict = rules[i].verdict;
             rv.rule.prefix = rules[i].prefix;
             rv.rule.protocol = rules[i].proto;
+            rv.rule.id = rules[i].rule;
+            rv.rule.log = rules[i].log;
             if (rules[i].port != 0)
                 rv.rule.ports = PortRange{rules[i].port, rules[j - 1].port};
             DirectionView& d = rules[i].dir == AW_DIR_EGRESS    ? v.egress
@@ -82,14 +88,63 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
     return out;
 }
 
+namespace {
+
+std::string joined(const std::vector<std::string>& items)
+{
+    std::string out;
+    for (const auto& i : items)
+        out += (out.empty() ? "" : ", ") + i;
+    return out;
+}
+
+std::string format_match(const PolicyView& p)
+{
+    std::string out;
+    auto item = [&](const char* name, const std::vector<std::string>& values) {
+        if (!values.empty())
+            out += std::string(out.empty() ? "" : "; ") + name + " " + joined(values);
+    };
+    item("users", p.match->users);
+    item("groups", p.match->groups);
+    item("services", p.match->services);
+    std::vector<std::string> rhosts;
+    for (const auto& r : p.match->rhosts)
+        rhosts.push_back(r.str());
+    item("rhosts", rhosts);
+    item("cgroups", p.match->cgroups);
+    return out.empty() ? "nobody (an empty match accepts no login)" : out;
+}
+
+std::string format_rule(const RuleView& r)
+{
+    std::string out = std::string("    ") + verdict_name(r.verdict) + " " + r.rule.str();
+    if (r.rule.id != 0)
+        out += "  #" + std::to_string(r.rule.id);
+    if (!r.source.empty())
+        out += " " + r.source;
+    if (r.rule.log)
+        out += " (log)";
+    return out + "\n";
+}
+
+} // namespace
+
 std::string format_policy(const PolicyView& p)
 {
-    std::string out =
-        "policy " + p.name + " (id " + std::to_string(p.id) + ", " + std::to_string(p.entries) + " entries)\n";
+    std::string out = "policy " + p.name + " (id " + std::to_string(p.id) + ", " + std::to_string(p.entries) +
+                      " entries, mode " + (p.audit ? "audit" : "enforce") + ")\n";
+    if (p.match) {
+        out += "  match: " + format_match(p) + "\n";
+        out += "  priority " + std::to_string(p.priority);
+        if (p.max_duration_s)
+            out += ", max_duration " + std::to_string(p.max_duration_s) + "s";
+        out += "\n";
+    }
     auto direction = [&](const char* name, const DirectionView& d, const std::string& extra) {
         out += std::string("  ") + name + ": default " + verdict_name(d.default_verdict) + extra + "\n";
         for (const auto& r : d.rules)
-            out += std::string("    ") + verdict_name(r.verdict) + " " + r.rule.str() + "\n";
+            out += format_rule(r);
     };
     direction("egress", p.egress, "");
     direction("ingress", p.ingress, p.ingress_from_rhost_only ? ", from_rhost_only" : "");

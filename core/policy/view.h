@@ -6,6 +6,7 @@
 #include "core/policy/compiler.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,8 @@ namespace authwall {
 
 struct RuleView {
     Verdict verdict = Verdict::Allow;
-    Rule rule; // prefix, protocol, ports
+    Rule rule;          // prefix, protocol, ports, id (its number in the policy), log
+    std::string source; // "file:line:column" where it was written, when known (RuleCatalog)
 };
 
 struct DirectionView {
@@ -28,7 +30,12 @@ struct PolicyView {
     bool ingress_from_rhost_only = false;
     bool deny_raw = false;
     uint64_t denied_families = 0;
+    bool audit = false;
     size_t entries = 0; // trie entries of this policy
+    // From the published policy index, when known: who the policy is for.
+    std::optional<PolicyMatch> match;
+    int priority = 0;
+    uint64_t max_duration_s = 0;
 };
 
 // `names` maps id → name (from policy_names); unnamed ids show as "#id".

@@ -47,6 +47,8 @@ void normalise(nlohmann::json& j, const LoginWorld& w)
                     v = s.replace(at, w.root().string().size(), "<root>");
                 if (k == "user")
                     v = "<user>";
+                if (k == "source") // file:line:column of a rule, in the world's temporary directory
+                    v = "<dir>/" + fs::path(s).filename().string();
             } else
                 normalise(v, w);
         }

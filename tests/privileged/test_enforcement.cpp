@@ -169,8 +169,8 @@ allow = ["127.0.0.1 tcp 9"]
         ::close(s);
         return err;
     };
-    std::vector<DenialEvent> events;
-    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    std::vector<DecisionEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
 
     BOOST_TEST(run_probe(s1, "new", [&] { return send_syn("127.0.0.1", 9); }) == 0);
@@ -306,8 +306,8 @@ BOOST_AUTO_TEST_CASE(one_denied_connect_gives_exactly_one_event)
     auto child = box.make_cgroup("s1/child");
     auto child_id = box.id_of(child);
 
-    std::vector<DenialEvent> events;
-    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    std::vector<DecisionEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
     BOOST_REQUIRE(reader->poll(0).ok()); // drain anything older
 
@@ -344,7 +344,7 @@ BOOST_AUTO_TEST_CASE(event_flood_is_rate_limited)
     box.open_session("s1", "web");
     auto s1 = box.root() / "s1";
     size_t received = 0;
-    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent&) { ++received; });
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent&) { ++received; });
     BOOST_REQUIRE(reader.ok());
     // The sandbox allows 1000 events per second and CPU; 5000 denials in a
     // burst must leave most of them counted as suppressed, not queued.

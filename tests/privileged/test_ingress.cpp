@@ -84,8 +84,8 @@ BOOST_AUTO_TEST_CASE(only_the_login_address_reaches_the_session_listener)
     // The session's listener lives in the server namespace until killed.
     Listeners listener(s1, server.name(), "0.0.0.0", {2022});
 
-    std::vector<DenialEvent> events;
-    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    std::vector<DecisionEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
 
     int from_rhost = run_probe("", client.name(), [] { return tcp_connect_from("10.201.0.2", "10.201.0.1", 2022); });
@@ -133,8 +133,8 @@ BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
     auto s1 = box.root() / "s1";
     Listeners listener(s1, server.name(), "::", {2022});
 
-    std::vector<DenialEvent> events;
-    auto reader = EventReader::open(box.pin_dir(), [&](const DenialEvent& e) { events.push_back(e); });
+    std::vector<DecisionEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
 
     auto probe = [&](const char* source, int header) {

@@ -143,6 +143,8 @@ class LoaderHarness {
     const fs::path& root() const { return root_; }
     const fs::path& pin_dir() const { return pin_dir_; }
     const fs::path& policy() const { return policy_; }
+    const fs::path& dir() const { return dir_; }
+    void write_config(const std::string& toml) { std::ofstream(dir_ / "authwall.toml") << toml; }
 
   private:
     CgroupMount mount_;
@@ -250,6 +252,53 @@ BOOST_AUTO_TEST_CASE(daemon_confines_itself_after_setup_and_still_reloads)
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     BOOST_TEST(proc_status_field(h.daemon(), "State").rfind("Z", 0) != 0);
     BOOST_TEST(kill(h.daemon(), 0) == 0);
+}
+
+// What the loader writes for a decision says who, what and why. In audit
+// mode (here the configuration's override) the connect passes and the log
+// names the policy, the rule that would have refused it (file:line:column
+// and its text) and the process; back in enforce mode it is refused.
+BOOST_AUTO_TEST_CASE(audit_events_name_the_policy_the_rule_and_the_process)
+{
+    LoaderHarness h;
+    auto log = h.dir() / "events.jsonl";
+    h.write_config("mode = \"audit\"\nevent_log = \"" + log.string() + "\"\n");
+    std::ofstream(h.policy()) << "[policy.web]\n[policy.web.egress]\ndefault = \"deny\"\n"
+                                 "allow = [\"127.0.0.1 tcp 8080\"]\ndeny = [\"127.0.0.2 tcp 8080\"]\n";
+    h.start_daemon();
+    h.open_session("s1");
+    BOOST_TEST(denied_connect(h.root() / "s1") == ECONNREFUSED); // passed; nothing listens there
+
+    nlohmann::json event;
+    BOOST_TEST(wait_until(
+        [&] {
+            std::ifstream in(log);
+            std::string line;
+            while (std::getline(in, line))
+                if (auto j = nlohmann::json::parse(line, nullptr, false);
+                    !j.is_discarded() && j.value("event", "") == "audit")
+                    event = j;
+            return !event.is_null();
+        },
+        5000));
+    BOOST_TEST_MESSAGE(event.dump());
+    BOOST_TEST(event.value("verdict", "") == "audit");
+    BOOST_TEST(event.value("policy", "") == "web");
+    BOOST_TEST(event.value("rule", 0) == 2);
+    BOOST_TEST(event.value("rule_source", "") == h.policy().string() + ":5:9");
+    BOOST_TEST(event.value("rule_text", "") == "127.0.0.2 tcp 8080");
+    BOOST_TEST(event.value("reason", "") == "rule");
+    BOOST_TEST(event.value("direction", "") == "egress");
+    BOOST_TEST(event.value("protocol", "") == "tcp");
+    BOOST_TEST(event.value("address", "") == "127.0.0.2");
+    BOOST_TEST(event.value("port", 0) == 8080);
+    BOOST_TEST(!event.value("process", "").empty());
+    BOOST_TEST(event.value("pid", 0) > 0);
+
+    // The override gone, the policy's own mode (enforce) holds after a reload.
+    h.write_config("event_log = \"" + log.string() + "\"\n");
+    BOOST_REQUIRE_EQUAL(kill(h.daemon(), SIGHUP), 0);
+    BOOST_TEST(wait_until([&] { return denied_connect(h.root() / "s1") == EPERM; }, 5000));
 }
 
 BOOST_AUTO_TEST_CASE(restart_twice_attaches_once)

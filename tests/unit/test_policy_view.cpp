@@ -35,15 +35,16 @@ deny_families = ["packet", "raw"]
     BOOST_TEST((views[0].egress.default_verdict == Verdict::Deny));
     const auto& ops = views[1];
     BOOST_TEST(ops.name == "ops");
-    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 1030 entries)\n"
+    // Each rule with its number in the policy (the order it was read in).
+    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 1030 entries, mode enforce)\n"
                                      "  egress: default deny\n"
-                                     "    deny 169.254.169.254\n"
-                                     "    allow 10.20.0.0/16 tcp 22\n"
-                                     "    allow 2001:db8::/32 tcp 443-445\n"
-                                     "    allow any udp 53\n"
+                                     "    deny 169.254.169.254  #4\n"
+                                     "    allow 10.20.0.0/16 tcp 22  #1\n"
+                                     "    allow 2001:db8::/32 tcp 443-445  #2\n"
+                                     "    allow any udp 53  #3\n"
                                      "  ingress: default deny, from_rhost_only\n"
                                      "  bind: default allow\n"
-                                     "    deny any tcp 1-1023\n"
+                                     "    deny any tcp 1-1023  #5\n"
                                      "  sockets: deny packet, raw\n");
 }
 
