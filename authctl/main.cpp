@@ -609,8 +609,9 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.revoke_id = c.revoke->add_option("ID", o.session_id, "session id (authctl sessions)");
     auto* revoke_user_opt =
         c.revoke->add_option("--user", o.revoke_user,
-                             "revoke the user: all their processes wherever they run, each of their sessions, and "
-                             "their logins until --undo");
+                             "revoke the user (NAME or UID): all their processes wherever they run, every one of "
+                             "their sessions (each login, each cgroup enrolled with their uid), and their logins "
+                             "until --undo");
     c.revoke_id->excludes(revoke_user_opt);
     c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
     c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);

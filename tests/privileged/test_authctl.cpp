@@ -474,4 +474,35 @@ BOOST_FIXTURE_TEST_CASE(users_legend_and_output_formats, ThreeSessions)
     BOOST_TEST(has(run_authctl(w, "users --json -o short 2>&1; echo rc=$?"), "rc=2"));
 }
 
+// revoke --user revokes every session of the user, each login, and says
+// how many; another uid's session is untouched (the control).
+BOOST_FIXTURE_TEST_CASE(revoking_a_user_revokes_each_of_their_logins, ThreeSessions)
+{
+    auto connect9 = [] { return tcp_connect("127.0.0.1", 9); };
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(run_probe(cg, "new", connect9) == ECONNREFUSED);
+    BOOST_TEST(run_probe(container, "new", connect9) == ECONNREFUSED);
+
+    auto out = run_authctl(w, "revoke --user " + std::to_string(uid) + " 2>&1; echo rc=$?");
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(has(out, "revoked session " + std::to_string(id)), out);
+    BOOST_TEST(has(out, "revoked 2 sessions of " + w.user()), out);
+    BOOST_TEST(!has(out, "revoked session " + std::to_string(container_id)), out);
+    BOOST_TEST(has(out, "rc=0"), out);
+    auto listed = nlohmann::json::parse(run_authctl(w, "sessions --json"));
+    BOOST_TEST(listed.at("sessions").size() == 3u);
+    for (const auto& s : listed.at("sessions"))
+        BOOST_TEST(s.at("revoked") == (s.at("id") != container_id), s.dump());
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(run_probe(cg, "new", connect9) == EPERM);
+    BOOST_TEST(run_probe(container, "new", connect9) == ECONNREFUSED);
+    auto rows = lines_of(run_authctl(w, "users --no-legend"));
+    BOOST_TEST(std::any_of(rows.begin(), rows.end(), [&](const std::string& l) {
+        auto f = fields_of(l);
+        return f.at(0) == std::to_string(uid) && f.at(3) == "yes";
+    }));
+    out = run_authctl(w, "revoke --user " + w.user() + " --undo");
+    BOOST_TEST(has(out, "lifted the revocation of " + w.user()), out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
