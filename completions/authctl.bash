@@ -32,7 +32,9 @@ _authctl_session_ids()
 
 _authctl_policy_names()
 {
-    _authctl_call policy show --json | sed -n 's/^ *"name": "\(.*\)",\{0,1\}$/\1/p'
+    # Names as policy files allow them ([A-Za-z0-9._-]): not "(unmatched)",
+    # which the shell would take for a subshell.
+    _authctl_call policy show --json | sed -n 's/^ *"name": "\([A-Za-z0-9._-]*\)",\{0,1\}$/\1/p'
 }
 
 # COMPREPLY: the words of the list $1 that start with $2.

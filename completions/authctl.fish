@@ -60,7 +60,9 @@ function __authctl_session_ids
 end
 
 function __authctl_policy_names
-    __authctl_call policy show --json | string replace -rf '^\s*"name": "(.*)",?$' '$1'
+    # Names as policy files allow them ([A-Za-z0-9._-]): not "(unmatched)",
+    # which the shell would take for a subshell.
+    __authctl_call policy show --json | string replace -rf '^\s*"name": "([A-Za-z0-9._-]+)",?$' '$1'
 end
 
 function __authctl_pam_services

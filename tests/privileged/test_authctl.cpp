@@ -505,4 +505,43 @@ BOOST_FIXTURE_TEST_CASE(revoking_a_user_revokes_each_of_their_logins, ThreeSessi
     BOOST_TEST(has(out, "lifted the revocation of " + w.user()), out);
 }
 
+// The completions ask authctl itself for session ids and policy names, with
+// the command line's --config: bash's and fish's offer the live ones.
+BOOST_FIXTURE_TEST_CASE(completions_offer_live_session_ids_and_policy_names, ThreeSessions)
+{
+    fs::path completions = fs::path(AUTHWALL_SOURCE_DIR) / "completions";
+    std::set<std::string> ids{std::to_string(container_id)}, policies{"ops", "web"};
+    for (const auto& [id, cg] : logins)
+        ids.insert(std::to_string(id));
+    auto bash = [&](const std::string& words) {
+        auto out = sh_output("bash -c '. " + (completions / "authctl.bash").string() + "; COMP_WORDS=(" +
+                             AUTHWALL_AUTHCTL_BIN + " --config " + w.config().string() + " " + words +
+                             " \"\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _authctl; printf \"%s\\n\" "
+                             "\"${COMPREPLY[@]}\"'");
+        auto lines = lines_of(out);
+        return std::set<std::string>(lines.begin(), lines.end());
+    };
+    BOOST_TEST(bash("show") == ids);
+    BOOST_TEST(bash("revoke") == ids);
+    BOOST_TEST(bash("enroll --policy") == policies);
+    BOOST_TEST(bash("sessions --policy") == policies);
+    BOOST_TEST(bash("policy show") == policies);
+
+    if (sh("command -v fish >/dev/null") != 0) {
+        BOOST_TEST_MESSAGE("fish is not installed (scripts/install-deps): its completion is not asked");
+        BOOST_TEST(std::getenv("AUTHWALL_REQUIRE_PRIVILEGED") == nullptr);
+        return;
+    }
+    auto fish = [&](const std::string& line) {
+        auto out = sh_output("PATH=" + fs::path(AUTHWALL_AUTHCTL_BIN).parent_path().string() +
+                             ":$PATH fish --no-config -c \". " + (completions / "authctl.fish").string() +
+                             "; complete -C 'authctl --config " + w.config().string() + " " + line + "'\" | cut -f1");
+        auto lines = lines_of(out);
+        return std::set<std::string>(lines.begin(), lines.end());
+    };
+    BOOST_TEST(fish("show ") == ids);
+    BOOST_TEST(fish("enroll --policy ") == policies);
+    BOOST_TEST(fish("policy show ") == policies);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
