@@ -3,6 +3,7 @@
 #include "authctl/listing.h"
 
 #include "core/base/identity.h"
+#include "core/base/time.h"
 #include "core/host/cgroup.h"
 #include "core/dataplane/datapath.h"
 #include "core/dataplane/maps.h"
@@ -100,6 +101,7 @@ nlohmann::json session_json(const SessionDetail& d)
         {"policy_id", e.policy_id},
         {"rhost", e.rhost ? nlohmann::json(e.rhost->str()) : nlohmann::json(nullptr)},
         {"opened_ns", e.opened_ns},
+        {"opened_at", rfc3339_utc(e.opened_ns)},
         {"bytes_in", st.bytes_in},
         {"bytes_out", st.bytes_out},
         {"packets_in", st.packets_in},

@@ -219,6 +219,8 @@ BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
     BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == EPERM);
     check_golden("sessions.json", run_authctl(w, "sessions --json"), w);
     check_golden("show.json", run_authctl(w, "show --json " + std::to_string(id)), w);
+    auto shown = nlohmann::json::parse(run_authctl(w, "show --json " + std::to_string(id)));
+    BOOST_TEST(shown.at("opened_at") == rfc3339_utc(shown.at("opened_ns").get<uint64_t>()));
     check_golden("policy-show.json", run_authctl(w, "policy show --json"), w);
 
     auto status = nlohmann::json::parse(run_authctl(w, "status --json"));
