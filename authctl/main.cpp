@@ -122,6 +122,7 @@ int cmd_sessions_unprivileged(const Context& ctx, const ListOptions& o)
     if (!records)
         return fail(records.error());
     std::erase_if(*records, [&](const SessionRecord& r) { return !o.selects(r.uid, r.policy); });
+    std::sort(records->begin(), records->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     if (o.json()) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& r : *records)
@@ -369,6 +370,8 @@ int cmd_sessions(const Context& ctx, const ListOptions& o)
     auto lookup = session_lookup(ctx, *maps);
     if (!lookup)
         return fail(lookup.error());
+    // By id, the order they were made in (cgroup ids only grow), not the hash map's.
+    std::sort(sessions->begin(), sessions->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     // The short table has no column from the records: they are not read.
     const fs::path* run_dir = o.format == OutputFormat::Short ? nullptr : &ctx.config.run_dir;
     nlohmann::json out = nlohmann::json::array();

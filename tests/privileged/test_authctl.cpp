@@ -412,8 +412,12 @@ BOOST_FIXTURE_TEST_CASE(sessions_legend_and_output_formats, ThreeSessions)
     for (const char* args : {"sessions --no-legend", "sessions -o short --no-legend"}) {
         auto bare = lines_of(run_authctl(w, args));
         BOOST_REQUIRE_EQUAL(bare.size(), 3u);
-        for (const auto& row : bare)
+        std::vector<uint64_t> ids;
+        for (const auto& row : bare) {
             BOOST_TEST(fields_of(row).size() == 10u, row);
+            ids.push_back(std::stoull(fields_of(row).at(0)));
+        }
+        BOOST_TEST(std::is_sorted(ids.begin(), ids.end())); // by id, not in the hash map's order
     }
 
     auto json = nlohmann::json::parse(run_authctl(w, "sessions -o json"));
