@@ -64,6 +64,7 @@ _authctl_options()
     enroll) echo "--cgroup --policy --uid --rhost --login" ;;
     unenroll) echo "--cgroup" ;;
     "policy check" | "policy show" | "nft verify") echo "--json" ;;
+    metrics) echo "--format" ;;
     esac
 }
 
@@ -75,6 +76,7 @@ _authctl_value()
     --config) _authctl_files -f "$cur" ;;
     --pin-dir | --run-dir | --pam-dir | --cgroup) _authctl_files -d "$cur" ;;
     -o | --output) _authctl_words "short wide json" "$cur" ;;
+    --format) _authctl_words "openmetrics prometheus" "$cur" ;;
     --user) _authctl_words "$(compgen -u)" "$cur" ;;
     --policy) _authctl_words "$(_authctl_policy_names)" "$cur" ;;
     --pam)
@@ -126,7 +128,7 @@ _authctl()
         if [[ $cur == -* ]]; then
             _authctl_words "--config --pin-dir --run-dir --version -h --help" "$cur"
         else
-            _authctl_words "sessions users show revoke status watch doctor enroll unenroll policy nft" "$cur"
+            _authctl_words "sessions users show revoke status watch doctor enroll unenroll policy nft metrics" "$cur"
         fi
         return 0
         ;;

@@ -93,6 +93,7 @@ complete -c authctl -n "__authctl_is ''" -a enroll -d 'enforce a policy on a cgr
 complete -c authctl -n "__authctl_is ''" -a unenroll -d 'stop enforcing on a cgroup'
 complete -c authctl -n "__authctl_is ''" -a policy -d 'check policy files, or show the policies in force'
 complete -c authctl -n "__authctl_is ''" -a nft -d 'the nftables mirror of the sessions'
+complete -c authctl -n "__authctl_is ''" -a metrics -d 'counters and gauges in the OpenMetrics text format'
 
 # sessions and users
 complete -c authctl -n '__authctl_is sessions users' -l json -d 'machine-readable output (= -o json)'
@@ -131,3 +132,6 @@ complete -c authctl -n "__authctl_is 'policy check'" -F
 complete -c authctl -n "__authctl_is 'policy check' 'policy show' 'nft verify'" -l json -d 'machine-readable output'
 complete -c authctl -n "__authctl_is 'policy show'" -x -a '(__authctl_policy_names)'
 complete -c authctl -n '__authctl_is nft' -a verify -d 'compare the nft sets with the sessions map'
+
+# metrics
+complete -c authctl -n '__authctl_is metrics' -l format -x -a 'openmetrics prometheus' -d 'text format'
