@@ -25,8 +25,8 @@ struct ListOptions {
     std::optional<std::string> policy; // --policy: only sessions under this policy (as listed)
     bool json() const { return format == OutputFormat::Json; }
     bool wide() const { return format == OutputFormat::Wide; }
-    // Whether a session of `uid` under `policy` passes the filters.
-    bool selects(uint32_t uid, std::string_view policy) const;
+    // Whether a session of `session_uid` under `session_policy` passes the filters.
+    bool selects(uint32_t session_uid, std::string_view session_policy) const;
 };
 
 // The value of --user: a name NSS knows, else a decimal uid. A name is
