@@ -1,6 +1,7 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "authctl/context.h"
+#include "authctl/listing.h"
 #include "core/base/identity.h"
 #include "core/host/cgroup.h"
 #include "core/session/record.h"
@@ -70,44 +71,111 @@ Enforcement check_enforcement(const CgroupMount& mount, uint64_t id, const std::
     return e;
 }
 
+// Prints a table whose first row is its header, or `none` when there is no
+// other row. Without the legend, neither: a script gets the rows only.
+void print_listing(const std::vector<std::vector<std::string>>& rows, const ListOptions& o, const char* none)
+{
+    if (rows.size() <= 1) {
+        if (o.legend)
+            std::cout << none << "\n";
+        return;
+    }
+    print_table(table_rows(rows, o.legend));
+}
+
+nlohmann::json record_json(const SessionRecord& r)
+{
+    return {{"id", r.id},
+            {"user", r.user},
+            {"uid", r.uid},
+            {"kind", kind_name(r.kind)},
+            {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
+            {"service", r.service},
+            {"policy", r.policy},
+            {"opened_ns", r.opened_ns},
+            {"opened_at", rfc3339_utc(r.opened_ns)},
+            {"cgroup", r.cgroup},
+            {"enforced", nullptr},
+            {"not_enforced_reason", "reading the kernel's state needs root"}};
+}
+
+std::vector<std::string> record_row(const SessionRecord& r, bool wide)
+{
+    std::string rhost = r.rhost.value_or("-");
+    if (!wide)
+        return {std::to_string(r.id), r.user, kind_name(r.kind), rhost, r.policy, age_text(r.opened_ns)};
+    return {std::to_string(r.id),
+            r.user,
+            std::to_string(r.uid),
+            kind_name(r.kind),
+            rhost,
+            r.service.empty() ? "-" : r.service,
+            r.policy,
+            utc_seconds_text(r.opened_ns),
+            age_text(r.opened_ns),
+            r.cgroup.empty() ? "-" : r.cgroup};
+}
+
 // Without root the pins cannot be read; the session records can (0644):
 // show those, and say what needs root.
-int cmd_sessions_unprivileged(const Context& ctx, bool json)
+int cmd_sessions_unprivileged(const Context& ctx, const ListOptions& o)
 {
     auto records = list_records(ctx.config.run_dir);
     if (!records)
         return fail(records.error());
-    if (json) {
+    std::erase_if(*records, [&](const SessionRecord& r) { return !o.selects(r.uid, r.policy); });
+    std::sort(records->begin(), records->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    if (o.json()) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& r : *records)
-            out.push_back({{"id", r.id},
-                           {"user", r.user},
-                           {"uid", r.uid},
-                           {"kind", kind_name(r.kind)},
-                           {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
-                           {"policy", r.policy},
-                           {"opened_ns", r.opened_ns},
-                           {"cgroup", r.cgroup},
-                           {"enforced", nullptr},
-                           {"not_enforced_reason", "reading the kernel's state needs root"}});
+            out.push_back(record_json(r));
         std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
         return 0;
     }
     std::cerr << "authctl: not root: showing session records only; traffic, denials and enforcement need root\n";
-    std::vector<std::vector<std::string>> rows{{"ID", "USER", "KIND", "RHOST", "POLICY", "AGE"}};
-    for (const auto& r : *records)
-        rows.push_back(
-            {std::to_string(r.id), r.user, kind_name(r.kind), r.rhost.value_or("-"), r.policy, age_text(r.opened_ns)});
-    if (rows.size() == 1)
-        std::cout << "no sessions\n";
+    std::vector<std::vector<std::string>> rows;
+    if (o.wide())
+        rows.push_back({"ID", "USER", "UID", "KIND", "RHOST", "SERVICE", "POLICY", "OPENED", "AGE", "CGROUP"});
     else
-        print_table(rows);
+        rows.push_back({"ID", "USER", "KIND", "RHOST", "POLICY", "AGE"});
+    for (const auto& r : *records)
+        rows.push_back(record_row(r, o.wide()));
+    print_listing(rows, o, o.uid || o.policy ? "no matching sessions" : "no sessions");
     return 0;
+}
+
+// The user layer's rows: one word per column, so that a script can split
+// them (the revocation has its own column, the age is "5m" as in sessions).
+std::vector<std::string> user_row(uint32_t uid, const UserEntry& u, const std::string& policy, bool wide)
+{
+    std::string revoked = (u.flags & AW_USER_REVOKED) ? "yes" : "no";
+    if (!wide)
+        return {std::to_string(uid), user_name(uid), policy, revoked, age_text(u.armed_ns), std::to_string(u.denied)};
+    return {std::to_string(uid),
+            user_name(uid),
+            policy,
+            std::to_string(u.policy_id),
+            revoked,
+            utc_seconds_text(u.armed_ns),
+            age_text(u.armed_ns),
+            std::to_string(u.denied)};
+}
+
+nlohmann::json user_json(uint32_t uid, const UserEntry& u, const std::string& policy)
+{
+    return {{"uid", uid},
+            {"user", user_name(uid)},
+            {"policy", policy},
+            {"policy_id", u.policy_id},
+            {"revoked", (u.flags & AW_USER_REVOKED) != 0},
+            {"armed_ns", u.armed_ns},
+            {"armed_at", rfc3339_utc(u.armed_ns)},
+            {"denied", u.denied}};
 }
 
 // The user layer: every confined user, the policy their processes are
 // held to wherever they run, and the refusals it made.
-int cmd_users(const Context& ctx, bool json)
+int cmd_users(const Context& ctx, const ListOptions& o)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
@@ -126,29 +194,21 @@ int cmd_users(const Context& ctx, bool json)
         return it == names.end() ? "#" + std::to_string(u.policy_id) : it->second;
     };
     std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (json) {
+    if (o.json()) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& [uid, u] : *users)
-            out.push_back({{"uid", uid},
-                           {"user", user_name(uid)},
-                           {"policy", policy_of(u)},
-                           {"policy_id", u.policy_id},
-                           {"revoked", (u.flags & AW_USER_REVOKED) != 0},
-                           {"armed_ns", u.armed_ns},
-                           {"armed_at", rfc3339_utc(u.armed_ns)},
-                           {"denied", u.denied}});
+            out.push_back(user_json(uid, u, policy_of(u)));
         std::cout << nlohmann::json{{"version", 1}, {"users", out}}.dump(2) << "\n";
         return 0;
     }
-    std::vector<std::vector<std::string>> rows{{"UID", "USER", "POLICY", "ARMED", "DENIED"}};
-    for (const auto& [uid, u] : *users)
-        rows.push_back({std::to_string(uid), user_name(uid),
-                        policy_of(u) + ((u.flags & AW_USER_REVOKED) ? " (revoked)" : ""), age_text(u.armed_ns) + " ago",
-                        std::to_string(u.denied)});
-    if (rows.size() == 1)
-        std::cout << "no confined users\n";
+    std::vector<std::vector<std::string>> rows;
+    if (o.wide())
+        rows.push_back({"UID", "USER", "POLICY", "POLICY_ID", "REVOKED", "ARMED_AT", "ARMED", "DENIED"});
     else
-        print_table(rows);
+        rows.push_back({"UID", "USER", "POLICY", "REVOKED", "ARMED", "DENIED"});
+    for (const auto& [uid, u] : *users)
+        rows.push_back(user_row(uid, u, policy_of(u), o.wide()));
+    print_listing(rows, o, "no confined users");
     return 0;
 }
 
@@ -182,6 +242,15 @@ Result<SessionLookup> session_lookup(const Context& ctx, const PinnedMaps& maps)
     return out;
 }
 
+// The name a session's policy is listed (and filtered) by.
+std::string policy_name(const SessionLookup& lookup, uint32_t policy_id)
+{
+    if (policy_id == AW_POLICY_FALLBACK)
+        return "(unmatched)";
+    auto name = lookup.names.find(policy_id);
+    return name != lookup.names.end() ? name->second : fmt::format("#{}", policy_id);
+}
+
 // One session with what authctl sessions tells of it.
 struct ListedSession {
     uint64_t id;
@@ -191,19 +260,30 @@ struct ListedSession {
     bool policy_active;
     Enforcement enf;
     std::string kind;
+    std::optional<std::string> service; // from its record, when read and present
 };
 
-ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, uint64_t id, const SessionEntry& s)
+// `run_dir`: where to read the session's record (for its service), or
+// null when the listing does not show it.
+ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, uint64_t id, const SessionEntry& s,
+                           const fs::path* run_dir)
 {
     auto stats = maps.session_stats(id);
-    auto name = lookup.names.find(s.policy_id);
-    std::string policy = s.policy_id == AW_POLICY_FALLBACK ? "(unmatched)"
-                         : name != lookup.names.end()      ? name->second
-                                                           : fmt::format("#{}", s.policy_id);
     bool policy_active = s.policy_id == AW_POLICY_FALLBACK || lookup.active_ids.count(s.policy_id) > 0;
     Enforcement enf = check_enforcement(lookup.mount, id, lookup.root_ids, policy_active);
     std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
-    return {id, s, stats ? *stats : SessionStats{}, std::move(policy), policy_active, std::move(enf), std::move(kind)};
+    std::optional<std::string> service;
+    if (run_dir)
+        if (auto record = read_record(*run_dir, id))
+            service = record->service;
+    return {id,
+            s,
+            stats ? *stats : SessionStats{},
+            policy_name(lookup, s.policy_id),
+            policy_active,
+            std::move(enf),
+            std::move(kind),
+            std::move(service)};
 }
 
 nlohmann::json listed_json(const ListedSession& l)
@@ -215,9 +295,11 @@ nlohmann::json listed_json(const ListedSession& l)
         {"uid", s.uid},
         {"kind", l.kind},
         {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
+        {"service", l.service ? nlohmann::json(*l.service) : nlohmann::json(nullptr)},
         {"policy", l.policy},
         {"policy_in_force", l.policy_active},
         {"opened_ns", s.opened_ns},
+        {"opened_at", rfc3339_utc(s.opened_ns)},
         {"cgroup", l.enf.cgroup_path},
         {"revoked", (s.flags & AW_SESSION_REVOKED) != 0},
         {"bytes_in", l.stats.bytes_in},
@@ -230,30 +312,58 @@ nlohmann::json listed_json(const ListedSession& l)
     };
 }
 
-std::vector<std::string> listed_row(const ListedSession& l)
+std::vector<std::string> listed_header(bool wide)
+{
+    if (wide)
+        return {"ID",     "USER", "UID", "KIND", "RHOST",  "SERVICE", "POLICY",
+                "OPENED", "AGE",  "IN",  "OUT",  "DENIED", "CGROUP",  "ENFORCED"};
+    return {"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN", "OUT", "DENIED", "ENFORCED"};
+}
+
+// The enforcement is the last column: the only one that may hold spaces
+// ("NO: cgroup gone"), so that the others split on whitespace.
+std::vector<std::string> listed_row(const ListedSession& l, bool wide)
 {
     const SessionEntry& s = l.entry;
     bool revoked = s.flags & AW_SESSION_REVOKED;
     std::string enforced = l.enf.enforced ? (revoked ? "revoked" : "yes") : "NO: " + l.enf.why;
     if (l.enf.enforced && !l.policy_active)
         enforced = "yes (fallback)";
+    std::string rhost = s.rhost ? s.rhost->str() : "-";
+    std::string in = bytes_text(l.stats.bytes_in), out = bytes_text(l.stats.bytes_out);
+    std::string denied = std::to_string(l.stats.denied_total());
+    if (!wide)
+        return {std::to_string(l.id),
+                user_name(s.uid),
+                l.kind,
+                rhost,
+                l.policy,
+                age_text(s.opened_ns),
+                in,
+                out,
+                denied,
+                enforced};
     return {std::to_string(l.id),
             user_name(s.uid),
+            std::to_string(s.uid),
             l.kind,
-            s.rhost ? s.rhost->str() : "-",
+            rhost,
+            l.service && !l.service->empty() ? *l.service : "-",
             l.policy,
+            utc_seconds_text(s.opened_ns),
             age_text(s.opened_ns),
-            bytes_text(l.stats.bytes_in),
-            bytes_text(l.stats.bytes_out),
-            std::to_string(l.stats.denied_total()),
+            in,
+            out,
+            denied,
+            l.enf.cgroup_path.empty() ? "-" : l.enf.cgroup_path,
             enforced};
 }
 
-int cmd_sessions(const Context& ctx, bool json)
+int cmd_sessions(const Context& ctx, const ListOptions& o)
 {
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps && (maps.error().err == EACCES || maps.error().err == EPERM))
-        return cmd_sessions_unprivileged(ctx, json);
+        return cmd_sessions_unprivileged(ctx, o);
     if (!maps)
         return fail(maps.error());
     auto sessions = maps->list_sessions();
@@ -262,24 +372,25 @@ int cmd_sessions(const Context& ctx, bool json)
     auto lookup = session_lookup(ctx, *maps);
     if (!lookup)
         return fail(lookup.error());
-
+    // By id, the order they were made in (cgroup ids only grow), not the hash map's.
+    std::sort(sessions->begin(), sessions->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    // The short table has no column from the records: they are not read.
+    const fs::path* run_dir = o.format == OutputFormat::Short ? nullptr : &ctx.config.run_dir;
     nlohmann::json out = nlohmann::json::array();
-    std::vector<std::vector<std::string>> rows;
-    rows.push_back({"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN", "OUT", "DENIED", "ENFORCED"});
+    std::vector<std::vector<std::string>> rows{listed_header(o.wide())};
     for (const auto& [id, s] : *sessions) {
-        ListedSession l = list_session(*maps, *lookup, id, s);
-        out.push_back(listed_json(l));
-        rows.push_back(listed_row(l));
+        if (!o.selects(s.uid, policy_name(*lookup, s.policy_id)))
+            continue;
+        ListedSession l = list_session(*maps, *lookup, id, s, run_dir);
+        if (o.json())
+            out.push_back(listed_json(l));
+        else
+            rows.push_back(listed_row(l, o.wide()));
     }
-    if (json) {
+    if (o.json())
         std::cout << nlohmann::json{{"version", 1}, {"sessions", out}}.dump(2) << "\n";
-        return 0;
-    }
-    if (rows.size() == 1) {
-        std::cout << "no sessions\n";
-        return 0;
-    }
-    print_table(rows);
+    else
+        print_listing(rows, o, o.uid || o.policy ? "no matching sessions" : "no sessions");
     return 0;
 }
 
@@ -525,6 +636,8 @@ struct Options {
     std::string cgroup, policy, rhost;
     uint32_t uid = 0;
     std::string check_path, show_name;
+    std::string output, filter_user, filter_policy; // sessions and users: -o, --user, --policy
+    bool no_legend = false;
 };
 
 // The subcommands, to tell which one was given.
@@ -533,6 +646,7 @@ struct Commands {
     CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
     CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
     CLI::Option* revoke_id = nullptr;
+    CLI::Option *filter_user = nullptr, *filter_policy = nullptr;
 };
 
 // show, revoke and watch.
@@ -546,8 +660,9 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.revoke_id = c.revoke->add_option("ID", o.session_id, "session id (authctl sessions)");
     auto* revoke_user_opt =
         c.revoke->add_option("--user", o.revoke_user,
-                             "revoke the user: all their processes wherever they run, each of their sessions, and "
-                             "their logins until --undo");
+                             "revoke the user (NAME or UID): all their processes wherever they run, every one of "
+                             "their sessions (each login, each cgroup enrolled with their uid), and their logins "
+                             "until --undo");
     c.revoke_id->excludes(revoke_user_opt);
     c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
     c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
@@ -555,6 +670,16 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.watch->add_flag("--json", o.json, "one JSON object per line");
     c.watch->add_flag("--from-start", o.from_start, "print the events already logged first");
     c.watch->add_option("--count", o.count, "exit after N events");
+}
+
+// --json, -o and --no-legend of sessions and users.
+void add_listing_options(CLI::App& cmd, Options& o)
+{
+    auto* json = cmd.add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md); = -o json");
+    cmd.add_option("-o,--output", o.output, "short (the table, default), wide (more columns) or json")
+        ->check(CLI::IsMember({"short", "wide", "json"}))
+        ->excludes(json);
+    cmd.add_flag("--no-legend", o.no_legend, "no header line, and nothing at all when the list is empty (for scripts)");
 }
 
 // doctor, status, sessions and users.
@@ -567,10 +692,15 @@ void add_report_commands(CLI::App& app, Options& o, Commands& c)
     c.status = app.add_subcommand("status", "programs and where they are attached, maps, daemons, kernel");
     c.status->add_flag("--json", o.json, "machine-readable output");
     c.sessions = app.add_subcommand("sessions", "list sessions: user, policy, traffic, denials, enforcement");
-    c.sessions->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    add_listing_options(*c.sessions, o);
+    c.filter_user = c.sessions->add_option("--user", o.filter_user, "only the sessions of this user (NAME or UID)")
+                        ->type_name("NAME|UID");
+    c.filter_policy =
+        c.sessions->add_option("--policy", o.filter_policy, "only the sessions under this policy (its name as listed)")
+            ->type_name("NAME");
     c.users = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
                                           "processes run (the user layer), and its refusals");
-    c.users->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    add_listing_options(*c.users, o);
 }
 
 void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
@@ -617,13 +747,28 @@ int run_revoke(const Context& ctx, const Options& o, const Commands& c)
     return cmd_revoke(ctx, o.session_id, o.kill);
 }
 
+// sessions or users, with their format, legend and filters.
+int run_listing(const Context& ctx, const Options& o, const Commands& c)
+{
+    ListOptions list;
+    list.format = o.json ? OutputFormat::Json : output_format(o.output).value_or(OutputFormat::Short);
+    list.legend = !o.no_legend;
+    if (c.filter_user->count()) {
+        auto uid = resolve_user(o.filter_user);
+        if (!uid)
+            return fail(uid.error());
+        list.uid = *uid;
+    }
+    if (c.filter_policy->count())
+        list.policy = o.filter_policy;
+    return *c.sessions ? cmd_sessions(ctx, list) : cmd_users(ctx, list);
+}
+
 // Runs the subcommand that was given; 2 when none was.
 int run_command(const Context& ctx, const Options& o, const Commands& c)
 {
-    if (*c.sessions)
-        return cmd_sessions(ctx, o.json);
-    if (*c.users)
-        return cmd_users(ctx, o.json);
+    if (*c.sessions || *c.users)
+        return run_listing(ctx, o, c);
     if (*c.show)
         return cmd_show(ctx, o.session_id);
     if (*c.revoke)

@@ -1,6 +1,9 @@
 // authctl show, revoke, status.
 #include "authctl/context.h"
+#include "authctl/listing.h"
 
+#include "core/base/identity.h"
+#include "core/base/time.h"
 #include "core/host/cgroup.h"
 #include "core/dataplane/datapath.h"
 #include "core/dataplane/maps.h"
@@ -14,7 +17,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <pwd.h>
 #include <fstream>
 #include <iostream>
 
@@ -98,6 +100,7 @@ nlohmann::json session_json(const SessionDetail& d)
         {"policy_id", e.policy_id},
         {"rhost", e.rhost ? nlohmann::json(e.rhost->str()) : nlohmann::json(nullptr)},
         {"opened_ns", e.opened_ns},
+        {"opened_at", rfc3339_utc(e.opened_ns)},
         {"bytes_in", st.bytes_in},
         {"bytes_out", st.bytes_out},
         {"packets_in", st.packets_in},
@@ -200,12 +203,13 @@ int cmd_revoke(const Context& ctx, uint64_t id, bool kill)
     return 0;
 }
 
-int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool undo)
+int cmd_revoke_user(const Context& ctx, const std::string& who_text, bool kill, bool undo)
 {
-    passwd* pw = getpwnam(name.c_str());
-    if (!pw)
-        return fail(Error::msg("revoke user", name, "unknown to NSS"));
-    uint32_t uid = pw->pw_uid;
+    auto resolved = resolve_user(who_text);
+    if (!resolved)
+        return fail(Error::msg("revoke user", printable(who_text), "is neither a user NSS knows nor a uid"));
+    uint32_t uid = *resolved;
+    std::string name = user_name(uid);
     auto maps = PinnedMaps::open(ctx.config.pin_dir);
     if (!maps)
         return fail(maps.error());
@@ -238,10 +242,16 @@ int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool
     auto sessions = maps->list_sessions();
     if (!sessions)
         return fail(sessions.error());
+    // Every session of the uid: each login, and each cgroup enrolled with it.
     int rc = 0;
+    size_t revoked = 0;
     for (const auto& [id, entry] : *sessions)
-        if (entry.uid == uid)
-            rc |= cmd_revoke(ctx, id, kill);
+        if (entry.uid == uid) {
+            int one = cmd_revoke(ctx, id, kill);
+            revoked += one == 0;
+            rc |= one;
+        }
+    std::cout << fmt::format("revoked {} {} of {}\n", revoked, revoked == 1 ? "session" : "sessions", name);
     return rc;
 }
 

@@ -6,11 +6,15 @@
 #include "tests/login_world.h"
 #include "tests/support.h"
 
+#include "core/base/time.h"
+
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 using namespace authwall;
@@ -72,6 +76,35 @@ void check_golden(const std::string& name, const std::string& output, const Logi
     std::ostringstream expected;
     expected << in.rdbuf();
     BOOST_TEST(j.dump(2) + "\n" == expected.str());
+}
+
+// The ids of a sessions --json output.
+std::set<uint64_t> session_ids(const std::string& output)
+{
+    std::set<uint64_t> out;
+    auto j = nlohmann::json::parse(output); // kept: a range-for over at() of a temporary would dangle
+    for (const auto& s : j.at("sessions"))
+        out.insert(s.at("id").get<uint64_t>());
+    return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        out.push_back(line);
+    return out;
+}
+
+// A table row split on whitespace, as awk splits it.
+std::vector<std::string> fields_of(const std::string& line)
+{
+    std::vector<std::string> out;
+    std::istringstream in(line);
+    for (std::string f; in >> f;)
+        out.push_back(f);
+    return out;
 }
 
 } // namespace
@@ -188,6 +221,8 @@ BOOST_AUTO_TEST_CASE(json_outputs_match_the_golden_files)
     BOOST_TEST(run_probe(cg, "new", [] { return tcp_connect("127.0.0.2", 9); }) == EPERM);
     check_golden("sessions.json", run_authctl(w, "sessions --json"), w);
     check_golden("show.json", run_authctl(w, "show --json " + std::to_string(id)), w);
+    auto shown = nlohmann::json::parse(run_authctl(w, "show --json " + std::to_string(id)));
+    BOOST_TEST(shown.at("opened_at") == rfc3339_utc(shown.at("opened_ns").get<uint64_t>()));
     check_golden("policy-show.json", run_authctl(w, "policy show --json"), w);
 
     auto status = nlohmann::json::parse(run_authctl(w, "status --json"));
@@ -283,6 +318,238 @@ BOOST_AUTO_TEST_CASE(doctor_on_a_good_and_three_broken_pam_stacks)
     auto j =
         nlohmann::json::parse(run_authctl(w, "doctor --json --pam sshd --pam-dir " + (fixtures / "good").string()));
     BOOST_TEST(j.at("ok") == true);
+}
+
+// Two logins of the world's user (policy ops, service authwall-test) and a
+// container enrolled for uid 4242 (policy web): what sessions' filters,
+// legend and formats, and revoke --user, make of them.
+const char* kTwoPolicies = R"(
+[policy.ops]
+match.services = ["authwall-test"]
+
+[policy.web]
+match.cgroups = []
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp 9"]
+)";
+
+struct ThreeSessions {
+    LoginWorld w{kTwoPolicies};
+    HeldSession first{w, "--rhost 192.0.2.5"};
+    HeldSession second{w, "--rhost 192.0.2.6"};
+    fs::path container = w.root() / "ctr";
+    uint64_t container_id = 0;
+    std::map<uint64_t, fs::path> logins; // id -> cgroup
+    uint32_t uid = 0;
+
+    ThreeSessions()
+    {
+        BOOST_REQUIRE(cgroup_create(container).ok());
+        BOOST_REQUIRE(
+            run_authctl(w, "enroll --uid 4242 --cgroup " + container.string() + " --policy web").find("enrolled") !=
+            std::string::npos);
+        container_id = *cgroup_id(container);
+        for (const auto& r : w.records())
+            if (r.kind == SessionKind::Login) {
+                logins[r.id] = r.cgroup;
+                uid = r.uid;
+            }
+        BOOST_REQUIRE_EQUAL(logins.size(), 2u);
+    }
+    std::set<uint64_t> login_ids() const
+    {
+        std::set<uint64_t> out;
+        for (const auto& [id, cg] : logins)
+            out.insert(id);
+        return out;
+    }
+    std::string as_nobody(const std::string& args) const
+    {
+        return sh_output("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(AUTHWALL_AUTHCTL_BIN) +
+                         " --config " + w.config().string() + " " + args);
+    }
+};
+
+bool has(const std::string& text, const std::string& what)
+{
+    return text.find(what) != std::string::npos;
+}
+
+BOOST_FIXTURE_TEST_CASE(sessions_are_filtered_by_user_and_policy, ThreeSessions)
+{
+    std::set<uint64_t> all = login_ids(), only_container{container_id};
+    all.insert(container_id);
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json")) == all);
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json --user " + w.user())) == login_ids());
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json --user " + std::to_string(uid))) == login_ids());
+    BOOST_TEST(session_ids(run_authctl(w, "sessions -o json --user 4242")) == only_container);
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json --policy web")) == only_container);
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json --policy ops")) == login_ids());
+    BOOST_TEST(session_ids(run_authctl(w, "sessions --json --policy ops --user 4242")).empty());
+    BOOST_TEST(run_authctl(w, "sessions --policy ops --user 4242") == "no matching sessions\n");
+    BOOST_TEST(run_authctl(w, "sessions --no-legend --policy nothing-here") == "");
+    auto rows = lines_of(run_authctl(w, "sessions --no-legend --user " + w.user()));
+    BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+    for (const auto& row : rows)
+        BOOST_TEST(logins.count(std::stoull(fields_of(row).at(0))) == 1u, row);
+    auto out = run_authctl(w, "sessions --user no-such-user-x 2>&1; echo rc=$?");
+    BOOST_TEST(has(out, "is neither a user NSS knows nor a uid"), out);
+    BOOST_TEST(has(out, "rc=1"), out);
+
+    // Without root: the records, filtered alike.
+    BOOST_TEST(session_ids(as_nobody("sessions --json --user " + w.user())) == login_ids());
+    BOOST_TEST(session_ids(as_nobody("sessions -o json --policy web")) == only_container);
+    rows = lines_of(as_nobody("sessions --no-legend --policy web 2>/dev/null"));
+    BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+    BOOST_TEST(fields_of(rows[0]).at(0) == std::to_string(container_id));
+}
+
+BOOST_FIXTURE_TEST_CASE(sessions_legend_and_output_formats, ThreeSessions)
+{
+    auto table = lines_of(run_authctl(w, "sessions"));
+    BOOST_REQUIRE_EQUAL(table.size(), 4u);
+    BOOST_TEST(fields_of(table[0]) == (std::vector<std::string>{"ID", "USER", "KIND", "RHOST", "POLICY", "AGE", "IN",
+                                                                "OUT", "DENIED", "ENFORCED"}));
+    for (const char* args : {"sessions --no-legend", "sessions -o short --no-legend"}) {
+        auto bare = lines_of(run_authctl(w, args));
+        BOOST_REQUIRE_EQUAL(bare.size(), 3u);
+        std::vector<uint64_t> ids;
+        for (const auto& row : bare) {
+            BOOST_TEST(fields_of(row).size() == 10u, row);
+            ids.push_back(std::stoull(fields_of(row).at(0)));
+        }
+        BOOST_TEST(std::is_sorted(ids.begin(), ids.end())); // by id, not in the hash map's order
+    }
+
+    auto json = nlohmann::json::parse(run_authctl(w, "sessions -o json"));
+    BOOST_TEST(json == nlohmann::json::parse(run_authctl(w, "sessions --json")));
+    std::map<uint64_t, nlohmann::json> by_id;
+    for (const auto& s : json.at("sessions")) {
+        by_id[s.at("id").get<uint64_t>()] = s;
+        BOOST_TEST(s.at("opened_at") == rfc3339_utc(s.at("opened_ns").get<uint64_t>()));
+        BOOST_TEST(s.at("service") == (s.at("id") == container_id ? "authctl" : "authwall-test"));
+    }
+
+    auto wide = lines_of(run_authctl(w, "sessions -o wide"));
+    BOOST_REQUIRE_EQUAL(wide.size(), 4u);
+    BOOST_TEST(fields_of(wide[0]) ==
+               (std::vector<std::string>{"ID", "USER", "UID", "KIND", "RHOST", "SERVICE", "POLICY", "OPENED", "AGE",
+                                         "IN", "OUT", "DENIED", "CGROUP", "ENFORCED"}));
+    for (size_t i = 1; i < wide.size(); ++i) {
+        auto f = fields_of(wide[i]);
+        BOOST_REQUIRE_EQUAL(f.size(), 14u);
+        const auto& s = by_id.at(std::stoull(f[0]));
+        BOOST_TEST(f[2] == std::to_string(s.at("uid").get<uint32_t>()));
+        BOOST_TEST(f[3] == s.at("kind").get<std::string>());
+        BOOST_TEST(f[4] == (s.at("rhost").is_null() ? "-" : s.at("rhost").get<std::string>()));
+        BOOST_TEST(f[5] == s.at("service").get<std::string>());
+        BOOST_TEST(f[6] == s.at("policy").get<std::string>());
+        std::string opened = s.at("opened_at");
+        BOOST_TEST(f[7] == opened.substr(0, 19) + "Z"); // the second, without the milliseconds
+        BOOST_TEST(f[12] == s.at("cgroup").get<std::string>());
+        BOOST_TEST(f[13] == "yes");
+    }
+    BOOST_TEST(lines_of(run_authctl(w, "sessions -o wide --no-legend --user 4242")).size() == 1u);
+
+    auto out = run_authctl(w, "sessions -o tall 2>&1; echo rc=$?");
+    BOOST_TEST(has(out, "tall not in {short,wide,json}"), out);
+    BOOST_TEST(has(out, "rc=2"), out);
+    out = run_authctl(w, "sessions --json -o wide 2>&1; echo rc=$?");
+    BOOST_TEST(has(out, "--json excludes --output"), out);
+    BOOST_TEST(has(out, "rc=2"), out);
+    BOOST_TEST(has(run_authctl(w, "sessions --user 2>&1; echo rc=$?"), "rc=2"));
+}
+
+BOOST_FIXTURE_TEST_CASE(users_legend_and_output_formats, ThreeSessions)
+{
+    auto table = lines_of(run_authctl(w, "users"));
+    BOOST_REQUIRE_GE(table.size(), 2u);
+    BOOST_TEST(fields_of(table[0]) ==
+               (std::vector<std::string>{"UID", "USER", "POLICY", "REVOKED", "ARMED", "DENIED"}));
+    auto bare = lines_of(run_authctl(w, "users --no-legend"));
+    BOOST_REQUIRE_EQUAL(bare.size(), table.size() - 1);
+    auto row = std::find_if(bare.begin(), bare.end(),
+                            [&](const std::string& l) { return fields_of(l).at(0) == std::to_string(uid); });
+    BOOST_REQUIRE(row != bare.end());
+    BOOST_TEST(fields_of(*row) ==
+               (std::vector<std::string>{std::to_string(uid), w.user(), "ops", "no", fields_of(*row).at(4), "0"}));
+    auto wide = lines_of(run_authctl(w, "users -o wide"));
+    BOOST_TEST(fields_of(wide.at(0)) == (std::vector<std::string>{"UID", "USER", "POLICY", "POLICY_ID", "REVOKED",
+                                                                  "ARMED_AT", "ARMED", "DENIED"}));
+    auto json = nlohmann::json::parse(run_authctl(w, "users -o json"));
+    BOOST_TEST(json.at("users").size() == bare.size());
+    BOOST_TEST(has(run_authctl(w, "users --json -o short 2>&1; echo rc=$?"), "rc=2"));
+}
+
+// revoke --user revokes every session of the user, each login, and says
+// how many; another uid's session is untouched (the control).
+BOOST_FIXTURE_TEST_CASE(revoking_a_user_revokes_each_of_their_logins, ThreeSessions)
+{
+    auto connect9 = [] { return tcp_connect("127.0.0.1", 9); };
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(run_probe(cg, "new", connect9) == ECONNREFUSED);
+    BOOST_TEST(run_probe(container, "new", connect9) == ECONNREFUSED);
+
+    auto out = run_authctl(w, "revoke --user " + std::to_string(uid) + " 2>&1; echo rc=$?");
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(has(out, "revoked session " + std::to_string(id)), out);
+    BOOST_TEST(has(out, "revoked 2 sessions of " + w.user()), out);
+    BOOST_TEST(!has(out, "revoked session " + std::to_string(container_id)), out);
+    BOOST_TEST(has(out, "rc=0"), out);
+    auto listed = nlohmann::json::parse(run_authctl(w, "sessions --json"));
+    BOOST_TEST(listed.at("sessions").size() == 3u);
+    for (const auto& s : listed.at("sessions"))
+        BOOST_TEST(s.at("revoked") == (s.at("id") != container_id), s.dump());
+    for (const auto& [id, cg] : logins)
+        BOOST_TEST(run_probe(cg, "new", connect9) == EPERM);
+    BOOST_TEST(run_probe(container, "new", connect9) == ECONNREFUSED);
+    auto rows = lines_of(run_authctl(w, "users --no-legend"));
+    BOOST_TEST(std::any_of(rows.begin(), rows.end(), [&](const std::string& l) {
+        auto f = fields_of(l);
+        return f.at(0) == std::to_string(uid) && f.at(3) == "yes";
+    }));
+    out = run_authctl(w, "revoke --user " + w.user() + " --undo");
+    BOOST_TEST(has(out, "lifted the revocation of " + w.user()), out);
+}
+
+// The completions ask authctl itself for session ids and policy names, with
+// the command line's --config: bash's and fish's offer the live ones.
+BOOST_FIXTURE_TEST_CASE(completions_offer_live_session_ids_and_policy_names, ThreeSessions)
+{
+    fs::path completions = fs::path(AUTHWALL_SOURCE_DIR) / "completions";
+    std::set<std::string> ids{std::to_string(container_id)}, policies{"ops", "web"};
+    for (const auto& [id, cg] : logins)
+        ids.insert(std::to_string(id));
+    auto bash = [&](const std::string& words) {
+        auto out = sh_output("bash -c '. " + (completions / "authctl.bash").string() + "; COMP_WORDS=(" +
+                             AUTHWALL_AUTHCTL_BIN + " --config " + w.config().string() + " " + words +
+                             " \"\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _authctl; printf \"%s\\n\" "
+                             "\"${COMPREPLY[@]}\"'");
+        auto lines = lines_of(out);
+        return std::set<std::string>(lines.begin(), lines.end());
+    };
+    BOOST_TEST(bash("show") == ids);
+    BOOST_TEST(bash("revoke") == ids);
+    BOOST_TEST(bash("enroll --policy") == policies);
+    BOOST_TEST(bash("sessions --policy") == policies);
+    BOOST_TEST(bash("policy show") == policies);
+
+    if (sh("command -v fish >/dev/null") != 0) {
+        BOOST_TEST_MESSAGE("fish is not installed (scripts/install-deps): its completion is not asked");
+        BOOST_TEST(std::getenv("AUTHWALL_REQUIRE_PRIVILEGED") == nullptr);
+        return;
+    }
+    auto fish = [&](const std::string& line) {
+        auto out = sh_output("PATH=" + fs::path(AUTHWALL_AUTHCTL_BIN).parent_path().string() +
+                             ":$PATH fish --no-config -c \". " + (completions / "authctl.fish").string() +
+                             "; complete -C 'authctl --config " + w.config().string() + " " + line + "'\" | cut -f1");
+        auto lines = lines_of(out);
+        return std::set<std::string>(lines.begin(), lines.end());
+    };
+    BOOST_TEST(fish("show ") == ids);
+    BOOST_TEST(fish("enroll --policy ") == policies);
+    BOOST_TEST(fish("policy show ") == policies);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
