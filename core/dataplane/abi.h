@@ -20,6 +20,8 @@ static_assert(offsetof(aw_rule_key, port) == 10);
 static_assert(offsetof(aw_rule_key, addr) == 12);
 static_assert(sizeof(aw_rule_val) == 16);
 static_assert(sizeof(aw_stats) == 8 * (4 + AW_HOOK_COUNT));
+static_assert(sizeof(aw_policy_totals) == 16 + sizeof(aw_stats));
+static_assert(sizeof(aw_policy_totals) % 8 == 0, "an array element is the value rounded up to 8");
 static_assert(sizeof(aw_event) == 64, "aw_event layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_event, layer) == 38);
 static_assert(offsetof(aw_event, addr) == 40);
