@@ -484,6 +484,7 @@ struct Commands {
     CLI::App *show = nullptr, *revoke = nullptr, *watch = nullptr, *doctor = nullptr, *status = nullptr;
     CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
     CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
+    CLI::App* metrics = nullptr;
     CLI::Option* revoke_id = nullptr;
 };
 
@@ -523,6 +524,7 @@ void add_report_commands(CLI::App& app, Options& o, Commands& c)
     c.users = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
                                           "processes run (the user layer), and its refusals");
     c.users->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
+    c.metrics = app.add_subcommand("metrics", "counters and gauges in the OpenMetrics text format (Prometheus)");
 }
 
 void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
@@ -584,6 +586,8 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
         return cmd_nft_verify(ctx);
     if (*c.status)
         return cmd_status(ctx);
+    if (*c.metrics)
+        return cmd_metrics(ctx);
     if (*c.watch)
         return cmd_watch(ctx, o.from_start, o.count);
     if (*c.doctor)

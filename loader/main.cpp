@@ -6,6 +6,7 @@
 #include "core/dataplane/datapath.h"
 #include "core/dataplane/events.h"
 #include "core/dataplane/maps.h"
+#include "core/metrics/reloads.h"
 #include "core/nft/mirror.h"
 #include "core/dataplane/pins.h"
 #include "core/policy/compiler.h"
@@ -122,6 +123,16 @@ bool load_policies(PinnedMaps& maps, Options& opt)
                  load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
                  compiled->entries.size(), compiled->dropped_shadowed);
     return true;
+}
+
+// Loads the policies and adds the result to the reload record that
+// authctl metrics reads (core/metrics/reloads.h).
+bool load_and_record(PinnedMaps& maps, Options& opt)
+{
+    bool loaded = load_policies(maps, opt);
+    if (auto recorded = record_reload(opt.config.run_dir, loaded); !recorded)
+        spdlog::warn("loader: policy reload not recorded: {}", recorded.error().message());
+    return loaded;
 }
 
 void log_event(const DenialEvent& e, bool journal, const fs::path& event_log)
@@ -265,7 +276,7 @@ int serve(PinnedMaps& maps, Options& opt, Fd inotify)
     auto reload = [&](const char* why) {
         sd_notify(0, "RELOADING=1");
         spdlog::info("loader: {}, reloading policies", why);
-        load_policies(maps, opt);
+        load_and_record(maps, opt);
         sd_notify(0, "READY=1");
     };
     loop->on_hangup([&] { reload("SIGHUP"); });
@@ -321,7 +332,7 @@ int run(Options& opt)
     // queues an event (one more reload) instead of being lost until the
     // next change or SIGHUP.
     Fd inotify = opt.once ? Fd() : watch_files(opt);
-    bool policies_loaded = load_policies(*maps, opt);
+    bool policies_loaded = load_and_record(*maps, opt);
     if (!policies_loaded && !maps->has_active_policies())
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
     if (opt.once)
