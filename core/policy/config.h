@@ -44,6 +44,11 @@ struct Config {
     // session (no cgroup, nothing killed at their close): the user manager
     // (which must stay in user@UID.service), cron and at jobs.
     std::vector<std::string> user_only_services{"systemd-user", "cron", "atd"};
+    // [metrics]: authwall-cgroupd writes the OpenMetrics text (authctl
+    // metrics) to `textfile` every `interval_sec`, atomically, for
+    // node_exporter's textfile collector. Empty: not written.
+    std::filesystem::path metrics_textfile;
+    uint32_t metrics_interval_sec = 15;
     std::string source; // file it came from, or "(defaults)"
 };
 
