@@ -477,6 +477,7 @@ struct Options {
     std::string cgroup, policy, rhost;
     uint32_t uid = 0;
     std::string check_path, show_name;
+    std::string metrics_format = "openmetrics";
 };
 
 // The subcommands, to tell which one was given.
@@ -525,6 +526,10 @@ void add_report_commands(CLI::App& app, Options& o, Commands& c)
                                           "processes run (the user layer), and its refusals");
     c.users->add_flag("--json", o.json, "machine-readable output (schema: docs/INTEGRATIONS.md)");
     c.metrics = app.add_subcommand("metrics", "counters and gauges in the OpenMetrics text format (Prometheus)");
+    c.metrics
+        ->add_option("--format", o.metrics_format, "openmetrics, or prometheus (node_exporter's textfile collector)")
+        ->check(CLI::IsMember({"openmetrics", "prometheus"}))
+        ->capture_default_str();
 }
 
 void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
@@ -587,7 +592,7 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
     if (*c.status)
         return cmd_status(ctx);
     if (*c.metrics)
-        return cmd_metrics(ctx);
+        return cmd_metrics(ctx, o.metrics_format);
     if (*c.watch)
         return cmd_watch(ctx, o.from_start, o.count);
     if (*c.doctor)

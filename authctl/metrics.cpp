@@ -1,7 +1,8 @@
-// authctl metrics: the OpenMetrics text of core/metrics, for node_exporter's
-// textfile collector (authctl metrics > dir/authwall.prom.tmp && mv ...) or
-// a look by hand. Without a data plane it prints authwall_up 0 and exits 0,
-// so a collector always gets a valid exposition.
+// authctl metrics: the text of core/metrics, OpenMetrics or (--format
+// prometheus) the text format of node_exporter's textfile collector
+// (authctl metrics --format prometheus > dir/authwall.prom.tmp && mv ...).
+// Without a data plane it prints authwall_up 0 and exits 0, so a collector
+// always gets a valid exposition.
 #include "authctl/context.h"
 
 #include "core/metrics/metrics.h"
@@ -12,9 +13,10 @@ namespace authctl {
 
 using namespace authwall;
 
-int cmd_metrics(const Context& ctx)
+int cmd_metrics(const Context& ctx, const std::string& format)
 {
-    auto text = collect_metrics(ctx.config);
+    auto text =
+        collect_metrics(ctx.config, format == "prometheus" ? MetricsFormat::Prometheus : MetricsFormat::OpenMetrics);
     if (!text)
         return fail(text.error());
     std::cout << *text << std::flush;

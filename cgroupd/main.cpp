@@ -92,7 +92,7 @@ class MetricsFile {
   private:
     void write()
     {
-        auto text = collect_metrics(config_);
+        auto text = collect_metrics(config_, config_.metrics_format);
         Status st = text ? write_file_atomic(config_.metrics_textfile, *text, 0644) : Status(text.error());
         std::string error = st ? "" : st.error().message();
         if (!error.empty() && error != last_error_)

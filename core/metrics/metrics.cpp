@@ -178,12 +178,12 @@ Result<MetricsSnapshot> read_metrics(const Config& config)
     return snap;
 }
 
-Result<std::string> collect_metrics(const Config& config)
+Result<std::string> collect_metrics(const Config& config, MetricsFormat format)
 {
     auto snap = read_metrics(config);
     if (!snap)
         return snap.error();
-    return render_metrics(*snap);
+    return render_metrics(*snap, format);
 }
 
 } // namespace authwall

@@ -1,6 +1,7 @@
-// authwall's metrics in the OpenMetrics text format (https://openmetrics.io),
-// for node_exporter's textfile collector: `authctl metrics` prints them and
-// authwall-cgroupd can write them to a file ([metrics] in authwall.toml).
+// authwall's metrics in the OpenMetrics text format (https://openmetrics.io)
+// or the Prometheus text format of node_exporter's textfile collector:
+// `authctl metrics` prints them and authwall-cgroupd can write them to a
+// file ([metrics] in authwall.toml).
 // One function makes the text for both; docs/INTEGRATIONS.md ("Metrics")
 // lists every metric.
 #pragma once
@@ -41,11 +42,13 @@ struct MetricsSnapshot {
 // snapshot says up = false. Errors: pins that exist but cannot be read.
 Result<MetricsSnapshot> read_metrics(const Config& config);
 
-// The OpenMetrics text of a snapshot, ending with "# EOF".
-std::string render_metrics(const MetricsSnapshot& snapshot);
+// The text of a snapshot: OpenMetrics (ending with "# EOF"), or the
+// Prometheus text format (the same samples; a counter's TYPE and HELP name
+// its _total samples, no UNIT, no EOF).
+std::string render_metrics(const MetricsSnapshot& snapshot, MetricsFormat format = MetricsFormat::OpenMetrics);
 
 // Both: what `authctl metrics` prints and cgroupd writes.
-Result<std::string> collect_metrics(const Config& config);
+Result<std::string> collect_metrics(const Config& config, MetricsFormat format = MetricsFormat::OpenMetrics);
 
 // The hook's direction as the metrics label it: egress, ingress, bind or
 // socket (sock_create).

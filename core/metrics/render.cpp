@@ -1,6 +1,10 @@
 // The OpenMetrics text format: per family "# TYPE", "# UNIT" (when the
 // name ends with its unit), "# HELP", then its samples; a counter's
-// samples end in _total; the exposition ends with "# EOF".
+// samples end in _total; the exposition ends with "# EOF". The Prometheus
+// text format (node_exporter's textfile collector, which takes "# UNIT" and
+// "# EOF" for comments) names a family by its samples: a counter's TYPE and
+// HELP lines name X_total, else the collector would take X_total for
+// another metric, of no type.
 #include "core/metrics/metrics.h"
 
 #include <string_view>
@@ -30,15 +34,19 @@ std::string escaped(std::string_view value)
 
 class OpenMetricsText {
   public:
+    explicit OpenMetricsText(MetricsFormat format) : format_(format) {}
+
     // Starts a family; counters' samples get the _total suffix.
     void family(std::string_view name, std::string_view type, std::string_view help, std::string_view unit = {})
     {
         name_ = name;
         counter_ = type == "counter";
-        text_ += "# TYPE " + name_ + " " + std::string(type) + "\n";
-        if (!unit.empty())
-            text_ += "# UNIT " + name_ + " " + std::string(unit) + "\n";
-        text_ += "# HELP " + name_ + " " + std::string(help) + "\n";
+        const bool open = format_ == MetricsFormat::OpenMetrics;
+        std::string described = name_ + (counter_ && !open ? "_total" : "");
+        text_ += "# TYPE " + described + " " + std::string(type) + "\n";
+        if (!unit.empty() && open)
+            text_ += "# UNIT " + described + " " + std::string(unit) + "\n";
+        text_ += "# HELP " + described + " " + std::string(help) + "\n";
     }
     void sample(const Labels& labels, const std::string& value)
     {
@@ -52,9 +60,10 @@ class OpenMetricsText {
         text_ += " " + value + "\n";
     }
     void sample(const Labels& labels, uint64_t value) { sample(labels, std::to_string(value)); }
-    std::string finish() { return std::move(text_) + "# EOF\n"; }
+    std::string finish() { return std::move(text_) + (format_ == MetricsFormat::OpenMetrics ? "# EOF\n" : ""); }
 
   private:
+    MetricsFormat format_;
     std::string text_, name_;
     bool counter_ = false;
 };
@@ -131,9 +140,9 @@ void render_nft(OpenMetricsText& out, const MetricsSnapshot::NftDrift& d)
 
 } // namespace
 
-std::string render_metrics(const MetricsSnapshot& s)
+std::string render_metrics(const MetricsSnapshot& s, MetricsFormat format)
 {
-    OpenMetricsText out;
+    OpenMetricsText out(format);
     out.family("authwall_up", "gauge",
                "Whether the authwall data plane is installed (maps pinned, programs attached).");
     out.sample({}, s.up ? 1 : 0);

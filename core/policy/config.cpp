@@ -161,7 +161,8 @@ class ConfigReader : public detail::TomlReader {
         }
     }
 
-    // [metrics] textfile (a *.prom file: node_exporter reads no other) and interval_sec.
+    // [metrics] textfile (a *.prom file: node_exporter reads no other),
+    // interval_sec and format.
     void metrics(const toml::table& root)
     {
         const toml::node* n = root.get("metrics");
@@ -173,7 +174,7 @@ class ConfigReader : public detail::TomlReader {
             return;
         }
         Config& c = out_.config;
-        only_keys(*m, {"textfile", "interval_sec"}, "[metrics]");
+        only_keys(*m, {"textfile", "interval_sec", "format"}, "[metrics]");
         path_at(*m, "textfile", c.metrics_textfile);
         if (!c.metrics_textfile.empty() && c.metrics_textfile.extension() != ".prom") {
             error(*m->get("textfile"), "metrics.textfile must end in .prom (node_exporter's textfile collector "
@@ -181,6 +182,15 @@ class ConfigReader : public detail::TomlReader {
             c.metrics_textfile.clear();
         }
         number_at(*m, "interval_sec", c.metrics_interval_sec, 1, 86400);
+        std::string format;
+        if (string_at(*m, "format", format)) {
+            if (format == "prometheus")
+                c.metrics_format = MetricsFormat::Prometheus;
+            else if (format == "openmetrics")
+                c.metrics_format = MetricsFormat::OpenMetrics;
+            else
+                error(*m->get("format"), "metrics.format must be \"prometheus\" or \"openmetrics\"");
+        }
     }
 
   private:

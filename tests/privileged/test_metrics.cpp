@@ -58,12 +58,12 @@ std::string read_file(const fs::path& path)
 
 // The samples of an exposition, as the parser read them; fails the test
 // when the parser refuses the text.
-nlohmann::json parsed(const std::string& text, const fs::path& dir)
+nlohmann::json parsed(const std::string& text, const fs::path& dir, const std::string& format = "openmetrics")
 {
     fs::path in = dir / "metrics.txt";
     std::ofstream(in) << text;
     fs::path script = fs::path(AUTHWALL_SOURCE_DIR) / "tests" / "privileged" / "openmetrics_to_json.py";
-    std::string out = sh_output("/usr/bin/python3 " + script.string() + " < " + in.string() + " 2>&1");
+    std::string out = sh_output("/usr/bin/python3 " + script.string() + " " + format + " < " + in.string() + " 2>&1");
     auto j = nlohmann::json::parse(out, nullptr, false);
     BOOST_REQUIRE_MESSAGE(j.is_array(), "the OpenMetrics parser refused the text: " + out + "\n" + text);
     return j;
@@ -91,11 +91,12 @@ struct Run {
     std::string out;
 };
 
-Run authctl_metrics(const std::string& args, const fs::path& dir)
+// authctl GLOBAL_ARGS metrics [FORMAT_ARGS]
+Run authctl_metrics(const std::string& args, const fs::path& dir, const std::string& format_args = "")
 {
     fs::path out = dir / "authctl.out";
-    std::string rc = sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " metrics > " + out.string() + " 2>" +
-                               (dir / "authctl.err").string() + "; echo $?");
+    std::string rc = sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " metrics " + format_args + " > " +
+                               out.string() + " 2>" + (dir / "authctl.err").string() + "; echo $?");
     BOOST_TEST_MESSAGE(read_file(dir / "authctl.err"));
     return {std::stoi(rc), read_file(out)};
 }
@@ -183,6 +184,19 @@ BOOST_AUTO_TEST_CASE(counters_are_the_traffic_made_and_survive_the_session)
     double loaded = value(open, "authwall_policy_last_reload_success_timestamp_seconds");
     BOOST_TEST((loaded > now - 300 && loaded <= now), loaded << " against " << now);
 
+    // The same in the Prometheus text format, with the counters' types:
+    // node_exporter's textfile collector reads this one.
+    run = authctl_metrics(args, w.dir(), "--format prometheus");
+    BOOST_REQUIRE_EQUAL(run.rc, 0);
+    BOOST_TEST(run.out.find("# EOF") == std::string::npos);
+    auto text_format = parsed(run.out, w.dir(), "prometheus");
+    BOOST_TEST(value(text_format, "authwall_denials_total", {{"policy", "web"}, {"hook", "connect4"}}) == kRefused);
+    BOOST_TEST(value(text_format, "authwall_traffic_bytes_total", {{"policy", "web"}, {"direction", "out"}}) ==
+               value(open, "authwall_traffic_bytes_total", {{"policy", "web"}, {"direction", "out"}}));
+    for (const auto& s : text_format)
+        if (s.at("name").get<std::string>().ends_with("_total"))
+            BOOST_TEST(s.at("type") == "counter", s.dump());
+
     BOOST_REQUIRE(sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " unenroll --cgroup " + cg.string()) == 0);
     auto closed = parsed(authctl_metrics(args, w.dir()).out, w.dir());
     BOOST_TEST(value(closed, "authwall_sessions", {{"policy", "web"}, {"kind", "container"}}) == 0);
@@ -240,7 +254,10 @@ BOOST_AUTO_TEST_CASE(cgroupd_replaces_its_metrics_file_whole_every_interval)
     char tmpl[] = "/tmp/authwall-prom-XXXXXX";
     BOOST_REQUIRE(mkdtemp(tmpl));
     fs::path prom_dir = tmpl, prom = prom_dir / "authwall.prom";
-    LoginWorld w(kPolicies, "", "[metrics]\ntextfile = \"" + prom.string() + "\"\ninterval_sec = 1\n");
+    // OpenMetrics, whose "# EOF" shows a whole file (the default format is
+    // the Prometheus text format, which has no end marker).
+    LoginWorld w(kPolicies, "",
+                 "[metrics]\ntextfile = \"" + prom.string() + "\"\ninterval_sec = 1\nformat = \"openmetrics\"\n");
     std::string args = "--config " + w.config().string();
     auto cg = w.root() / "ctr";
     BOOST_REQUIRE(cgroup_create(cg).ok());

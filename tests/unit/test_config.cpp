@@ -125,11 +125,17 @@ BOOST_AUTO_TEST_CASE(the_metrics_file_settings)
     auto defaults = parse_config_text("", "a.toml");
     BOOST_TEST(defaults.config.metrics_textfile.empty());
     BOOST_TEST(defaults.config.metrics_interval_sec == 15u);
+    BOOST_TEST((defaults.config.metrics_format == MetricsFormat::Prometheus));
     auto load = parse_config_text(
-        "[metrics]\ntextfile = \"/var/lib/prometheus/node-exporter/authwall.prom\"\ninterval_sec = 30\n", "a.toml");
+        "[metrics]\ntextfile = \"/var/lib/prometheus/node-exporter/authwall.prom\"\ninterval_sec = 30\n"
+        "format = \"openmetrics\"\n",
+        "a.toml");
     BOOST_REQUIRE(load.ok());
     BOOST_TEST(load.config.metrics_textfile == "/var/lib/prometheus/node-exporter/authwall.prom");
     BOOST_TEST(load.config.metrics_interval_sec == 30u);
+    BOOST_TEST((load.config.metrics_format == MetricsFormat::OpenMetrics));
+    BOOST_TEST(errors_of("[metrics]\nformat = \"json\"\n") ==
+               std::vector<std::string>{"a.toml:2:10: metrics.format must be \"prometheus\" or \"openmetrics\""});
     BOOST_TEST(errors_of("[metrics]\ntextfile = \"authwall.prom\"\n") ==
                std::vector<std::string>{"a.toml:2:12: textfile must be an absolute path"});
     BOOST_TEST(errors_of("[metrics]\ntextfile = \"/var/lib/authwall.txt\"\n") ==
@@ -141,7 +147,7 @@ BOOST_AUTO_TEST_CASE(the_metrics_file_settings)
                std::vector<std::string>{"a.toml:2:16: interval_sec must be an integer between 1 and 86400"});
     BOOST_TEST(errors_of("[metrics]\nintervall_sec = 5\n") ==
                std::vector<std::string>{"a.toml:2:1: unknown key 'intervall_sec' in [metrics] (expected one of: "
-                                        "textfile, interval_sec)"});
+                                        "textfile, interval_sec, format)"});
     BOOST_TEST(errors_of("metrics = 5\n") ==
                std::vector<std::string>{"a.toml:1:11: metrics must be a table ([metrics])"});
 }

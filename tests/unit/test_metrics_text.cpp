@@ -62,6 +62,28 @@ BOOST_AUTO_TEST_CASE(counters_end_in_total_and_units_are_suffixes)
     }
 }
 
+// node_exporter's textfile collector reads the Prometheus text format: a
+// counter's TYPE names its _total samples (else they would have no type),
+// and there is no UNIT or EOF line.
+BOOST_AUTO_TEST_CASE(the_prometheus_text_format_names_counters_by_their_samples)
+{
+    MetricsSnapshot s;
+    s.up = true;
+    s.policies[0].name = "(unmatched)";
+    std::string text = render_metrics(s, MetricsFormat::Prometheus);
+    BOOST_TEST(text.find("# TYPE authwall_traffic_bytes_total counter\n") != std::string::npos);
+    BOOST_TEST(text.find("# HELP authwall_traffic_bytes_total ") != std::string::npos);
+    BOOST_TEST(text.find("# TYPE authwall_sessions gauge\n") != std::string::npos);
+    BOOST_TEST(text.find("# UNIT") == std::string::npos);
+    BOOST_TEST(text.find("# EOF") == std::string::npos);
+    BOOST_TEST(text.find("authwall_traffic_bytes_total{policy=\"(unmatched)\",direction=\"in\"} 0\n") !=
+               std::string::npos);
+    BOOST_TEST(render_metrics(MetricsSnapshot{}, MetricsFormat::Prometheus) ==
+               "# TYPE authwall_up gauge\n"
+               "# HELP authwall_up Whether the authwall data plane is installed (maps pinned, programs attached).\n"
+               "authwall_up 0\n");
+}
+
 BOOST_AUTO_TEST_CASE(every_hook_has_a_direction)
 {
     BOOST_TEST(hook_direction(AW_HOOK_CONNECT4) == std::string("egress"));
