@@ -119,6 +119,10 @@ Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
     maps.pin_dir_ = pin_dir;
     for (size_t slot = 0; slot < kMapNames.size(); ++slot) {
         auto fd = open_pin(pin_dir, kMapNames[slot]);
+        // Pins of an older loader lack policy_totals until it is restarted:
+        // they work as before (retire_session only removes).
+        if (!fd && fd.error().err == ENOENT && static_cast<MapId>(slot) == MapId::PolicyTotals)
+            continue;
         if (!fd)
             return fd.error();
         maps.fds_[slot] = std::move(fd).value();

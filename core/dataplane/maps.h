@@ -60,8 +60,10 @@ const char* layer_name(unsigned layer); // "login", "user"
 
 class PinnedMaps {
   public:
-    // Opens every map pinned under pin_dir/maps. Fails with a sentence that
-    // says whether the loader never ran or the pins are unreadable.
+    // Opens every map pinned under pin_dir/maps (policy_totals if it is
+    // there: pins of an older loader lack it until it runs again). Fails
+    // with a sentence that says whether the loader never ran or the pins
+    // are unreadable.
     static Result<PinnedMaps> open(const std::filesystem::path& pin_dir);
     // Opens only `maps` now, with the same errors; any
     // other map is opened on its first use (map_fd). For a caller that

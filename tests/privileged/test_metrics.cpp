@@ -226,6 +226,31 @@ BOOST_AUTO_TEST_CASE(a_login_s_refusal_stays_counted_after_its_close)
     BOOST_TEST(value(samples, "authwall_denials_total", {{"policy", "ops"}, {"hook", "connect4"}}) == 1);
 }
 
+// Pins an older loader made have no policy_totals: authctl and the session
+// service work as before (a session's counters go with it) until the
+// loader runs again and makes the map.
+BOOST_AUTO_TEST_CASE(pins_without_policy_totals_work_until_the_loader_makes_it)
+{
+    LoginWorld w(kPolicies);
+    std::string args = "--config " + w.config().string();
+    fs::path totals = w.pin_dir() / "maps" / "policy_totals";
+    BOOST_REQUIRE(fs::remove(totals));
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    BOOST_REQUIRE(
+        sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " enroll --cgroup " + cg.string() + " --policy web") == 0);
+    BOOST_REQUIRE_EQUAL(run_probe(cg, "", [] { return tcp_connect("127.0.0.2", 9); }), EPERM);
+    BOOST_TEST(sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " sessions") == 0);
+    auto open = parsed(authctl_metrics(args, w.dir()).out, w.dir());
+    BOOST_TEST(value(open, "authwall_denials_total", {{"policy", "web"}, {"hook", "connect4"}}) == 1);
+    BOOST_REQUIRE(sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " unenroll --cgroup " + cg.string()) == 0);
+    auto closed = parsed(authctl_metrics(args, w.dir()).out, w.dir());
+    BOOST_TEST(value(closed, "authwall_map_entries", {{"map", "sessions"}}) == 0);
+    BOOST_TEST(value(closed, "authwall_denials_total", {{"policy", "web"}, {"hook", "connect4"}}) == 0);
+    BOOST_TEST(sh(std::string(AUTHWALL_LOADER_BIN) + " " + args + " --once") == 0);
+    BOOST_TEST(fs::exists(totals));
+}
+
 // No pins under the pin directory: exit status 0, a valid exposition that
 // says authwall_up 0 and nothing else.
 BOOST_AUTO_TEST_CASE(no_data_plane_is_authwall_up_0_and_exit_0)
