@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sched.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -249,6 +252,43 @@ BOOST_AUTO_TEST_CASE(pins_without_policy_totals_work_until_the_loader_makes_it)
     BOOST_TEST(value(closed, "authwall_denials_total", {{"policy", "web"}, {"hook", "connect4"}}) == 0);
     BOOST_TEST(sh(std::string(AUTHWALL_LOADER_BIN) + " " + args + " --once") == 0);
     BOOST_TEST(fs::exists(totals));
+}
+
+// With nft_mirror on, the mirror's drift as `authctl nft verify` sees it;
+// in a network namespace of its own, so the host's ruleset is not touched.
+BOOST_AUTO_TEST_CASE(nft_drift_is_what_nft_verify_sees)
+{
+    NetNs ns("awt-metrics-" + unique_suffix());
+    int saved = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    int target = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);
+    BOOST_REQUIRE(saved >= 0 && target >= 0);
+    BOOST_REQUIRE_EQUAL(setns(target, CLONE_NEWNET), 0);
+    ::close(target);
+    struct Back {
+        int fd;
+        ~Back()
+        {
+            setns(fd, CLONE_NEWNET);
+            ::close(fd);
+        }
+    } back{saved};
+    LoginWorld w(kPolicies, "", "nft_mirror = true\n");
+    std::string args = "--config " + w.config().string();
+    auto cg = w.root() / "ctr";
+    BOOST_REQUIRE(cgroup_create(cg).ok());
+    BOOST_REQUIRE(
+        sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " enroll --cgroup " + cg.string() + " --policy web") == 0);
+    auto in_sync = parsed(authctl_metrics(args, w.dir()).out, w.dir());
+    BOOST_TEST(value(in_sync, "authwall_nft_mirror_table_present") == 1);
+    BOOST_TEST(value(in_sync, "authwall_nft_mirror_drift_elements", {{"kind", "missing"}}) == 0);
+    BOOST_TEST(value(in_sync, "authwall_nft_mirror_drift_elements", {{"kind", "stray"}}) == 0);
+    BOOST_REQUIRE_EQUAL(sh("nft flush set inet authwall sessions"), 0);
+    auto drifted = parsed(authctl_metrics(args, w.dir()).out, w.dir());
+    BOOST_TEST(value(drifted, "authwall_nft_mirror_drift_elements", {{"kind", "missing"}}) == 1);
+    BOOST_TEST(sh(std::string(AUTHWALL_AUTHCTL_BIN) + " " + args + " unenroll --cgroup " + cg.string()) == 0);
+    BOOST_REQUIRE_EQUAL(sh("nft delete table inet authwall"), 0);
+    auto gone = parsed(authctl_metrics(args, w.dir()).out, w.dir());
+    BOOST_TEST(value(gone, "authwall_nft_mirror_table_present") == 0);
 }
 
 // No pins under the pin directory: exit status 0, a valid exposition that
