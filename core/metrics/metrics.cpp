@@ -63,13 +63,15 @@ Result<uint32_t> capacity(const PinnedMaps& maps, MapId map)
 }
 
 // Open sessions' counters and ended sessions' totals, as one state: the
-// read is taken again while a session's fold (retire_session) ran during
-// it, which would count that session twice or not at all. A fold whose
-// writer died half-way never completes: after the attempts, the last read
-// is taken as it is.
+// read is taken again while a session's fold (retire_session, a few
+// microseconds) began or ended during it, or was under way, which would
+// count that session twice or not at all. A fold still under way, unmoved,
+// after kPatience reads is taken for one whose writer died half-way (it
+// never ends), and a host that folds without pause gets the last read
+// after kAttempts.
 Status read_counters(const PinnedMaps& maps, MetricsSnapshot& snap)
 {
-    constexpr int kAttempts = 50;
+    constexpr int kPatience = 4, kAttempts = 50;
     for (int attempt = 1;; ++attempt) {
         auto before = maps.policy_totals();
         auto sessions = maps.list_sessions_batch();
@@ -87,8 +89,8 @@ Status read_counters(const PinnedMaps& maps, MetricsSnapshot& snap)
         auto after = maps.policy_totals();
         if (!after)
             return after.error();
-        bool settled = before->folds_begun == before->folds_done && after->folds_begun == before->folds_begun &&
-                       after->folds_done == before->folds_done;
+        bool quiet = after->folds_begun == before->folds_begun && after->folds_done == before->folds_done;
+        bool settled = quiet && (before->folds_begun == before->folds_done || attempt >= kPatience);
         if (settled || attempt == kAttempts) {
             for (const auto& [id, totals] : after->by_policy)
                 add_counters(policies[id].counters, totals);

@@ -6,10 +6,14 @@
 // exposition with authwall_up 0, and cgroupd replaces its file whole.
 #include <boost/test/unit_test.hpp>
 
+#include "core/dataplane/abi.h"
+#include "core/metrics/metrics.h"
 #include "tests/login_world.h"
 #include "tests/support.h"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <sys/mman.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -24,6 +28,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 using namespace authwall;
 using namespace authwall::test;
@@ -289,6 +294,57 @@ BOOST_AUTO_TEST_CASE(nft_drift_is_what_nft_verify_sees)
     BOOST_REQUIRE_EQUAL(sh("nft delete table inet authwall"), 0);
     auto gone = parsed(authctl_metrics(args, w.dir()).out, w.dir());
     BOOST_TEST(value(gone, "authwall_nft_mirror_table_present") == 0);
+}
+
+// Sessions ending while metrics are read: every read sees each session's
+// counters exactly once, in the session or in its policy's totals, never
+// both or neither (the fold's brackets). And a fold whose writer died
+// half-way does not stop the reads.
+BOOST_AUTO_TEST_CASE(reads_during_folds_count_each_session_once)
+{
+    Sandbox box(kPolicies);
+    uint32_t web = box.maps().policy_ids()->at("web");
+    constexpr uint64_t kSessions = 3000, kFake = 0x7100000000ull;
+    SessionEntry entry;
+    entry.policy_id = web;
+    for (uint64_t i = 0; i < kSessions; ++i) {
+        BOOST_REQUIRE(box.maps().insert_session(kFake + i, 1, entry).ok());
+        aw_stats st{};
+        st.bytes_in = 1;
+        uint64_t id = kFake + i;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(box.maps().map_fd(MapId::SessionStats), &id, &st, BPF_EXIST), 0);
+    }
+    Config config;
+    config.pin_dir = box.pin_dir();
+    config.run_dir = box.pin_dir() / "no-run-dir";
+    std::thread closer([&] {
+        for (uint64_t i = 0; i < kSessions; ++i)
+            box.maps().retire_session(kFake + i).ok();
+    });
+    size_t reads = 0, wrong = 0;
+    for (bool done = false; !done; ++reads) {
+        done = box.maps().list_sessions()->empty();
+        auto snap = read_metrics(config);
+        BOOST_REQUIRE(snap.ok());
+        wrong += snap->policies.at(web).counters.bytes_in != kSessions;
+    }
+    closer.join();
+    BOOST_TEST_MESSAGE(reads << " reads while " << kSessions << " sessions were folded");
+    BOOST_TEST(reads > 2u);
+    BOOST_TEST(wrong == 0u);
+
+    // A writer that died between its two brackets: reads still finish, at once.
+    int fd = box.maps().map_fd(MapId::PolicyTotals);
+    void* mem = mmap(nullptr, sizeof(aw_policy_totals) * (web + 1), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    BOOST_REQUIRE(mem != MAP_FAILED);
+    __atomic_fetch_add(&static_cast<aw_policy_totals*>(mem)[web].folds_begun, 1, __ATOMIC_SEQ_CST);
+    munmap(mem, sizeof(aw_policy_totals) * (web + 1));
+    auto start = std::chrono::steady_clock::now();
+    auto snap = read_metrics(config);
+    BOOST_REQUIRE(snap.ok());
+    BOOST_TEST(snap->policies.at(web).counters.bytes_in == kSessions);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    BOOST_TEST(took < 0.5, took << " s");
 }
 
 // No pins under the pin directory: exit status 0, a valid exposition that
