@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
@@ -277,7 +278,10 @@ BOOST_AUTO_TEST_CASE(nft_drift_is_what_nft_verify_sees)
             ::close(fd);
         }
     } back{saved};
-    LoginWorld w(kPolicies, "", "nft_mirror = true\n");
+    char tmpl[] = "/tmp/authwall-prom-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    fs::path prom = fs::path(tmpl) / "authwall.prom";
+    LoginWorld w(kPolicies, "", "nft_mirror = true\n[metrics]\ntextfile = \"" + prom.string() + "\"\n");
     std::string args = "--config " + w.config().string();
     auto cg = w.root() / "ctr";
     BOOST_REQUIRE(cgroup_create(cg).ok());
@@ -287,6 +291,14 @@ BOOST_AUTO_TEST_CASE(nft_drift_is_what_nft_verify_sees)
     BOOST_TEST(value(in_sync, "authwall_nft_mirror_table_present") == 1);
     BOOST_TEST(value(in_sync, "authwall_nft_mirror_drift_elements", {{"kind", "missing"}}) == 0);
     BOOST_TEST(value(in_sync, "authwall_nft_mirror_drift_elements", {{"kind", "stray"}}) == 0);
+    {
+        // cgroupd reads the sets for its file under its seccomp filter.
+        Cgroupd cgroupd(w);
+        BOOST_TEST(wait_until(
+            [&] { return read_file(prom).find("authwall_nft_mirror_table_present 1\n") != std::string::npos; }, 3000));
+        BOOST_TEST(::kill(cgroupd.pid(), 0) == 0);
+    }
+    fs::remove_all(tmpl);
     BOOST_REQUIRE_EQUAL(sh("nft flush set inet authwall sessions"), 0);
     auto drifted = parsed(authctl_metrics(args, w.dir()).out, w.dir());
     BOOST_TEST(value(drifted, "authwall_nft_mirror_drift_elements", {{"kind", "missing"}}) == 1);
