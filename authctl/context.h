@@ -58,6 +58,7 @@ int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool
 int cmd_status(const Context& ctx);
 int cmd_watch(const Context& ctx, bool from_start, long count);
 int cmd_nft_verify(const Context& ctx);
+int cmd_metrics(const Context& ctx, const std::string& format);
 int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir);
 
 } // namespace authctl

@@ -638,6 +638,7 @@ struct Options {
     std::string check_path, show_name;
     std::string output, filter_user, filter_policy; // sessions and users: -o, --user, --policy
     bool no_legend = false;
+    std::string metrics_format = "openmetrics";
 };
 
 // The subcommands, to tell which one was given.
@@ -645,6 +646,7 @@ struct Commands {
     CLI::App *show = nullptr, *revoke = nullptr, *watch = nullptr, *doctor = nullptr, *status = nullptr;
     CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
     CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
+    CLI::App* metrics = nullptr;
     CLI::Option* revoke_id = nullptr;
     CLI::Option *filter_user = nullptr, *filter_policy = nullptr;
 };
@@ -701,6 +703,11 @@ void add_report_commands(CLI::App& app, Options& o, Commands& c)
     c.users = app.add_subcommand("users", "list confined users: the policy each is held to wherever their "
                                           "processes run (the user layer), and its refusals");
     add_listing_options(*c.users, o);
+    c.metrics = app.add_subcommand("metrics", "counters and gauges in the OpenMetrics text format (Prometheus)");
+    c.metrics
+        ->add_option("--format", o.metrics_format, "openmetrics, or prometheus (node_exporter's textfile collector)")
+        ->check(CLI::IsMember({"openmetrics", "prometheus"}))
+        ->capture_default_str();
 }
 
 void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
@@ -777,6 +784,8 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
         return cmd_nft_verify(ctx);
     if (*c.status)
         return cmd_status(ctx);
+    if (*c.metrics)
+        return cmd_metrics(ctx, o.metrics_format);
     if (*c.watch)
         return cmd_watch(ctx, o.from_start, o.count);
     if (*c.doctor)

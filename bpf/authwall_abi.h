@@ -187,6 +187,19 @@ struct aw_stats {
     __u64 audited; /* would-be denials in audit mode, all hooks */
 };
 
+/* What ended sessions counted, per policy (policy_totals: an mmapable ARRAY
+ * indexed by policy id, written by userspace only). The session service
+ * adds a session's counters here as it removes the session, so a policy's
+ * counters (authctl metrics) never go backwards. folds_begun and folds_done
+ * bracket each fold: a reader that finds them equal and unchanged around
+ * its read saw no fold half done. */
+#define AW_POLICY_TOTALS_MAX 4097 /* ids 0..4096: policy_names holds 4096 names */
+struct aw_policy_totals {
+    __u64 folds_begun;
+    __u64 folds_done;
+    struct aw_stats stats;
+};
+
 /* What an event reports (aw_event.verdict). */
 enum aw_event_verdict {
     AW_EVENT_DENY = 0,  /* refused */

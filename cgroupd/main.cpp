@@ -7,6 +7,8 @@
 #include "cgroupd/syscalls.h"
 #include "core/daemon/confinement.h"
 #include "core/daemon/daemon.h"
+#include "core/base/files.h"
+#include "core/metrics/metrics.h"
 #include "core/policy/config.h"
 #include "core/session/events.h"
 
@@ -60,6 +62,54 @@ void log_warnings(Reconciler& reconciler, const Status& st = {})
         spdlog::warn("cgroupd: {}", w);
 }
 
+// The metrics file ([metrics] textfile): the text of `authctl metrics`,
+// written atomically (a temporary file beside it, then rename) at start and
+// every interval_sec, so node_exporter never reads half of one. A failure
+// is logged when it starts and when it ends, not at every tick.
+class MetricsFile {
+  public:
+    explicit MetricsFile(const Config& config) : config_(config) {}
+
+    Status arm(EventLoop& loop)
+    {
+        if (config_.metrics_textfile.empty())
+            return {};
+        timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+        if (!timer_)
+            return Error::sys("create metrics timer", config_.metrics_textfile.string(), errno);
+        itimerspec its{};
+        its.it_value.tv_nsec = 1; // at once, once the loop runs
+        its.it_interval.tv_sec = config_.metrics_interval_sec;
+        timerfd_settime(timer_.get(), 0, &its, nullptr);
+        loop.on_readable(timer_.get(), [this] {
+            uint64_t ticks;
+            (void)!read(timer_.get(), &ticks, sizeof(ticks));
+            write();
+        });
+        return {};
+    }
+
+  private:
+    void write()
+    {
+        auto text = collect_metrics(config_, config_.metrics_format);
+        Status st = text ? write_file_atomic(config_.metrics_textfile, *text, 0644) : Status(text.error());
+        std::string error = st ? "" : st.error().message();
+        if (!error.empty() && error != last_error_)
+            spdlog::warn("cgroupd: metrics: {}{}", error,
+                         st.error().err == EACCES ? " (the directory must be writable by root without "
+                                                    "CAP_DAC_OVERRIDE, which cgroupd drops)"
+                                                  : "");
+        else if (error.empty() && !last_error_.empty())
+            spdlog::info("cgroupd: metrics: {} written again", config_.metrics_textfile.string());
+        last_error_ = error;
+    }
+
+    const Config& config_;
+    Fd timer_;
+    std::string last_error_;
+};
+
 // Setup is done: keep what reaping, expiring, enrolling and the mirror need
 // (cgroupd/syscalls.h). CAP_KILL: what is left in an ended session;
 // CAP_DAC_READ_SEARCH: open_by_handle_at (cgroup id to path); CAP_BPF: map
@@ -104,6 +154,9 @@ int serve(Reconciler& reconciler, const Config& config, SeccompMode seccomp, uns
         log_warnings(reconciler, reconciler.sweep());
     });
     arm(due.get(), reconciler.next_deadline());
+    MetricsFile metrics(config);
+    if (Status armed = metrics.arm(*loop); !armed)
+        spdlog::warn("cgroupd: metrics: {}", armed.error().message());
     if (Status confined = confine_cgroupd(config, seccomp); !confined) {
         spdlog::error("cgroupd: cannot confine itself: {}", confined.error().message());
         return 1;

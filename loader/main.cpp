@@ -6,6 +6,7 @@
 #include "core/dataplane/datapath.h"
 #include "core/dataplane/events.h"
 #include "core/dataplane/maps.h"
+#include "core/metrics/reloads.h"
 #include "core/nft/mirror.h"
 #include "core/dataplane/pins.h"
 #include "core/policy/compiler.h"
@@ -145,6 +146,16 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
     return true;
 }
 
+// Loads the policies and adds the result to the reload record that
+// authctl metrics reads (core/metrics/reloads.h).
+bool load_and_record(PinnedMaps& maps, Options& opt, DecisionLog* log)
+{
+    bool loaded = load_policies(maps, opt, log);
+    if (auto recorded = record_reload(opt.config.run_dir, loaded); !recorded)
+        spdlog::warn("loader: policy reload not recorded: {}", recorded.error().message());
+    return loaded;
+}
+
 Status confine_loader(const Options& opt)
 {
     // CAP_BPF: new policy tries; CAP_SYS_ADMIN: reading the generation in
@@ -251,7 +262,7 @@ int serve(PinnedMaps& maps, Options& opt, Fd inotify, DecisionLog& log)
     auto reload = [&](const char* why) {
         sd_notify(0, "RELOADING=1");
         spdlog::info("loader: {}, reloading policies", why);
-        load_policies(maps, opt, &log);
+        load_and_record(maps, opt, &log);
         sd_notify(0, "READY=1");
     };
     loop->on_hangup([&] { reload("SIGHUP"); });
@@ -308,7 +319,7 @@ int run(Options& opt)
     // next change or SIGHUP.
     Fd inotify = opt.once ? Fd() : watch_files(opt);
     DecisionLog log(journal_available(), opt.config.event_log, opt.config.run_dir);
-    bool policies_loaded = load_policies(*maps, opt, &log);
+    bool policies_loaded = load_and_record(*maps, opt, &log);
     if (!policies_loaded && !maps->has_active_policies())
         spdlog::error("loader: no policy is in force; sessions are denied until a valid policy loads");
     if (opt.once)

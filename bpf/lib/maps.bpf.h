@@ -28,6 +28,17 @@ struct {
     __type(value, struct aw_stats);
 } session_stats SEC(".maps");
 
+/* Counters of ended sessions by policy id (see authwall_abi.h); the
+ * programs never touch it. Mmapable: concurrent folds add to it atomically
+ * through shared memory. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, AW_POLICY_TOTALS_MAX);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct aw_policy_totals);
+} policy_totals SEC(".maps");
+
 /* The levels that hold sessions, one bit each (see authwall_abi.h). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);

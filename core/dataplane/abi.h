@@ -21,6 +21,8 @@ static_assert(offsetof(aw_rule_key, addr) == 12);
 static_assert(sizeof(aw_rule_val) == 24, "aw_rule_val layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_rule_val, rule) == 16);
 static_assert(sizeof(aw_stats) == 8 * (5 + AW_HOOK_COUNT));
+static_assert(sizeof(aw_policy_totals) == 16 + sizeof(aw_stats));
+static_assert(sizeof(aw_policy_totals) % 8 == 0, "an array element is the value rounded up to 8");
 static_assert(sizeof(aw_event) == 80, "aw_event layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_event, layer) == 38);
 static_assert(offsetof(aw_event, addr) == 40);

@@ -146,6 +146,10 @@ Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
     maps.pin_dir_ = pin_dir;
     for (size_t slot = 0; slot < kMapNames.size(); ++slot) {
         auto fd = open_pin(pin_dir, kMapNames[slot]);
+        // Pins of an older loader lack policy_totals until it is restarted:
+        // they work as before (retire_session only removes).
+        if (!fd && fd.error().err == ENOENT && static_cast<MapId>(slot) == MapId::PolicyTotals)
+            continue;
         if (!fd)
             return fd.error();
         maps.fds_[slot] = std::move(fd).value();
@@ -308,6 +312,108 @@ Status PinnedMaps::remove_session(uint64_t cgroup_id)
     if (bpf_map_delete_elem(map_fd(MapId::SessionStats), &cgroup_id) != 0 && errno != ENOENT)
         return Error::sys("remove counters of session", std::to_string(cgroup_id), errno);
     return advance_generation();
+}
+
+namespace {
+
+// A window of shared memory onto part of an mmapable array map; unmapped
+// when it goes.
+class MappedArray {
+  public:
+    MappedArray(int fd, size_t offset, size_t length, int prot)
+    {
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        size_t first = offset / page * page;
+        length_ = (offset + length - first + page - 1) / page * page;
+        void* mem = fd < 0 ? MAP_FAILED : mmap(nullptr, length_, prot, MAP_SHARED, fd, static_cast<off_t>(first));
+        if (mem != MAP_FAILED) {
+            base_ = mem;
+            at_ = static_cast<char*>(mem) + (offset - first);
+        }
+    }
+    ~MappedArray()
+    {
+        if (base_)
+            munmap(base_, length_);
+    }
+    MappedArray(const MappedArray&) = delete;
+    MappedArray& operator=(const MappedArray&) = delete;
+    template <typename T> T* at(size_t index = 0) const { return at_ ? reinterpret_cast<T*>(at_) + index : nullptr; }
+
+  private:
+    void* base_ = nullptr;
+    char* at_ = nullptr;
+    size_t length_ = 0;
+};
+
+void add_stats(aw_stats& into, const aw_stats& s)
+{
+    __atomic_fetch_add(&into.bytes_in, s.bytes_in, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into.bytes_out, s.bytes_out, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into.packets_in, s.packets_in, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into.packets_out, s.packets_out, __ATOMIC_RELAXED);
+    for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
+        __atomic_fetch_add(&into.denied[h], s.denied[h], __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into.audited, s.audited, __ATOMIC_RELAXED);
+}
+
+SessionStats stats_from_abi(const aw_stats& s)
+{
+    SessionStats out;
+    out.bytes_in = __atomic_load_n(&s.bytes_in, __ATOMIC_RELAXED);
+    out.bytes_out = __atomic_load_n(&s.bytes_out, __ATOMIC_RELAXED);
+    out.packets_in = __atomic_load_n(&s.packets_in, __ATOMIC_RELAXED);
+    out.packets_out = __atomic_load_n(&s.packets_out, __ATOMIC_RELAXED);
+    for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
+        out.denied[h] = __atomic_load_n(&s.denied[h], __ATOMIC_RELAXED);
+    out.audited = __atomic_load_n(&s.audited, __ATOMIC_RELAXED);
+    return out;
+}
+
+} // namespace
+
+// The fold is bracketed (folds_begun, folds_done) around both the addition
+// and the removal, so a reader never takes a half-done fold (the session
+// counted twice, or not at all) for a state. Atomic adds through shared
+// memory: concurrent closes of one policy's sessions never lose one.
+Status PinnedMaps::retire_session(uint64_t cgroup_id)
+{
+    aw_session entry{};
+    aw_stats stats{};
+    if (bpf_map_lookup_elem(map_fd(MapId::Sessions), &cgroup_id, &entry) != 0 ||
+        entry.policy_id >= AW_POLICY_TOTALS_MAX)
+        return remove_session(cgroup_id);
+    MappedArray slot(map_fd(MapId::PolicyTotals), entry.policy_id * sizeof(aw_policy_totals), sizeof(aw_policy_totals),
+                     PROT_READ | PROT_WRITE);
+    auto* totals = slot.at<aw_policy_totals>();
+    if (!totals)
+        return remove_session(cgroup_id);
+    __atomic_fetch_add(&totals->folds_begun, 1, __ATOMIC_SEQ_CST);
+    if (bpf_map_lookup_elem(map_fd(MapId::SessionStats), &cgroup_id, &stats) == 0)
+        add_stats(totals->stats, stats);
+    Status removed = remove_session(cgroup_id);
+    __atomic_fetch_add(&totals->folds_done, 1, __ATOMIC_SEQ_CST);
+    return removed;
+}
+
+Result<FoldedTotals> PinnedMaps::policy_totals() const
+{
+    FoldedTotals out;
+    int fd = map_fd(MapId::PolicyTotals);
+    if (fd < 0)
+        return out; // pins of an older loader: nothing was folded
+    MappedArray all(fd, 0, AW_POLICY_TOTALS_MAX * sizeof(aw_policy_totals), PROT_READ);
+    if (!all.at<aw_policy_totals>())
+        return Error::sys("read policy totals", "policy_totals", errno);
+    for (uint32_t id = 0; id < AW_POLICY_TOTALS_MAX; ++id) {
+        const aw_policy_totals* t = all.at<aw_policy_totals>(id);
+        uint64_t begun = __atomic_load_n(&t->folds_begun, __ATOMIC_SEQ_CST);
+        out.folds_begun += begun;
+        out.folds_done += __atomic_load_n(&t->folds_done, __ATOMIC_SEQ_CST);
+        if (begun)
+            out.by_policy[id] = stats_from_abi(t->stats);
+    }
+    return out;
 }
 
 Result<std::optional<SessionEntry>> PinnedMaps::lookup_session(uint64_t cgroup_id) const

@@ -48,6 +48,14 @@ struct SessionStats {
     uint64_t denied_total() const;
 };
 
+// What ended sessions counted, by policy (policy_totals), and the fold
+// brackets summed over every policy: a read between two equal snapshots of
+// `folds_done` during which `folds_begun == folds_done` saw no fold half done.
+struct FoldedTotals {
+    uint64_t folds_begun = 0, folds_done = 0;
+    std::map<uint32_t, SessionStats> by_policy; // policies with a session folded
+};
+
 const char* hook_name(unsigned hook);
 const char* reason_name(unsigned reason);
 const char* layer_name(unsigned layer); // "login", "user"
@@ -57,8 +65,10 @@ const char* event_verdict_name(unsigned verdict); // "deny", "audit", "log"
 
 class PinnedMaps {
   public:
-    // Opens every map pinned under pin_dir/maps. Fails with a sentence that
-    // says whether the loader never ran or the pins are unreadable.
+    // Opens every map pinned under pin_dir/maps (policy_totals if it is
+    // there: pins of an older loader lack it until it runs again). Fails
+    // with a sentence that says whether the loader never ran or the pins
+    // are unreadable.
     static Result<PinnedMaps> open(const std::filesystem::path& pin_dir);
     // Opens only `maps` now, with the same errors; any
     // other map is opened on its first use (map_fd). For a caller that
@@ -74,6 +84,13 @@ class PinnedMaps {
     Status insert_session(uint64_t cgroup_id, int level, const SessionEntry& entry);
     // Removes the session and its counters; a missing session is not an error.
     Status remove_session(uint64_t cgroup_id);
+    // Ends a session's life in the maps: its counters are added to its
+    // policy's totals (policy_totals), then it is removed as above. The
+    // session service removes every session this way, so a policy's
+    // counters never go backwards; pins without policy_totals (an older
+    // loader) only remove.
+    Status retire_session(uint64_t cgroup_id);
+    Result<FoldedTotals> policy_totals() const;
     Result<std::optional<SessionEntry>> lookup_session(uint64_t cgroup_id) const;
     Result<std::vector<std::pair<uint64_t, SessionEntry>>> list_sessions() const;
     // The same list read in chunks (BPF_MAP_LOOKUP_BATCH): a few syscalls

@@ -39,11 +39,12 @@ enum class MapId : unsigned {
     Settings,
     Users,
     Generation,
+    PolicyTotals,
 };
 
-inline constexpr std::array<std::string_view, 10> kMapNames{
-    "sessions", "session_stats", "session_levels", "policy_gen", "policy_names",
-    "events",   "event_budget",  "settings",       "users",      "generation",
+inline constexpr std::array<std::string_view, 11> kMapNames{
+    "sessions",     "session_stats", "session_levels", "policy_gen", "policy_names",  "events",
+    "event_budget", "settings",      "users",          "generation", "policy_totals",
 };
 
 // Maps of the object that are never pinned: the programs' own caches (per
@@ -67,7 +68,8 @@ static_assert(map_name(MapId::Sessions) == "sessions" && map_name(MapId::Session
               map_name(MapId::SessionLevels) == "session_levels" && map_name(MapId::PolicyGen) == "policy_gen" &&
               map_name(MapId::PolicyNames) == "policy_names" && map_name(MapId::Events) == "events" &&
               map_name(MapId::EventBudget) == "event_budget" && map_name(MapId::Settings) == "settings" &&
-              map_name(MapId::Users) == "users" && map_name(MapId::Generation) == "generation");
+              map_name(MapId::Users) == "users" && map_name(MapId::Generation) == "generation" &&
+              map_name(MapId::PolicyTotals) == "policy_totals");
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
 {

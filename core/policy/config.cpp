@@ -81,7 +81,7 @@ class ConfigReader : public detail::TomlReader {
         Config& c = out_.config;
         only_keys(root,
                   {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users",
-                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "mode", "pam", "limits", "users"},
+                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "mode", "pam", "limits", "users", "metrics"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);
@@ -155,6 +155,7 @@ class ConfigReader : public detail::TomlReader {
                 error(*n, "users must be a table ([users])");
             }
         }
+        metrics(root);
         if (const toml::node* n = root.get("limits")) {
             if (const toml::table* l = n->as_table()) {
                 only_keys(*l, {"max_sessions", "policy_entries", "events_per_sec"}, "[limits]");
@@ -164,6 +165,38 @@ class ConfigReader : public detail::TomlReader {
             } else {
                 error(*n, "limits must be a table ([limits])");
             }
+        }
+    }
+
+    // [metrics] textfile (a *.prom file: node_exporter reads no other),
+    // interval_sec and format.
+    void metrics(const toml::table& root)
+    {
+        const toml::node* n = root.get("metrics");
+        if (!n)
+            return;
+        const toml::table* m = n->as_table();
+        if (!m) {
+            error(*n, "metrics must be a table ([metrics])");
+            return;
+        }
+        Config& c = out_.config;
+        only_keys(*m, {"textfile", "interval_sec", "format"}, "[metrics]");
+        path_at(*m, "textfile", c.metrics_textfile);
+        if (!c.metrics_textfile.empty() && c.metrics_textfile.extension() != ".prom") {
+            error(*m->get("textfile"), "metrics.textfile must end in .prom (node_exporter's textfile collector "
+                                       "reads only *.prom files)");
+            c.metrics_textfile.clear();
+        }
+        number_at(*m, "interval_sec", c.metrics_interval_sec, 1, 86400);
+        std::string format;
+        if (string_at(*m, "format", format)) {
+            if (format == "prometheus")
+                c.metrics_format = MetricsFormat::Prometheus;
+            else if (format == "openmetrics")
+                c.metrics_format = MetricsFormat::OpenMetrics;
+            else
+                error(*m->get("format"), "metrics.format must be \"prometheus\" or \"openmetrics\"");
         }
     }
 

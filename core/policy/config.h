@@ -18,6 +18,10 @@ inline constexpr const char* kDefaultConfigPath = "/etc/authwall/authwall.toml";
 inline constexpr const char* kDefaultPolicyDir = "/etc/authwall/policies.d";
 
 enum class PamFailMode { Closed, Open };
+// The text of the metrics: OpenMetrics (https://openmetrics.io), or the
+// Prometheus text format that node_exporter's textfile collector parses
+// (in it an OpenMetrics counter's samples lose their type).
+enum class MetricsFormat { OpenMetrics, Prometheus };
 
 struct Config {
     std::filesystem::path pin_dir = "/sys/fs/bpf/authwall";
@@ -48,6 +52,13 @@ struct Config {
     // session (no cgroup, nothing killed at their close): the user manager
     // (which must stay in user@UID.service), cron and at jobs.
     std::vector<std::string> user_only_services{"systemd-user", "cron", "atd"};
+    // [metrics]: authwall-cgroupd writes the metrics (authctl metrics) to
+    // `textfile` every `interval_sec`, atomically, for node_exporter's
+    // textfile collector, in its Prometheus text format unless `format`
+    // says "openmetrics". Empty: not written.
+    std::filesystem::path metrics_textfile;
+    uint32_t metrics_interval_sec = 15;
+    MetricsFormat metrics_format = MetricsFormat::Prometheus;
     std::string source; // file it came from, or "(defaults)"
 };
 

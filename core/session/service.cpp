@@ -31,7 +31,8 @@ Status PinnedSessionStore::remove_entry(uint64_t id)
 {
     if (!maps_)
         return {};
-    return maps_->remove_session(id);
+    // Its counters go to its policy's totals as it goes (authctl metrics).
+    return maps_->retire_session(id);
 }
 
 Status PinnedSessionStore::write_record(const SessionRecord& record)

@@ -43,6 +43,7 @@ BOOST_AUTO_TEST_CASE(struct_sizes_match_the_bpf_object)
     BOOST_TEST(bpf_side_size(b.get(), "aw_event_budget") == static_cast<long>(sizeof(aw_event_budget)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_settings") == static_cast<long>(sizeof(aw_settings)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_policy_name") == static_cast<long>(sizeof(aw_policy_name)));
+    BOOST_TEST(bpf_side_size(b.get(), "aw_policy_totals") == static_cast<long>(sizeof(aw_policy_totals)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_rule_val") == static_cast<long>(sizeof(aw_rule_val)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_rule_key") == static_cast<long>(sizeof(aw_rule_key)));
 }

@@ -99,11 +99,11 @@ BOOST_AUTO_TEST_CASE(numbers_are_integers_never_cast_floats)
 
 BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
 {
-    BOOST_TEST(
-        errors_of("pin_dri = \"/x\"\n") ==
-        std::vector<std::string>{"a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
-                                 "pin_dir, enforcement_roots, policy_dir, run_dir, event_log, unmatched, exempt_users, "
-                                 "exempt_groups, nft_mirror, deny_unknown_cgroups, mode, pam, limits, users)"});
+    BOOST_TEST(errors_of("pin_dri = \"/x\"\n") ==
+               std::vector<std::string>{
+                   "a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
+                   "pin_dir, enforcement_roots, policy_dir, run_dir, event_log, unmatched, exempt_users, "
+                   "exempt_groups, nft_mirror, deny_unknown_cgroups, mode, pam, limits, users, metrics)"});
     BOOST_TEST(errors_of("pin_dir = \"relative\"\n") ==
                std::vector<std::string>{"a.toml:1:11: pin_dir must be an absolute path"});
     BOOST_TEST(errors_of("unmatched = \"maybe later\"\n") ==
@@ -117,6 +117,39 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
     BOOST_TEST(errors_of("[limits]\nmax_session = 5\n") ==
                std::vector<std::string>{"a.toml:2:1: unknown key 'max_session' in [limits] (expected one of: "
                                         "max_sessions, policy_entries, events_per_sec)"});
+}
+
+// [metrics]: cgroupd's OpenMetrics file and how often it is written.
+BOOST_AUTO_TEST_CASE(the_metrics_file_settings)
+{
+    auto defaults = parse_config_text("", "a.toml");
+    BOOST_TEST(defaults.config.metrics_textfile.empty());
+    BOOST_TEST(defaults.config.metrics_interval_sec == 15u);
+    BOOST_TEST((defaults.config.metrics_format == MetricsFormat::Prometheus));
+    auto load = parse_config_text(
+        "[metrics]\ntextfile = \"/var/lib/prometheus/node-exporter/authwall.prom\"\ninterval_sec = 30\n"
+        "format = \"openmetrics\"\n",
+        "a.toml");
+    BOOST_REQUIRE(load.ok());
+    BOOST_TEST(load.config.metrics_textfile == "/var/lib/prometheus/node-exporter/authwall.prom");
+    BOOST_TEST(load.config.metrics_interval_sec == 30u);
+    BOOST_TEST((load.config.metrics_format == MetricsFormat::OpenMetrics));
+    BOOST_TEST(errors_of("[metrics]\nformat = \"json\"\n") ==
+               std::vector<std::string>{"a.toml:2:10: metrics.format must be \"prometheus\" or \"openmetrics\""});
+    BOOST_TEST(errors_of("[metrics]\ntextfile = \"authwall.prom\"\n") ==
+               std::vector<std::string>{"a.toml:2:12: textfile must be an absolute path"});
+    BOOST_TEST(errors_of("[metrics]\ntextfile = \"/var/lib/authwall.txt\"\n") ==
+               std::vector<std::string>{"a.toml:2:12: metrics.textfile must end in .prom (node_exporter's textfile "
+                                        "collector reads only *.prom files)"});
+    BOOST_TEST(errors_of("[metrics]\ninterval_sec = 0\n") ==
+               std::vector<std::string>{"a.toml:2:16: interval_sec must be an integer between 1 and 86400"});
+    BOOST_TEST(errors_of("[metrics]\ninterval_sec = 1.5\n") ==
+               std::vector<std::string>{"a.toml:2:16: interval_sec must be an integer between 1 and 86400"});
+    BOOST_TEST(errors_of("[metrics]\nintervall_sec = 5\n") ==
+               std::vector<std::string>{"a.toml:2:1: unknown key 'intervall_sec' in [metrics] (expected one of: "
+                                        "textfile, interval_sec, format)"});
+    BOOST_TEST(errors_of("metrics = 5\n") ==
+               std::vector<std::string>{"a.toml:1:11: metrics must be a table ([metrics])"});
 }
 
 BOOST_AUTO_TEST_CASE(missing_default_file_means_defaults_but_named_file_must_exist)

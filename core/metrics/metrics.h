@@ -1,0 +1,53 @@
+// authwall's metrics in the OpenMetrics text format (https://openmetrics.io)
+// or the Prometheus text format of node_exporter's textfile collector:
+// `authctl metrics` prints them and authwall-cgroupd can write them to a
+// file ([metrics] in authwall.toml).
+// One function makes the text for both; docs/INTEGRATIONS.md ("Metrics")
+// lists every metric.
+#pragma once
+
+#include "core/base/result.h"
+#include "core/dataplane/maps.h"
+#include "core/metrics/reloads.h"
+#include "core/policy/config.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace authwall {
+
+// What one scrape read, before it is written as text.
+struct MetricsSnapshot {
+    struct Policy {
+        std::string name;
+        uint64_t logins = 0, containers = 0; // open sessions
+        SessionStats counters;               // open sessions' and ended ones' (policy_totals)
+    };
+    bool up = false;                     // maps pinned and programs attached
+    std::map<uint32_t, Policy> policies; // by policy id
+    uint64_t events_suppressed = 0;
+    std::optional<ReloadRecord> reloads;
+    PinnedMaps::Fill sessions_fill, users_fill;
+    struct NftDrift {
+        bool table_present = false;
+        uint64_t missing = 0, stray = 0;
+    };
+    std::optional<NftDrift> nft; // only with nft_mirror on
+};
+
+// Reads everything from the pins under config.pin_dir and the loader's
+// reload record in config.run_dir. No pins at all is not an error: the
+// snapshot says up = false. Errors: pins that exist but cannot be read.
+Result<MetricsSnapshot> read_metrics(const Config& config);
+
+// The text of a snapshot: OpenMetrics (ending with "# EOF"), or the
+// Prometheus text format (the same samples; a counter's TYPE and HELP name
+// its _total samples, no UNIT, no EOF).
+std::string render_metrics(const MetricsSnapshot& snapshot, MetricsFormat format = MetricsFormat::OpenMetrics);
+
+// Both: what `authctl metrics` prints and cgroupd writes.
+Result<std::string> collect_metrics(const Config& config, MetricsFormat format = MetricsFormat::OpenMetrics);
+
+} // namespace authwall
