@@ -28,10 +28,12 @@ constexpr int kRanges = -4; // the range policy's row
 void print_range_entries(const std::vector<Policy>& range_policy)
 {
     std::printf("\ntrie entries per port range: one per port before, one per block of 2^k ports now\n");
-    std::printf("%14s %10s %8s\n", "range", "per port", "blocks");
-    for (auto [first, last] : {std::pair{22, 22}, {443, 444}, {8000, 8999}, {1, 1023}, {1024, 65535}, {1, 65534}})
-        std::printf("%8d-%-5d %10d %8zu\n", first, last, last - first + 1,
+    std::printf("%12s %10s %8s\n", "range", "per port", "blocks");
+    for (auto [first, last] : {std::pair{22, 22}, {443, 444}, {8000, 8999}, {1, 1023}, {1024, 65535}, {1, 65534}}) {
+        std::string range = std::to_string(first) + "-" + std::to_string(last);
+        std::printf("%12s %10d %8zu\n", range.c_str(), last - first + 1,
                     port_blocks(PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)}).size());
+    }
     auto compiled = compile_policies(range_policy, Fallback{});
     if (!compiled)
         die(compiled.error().message());
