@@ -2,7 +2,8 @@
 // 10 000 and 100 000 rules and for a policy of four port ranges, side by
 // side in one run. Ratios are against the 10-rule policy. Then the trie
 // entries a port range takes: one per port before ranges were stored as
-// blocks, one per block now. Needs root; throwaway cgroup and pins.
+// blocks, one per block of every size, and one per block of the sizes the
+// compiler uses. Needs root; throwaway cgroup and pins.
 #include "bench/harness.h"
 #include "core/policy/compiler.h"
 #include "core/policy/policy_file.h"
@@ -27,12 +28,15 @@ constexpr int kRanges = -4; // the range policy's row
 
 void print_range_entries(const std::vector<Policy>& range_policy)
 {
-    std::printf("\ntrie entries per port range: one per port before, one per block of 2^k ports now\n");
-    std::printf("%12s %10s %8s\n", "range", "per port", "blocks");
+    std::printf("\ntrie entries per port range: one per port before; one per block of 2^k ports with every k;\n"
+                "one per block of 1, 16, 256 or 4096 ports now (kPortBlockStep %u)\n",
+                kPortBlockStep);
+    std::printf("%12s %10s %10s %8s\n", "range", "per port", "every k", "now");
     for (auto [first, last] : {std::pair{22, 22}, {443, 444}, {8000, 8999}, {1, 1023}, {1024, 65535}, {1, 65534}}) {
         std::string range = std::to_string(first) + "-" + std::to_string(last);
-        std::printf("%12s %10d %8zu\n", range.c_str(), last - first + 1,
-                    port_blocks(PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)}).size());
+        PortRange r{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
+        std::printf("%12s %10d %10zu %8zu\n", range.c_str(), last - first + 1, port_blocks(r, 1).size(),
+                    port_blocks(r).size());
     }
     auto compiled = compile_policies(range_policy, Fallback{});
     if (!compiled)

@@ -138,9 +138,10 @@ struct aw_user {
  * bits.
  *
  * proto 0 = any protocol, port 0 = any port. A port range is stored as
- * aligned blocks of 2^port_bits ports (port_bits 0: one port; a range needs
- * at most 30 blocks: 1-65534 takes 1, 2-3, 4-7, ..., 32768-49151, ...,
- * 65534). A lookup probes (proto, port), (proto, port & ~(2^b - 1), b) for
+ * aligned blocks of 2^port_bits ports (port_bits 0: one port). The compiler
+ * decides which sizes it uses (core/policy/compiler.h, kPortBlockStep: 1,
+ * 16, 256 and 4096 ports, at most 104 blocks per range); every size in use
+ * costs one probe. A lookup probes (proto, port), (proto, port & ~(2^b - 1), b) for
  * each block size b the policy uses (AW_POLICY_BLOCK_SIZE), (proto, any)
  * and (any, any): each probe is the class of one entry shape, and a flow's
  * port lies in at most one block of each size. The compiler guarantees

@@ -118,10 +118,11 @@ class EntryBuilder {
         if (!inserted && e.value.verdict == AW_VERDICT_DENY)
             it->second = e; // deny beats allow on the same key
         if (entries_.size() > limits_.max_entries)
-            return Error::msg("compile policy", policy_name,
-                              "more than " + std::to_string(limits_.max_entries) +
-                                  " trie entries (a port range takes up to 30, one per block of 2^k ports); raise "
-                                  "limits.policy_entries or merge rules");
+            return Error::msg(
+                "compile policy", policy_name,
+                "more than " + std::to_string(limits_.max_entries) +
+                    " trie entries (a port range takes up to 104, one per block of 1, 16, 256 or 4096 ports); raise "
+                    "limits.policy_entries or merge rules");
         return {};
     }
 
@@ -144,17 +145,19 @@ Policy fallback_policy(const Fallback& fallback)
 
 } // namespace
 
-std::vector<PortBlock> port_blocks(const PortRange& range)
+std::vector<PortBlock> port_blocks(const PortRange& range, unsigned step)
 {
     if (range.any())
         return {PortBlock{}};
     std::vector<PortBlock> out;
     uint32_t next = range.first; // 32 bits: the last block may end at 65535
     while (next <= range.last) {
-        // The largest block that starts aligned at `next` and ends within the range.
+        // The largest block of 2^(a multiple of step) ports that starts
+        // aligned at `next` and ends within the range.
         unsigned bits = std::min<unsigned>(std::countr_zero(next), AW_PORT_BLOCK_BITS_MAX);
+        bits -= bits % step;
         while (next + (1u << bits) - 1 > range.last)
-            --bits;
+            bits -= step;
         out.push_back({static_cast<uint16_t>(next), static_cast<uint8_t>(bits)});
         next += 1u << bits;
     }

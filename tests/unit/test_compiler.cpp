@@ -48,7 +48,7 @@ deny = ["169.254.169.254"]
 [policy.ops.ingress]
 from_rhost_only = true
 [policy.ops.bind]
-deny = ["tcp 1-3"]
+deny = ["tcp 4096-8191"]
 [policy.ops.sockets]
 deny_families = ["packet", "raw"]
 )");
@@ -57,9 +57,9 @@ deny_families = ["packet", "raw"]
     uint32_t id = c->ids.at("ops");
     BOOST_TEST(id == 1u);
 
-    // meta + 4 egress (443 and 444 are two single-port blocks) + 1 deny +
-    // 2 bind (1, and the block 2-3) + fallback meta
-    BOOST_TEST(c->entries.size() == 1u + 4u + 1u + 2u + 1u);
+    // meta + 4 egress (443 and 444 are two single ports) + 1 deny + 1 bind
+    // (4096-8191 is one block) + fallback meta
+    BOOST_TEST(c->entries.size() == 1u + 4u + 1u + 1u + 1u);
 
     auto meta = find(*c, id, AW_DIR_META, 0, 0, "any");
     BOOST_REQUIRE(meta);
@@ -67,12 +67,12 @@ deny_families = ["packet", "raw"]
     BOOST_TEST(meta->value.ingress_default == AW_VERDICT_DENY); // implied by from_rhost_only
     BOOST_TEST(meta->value.bind_default == AW_VERDICT_ALLOW);
     // The probe classes: egress has (proto, port) allows and an (any, any)
-    // deny, bind a (proto, port) deny and a block of 2 ports, ingress no
-    // rule at all.
+    // deny, bind a block of 4096 ports and no single port, ingress no rule
+    // at all.
     BOOST_TEST(meta->value.flags ==
                (AW_POLICY_INGRESS_FROM_RHOST | AW_POLICY_DENY_RAW | AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_PORT) |
-                AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_ANY) | AW_POLICY_HAS_CLASS(AW_DIR_BIND, AW_CLASS_PORT) |
-                AW_POLICY_HAS_BLOCKS(AW_DIR_BIND) | AW_POLICY_BLOCK_SIZE(1)));
+                AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_ANY) | AW_POLICY_HAS_BLOCKS(AW_DIR_BIND) |
+                AW_POLICY_BLOCK_SIZE(12)));
     BOOST_TEST(meta->value.denied_families == (1ULL << AF_PACKET));
     BOOST_TEST(meta->key.prefixlen == AW_RULE_KEY_FIXED_BITS);
 
@@ -88,9 +88,8 @@ deny_families = ["packet", "raw"]
     auto meta_ip = find(*c, id, AW_DIR_EGRESS, 0, 0, "169.254.169.254");
     BOOST_REQUIRE(meta_ip);
     BOOST_TEST(meta_ip->value.verdict == AW_VERDICT_DENY);
-    BOOST_TEST(find(*c, id, AW_DIR_BIND, IPPROTO_TCP, 1, "any"));
-    BOOST_TEST(find(*c, id, AW_DIR_BIND, IPPROTO_TCP, 2, "any", 1));
-    BOOST_TEST(!find(*c, id, AW_DIR_BIND, IPPROTO_TCP, 3, "any"));
+    BOOST_TEST(find(*c, id, AW_DIR_BIND, IPPROTO_TCP, 4096, "any", 12));
+    BOOST_TEST(!find(*c, id, AW_DIR_BIND, IPPROTO_TCP, 4096, "any"));
 
     auto fallback = find(*c, AW_POLICY_FALLBACK, AW_DIR_META, 0, 0, "any");
     BOOST_REQUIRE(fallback);
@@ -153,30 +152,42 @@ BOOST_AUTO_TEST_CASE(fallback_kinds)
 
 BOOST_AUTO_TEST_CASE(entry_limit_is_enforced_with_advice)
 {
-    // 16 blocks for the range, a meta entry, and the fallback's.
     auto policies = parse("[policy.wide.egress]\nallow = [\"any tcp 1024-65000\"]\n");
-    BOOST_TEST(compile_policies(policies, Fallback{}, {}, CompileLimits{18}).ok());
-    auto c = compile_policies(policies, Fallback{}, {}, CompileLimits{17});
+    size_t entries = port_blocks(PortRange{1024, 65000}).size() + 2; // a meta entry, and the fallback's
+    BOOST_TEST(compile_policies(policies, Fallback{}, {}, CompileLimits{entries}).ok());
+    auto c = compile_policies(policies, Fallback{}, {}, CompileLimits{entries - 1});
     BOOST_REQUIRE(!c.ok());
-    BOOST_TEST(c.error().message().find("more than 17 trie entries") != std::string::npos);
+    BOOST_TEST(c.error().message().find("more than " + std::to_string(entries - 1) + " trie entries") !=
+               std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(port_ranges_are_aligned_blocks)
 {
     BOOST_TEST((port_blocks(PortRange{}) == std::vector<PortBlock>{{0, 0}})); // any port
     BOOST_TEST((port_blocks(PortRange{22, 22}) == std::vector<PortBlock>{{22, 0}}));
-    BOOST_TEST((port_blocks(PortRange{1024, 65535}) ==
-                std::vector<PortBlock>{{1024, 10}, {2048, 11}, {4096, 12}, {8192, 13}, {16384, 14}, {32768, 15}}));
-    BOOST_TEST(port_blocks(PortRange{1, 1023}).size() == 10u);  // 1, 2-3, ..., 512-1023
-    BOOST_TEST(port_blocks(PortRange{1, 65534}).size() == 30u); // the worst case
     BOOST_TEST((port_blocks(PortRange{65535, 65535}) == std::vector<PortBlock>{{65535, 0}}));
+    // Blocks of every size: the fewest entries.
+    BOOST_TEST((port_blocks(PortRange{1024, 65535}, 1) ==
+                std::vector<PortBlock>{{1024, 10}, {2048, 11}, {4096, 12}, {8192, 13}, {16384, 14}, {32768, 15}}));
+    BOOST_TEST(port_blocks(PortRange{1, 1023}, 1).size() == 10u);  // 1, 2-3, ..., 512-1023
+    BOOST_TEST(port_blocks(PortRange{1, 65534}, 1).size() == 30u); // the worst case
+    // Blocks of 1, 16, 256 and 4096 ports (kPortBlockStep 4): 1024-4095 in
+    // 12 blocks of 256, then 15 of 4096.
+    auto hex = port_blocks(PortRange{1024, 65535}, 4);
+    BOOST_REQUIRE_EQUAL(hex.size(), 27u);
+    BOOST_TEST((hex.front() == PortBlock{1024, 8}));
+    BOOST_TEST((hex[12] == PortBlock{4096, 12}));
+    BOOST_TEST((hex.back() == PortBlock{61440, 12}));
+    BOOST_TEST(port_blocks(PortRange{1, 1023}, 4).size() == 33u);
+    BOOST_TEST(port_blocks(PortRange{1, 65534}, 4).size() == 104u);
 
     // Random ranges (and every range of a small window): each port of the
     // range lies in exactly one block, no other port does, every block is
-    // aligned to its size, and a range never needs more than 30 blocks.
+    // aligned to its size and of an allowed size, and the count stays in
+    // its bound (30 entries for every size, 104 for a step of 4).
     std::mt19937 rng(17);
     std::vector<PortRange> ranges;
-    for (int i = 0; i < 2000; ++i) {
+    for (int i = 0; i < 1000; ++i) {
         auto a = static_cast<uint16_t>(1 + rng() % 65535), b = static_cast<uint16_t>(1 + rng() % 65535);
         ranges.push_back(PortRange{std::min(a, b), std::max(a, b)});
     }
@@ -184,21 +195,23 @@ BOOST_AUTO_TEST_CASE(port_ranges_are_aligned_blocks)
         for (uint16_t b = a; b <= 70; ++b)
             ranges.push_back(PortRange{a, b});
     std::vector<uint8_t> hits(65536);
-    for (const auto& r : ranges) {
-        std::fill(hits.begin(), hits.end(), 0);
-        auto blocks = port_blocks(r);
-        BOOST_TEST(blocks.size() <= 30u);
-        for (const auto& block : blocks) {
-            BOOST_TEST(block.bits <= AW_PORT_BLOCK_BITS_MAX);
-            BOOST_TEST(block.first % (1u << block.bits) == 0u);
-            for (uint32_t p = block.first; p < block.first + (1u << block.bits); ++p)
-                ++hits[p];
+    for (unsigned step : {1u, 2u, 4u, kPortBlockStep})
+        for (const auto& r : ranges) {
+            std::fill(hits.begin(), hits.end(), 0);
+            auto blocks = port_blocks(r, step);
+            BOOST_TEST(blocks.size() <= (step == 1 ? 30u : step == 2 ? 44u : 104u));
+            for (const auto& block : blocks) {
+                BOOST_TEST(block.bits <= AW_PORT_BLOCK_BITS_MAX);
+                BOOST_TEST(block.bits % step == 0u);
+                BOOST_TEST(block.first % (1u << block.bits) == 0u);
+                for (uint32_t p = block.first; p < block.first + (1u << block.bits); ++p)
+                    ++hits[p];
+            }
+            bool exact = true;
+            for (uint32_t p = 0; p < hits.size(); ++p)
+                exact &= hits[p] == ((p >= r.first && p <= r.last) ? 1 : 0);
+            BOOST_TEST(exact, "range " << r.first << "-" << r.last << ", step " << step);
         }
-        bool exact = true;
-        for (uint32_t p = 0; p < hits.size(); ++p)
-            exact &= hits[p] == ((p >= r.first && p <= r.last) ? 1 : 0);
-        BOOST_TEST(exact, "range " << r.first << "-" << r.last);
-    }
 }
 
 namespace {

@@ -35,7 +35,7 @@ deny_families = ["packet", "raw"]
     BOOST_TEST((views[0].egress.default_verdict == Verdict::Deny));
     const auto& ops = views[1];
     BOOST_TEST(ops.name == "ops");
-    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 16 entries)\n"
+    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 40 entries)\n"
                                      "  egress: default deny\n"
                                      "    deny 169.254.169.254\n"
                                      "    allow 10.20.0.0/16 tcp 22\n"
