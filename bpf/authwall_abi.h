@@ -96,6 +96,15 @@ enum aw_layer {
 #define AW_CLASS_ANY 2   /* (any proto, any port) */
 #define AW_POLICY_HAS_CLASS(dir, cls) (1u << (8 + 3 * ((dir)-1) + (cls)))
 
+/* Port blocks (see aw_rule_key.port_bits): the direction has rules stored as
+ * blocks of 2^bits ports (bits 1..15), and which block sizes the policy uses
+ * in any direction. A direction with blocks probes every size in use. Bits
+ * of the meta flags: 0-1 the policy flags above, 5-7 HAS_BLOCKS, 8-16
+ * HAS_CLASS, 17-31 BLOCK_SIZE (2-4 are free). */
+#define AW_PORT_BLOCK_BITS_MAX 15
+#define AW_POLICY_HAS_BLOCKS(dir) (1u << (4 + (dir)))
+#define AW_POLICY_BLOCK_SIZE(bits) (1u << (16 + (bits)))
+
 /* Policy id 0 is reserved for the fallback ("unmatched") policy: a session
  * whose policy id has no meta entry in the active generation is enforced with
  * policy 0; if that is missing too, it is denied (fail closed). */
@@ -131,26 +140,38 @@ struct aw_user {
  * Policy rules: one LPM trie per generation, holding every rule of every
  * policy. Addresses are IPv6 or v4-mapped IPv6, so one trie serves both
  * families (and an IPv6 socket talking to ::ffff:a.b.c.d meets the IPv4
- * rules). The prefix always covers policy_id, dir, proto and port fully
- * (64 bits) and then `addr` up to 128 more bits.
+ * rules). The prefix always covers policy_id, dir, proto, port and
+ * port_bits fully (AW_RULE_KEY_FIXED_BITS) and then `addr` up to 128 more
+ * bits.
  *
- * proto 0 = any protocol, port 0 = any port. A lookup probes (proto, port),
- * (proto, any) and (any, any): three probes, whatever the rule count. The
- * compiler guarantees that within one (policy, dir, proto, port) class the
- * longest match carries the right verdict (an allow covered by a deny of the
- * same class is dropped), and the data plane lets any DENY of the three
- * probes win over any ALLOW.
+ * proto 0 = any protocol, port 0 = any port. A port range is stored as
+ * aligned blocks of 2^port_bits ports (port_bits 0: one port). The compiler
+ * decides which sizes it uses (core/policy/compiler.h, kPortBlockStep: 1,
+ * 16, 256 and 4096 ports, at most 104 blocks per range); every size in use
+ * costs one probe. A lookup probes (proto, port), (proto, port & ~(2^b - 1), b) for
+ * each block size b the policy uses (AW_POLICY_BLOCK_SIZE), (proto, any)
+ * and (any, any): each probe is the class of one entry shape, and a flow's
+ * port lies in at most one block of each size. The compiler guarantees
+ * that within one (policy, dir, proto, port, port_bits) class the longest
+ * match carries the right verdict (an allow covered by a deny of the same
+ * class is dropped), and the data plane lets any DENY of the probes win over
+ * any ALLOW. Together: a flow is denied when any deny rule matches it,
+ * whatever class each rule's entries fell into (a deny of port 22 inside
+ * an allowed 1-1023 is its own (proto, 22) entry, found by the first
+ * probe); else allowed when any allow rule matches it.
  */
 struct aw_rule_key {
     __u32 prefixlen;
     __u32 policy_id; /* big endian: the trie compares bytes MSB first */
     __u8 dir;        /* enum aw_dir */
     __u8 proto;      /* IPPROTO_*, 0 = any */
-    __u16 port;      /* network byte order, 0 = any */
+    __u16 port;      /* network byte order, 0 = any; with port_bits: the block's first port */
+    __u8 port_bits;  /* the entry covers ports port .. port + 2^port_bits - 1 */
+    __u8 reserved[3];
     __u8 addr[16];
 };
 
-#define AW_RULE_KEY_FIXED_BITS 64 /* policy_id + dir + proto + port */
+#define AW_RULE_KEY_FIXED_BITS 96 /* policy_id + dir + proto + port + port_bits + reserved */
 
 /* Rule flags (aw_rule_val.rule_flags on a rule entry). */
 #define AW_RULE_LOG (1u << 0) /* report every match (AW_EVENT_LOG when it allows) */

@@ -38,10 +38,12 @@ static __always_inline void note_hit(struct rule_hit* hit, const struct aw_rule_
     hit->flags = v->rule_flags;
 }
 
-/* Up to three probes: (proto, port), (proto, any port), (any proto, any
- * port), each only when the policy has rules of that class in `dir` (the
- * meta entry's flags). Any DENY wins, then any ALLOW, else
- * AW_VERDICT_NONE. *hit is the deny, or the most specific allow. */
+/* The probes of one flow, each only when the policy has rules of that class
+ * in `dir` (the meta entry's flags): (proto, port); (proto, the block of
+ * 2^b ports that holds port, b) for each block size b in use; (proto, any
+ * port); (any proto, any port). Any DENY wins, then any ALLOW, else
+ * AW_VERDICT_NONE (bpf/authwall_abi.h, aw_rule_key). *hit is the deny, or
+ * the most specific allow. */
 static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* meta, __u32 policy_id, __u8 dir,
                                          const struct flow* f, struct rule_hit* hit)
 {
@@ -65,6 +67,29 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
                 return AW_VERDICT_DENY;
             seen = v->verdict;
         }
+    }
+    if (f->proto && f->port && (classes & AW_POLICY_HAS_BLOCKS(dir))) {
+        __u16 port = bpf_ntohs(f->port);
+        /* A bounded loop, not unrolled: it is inlined at every decision. */
+#pragma clang loop unroll(disable)
+        for (__u32 bits = 1; bits <= AW_PORT_BLOCK_BITS_MAX; bits++) {
+            if (!(classes & AW_POLICY_BLOCK_SIZE(bits)))
+                continue;
+            key.port_bits = bits;
+            key.port = bpf_htons(port & (__u16)(0xffffu << bits));
+            v = bpf_map_lookup_elem(trie, &key);
+            if (v) {
+                if (v->verdict == AW_VERDICT_DENY) {
+                    note_hit(hit, v);
+                    return AW_VERDICT_DENY;
+                }
+                if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
+                    note_hit(hit, v);
+                    seen = AW_VERDICT_ALLOW;
+                }
+            }
+        }
+        key.port_bits = 0;
     }
     key.port = 0;
     if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO))) {

@@ -4,7 +4,7 @@
  * that the next question of the same process costs one slot lookup: a
  * process outside authwall gets its verdict without the cgroup walk and the
  * user lookup, and a confined one passes to a destination it was allowed a
- * moment ago without them and without the meta entry and up to three LPM
+ * moment ago without them and without the meta entry and the LPM
  * probes per layer.
  *
  * A slot belongs to a subject key: the generation, the task's own cgroup and

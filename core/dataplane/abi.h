@@ -13,11 +13,12 @@ extern "C" {
 static_assert(sizeof(aw_session) == 40, "aw_session layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_session, rhost) == 16);
 static_assert(offsetof(aw_session, opened_ns) == 32);
-static_assert(sizeof(aw_rule_key) == 28, "aw_rule_key layout changed: bump AW_ABI_VERSION");
+static_assert(sizeof(aw_rule_key) == 32, "aw_rule_key layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_rule_key, policy_id) == 4);
 static_assert(offsetof(aw_rule_key, dir) == 8);
 static_assert(offsetof(aw_rule_key, port) == 10);
-static_assert(offsetof(aw_rule_key, addr) == 12);
+static_assert(offsetof(aw_rule_key, port_bits) == 12);
+static_assert(offsetof(aw_rule_key, addr) == 16);
 static_assert(sizeof(aw_rule_val) == 24, "aw_rule_val layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_rule_val, rule) == 16);
 static_assert(sizeof(aw_stats) == 8 * (5 + AW_HOOK_COUNT));
@@ -34,4 +35,10 @@ static_assert(offsetof(aw_user, denied) == 16);
 static_assert(sizeof(aw_event_budget) == 24);
 static_assert(sizeof(aw_settings) == 16);
 static_assert(sizeof(aw_policy_name) == AW_POLICY_NAME_MAX + 8);
-static_assert(AW_RULE_KEY_FIXED_BITS == 8 * (sizeof(__u32) + 2 * sizeof(__u8) + sizeof(__u16)));
+static_assert(AW_RULE_KEY_FIXED_BITS == 8 * (offsetof(aw_rule_key, addr) - offsetof(aw_rule_key, policy_id)));
+// The meta flags' fields must not overlap (bpf/authwall_abi.h lists them).
+static_assert(((AW_POLICY_INGRESS_FROM_RHOST | AW_POLICY_DENY_RAW) &
+               (AW_POLICY_HAS_BLOCKS(AW_DIR_EGRESS) | AW_POLICY_HAS_BLOCKS(AW_DIR_BIND))) == 0);
+static_assert(AW_POLICY_HAS_BLOCKS(AW_DIR_BIND) < AW_POLICY_HAS_CLASS(AW_DIR_EGRESS, AW_CLASS_PORT));
+static_assert(AW_POLICY_HAS_CLASS(AW_DIR_BIND, AW_CLASS_ANY) < AW_POLICY_BLOCK_SIZE(1));
+static_assert(AW_POLICY_BLOCK_SIZE(AW_PORT_BLOCK_BITS_MAX) == 1u << 31);

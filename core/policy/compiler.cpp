@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
@@ -17,14 +18,20 @@ std::string_view key_bytes(const aw_rule_key& k)
     return {reinterpret_cast<const char*>(&k), sizeof(k)};
 }
 
-// The probe classes a direction has rules in (AW_POLICY_HAS_CLASS).
+// The probe classes a direction has rules in (AW_POLICY_HAS_CLASS), and
+// the port block sizes it uses (AW_POLICY_HAS_BLOCKS, AW_POLICY_BLOCK_SIZE).
 uint32_t rule_classes(uint8_t dir, const RuleSet& set)
 {
     uint32_t flags = 0;
     for (const auto* rules : {&set.allow, &set.deny})
         for (const auto& r : *rules) {
-            int cls = r.protocol == 0 ? AW_CLASS_ANY : r.ports.any() ? AW_CLASS_PROTO : AW_CLASS_PORT;
-            flags |= AW_POLICY_HAS_CLASS(dir, cls);
+            if (r.protocol == 0 || r.ports.any()) {
+                flags |= AW_POLICY_HAS_CLASS(dir, r.protocol == 0 ? AW_CLASS_ANY : AW_CLASS_PROTO);
+                continue;
+            }
+            for (const auto& block : port_blocks(r.ports))
+                flags |= block.bits == 0 ? AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT)
+                                         : AW_POLICY_HAS_BLOCKS(dir) | AW_POLICY_BLOCK_SIZE(block.bits);
         }
     return flags;
 }
@@ -73,11 +80,9 @@ class EntryBuilder {
   private:
     Status add(uint32_t id, uint8_t dir, const Rule& rule, Verdict verdict, const std::string& policy_name)
     {
-        unsigned first = rule.ports.any() ? 0 : rule.ports.first;
-        unsigned last = rule.ports.any() ? 0 : rule.ports.last;
-        for (unsigned port = first; port <= last; ++port) {
+        for (const auto& block : port_blocks(rule.ports)) {
             CompiledEntry e;
-            e.key = make_rule_key(id, dir, rule.protocol, static_cast<uint16_t>(port), rule.prefix);
+            e.key = make_rule_key(id, dir, rule.protocol, block.first, rule.prefix, block.bits);
             e.value.verdict = static_cast<uint8_t>(verdict);
             e.value.rule = rule.id;
             e.value.rule_flags = rule.log ? AW_RULE_LOG : 0;
@@ -93,6 +98,10 @@ class EntryBuilder {
         return {};
     }
 
+    // A deny of the same class (policy, dir, proto, port block) whose prefix
+    // holds the allow's: in that class the longest match would be the allow.
+    // A deny of another class (a port inside an allowed block) is found by
+    // its own probe and wins there.
     bool covered_by_deny(const aw_rule_key& key, const Prefix& prefix) const
     {
         for (unsigned bits = 0; bits <= prefix.bits(); ++bits) {
@@ -112,10 +121,11 @@ class EntryBuilder {
         if (!inserted && e.value.verdict == AW_VERDICT_DENY)
             it->second = e; // deny beats allow on the same key
         if (entries_.size() > limits_.max_entries)
-            return Error::msg("compile policy", policy_name,
-                              "more than " + std::to_string(limits_.max_entries) +
-                                  " trie entries (port ranges expand to one entry per port); raise "
-                                  "limits.policy_entries or narrow the ranges");
+            return Error::msg(
+                "compile policy", policy_name,
+                "more than " + std::to_string(limits_.max_entries) +
+                    " trie entries (a port range takes up to 104, one per block of 1, 16, 256 or 4096 ports); raise "
+                    "limits.policy_entries or merge rules");
         return {};
     }
 
@@ -139,7 +149,27 @@ Policy fallback_policy(const Fallback& fallback)
 
 } // namespace
 
-aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16_t port_host, const Prefix& prefix)
+std::vector<PortBlock> port_blocks(const PortRange& range, unsigned step)
+{
+    if (range.any())
+        return {PortBlock{}};
+    std::vector<PortBlock> out;
+    uint32_t next = range.first; // 32 bits: the last block may end at 65535
+    while (next <= range.last) {
+        // The largest block of 2^(a multiple of step) ports that starts
+        // aligned at `next` and ends within the range.
+        unsigned bits = std::min<unsigned>(std::countr_zero(next), AW_PORT_BLOCK_BITS_MAX);
+        bits -= bits % step;
+        while (next + (1u << bits) - 1 > range.last)
+            bits -= step;
+        out.push_back({static_cast<uint16_t>(next), static_cast<uint8_t>(bits)});
+        next += 1u << bits;
+    }
+    return out;
+}
+
+aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16_t port_host, const Prefix& prefix,
+                          uint8_t port_bits)
 {
     aw_rule_key k{};
     k.prefixlen = AW_RULE_KEY_FIXED_BITS + prefix.bits();
@@ -147,6 +177,7 @@ aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16
     k.dir = dir;
     k.proto = proto;
     k.port = htons(port_host);
+    k.port_bits = port_bits;
     std::memcpy(k.addr, prefix.address().bytes().data(), 16);
     return k;
 }

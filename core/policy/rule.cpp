@@ -45,6 +45,25 @@ std::optional<uint16_t> parse_port(std::string_view text)
     return static_cast<uint16_t>(value);
 }
 
+bool is_number(std::string_view text)
+{
+    return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A bare number where a protocol name stands: "10.0.0.0/8 22" once meant IP
+// protocol 22, which is never what "port 22" wanted.
+RuleError bare_number(const Token& tok)
+{
+    std::string n(tok.text);
+    std::string message = "'" + n + "' is not a protocol name: ";
+    if (!parse_port(tok.text))
+        return RuleError{tok.column, message + "expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255"};
+    message += "write 'tcp " + n + "' or 'udp " + n + "' for a port";
+    if (parse_protocol_number(tok.text))
+        message += ", 'proto " + n + "' for IP protocol " + n;
+    return RuleError{tok.column, message};
+}
+
 // The address part, tokens[0]: optional when the rule starts with a
 // protocol. Advances `next` past it when it is there.
 std::optional<RuleError> read_address(const Token& first, Rule& rule, size_t& next)
@@ -57,22 +76,41 @@ std::optional<RuleError> read_address(const Token& first, Rule& rule, size_t& ne
             return RuleError{first.column, why};
         rule.prefix = *prefix;
         next = 1;
-    } else if (!parse_protocol(first.text)) {
+    } else if (is_number(first.text)) {
+        return bare_number(first);
+    } else if (first.text != "proto" && !parse_protocol(first.text)) {
         return RuleError{first.column,
                          "'" + std::string(first.text) +
-                             "' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)"};
+                             "' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ..., proto N)"};
     }
     return std::nullopt;
 }
 
-std::optional<RuleError> read_protocol(const Token& tok, Rule& rule)
+// A protocol name, or "proto N" for a protocol by number. Advances `next`
+// past what it read.
+std::optional<RuleError> read_protocol(const std::vector<Token>& tokens, Rule& rule, size_t& next)
 {
+    const Token& tok = tokens[next];
+    if (tok.text == "proto") {
+        if (next + 1 == tokens.size())
+            return RuleError{tok.column + tok.text.size(), "'proto' needs an IP protocol number 1-255"};
+        const Token& number = tokens[next + 1];
+        auto protocol = parse_protocol_number(number.text);
+        if (!protocol)
+            return RuleError{number.column, "'" + std::string(number.text) + "' is not an IP protocol number (1-255)"};
+        rule.protocol = *protocol;
+        next += 2;
+        return std::nullopt;
+    }
+    if (is_number(tok.text))
+        return bare_number(tok);
     auto protocol = parse_protocol(tok.text);
     if (!protocol)
         return RuleError{tok.column,
                          "'" + std::string(tok.text) +
-                             "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255"};
+                             "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255"};
     rule.protocol = *protocol;
+    ++next;
     return std::nullopt;
 }
 
@@ -115,6 +153,11 @@ std::optional<uint8_t> parse_protocol(std::string_view text)
         return IPPROTO_SCTP;
     if (text == "udplite")
         return IPPROTO_UDPLITE;
+    return std::nullopt;
+}
+
+std::optional<uint8_t> parse_protocol_number(std::string_view text)
+{
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (!text.empty() && ec == std::errc() && ptr == text.data() + text.size() && value >= 1 && value <= 255)
@@ -160,11 +203,9 @@ std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
     size_t next = 0;
     if (auto e = read_address(tokens[0], rule, next))
         return fail(std::move(*e));
-    if (next < tokens.size()) {
-        if (auto e = read_protocol(tokens[next], rule))
+    if (next < tokens.size())
+        if (auto e = read_protocol(tokens, rule, next))
             return fail(std::move(*e));
-        ++next;
-    }
     if (next < tokens.size()) {
         if (auto e = read_ports(tokens[next], rule))
             return fail(std::move(*e));
@@ -190,8 +231,11 @@ bool Rule::covered_by(const Rule& other) const
 std::string Rule::str() const
 {
     std::string out = prefix.str();
+    // A protocol without a name is written "proto N": a bare number there
+    // is an error (it was too easily read as a port).
     if (protocol != 0)
-        out += " " + protocol_name(protocol);
+        out += " " + (parse_protocol(protocol_name(protocol)) ? protocol_name(protocol)
+                                                              : "proto " + std::to_string(protocol));
     if (!ports.any()) {
         out += " " + std::to_string(ports.first);
         if (ports.last != ports.first)

@@ -1,7 +1,9 @@
 // Rule strings of the policy language: "ADDR[/LEN] [PROTO [PORT[-PORT]]]",
-// "PROTO [PORT[-PORT]]" (any address), or "any". Examples:
+// "PROTO [PORT[-PORT]]" (any address), or "any". PROTO is a name (tcp, udp,
+// icmp, icmpv6, sctp, udplite) or "proto N" for IP protocol N: a bare number
+// is an error, since "10.0.0.0/8 22" reads like port 22. Examples:
 //   "10.20.0.0/16 tcp 22"   "10.0.0.53 udp 53"   "2001:db8::/32 tcp 443-444"
-//   "169.254.169.254"       "tcp 1-1023"         "any icmp"
+//   "169.254.169.254"       "tcp 1-1023"         "any icmp"   "10.0.0.0/8 proto 47"
 #pragma once
 
 #include "core/base/net.h"
@@ -30,7 +32,7 @@ struct Rule {
     uint32_t id = 0;  // its number within its policy (1..), in events; 0 = not numbered
     bool log = false; // report every match ({ rule = "...", log = true })
 
-    std::string str() const; // canonical form
+    std::string str() const; // canonical form: "proto N" for a protocol without a name
     // True when every flow this rule matches is also matched by `other`.
     bool covered_by(const Rule& other) const;
 };
@@ -43,8 +45,10 @@ struct RuleError {
 // Parses one rule; on error fills `error` (column + message) and returns nullopt.
 std::optional<Rule> parse_rule(std::string_view text, RuleError* error = nullptr);
 
-// "tcp" → 6, "udp" → 17, "icmp" → 1, "icmpv6" → 58, "sctp" → 132, or a number 1..255.
+// "tcp" → 6, "udp" → 17, "icmp" → 1, "icmpv6" → 58, "sctp" → 132, "udplite" → 136.
 std::optional<uint8_t> parse_protocol(std::string_view text);
+// "1".."255": the number after "proto".
+std::optional<uint8_t> parse_protocol_number(std::string_view text);
 std::string protocol_name(uint8_t protocol);
 
 } // namespace authwall

@@ -15,14 +15,42 @@ struct FlatRule {
     Verdict verdict;
     Prefix prefix;
     uint8_t proto;
-    uint16_t port; // host order, 0 = any
-    uint32_t rule; // its number in the policy
+    uint32_t first, last; // a port block, host order; 0, 0 = any
+    uint32_t rule;        // its number in the policy
     bool log;
 };
 
 auto order_key(const FlatRule& r)
 {
-    return std::make_tuple(r.dir, r.verdict == Verdict::Deny ? 0 : 1, r.proto, r.prefix, r.rule, r.port);
+    return std::make_tuple(r.dir, r.verdict == Verdict::Deny ? 0 : 1, r.proto, r.prefix, r.rule, r.first);
+}
+
+// Sorts a policy's entries into rules: runs of adjacent port blocks of one
+// rule with the same everything else fold back into its range.
+void fold_rules(std::vector<FlatRule>& rules, PolicyView& v)
+{
+    std::sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
+    for (size_t i = 0; i < rules.size();) {
+        size_t j = i + 1;
+        while (j < rules.size() && rules[j].first != 0 && rules[j].dir == rules[i].dir &&
+               rules[j].verdict == rules[i].verdict && rules[j].proto == rules[i].proto &&
+               rules[j].prefix == rules[i].prefix && rules[j].rule == rules[i].rule &&
+               rules[j].first == rules[j - 1].last + 1)
+            ++j;
+        RuleView rv;
+        rv.verdict = rules[i].verdict;
+        rv.rule.prefix = rules[i].prefix;
+        rv.rule.protocol = rules[i].proto;
+        rv.rule.id = rules[i].rule;
+        rv.rule.log = rules[i].log;
+        if (rules[i].first != 0)
+            rv.rule.ports = PortRange{static_cast<uint16_t>(rules[i].first), static_cast<uint16_t>(rules[j - 1].last)};
+        DirectionView& d = rules[i].dir == AW_DIR_EGRESS    ? v.egress
+                           : rules[i].dir == AW_DIR_INGRESS ? v.ingress
+                                                            : v.bind;
+        d.rules.push_back(rv);
+        i = j;
+    }
 }
 
 } // namespace
@@ -50,35 +78,14 @@ std::vector<PolicyView> describe_generation(const std::vector<CompiledEntry>& en
         std::array<uint8_t, 16> addr{};
         std::memcpy(addr.data(), e.key.addr, 16);
         unsigned bits = e.key.prefixlen - AW_RULE_KEY_FIXED_BITS;
+        uint32_t first = ntohs(e.key.port);
+        uint32_t last = first + (1u << std::min<unsigned>(e.key.port_bits, AW_PORT_BLOCK_BITS_MAX)) - 1;
         flat[id].push_back({e.key.dir, static_cast<Verdict>(e.value.verdict), Prefix(IpAddress(addr), bits),
-                            e.key.proto, ntohs(e.key.port), e.value.rule, (e.value.rule_flags & AW_RULE_LOG) != 0});
+                            e.key.proto, first, std::min<uint32_t>(last, 65535), e.value.rule,
+                            (e.value.rule_flags & AW_RULE_LOG) != 0});
     }
-    for (auto& [id, rules] : flat) {
-        std::sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return order_key(a) < order_key(b); });
-        PolicyView& v = views[id];
-        // Fold runs of consecutive ports with the same everything else.
-        for (size_t i = 0; i < rules.size();) {
-            size_t j = i + 1;
-            while (j < rules.size() && rules[j].port != 0 && rules[j].dir == rules[i].dir &&
-                   rules[j].verdict == rules[i].verdict && rules[j].proto == rules[i].proto &&
-                   rules[j].prefix == rules[i].prefix && rules[j].rule == rules[i].rule &&
-                   rules[j].port == rules[j - 1].port + 1)
-                ++j;
-            RuleView rv;
-            rv.verdict = rules[i].verdict;
-            rv.rule.prefix = rules[i].prefix;
-            rv.rule.protocol = rules[i].proto;
-            rv.rule.id = rules[i].rule;
-            rv.rule.log = rules[i].log;
-            if (rules[i].port != 0)
-                rv.rule.ports = PortRange{rules[i].port, rules[j - 1].port};
-            DirectionView& d = rules[i].dir == AW_DIR_EGRESS    ? v.egress
-                               : rules[i].dir == AW_DIR_INGRESS ? v.ingress
-                                                                : v.bind;
-            d.rules.push_back(rv);
-            i = j;
-        }
-    }
+    for (auto& [id, rules] : flat)
+        fold_rules(rules, views[id]);
     std::vector<PolicyView> out;
     for (auto& [id, v] : views) {
         auto it = names.find(id);

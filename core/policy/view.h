@@ -1,6 +1,6 @@
 // Reading a compiled generation back into policies, as the kernel holds
 // them: for `authctl policy show` and for tests that compare intent with
-// what was installed. Expanded port ranges are folded back into ranges.
+// what was installed. Port blocks are folded back into ranges.
 #pragma once
 
 #include "core/policy/compiler.h"

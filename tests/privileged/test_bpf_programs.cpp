@@ -445,6 +445,55 @@ deny = ["198.51.100.66 udp 53"]
     BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_REVOKED));
 }
 
+// Port ranges are blocks of 2^k ports in the trie: every port of the
+// egress range is decided as the rules say, on the real kernel (a denied
+// block inside an allowed range, a denied port inside that, both ends); an
+// inbound range at its edges.
+BOOST_AUTO_TEST_CASE(decision_on_port_ranges_follows_the_rules_at_every_port)
+{
+    TestObject t;
+    t.install(R"(
+[policy.ranges]
+[policy.ranges.egress]
+default = "deny"
+allow = ["198.51.100.0/24 udp 1024-65535"]
+deny = ["198.51.100.0/25 udp 5000-5999", "198.51.100.200 udp 40000"]
+[policy.ranges.ingress]
+default = "deny"
+allow = ["tcp 8000-8999"]
+)");
+    uint64_t sid = 779;
+    SessionEntry e;
+    e.policy_id = t.id("ranges");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+
+    size_t wrong = 0;
+    for (const char* to : {"198.51.100.66", "198.51.100.200"})
+        for (uint32_t port = 1; port <= 65535; ++port) {
+            bool low = std::string(to) == "198.51.100.66";
+            bool denied = (low && port >= 5000 && port <= 5999) || (!low && port == 40000);
+            uint32_t want = port >= 1024 && !denied ? AW_VERDICT_ALLOW : AW_VERDICT_DENY;
+            Packet p(kIPv4);
+            p.ipv4(kUdp, "192.0.2.1", to).udp(40000, static_cast<uint16_t>(port));
+            auto r = t.decide({sid, 0, 0}, p);
+            if (r.verdict != want && wrong++ < 5)
+                BOOST_TEST(r.verdict == want, to << " udp " << port);
+        }
+    BOOST_TEST(wrong == 0u);
+
+    int ifindex = non_loopback_ifindex();
+    BOOST_REQUIRE_MESSAGE(ifindex > 0, "an interface other than lo");
+    for (auto [port, want] : {std::pair{7999u, AW_VERDICT_DENY},
+                              {8000u, AW_VERDICT_ALLOW},
+                              {8512u, AW_VERDICT_ALLOW},
+                              {8999u, AW_VERDICT_ALLOW},
+                              {9000u, AW_VERDICT_DENY}}) {
+        Packet syn(kIPv4);
+        syn.ipv4(kTcp, "192.0.2.99", "192.0.2.1").tcp(40000, static_cast<uint16_t>(port), kSyn);
+        BOOST_TEST(t.decide({sid, 0, 1}, syn, ifindex).verdict == static_cast<uint32_t>(want), "inbound " << port);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(decision_on_inbound_flows_pins_to_the_login_address)
 {
     int ifindex = non_loopback_ifindex();

@@ -79,6 +79,38 @@ BOOST_AUTO_TEST_CASE(connect6_denied_gets_eperm_allowed_connects)
     BOOST_TEST(run_probe(s1, "new", [] { return tcp_connect("::ffff:127.0.0.2", 8080); }) == EPERM);
 }
 
+// A port range is stored as aligned blocks of 2^k ports (bpf/authwall_abi.h):
+// connects inside the range pass at both edges and in between, one port
+// below it is refused, and a port or a block denied inside it is refused.
+// The control: from a cgroup that is no session, the refused connects reach
+// their listeners.
+BOOST_AUTO_TEST_CASE(port_ranges_allow_inside_refuse_outside_and_keep_their_denies)
+{
+    Sandbox box(R"(
+[policy.ranges.egress]
+default = "deny"
+allow = ["127.0.0.1 tcp 1024-65535", "::1 tcp 1024-65535"]
+deny = ["127.0.0.1 tcp 20000", "127.0.0.1 tcp 24576-24591"]
+)");
+    box.open_session("s1", "ranges");
+    auto s1 = box.root() / "s1";
+    auto control = box.make_cgroup("not-a-session");
+
+    for (uint16_t port : {1024, 1025, 19999, 20001, 24575, 24592, 65534, 65535})
+        BOOST_TEST(run_probe(s1, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) == 0,
+                   "port " << port);
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("::1", "::1", 65535); }) == 0);
+    for (uint16_t port : {1023, 1, 22, 20000, 24576, 24583, 24591}) {
+        BOOST_TEST(run_probe(s1, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) ==
+                       EPERM,
+                   "port " << port);
+        BOOST_TEST(
+            run_probe(control, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) == 0,
+            "control, port " << port);
+    }
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("::1", "::1", 1023); }) == EPERM);
+}
+
 BOOST_AUTO_TEST_CASE(process_outside_any_session_is_untouched)
 {
     Sandbox box(kPolicy);

@@ -95,6 +95,24 @@ BOOST_AUTO_TEST_CASE(numbers_are_integers_never_cast_floats)
                std::vector<std::string>{"a.toml:2:18: events_per_sec must be an integer between 0 and 1000000"});
     BOOST_TEST(errors_of("[limits]\nmax_sessions = 10.0\n").size() == 1u);
     BOOST_TEST(errors_of("[limits]\nmax_sessions = 10\n").empty());
+    // Every integer key, with a float out of any integer's range, in range,
+    // infinite and not a number: each is refused at its own line and column.
+    const std::pair<const char*, const char*> keys[] = {{"users", "min_uid"},
+                                                        {"users", "max_uid"},
+                                                        {"limits", "max_sessions"},
+                                                        {"limits", "policy_entries"},
+                                                        {"limits", "events_per_sec"}};
+    for (auto [table, key] : keys)
+        for (const char* value : {"57e30", "-1e300", "1000.0", "inf", "nan"}) {
+            std::string text = std::string("[") + table + "]\n" + key + " = " + value + "\n";
+            auto errors = errors_of(text);
+            BOOST_TEST_CONTEXT(text)
+            {
+                BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+                std::string where = "a.toml:2:" + std::to_string(std::string(key).size() + 4) + ": ";
+                BOOST_TEST(errors[0].rfind(where + key + " must be an integer between ", 0) == 0u);
+            }
+        }
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_file_line_column)

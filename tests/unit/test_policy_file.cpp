@@ -110,6 +110,14 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
         std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
     BOOST_TEST(errors_of("[policy.a]\npriority = 10.0\n").size() == 1u);
     BOOST_TEST(
+        errors_of("[policy.a]\npriority = -inf\n") ==
+        std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
+    // The policy's only other number is a duration, written as a string.
+    BOOST_TEST(errors_of("[policy.a.session]\nmax_duration = 8.5\n") ==
+               std::vector<std::string>{"p.toml:2:16: policy.a.session.max_duration must be a duration such as "
+                                        "\"8h\", \"90m\" or \"1h30m\""});
+    BOOST_TEST(errors_of("[policy.a.session]\nmax_duration = 28800\n").size() == 1u);
+    BOOST_TEST(
         errors_of("[policy.a]\npriority = \"high\"\n") ==
         std::vector<std::string>{"p.toml:2:12: policy.a.priority must be an integer between -1000000 and 1000000"});
 }

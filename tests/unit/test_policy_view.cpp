@@ -36,7 +36,7 @@ deny_families = ["packet", "raw"]
     const auto& ops = views[1];
     BOOST_TEST(ops.name == "ops");
     // Each rule with its number in the policy (the order it was read in).
-    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 1030 entries, mode enforce)\n"
+    BOOST_TEST(format_policy(ops) == "policy ops (id 1, 40 entries, mode enforce)\n"
                                      "  egress: default deny\n"
                                      "    deny 169.254.169.254  #4\n"
                                      "    allow 10.20.0.0/16 tcp 22  #1\n"

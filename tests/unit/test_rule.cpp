@@ -101,7 +101,62 @@ BOOST_AUTO_TEST_CASE(rule_strings)
     BOOST_TEST(r->str() == "10.0.0.53 udp 53");
 
     BOOST_TEST(parse_rule("any icmp").has_value());
-    BOOST_TEST(parse_rule("10.0.0.0/8 47").has_value()); // GRE by number
+}
+
+// A protocol by number is "proto N"; the canonical form writes it so, and
+// keeps the name of a protocol that has one.
+BOOST_AUTO_TEST_CASE(protocols_by_number_are_written_proto_n)
+{
+    auto r = parse_rule("10.0.0.0/8 proto 47"); // GRE
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->protocol == 47);
+    BOOST_TEST(r->ports.any());
+    BOOST_TEST(r->str() == "10.0.0.0/8 proto 47");
+
+    r = parse_rule("proto 47");
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->prefix.bits() == 0u);
+    BOOST_TEST(r->protocol == 47);
+    BOOST_TEST(r->str() == "any proto 47");
+
+    r = parse_rule("any proto 6 22"); // a number that has a name: ports as for tcp
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->protocol == IPPROTO_TCP);
+    BOOST_TEST(r->ports.first == 22);
+    BOOST_TEST(r->str() == "any tcp 22");
+    BOOST_TEST(parse_rule(r->str())->protocol == IPPROTO_TCP);
+
+    RuleError e;
+    BOOST_TEST(!parse_rule("10.0.0.0/8 proto 47 22", &e));
+    BOOST_TEST(e.message == "protocol 47 has no ports");
+    BOOST_TEST(!parse_rule("proto", &e));
+    BOOST_TEST(e.column == 6u);
+    BOOST_TEST(e.message == "'proto' needs an IP protocol number 1-255");
+    BOOST_TEST(!parse_rule("any proto 256", &e));
+    BOOST_TEST(e.column == 11u);
+    BOOST_TEST(e.message == "'256' is not an IP protocol number (1-255)");
+    BOOST_TEST(!parse_rule("any proto tcp", &e));
+    BOOST_TEST(e.message == "'tcp' is not an IP protocol number (1-255)");
+}
+
+// "10.0.0.0/8 22" was read as IP protocol 22, never what a port 22 meant.
+BOOST_AUTO_TEST_CASE(a_bare_number_is_not_a_protocol)
+{
+    RuleError e;
+    BOOST_TEST(!parse_rule("10.0.0.0/8 22", &e));
+    BOOST_TEST(e.column == 12u);
+    BOOST_TEST(e.message ==
+               "'22' is not a protocol name: write 'tcp 22' or 'udp 22' for a port, 'proto 22' for IP protocol 22");
+    BOOST_TEST(!parse_rule("47", &e));
+    BOOST_TEST(e.column == 1u);
+    BOOST_TEST(e.message ==
+               "'47' is not a protocol name: write 'tcp 47' or 'udp 47' for a port, 'proto 47' for IP protocol 47");
+    BOOST_TEST(!parse_rule("any 8080", &e)); // no protocol 8080: only the port advice
+    BOOST_TEST(e.column == 5u);
+    BOOST_TEST(e.message == "'8080' is not a protocol name: write 'tcp 8080' or 'udp 8080' for a port");
+    BOOST_TEST(!parse_rule("10.0.0.1 0", &e));
+    BOOST_TEST(e.message ==
+               "'0' is not a protocol name: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255");
 }
 
 BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
@@ -123,7 +178,7 @@ BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
 
     BOOST_TEST(!parse_rule("10.0.0.1 tpc 22", &e));
     BOOST_TEST(e.column == 10u);
-    BOOST_TEST(e.message == "'tpc' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or 1-255");
+    BOOST_TEST(e.message == "'tpc' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255");
 
     BOOST_TEST(!parse_rule("10.0.0.1 icmp 8", &e));
     BOOST_TEST(e.message == "protocol icmp has no ports");
@@ -136,7 +191,8 @@ BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
     BOOST_TEST(e.message == "empty rule: expected an address, a prefix, a protocol or 'any'");
 
     BOOST_TEST(!parse_rule("localhost", &e));
-    BOOST_TEST(e.message == "'localhost' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ...)");
+    BOOST_TEST(e.message ==
+               "'localhost' is neither an address, a prefix, 'any' nor a protocol (tcp, udp, icmp, ..., proto N)");
 
     BOOST_TEST(!parse_rule("10.0.0.0/40 tcp", &e));
     BOOST_TEST(e.column == 1u);
