@@ -123,7 +123,7 @@ double percentile(std::vector<double> v, double q)
 namespace {
 class NullSink final : public EventSink {
   public:
-    void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+    void session_event(const std::string&, const SessionRecord&, const std::string&, const SessionTally*) override {}
 };
 } // namespace
 
@@ -258,7 +258,9 @@ uint64_t BenchRoot::add_recorded_session(const fs::path& cgroup, SessionKind kin
     spec.record.cgroup = cgroup.string();
     spec.level = *cgroup_level(mount_, cgroup);
     struct NoEvents final : EventSink {
-        void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+        void session_event(const std::string&, const SessionRecord&, const std::string&, const SessionTally*) override
+        {
+        }
     } events;
     PinnedSessionStore store(&*maps_, run_dir, false, linked_login_extras());
     auto rec = SessionService(store, events).open(std::move(spec));

@@ -29,12 +29,13 @@ namespace {
 class LoggingSink final : public EventSink {
   public:
     explicit LoggingSink(const Config& config) : journal_("authwall-cgroupd", config.event_log) {}
-    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
+    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail,
+                       const SessionTally* tally = nullptr) override
     {
         if (!stderr_journal_)
             spdlog::info("cgroupd: {} session {} ({} {}, policy {}){}{}", event, r.id, kind_name(r.kind),
                          r.user.empty() ? r.cgroup : r.user, r.policy, detail.empty() ? "" : ": ", detail);
-        journal_.session_event(event, r, detail);
+        journal_.session_event(event, r, detail, tally);
     }
 
   private:

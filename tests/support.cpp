@@ -447,7 +447,9 @@ uint64_t Sandbox::open_session(const std::string& name, const std::string& polic
     BOOST_REQUIRE(level.ok());
     spec.level = *level;
     struct NoEvents final : EventSink {
-        void session_event(const std::string&, const SessionRecord&, const std::string&) override {}
+        void session_event(const std::string&, const SessionRecord&, const std::string&, const SessionTally*) override
+        {
+        }
     } events;
     PinnedSessionStore store(&*maps_, run_dir_, false, linked_login_extras());
     auto rec = SessionService(store, events).open(std::move(spec));

@@ -15,8 +15,45 @@
 
 namespace authwall {
 
-void JournalSink::session_event(const std::string& event, const SessionRecord& r, const std::string& detail)
+namespace {
+
+// The tally as named numbers: the JSON event log's key, the journal's field.
+struct TallyField {
+    const char* key;
+    const char* field;
+    uint64_t value;
+};
+
+std::vector<TallyField> tally_fields(const SessionTally* t)
 {
+    if (!t)
+        return {};
+    return {{"duration_s", "AUTHWALL_DURATION_S", t->duration_s},
+            {"bytes_in", "AUTHWALL_BYTES_IN", t->counters.bytes_in},
+            {"bytes_out", "AUTHWALL_BYTES_OUT", t->counters.bytes_out},
+            {"packets_in", "AUTHWALL_PACKETS_IN", t->counters.packets_in},
+            {"packets_out", "AUTHWALL_PACKETS_OUT", t->counters.packets_out},
+            {"denied", "AUTHWALL_DENIED", t->counters.denied_total()},
+            {"audited", "AUTHWALL_AUDITED", t->counters.audited}};
+}
+
+std::string tally_text(const SessionTally* t)
+{
+    if (!t)
+        return "";
+    const auto& c = t->counters;
+    return " duration=" + std::to_string(t->duration_s) + "s in=" + std::to_string(c.bytes_in) + "B/" +
+           std::to_string(c.packets_in) + "p out=" + std::to_string(c.bytes_out) + "B/" +
+           std::to_string(c.packets_out) + "p denied=" + std::to_string(c.denied_total()) +
+           (c.audited ? " audited=" + std::to_string(c.audited) : "");
+}
+
+} // namespace
+
+void JournalSink::session_event(const std::string& event, const SessionRecord& r, const std::string& detail,
+                                const SessionTally* tally)
+{
+    auto counts = tally_fields(tally);
     if (!event_log_.empty()) {
         nlohmann::json j{{"event", event},
                          {"session", r.id},
@@ -30,12 +67,14 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
                          {"kind", kind_name(r.kind)},
                          {"detail", detail},
                          {"time", rfc3339_utc(realtime_ns())}};
+        for (const auto& c : counts)
+            j[c.key] = c.value;
         append_event_line(event_log_, j.dump()).ok(); // the journal below has the event too
     }
     std::string message = "authwall: " + event + " session " + std::to_string(r.id) + " user=" + r.user +
                           " uid=" + std::to_string(r.uid) + " service=" + r.service +
                           " rhost=" + r.rhost.value_or("-") + " policy=" + r.policy + " cgroup=" + r.cgroup +
-                          (detail.empty() ? "" : ": ") + detail;
+                          tally_text(tally) + (detail.empty() ? "" : ": ") + detail;
     // The journal's native protocol, as sd_journal_send() speaks it (LOG_AUTHPRIV
     // is facility 10); syslog when there is no journal or it refuses.
     if (::access(kJournalSocket, W_OK) == 0) {
@@ -54,6 +93,8 @@ void JournalSink::session_event(const std::string& event, const SessionRecord& r
                              {"AUTHWALL_CGROUP", r.cgroup},
                              {"AUTHWALL_KIND", kind_name(r.kind)},
                              {"AUTHWALL_DETAIL", detail}};
+        for (const auto& c : counts)
+            fields.emplace_back(c.field, std::to_string(c.value));
         if (journal_send(fields).ok())
             return;
     }

@@ -3,17 +3,28 @@
 // (LOG_AUTHPRIV) where there is no journal. Fields: docs/INTEGRATIONS.md.
 #pragma once
 
+#include "core/dataplane/maps.h"
 #include "core/session/record.h"
 
 #include <string>
 
 namespace authwall {
 
+// What a session did, for the events that end or revoke it (authpf-style
+// accounting): how long it lasted and its counters at that moment.
+struct SessionTally {
+    uint64_t duration_s = 0;
+    SessionStats counters;
+};
+
 class EventSink {
   public:
     virtual ~EventSink() = default;
-    // `event` is open, close, revoke, reaped, expired; `detail` free text.
-    virtual void session_event(const std::string& event, const SessionRecord& record, const std::string& detail) = 0;
+    // `event` is open, close, revoke, reaped, expired; `detail` free text;
+    // `tally` with close, revoke, reaped and expired when the counters could
+    // be read.
+    virtual void session_event(const std::string& event, const SessionRecord& record, const std::string& detail,
+                               const SessionTally* tally = nullptr) = 0;
 };
 
 // Journal when /run/systemd/journal/socket exists, else syslog; and, when
@@ -24,7 +35,8 @@ class JournalSink final : public EventSink {
         : identifier_(std::move(identifier)), event_log_(std::move(event_log))
     {
     }
-    void session_event(const std::string& event, const SessionRecord& record, const std::string& detail) override;
+    void session_event(const std::string& event, const SessionRecord& record, const std::string& detail,
+                       const SessionTally* tally = nullptr) override;
 
   private:
     std::string identifier_;

@@ -35,6 +35,13 @@ Status PinnedSessionStore::remove_entry(uint64_t id)
     return maps_->retire_session(id);
 }
 
+Result<SessionStats> PinnedSessionStore::counters(uint64_t id)
+{
+    if (!maps_)
+        return Error::msg("read counters of session", std::to_string(id), "the data plane is not installed");
+    return maps_->session_stats(id);
+}
+
 Status PinnedSessionStore::write_record(const SessionRecord& record)
 {
     return authwall::write_record(run_dir_, record);
@@ -127,9 +134,23 @@ Status SessionService::revoke(const SessionRecord& record, const std::string& ev
     if (store_.mirrored())
         if (auto st = store_.mirror_remove(record); !st)
             warn(warnings, mirror_warning(record, st.error()));
-    if (!event.empty())
-        events_.session_event(event, record, detail);
+    if (!event.empty()) {
+        auto tally = tally_of(record);
+        events_.session_event(event, record, detail, tally ? &*tally : nullptr);
+    }
     return {};
+}
+
+std::optional<SessionTally> SessionService::tally_of(const SessionRecord& record)
+{
+    auto counters = store_.counters(record.id);
+    if (!counters)
+        return std::nullopt;
+    SessionTally t;
+    uint64_t now = realtime_ns();
+    t.duration_s = now > record.opened_ns ? (now - record.opened_ns) / 1'000'000'000ULL : 0;
+    t.counters = *counters;
+    return t;
 }
 
 Result<EndOutcome> SessionService::end(const SessionRecord& record, const EndSpec& spec)
@@ -159,7 +180,9 @@ Result<EndOutcome> SessionService::end(const SessionRecord& record, const EndSpe
         return out;
     }
     // The entry stays (revoked) while anything is left in the cgroup;
-    // cgroupd reaps it once the cgroup is gone.
+    // cgroupd reaps it once the cgroup is gone. Its tally is read last
+    // thing before it goes: its sockets are closed and their counts folded.
+    std::optional<SessionTally> tally = had_entry ? tally_of(record) : std::nullopt;
     if (out.emptied == Emptied::Gone) {
         if (auto st = store_.remove_entry(record.id); !st)
             return st.error();
@@ -167,7 +190,7 @@ Result<EndOutcome> SessionService::end(const SessionRecord& record, const EndSpe
             return st.error();
     }
     if (!spec.event.empty() && out.emptied != Emptied::Retry)
-        events_.session_event(spec.event, record, detail);
+        events_.session_event(spec.event, record, detail, tally ? &*tally : nullptr);
     return out;
 }
 

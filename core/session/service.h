@@ -41,6 +41,8 @@ class SessionStore {
     virtual Result<std::optional<SessionEntry>> lookup_entry(uint64_t id) = 0;
     virtual Status set_revoked(uint64_t id, bool revoked) = 0;
     virtual Status remove_entry(uint64_t id) = 0; // missing is fine
+    // Its counters so far (the tally of the events that end or revoke it).
+    virtual Result<SessionStats> counters(uint64_t id) = 0;
     virtual Status write_record(const SessionRecord& record) = 0;
     virtual Result<SessionRecord> read_record(uint64_t id) = 0;
     virtual Status remove_record(uint64_t id) = 0; // missing is fine
@@ -64,6 +66,7 @@ class PinnedSessionStore final : public SessionStore {
     Result<std::optional<SessionEntry>> lookup_entry(uint64_t id) override;
     Status set_revoked(uint64_t id, bool revoked) override;
     Status remove_entry(uint64_t id) override;
+    Result<SessionStats> counters(uint64_t id) override;
     Status write_record(const SessionRecord& record) override;
     Result<SessionRecord> read_record(uint64_t id) override;
     Status remove_record(uint64_t id) override;
@@ -139,6 +142,10 @@ class SessionService {
     Status forget(uint64_t id);
 
   private:
+    // How long the session lasted and its counters now; nullopt when they
+    // cannot be read (no data plane, no entry).
+    std::optional<SessionTally> tally_of(const SessionRecord& record);
+
     SessionStore& store_;
     EventSink& events_;
 };

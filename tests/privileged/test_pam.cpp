@@ -6,6 +6,7 @@
 #include "tests/support.h"
 
 #include <dlfcn.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +109,30 @@ BOOST_AUTO_TEST_CASE(session_is_enforced_while_open)
     BOOST_REQUIRE(entry.ok() && entry->has_value());
     BOOST_TEST((*entry)->uid == r.uid);
     BOOST_TEST((*entry)->rhost->str() == "192.0.2.9");
+}
+
+// authpf-style accounting: the close event says how long the login lasted
+// and what it did, here one connect the policy refused.
+BOOST_AUTO_TEST_CASE(the_close_event_tallies_the_session)
+{
+    LoginWorld w(kPolicies);
+    auto out = w.pam(w.user() + " " + connect_probe("127.0.0.2", 9));
+    BOOST_TEST(has(out, "probe:bash: connect: Operation not permitted"));
+    BOOST_TEST(has(out, "close: PAM_SUCCESS"));
+    nlohmann::json close;
+    for (const auto& line : w.events())
+        if (auto j = nlohmann::json::parse(line, nullptr, false); !j.is_discarded() && j.value("event", "") == "close")
+            close = j;
+    BOOST_TEST_MESSAGE(close.dump());
+    BOOST_REQUIRE(close.is_object());
+    BOOST_TEST(close.value("denied", -1) == 1);
+    BOOST_TEST(close.value("audited", -1) == 0);
+    BOOST_TEST(close.contains("duration_s"));
+    BOOST_TEST(close.contains("bytes_in"));
+    BOOST_TEST(close.contains("packets_out"));
+    for (const auto& line : w.events()) // the open event has no tally
+        if (line.find("\"event\":\"open\"") != std::string::npos)
+            BOOST_TEST(line.find("duration_s") == std::string::npos);
 }
 
 // `su` inside a session runs the session stack again: it must neither move

@@ -2,6 +2,7 @@
 // rollback at each point an open can fail, and the events it writes. The
 // privileged tests prove the same paths on the kernel.
 #include "core/dataplane/abi.h"
+#include "core/base/time.h"
 #include "core/session/service.h"
 
 #include <boost/test/unit_test.hpp>
@@ -53,6 +54,14 @@ class FakeStore final : public SessionStore {
         entries.erase(id);
         return step("remove_entry");
     }
+    // Not a step: reading counters changes nothing, whatever the order.
+    Result<SessionStats> counters(uint64_t id) override
+    {
+        if (!entries.count(id))
+            return Error::sys("read counters of session", std::to_string(id), ENOENT);
+        return stats[id];
+    }
+    std::map<uint64_t, SessionStats> stats;
     Status write_record(const SessionRecord& record) override
     {
         if (auto st = step("write_record"); !st)
@@ -90,9 +99,12 @@ class FakeStore final : public SessionStore {
 class FakeEvents final : public EventSink {
   public:
     std::vector<std::string> events; // "open 42 detail"
-    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail) override
+    std::vector<std::optional<SessionTally>> tallies;
+    void session_event(const std::string& event, const SessionRecord& r, const std::string& detail,
+                       const SessionTally* tally) override
     {
         events.push_back(event + " " + std::to_string(r.id) + (detail.empty() ? "" : " " + detail));
+        tallies.push_back(tally ? std::optional<SessionTally>(*tally) : std::nullopt);
     }
 };
 
@@ -259,6 +271,32 @@ BOOST_FIXTURE_TEST_CASE(end_revokes_before_it_empties_and_removes_after, OpenLog
     BOOST_TEST(store.entries.empty());
     BOOST_TEST(store.records.empty());
     BOOST_TEST(events.events.back() == "close 42 left-over processes killed");
+}
+
+// authpf-style accounting: the event that ends a session says how long it
+// lasted and what it did, as the counters stood after it was emptied.
+BOOST_FIXTURE_TEST_CASE(the_end_event_carries_the_duration_and_the_counters, OpenLogin)
+{
+    rec.opened_ns = realtime_ns() - 90'000'000'000ULL; // opened 90 s ago
+    store.stats[42].bytes_in = 1000;
+    EndSpec spec{"close", "", [&](std::string&) {
+                     store.stats[42].bytes_out = 2500; // the last sockets folded as they closed
+                     store.stats[42].packets_out = 7;
+                     store.stats[42].denied[AW_HOOK_CONNECT4] = 3;
+                     store.stats[42].audited = 2;
+                     return Emptied::Gone;
+                 }};
+    BOOST_REQUIRE(service.end(rec, spec).ok());
+    BOOST_REQUIRE(events.tallies.back().has_value());
+    const SessionTally& t = *events.tallies.back();
+    BOOST_TEST(t.duration_s >= 90u);
+    BOOST_TEST(t.duration_s < 100u);
+    BOOST_TEST(t.counters.bytes_in == 1000u);
+    BOOST_TEST(t.counters.bytes_out == 2500u);
+    BOOST_TEST(t.counters.packets_out == 7u);
+    BOOST_TEST(t.counters.denied_total() == 3u);
+    BOOST_TEST(t.counters.audited == 2u);
+    BOOST_TEST(!events.tallies.front().has_value()); // the open event has none
 }
 
 BOOST_FIXTURE_TEST_CASE(a_session_whose_cgroup_remains_stays_revoked_for_the_reaper, OpenLogin)
