@@ -9,6 +9,7 @@
 #include "core/policy/compiler.h"
 #include "core/policy/policy_file.h"
 #include "core/policy/view.h"
+#include "authctl/policy_test.h"
 #include "core/policy/catalog.h"
 #include "core/policy/index.h"
 #include "core/dataplane/datapath.h"
@@ -636,6 +637,7 @@ struct Options {
     std::string cgroup, policy, rhost;
     uint32_t uid = 0;
     std::string check_path, show_name;
+    PolicyTestArgs test;
     std::string output, filter_user, filter_policy; // sessions and users: -o, --user, --policy
     bool no_legend = false;
     std::string metrics_format = "openmetrics";
@@ -645,7 +647,7 @@ struct Options {
 struct Commands {
     CLI::App *show = nullptr, *revoke = nullptr, *watch = nullptr, *doctor = nullptr, *status = nullptr;
     CLI::App *sessions = nullptr, *users = nullptr, *enroll = nullptr, *unenroll = nullptr;
-    CLI::App *policy_check = nullptr, *policy_show = nullptr, *nft_verify = nullptr;
+    CLI::App *policy_check = nullptr, *policy_show = nullptr, *policy_test = nullptr, *nft_verify = nullptr;
     CLI::App* metrics = nullptr;
     CLI::Option* revoke_id = nullptr;
     CLI::Option *filter_user = nullptr, *filter_policy = nullptr;
@@ -723,7 +725,27 @@ void add_enroll_commands(CLI::App& app, Options& o, Commands& c)
     c.unenroll->add_option("--cgroup", o.cgroup, "cgroup2 directory")->required();
 }
 
-// policy check, policy show and nft verify.
+void add_policy_test_command(CLI::App& policy_cmd, Options& o, Commands& c)
+{
+    auto& t = o.test;
+    c.policy_test = policy_cmd.add_subcommand(
+        "test", "which policy a login would get, and what each layer decides on one flow, with the rule");
+    c.policy_test->add_option("--user", t.user, "the user logging in")->required();
+    c.policy_test->add_option("--group", t.groups, "a group of the user (repeatable; default: theirs, from NSS)");
+    c.policy_test->add_option("--service", t.service, "the PAM service (e.g. sshd)");
+    c.policy_test->add_option("--rhost", t.rhost, "the login's remote address");
+    c.policy_test->add_option("--to", t.to, "the flow: ADDRESS [PROTOCOL [PORT]]")->required()->expected(1, 3);
+    c.policy_test
+        ->add_option("--direction", t.direction, "egress (default), ingress (ADDRESS is the peer, PORT local) or bind")
+        ->check(CLI::IsMember({"egress", "ingress", "bind"}));
+    c.policy_test->add_option("--policies", t.path,
+                              "policy file or directory (default: policy_dir of the configuration)");
+    c.policy_test->add_flag("--live", t.live, "decide with what the kernel holds and the loader published instead")
+        ->excludes(c.policy_test->get_option("--policies"));
+    c.policy_test->add_flag("--json", t.json, "machine-readable result");
+}
+
+// policy check, policy show, policy test and nft verify.
 void add_policy_commands(CLI::App& app, Options& o, Commands& c)
 {
     auto* policy_cmd = app.add_subcommand("policy", "check policy files, or show the policies in force");
@@ -735,6 +757,7 @@ void add_policy_commands(CLI::App& app, Options& o, Commands& c)
     c.policy_show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
     c.policy_show->add_option("NAME", o.show_name, "only this policy");
     c.policy_show->add_flag("--json", o.json, "machine-readable output");
+    add_policy_test_command(*policy_cmd, o, c);
 
     auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
     nft_cmd->require_subcommand(1);
@@ -798,6 +821,8 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
         return cmd_policy_check(ctx, o.check_path, o.json);
     if (*c.policy_show)
         return cmd_policy_show(ctx, o.show_name, o.json);
+    if (*c.policy_test)
+        return cmd_policy_test(ctx, o.test);
     return 2;
 }
 

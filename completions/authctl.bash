@@ -64,6 +64,7 @@ _authctl_options()
     enroll) echo "--cgroup --policy --uid --rhost --login" ;;
     unenroll) echo "--cgroup" ;;
     "policy check" | "policy show" | "nft verify") echo "--json" ;;
+    "policy test") echo "--user --group --service --rhost --to --direction --policies --live --json" ;;
     metrics) echo "--format" ;;
     esac
 }
@@ -73,7 +74,9 @@ _authctl_value()
 {
     local command=$1 prev=$2 cur=$3
     case $prev in
-    --config) _authctl_files -f "$cur" ;;
+    --config | --policies) _authctl_files -f "$cur" ;;
+    --direction) _authctl_words "egress ingress bind" "$cur" ;;
+    --group) _authctl_words "$(compgen -g)" "$cur" ;;
     --pin-dir | --run-dir | --pam-dir | --cgroup) _authctl_files -d "$cur" ;;
     -o | --output) _authctl_words "short wide json" "$cur" ;;
     --format) _authctl_words "openmetrics prometheus" "$cur" ;;
@@ -86,7 +89,7 @@ _authctl_value()
         done
         _authctl_words "$(ls "$dir" 2>/dev/null)" "$cur"
         ;;
-    --count | --uid | --rhost) COMPREPLY=() ;;
+    --count | --uid | --rhost | --service | --to) COMPREPLY=() ;;
     *) return 1 ;;
     esac
     return 0
@@ -133,7 +136,7 @@ _authctl()
         return 0
         ;;
     policy)
-        _authctl_words "check show -h --help" "$cur"
+        _authctl_words "check show test -h --help" "$cur"
         return 0
         ;;
     nft)

@@ -125,12 +125,22 @@ complete -c authctl -n '__authctl_is enroll' -l uid -x -d 'owner uid to record'
 complete -c authctl -n '__authctl_is enroll' -l rhost -x -d 'remote address to record'
 complete -c authctl -n '__authctl_is enroll' -l login -d 'record as a login session'
 
-# policy check, policy show, nft verify
+# policy check, policy show, policy test, nft verify
 complete -c authctl -n '__authctl_is policy' -a check -d 'validate policy files without loading them'
 complete -c authctl -n '__authctl_is policy' -a show -d 'the compiled policies as the kernel holds them'
 complete -c authctl -n "__authctl_is 'policy check'" -F
 complete -c authctl -n "__authctl_is 'policy check' 'policy show' 'nft verify'" -l json -d 'machine-readable output'
 complete -c authctl -n "__authctl_is 'policy show'" -x -a '(__authctl_policy_names)'
+complete -c authctl -n '__authctl_is policy' -a test -d 'which policy a login would get, what each layer decides'
+complete -c authctl -n "__authctl_is 'policy test'" -l user -x -a '(__fish_complete_users)' -d 'the user logging in'
+complete -c authctl -n "__authctl_is 'policy test'" -l group -x -a '(__fish_complete_groups)' -d 'a group of the user'
+complete -c authctl -n "__authctl_is 'policy test'" -l service -x -d 'the PAM service'
+complete -c authctl -n "__authctl_is 'policy test'" -l rhost -x -d "the login's remote address"
+complete -c authctl -n "__authctl_is 'policy test'" -l to -x -d 'the flow: ADDRESS [PROTOCOL [PORT]]'
+complete -c authctl -n "__authctl_is 'policy test'" -l direction -x -a 'egress ingress bind' -d 'the rule set'
+complete -c authctl -n "__authctl_is 'policy test'" -l policies -r -F -d 'policy file or directory'
+complete -c authctl -n "__authctl_is 'policy test'" -l live -d 'decide with what the kernel holds'
+complete -c authctl -n "__authctl_is 'policy test'" -l json -d 'machine-readable result'
 complete -c authctl -n '__authctl_is nft' -a verify -d 'compare the nft sets with the sessions map'
 
 # metrics

@@ -552,4 +552,44 @@ BOOST_FIXTURE_TEST_CASE(completions_offer_live_session_ids_and_policy_names, Thr
     BOOST_TEST(fish("policy show ") == policies);
 }
 
+// authctl policy test --live says what the kernel does: for each flow, the
+// verdict it prints is what a real connect from a login of that policy
+// meets (EPERM for deny; for allow, nothing listens: refused by the stack).
+BOOST_AUTO_TEST_CASE(policy_test_predicts_what_the_kernel_decides)
+{
+    LoginWorld w(R"(
+[policy.web]
+match.services = ["authwall-test"]
+[policy.web.egress]
+default = "deny"
+allow = ["127.0.0.0/8 tcp 1000-2000"]
+deny = ["127.0.0.2 tcp 1500"]
+)");
+    const std::pair<const char*, int> flows[] = {{"127.0.0.1", 9},    {"127.0.0.1", 1000}, {"127.0.0.2", 1500},
+                                                 {"127.0.0.2", 1501}, {"127.0.0.3", 2000}, {"127.0.0.3", 2001}};
+    int denied = 0;
+    for (const auto& [address, port] : flows) {
+        BOOST_TEST_CONTEXT(address << " tcp " << port)
+        {
+            auto text = run_authctl(w, "policy test --live --json --user " + w.user() + " --service " + w.service() +
+                                           " --to " + address + " tcp " + std::to_string(port));
+            auto j = nlohmann::json::parse(text, nullptr, false);
+            BOOST_REQUIRE_MESSAGE(!j.is_discarded(), text);
+            std::string verdict = j.value("verdict", "");
+            auto out = w.pam(w.user() + " --exec \"bash -c 'exec 3<>/dev/tcp/" + address + "/" + std::to_string(port) +
+                             "' 2>&1 | sed s/^/probe:/\"");
+            bool eperm = out.find("Operation not permitted") != std::string::npos;
+            BOOST_TEST((verdict == "deny") == eperm, verdict << " / " << out);
+            BOOST_TEST((out.find("Connection refused") != std::string::npos) == !eperm);
+            denied += eperm;
+            if (port == 1500) { // the deny rule, named by its place
+                BOOST_TEST(j["layers"][0].value("rule", 0) == 2);
+                BOOST_TEST(j["layers"][0].value("rule_text", "") == "127.0.0.2 tcp 1500");
+                BOOST_TEST(j["layers"][0].value("rule_source", "").find(":7:") != std::string::npos);
+            }
+        }
+    }
+    BOOST_TEST(denied == 3); // 9 (default), 1500 (rule), 2001 (default); the others were allowed
+}
+
 BOOST_AUTO_TEST_SUITE_END()
