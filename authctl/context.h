@@ -56,7 +56,13 @@ int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
 // runs, and their future logins) and each of their sessions; `undo` lifts it.
 int cmd_revoke_user(const Context& ctx, const std::string& name, bool kill, bool undo);
 int cmd_status(const Context& ctx);
-int cmd_watch(const Context& ctx, bool from_start, long count);
+// What authctl watch shows: every event, or only those of a user (name or
+// uid), a policy, and these event names.
+struct WatchFilter {
+    std::string user, policy;
+    std::vector<std::string> events;
+};
+int cmd_watch(const Context& ctx, bool from_start, long count, const WatchFilter& filter);
 int cmd_nft_verify(const Context& ctx);
 int cmd_metrics(const Context& ctx, const std::string& format);
 int cmd_doctor(const Context& ctx, const std::string& service, const std::string& pam_dir);

@@ -638,6 +638,7 @@ struct Options {
     uint32_t uid = 0;
     std::string check_path, show_name;
     PolicyTestArgs test;
+    WatchFilter watch;
     std::string output, filter_user, filter_policy; // sessions and users: -o, --user, --policy
     bool no_legend = false;
     std::string metrics_format = "openmetrics";
@@ -670,10 +671,15 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.revoke_id->excludes(revoke_user_opt);
     c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
     c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
-    c.watch = app.add_subcommand("watch", "live events: open, close, deny, revoke, reaped, expired");
+    c.watch = app.add_subcommand("watch", "live events: open, close, revoke, reaped, expired, deny, audit, log");
     c.watch->add_flag("--json", o.json, "one JSON object per line");
     c.watch->add_flag("--from-start", o.from_start, "print the events already logged first");
     c.watch->add_option("--count", o.count, "exit after N events");
+    c.watch->add_option("--user", o.watch.user, "only the events of this user (NAME or UID)")->type_name("NAME|UID");
+    c.watch->add_option("--policy", o.watch.policy, "only the events of this policy")->type_name("NAME");
+    c.watch->add_option("--event", o.watch.events, "only these events (repeatable, or comma-separated)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"open", "close", "revoke", "reaped", "expired", "deny", "audit", "log"}));
 }
 
 // --json, -o and --no-legend of sessions and users.
@@ -810,7 +816,7 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
     if (*c.metrics)
         return cmd_metrics(ctx, o.metrics_format);
     if (*c.watch)
-        return cmd_watch(ctx, o.from_start, o.count);
+        return cmd_watch(ctx, o.from_start, o.count, o.watch);
     if (*c.doctor)
         return cmd_doctor(ctx, o.pam_service, o.pam_dir);
     if (*c.enroll)

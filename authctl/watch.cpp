@@ -1,5 +1,5 @@
-// authctl watch: live session events (open, close, deny, revoke, reaped,
-// expired) from the event log of authwall.toml. The denial ring buffer has
+// authctl watch: live events (open, close, revoke, reaped, expired; deny,
+// audit, log from the loader) from the event log of authwall.toml. The denial ring buffer has
 // one reader (the loader), which copies denials there.
 #include "authctl/context.h"
 
@@ -9,6 +9,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <iostream>
@@ -18,28 +19,55 @@ namespace authctl {
 using namespace authwall;
 
 namespace {
+// A decision event (deny, audit, log): who, what, why.
+std::string describe_decision(const nlohmann::json& e, const std::string& event)
+{
+    std::string who = e.value("user", "");
+    if (who.empty())
+        who = "uid " + std::to_string(e.value("uid", 0u));
+    std::string process = e.value("process", "");
+    std::string rule = e.value("rule_source", "");
+    if (!rule.empty())
+        rule = " rule #" + std::to_string(e.value("rule", 0)) + " \"" + e.value("rule_text", "") + "\" (" + rule + ")";
+    return fmt::format("{} {:7} {} policy={} layer={} {} {} {} port {} hook={}{}{}{}", e.value("time", ""), event, who,
+                       e.value("policy", std::to_string(e.value("policy_id", 0u))), e.value("layer", "login"),
+                       e.value("direction", ""), e.value("protocol", ""), e.value("address", ""), e.value("port", 0),
+                       e.value("hook", ""), event == "log" ? "" : " reason=" + e.value("reason", ""),
+                       process.empty() ? "" : fmt::format(" process={}[{}]", process, e.value("pid", 0)), rule);
+}
+
 std::string describe(const nlohmann::json& e)
 {
     std::string event = e.value("event", "?");
-    if (event == "deny")
-        return fmt::format("{} deny    layer={} session={} uid={} hook={} reason={} {} port {} pid={}",
-                           e.value("time", ""), e.value("layer", "login"), e.value("session", uint64_t{0}),
-                           e.value("uid", 0u), e.value("hook", ""), e.value("reason", ""), e.value("address", ""),
-                           e.value("port", 0), e.value("pid", 0));
+    if (event == "deny" || event == "audit" || event == "log")
+        return describe_decision(e, event);
     std::string rhost = e.contains("rhost") && e["rhost"].is_string() ? e["rhost"].get<std::string>() : "-";
     std::string detail = e.value("detail", "");
     return fmt::format("{} {:7} session={} {} user={} rhost={} policy={}{}{}", e.value("time", ""), event,
                        e.value("session", uint64_t{0}), e.value("kind", ""), e.value("user", ""), rhost,
                        e.value("policy", ""), detail.empty() ? "" : " — ", detail);
 }
+// --user (a name, or a uid), --policy, --event: every one given must hold.
+bool wanted(const nlohmann::json& e, const WatchFilter& f)
+{
+    if (!f.user.empty() && e.value("user", "") != f.user && std::to_string(e.value("uid", ~0u)) != f.user)
+        return false;
+    if (!f.policy.empty() && e.value("policy", "") != f.policy)
+        return false;
+    if (!f.events.empty() && std::find(f.events.begin(), f.events.end(), e.value("event", "")) == f.events.end())
+        return false;
+    return true;
+}
+
 } // namespace
 
-int cmd_watch(const Context& ctx, bool from_start, long count)
+int cmd_watch(const Context& ctx, bool from_start, long count, const WatchFilter& filter)
 {
     const auto& path = ctx.config.event_log;
     if (path.empty())
-        return fail(Error::msg("watch", "events", "needs event_log in authwall.toml; without it, use "
-                                                  "journalctl -f -o verbose AUTHWALL_EVENT=deny (or open, close, ...)"));
+        return fail(Error::msg("watch", "events",
+                               "needs event_log in authwall.toml; without it, use "
+                               "journalctl -f -o verbose AUTHWALL_EVENT=deny (or open, close, ...)"));
     Fd inotify(inotify_init1(IN_CLOEXEC));
     // Watch the directory: the log may not exist yet, or be rotated.
     if (!inotify || inotify_add_watch(inotify.get(), path.parent_path().c_str(), IN_MODIFY | IN_CREATE) < 0)
@@ -72,7 +100,7 @@ int cmd_watch(const Context& ctx, bool from_start, long count)
                 std::string line = pending.substr(0, nl);
                 pending.erase(0, nl + 1);
                 auto e = nlohmann::json::parse(line, nullptr, false);
-                if (e.is_discarded())
+                if (e.is_discarded() || !e.is_object() || !wanted(e, filter))
                     continue;
                 std::cout << (ctx.json ? e.dump() : describe(e)) << std::endl;
                 if (count > 0 && ++shown >= count)

@@ -59,7 +59,7 @@ _authctl_options()
     show) echo "--json" ;;
     revoke) echo "--user --kill --undo" ;;
     status) echo "--json" ;;
-    watch) echo "--json --from-start --count" ;;
+    watch) echo "--json --from-start --count --user --policy --event" ;;
     doctor) echo "--pam --pam-dir --json" ;;
     enroll) echo "--cgroup --policy --uid --rhost --login" ;;
     unenroll) echo "--cgroup" ;;
@@ -76,6 +76,7 @@ _authctl_value()
     case $prev in
     --config | --policies) _authctl_files -f "$cur" ;;
     --direction) _authctl_words "egress ingress bind" "$cur" ;;
+    --event) _authctl_words "open close revoke reaped expired deny audit log" "$cur" ;;
     --group) _authctl_words "$(compgen -g)" "$cur" ;;
     --pin-dir | --run-dir | --pam-dir | --cgroup) _authctl_files -d "$cur" ;;
     -o | --output) _authctl_words "short wide json" "$cur" ;;

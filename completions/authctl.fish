@@ -87,7 +87,7 @@ complete -c authctl -n "__authctl_is ''" -a users -d 'list confined users and th
 complete -c authctl -n "__authctl_is ''" -a show -d 'one session in full: counters per hook, record, last denials'
 complete -c authctl -n "__authctl_is ''" -a revoke -d "deny a session's traffic at once, or a user's everywhere"
 complete -c authctl -n "__authctl_is ''" -a status -d 'programs and where they are attached, maps, daemons, kernel'
-complete -c authctl -n "__authctl_is ''" -a watch -d 'live events: open, close, deny, revoke, reaped, expired'
+complete -c authctl -n "__authctl_is ''" -a watch -d 'live events: open, close, revoke, reaped, expired, deny, audit, log'
 complete -c authctl -n "__authctl_is ''" -a doctor -d "check the kernel, the pins and a service's PAM stack"
 complete -c authctl -n "__authctl_is ''" -a enroll -d 'enforce a policy on a cgroup and everything below it'
 complete -c authctl -n "__authctl_is ''" -a unenroll -d 'stop enforcing on a cgroup'
@@ -114,6 +114,9 @@ complete -c authctl -n '__authctl_is status' -l json -d 'machine-readable output
 complete -c authctl -n '__authctl_is watch' -l json -d 'one JSON object per line'
 complete -c authctl -n '__authctl_is watch' -l from-start -d 'print the events already logged first'
 complete -c authctl -n '__authctl_is watch' -l count -x -d 'exit after N events'
+complete -c authctl -n '__authctl_is watch' -l user -x -a '(__fish_complete_users)' -d 'only the events of this user'
+complete -c authctl -n '__authctl_is watch' -l policy -x -a '(__authctl_policy_names)' -d 'only the events of this policy'
+complete -c authctl -n '__authctl_is watch' -l event -x -a 'open close revoke reaped expired deny audit log' -d 'only these events'
 complete -c authctl -n '__authctl_is doctor' -l pam -x -a '(__authctl_pam_services)' -d 'PAM service to check'
 complete -c authctl -n '__authctl_is doctor' -l pam-dir -x -a '(__fish_complete_directories)' -d 'PAM configuration directory'
 complete -c authctl -n '__authctl_is doctor' -l json -d 'machine-readable output'

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -590,6 +591,50 @@ deny = ["127.0.0.2 tcp 1500"]
         }
     }
     BOOST_TEST(denied == 3); // 9 (default), 1500 (rule), 2001 (default); the others were allowed
+}
+
+// authctl watch --user/--policy/--event: only the events asked for, in
+// the order logged; a decision event says who, what and why.
+BOOST_AUTO_TEST_CASE(watch_filters_by_user_policy_and_event)
+{
+    char tmpl[] = "/tmp/authwall-watch-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    fs::path dir = tmpl;
+    std::ofstream(dir / "events.jsonl")
+        << R"({"event":"open","user":"alice","uid":1001,"policy":"ops","session":7})"
+           "\n"
+           R"({"event":"deny","user":"alice","uid":1001,"policy":"ops","direction":"egress","protocol":"tcp",)"
+           R"("address":"10.9.9.9","port":22,"hook":"connect4","reason":"rule","rule":3,"rule_text":"10.9.0.0/16",)"
+           R"("rule_source":"/etc/authwall/policies.d/ops.toml:9:5","process":"ssh","pid":42})"
+           "\n"
+           R"({"event":"audit","user":"bob","uid":1002,"policy":"trial","reason":"default"})"
+           "\n"
+           R"({"event":"deny","uid":1001,"policy":"dev","reason":"default"})"
+           "\n"
+           R"({"event":"close","user":"alice","uid":1001,"policy":"ops","session":7})"
+           "\n";
+    std::ofstream(dir / "authwall.toml") << "event_log = \"" << (dir / "events.jsonl").string() << "\"\n";
+    auto watch = [&](const std::string& args) {
+        return sh_output("timeout 5 " + std::string(AUTHWALL_AUTHCTL_BIN) + " --config " +
+                         (dir / "authwall.toml").string() + " watch --from-start " + args + " 2>&1");
+    };
+    // alice by name (uid 1001's deny without a name counts by uid), deny only.
+    auto out = watch("--count 1 --user alice --event deny");
+    BOOST_TEST(
+        out.find("deny    alice policy=ops layer=login egress tcp 10.9.9.9 port 22 hook=connect4 "
+                 "reason=rule process=ssh[42] rule #3 \"10.9.0.0/16\" (/etc/authwall/policies.d/ops.toml:9:5)") !=
+            std::string::npos,
+        out);
+    out = watch("--count 2 --json --user 1001 --event deny");
+    BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 2);
+    BOOST_TEST(out.find("\"policy\":\"dev\"") != std::string::npos, out);
+    out = watch("--count 2 --json --policy ops --event open,close");
+    BOOST_TEST(out.find("\"event\":\"open\"") < out.find("\"event\":\"close\""), out);
+    BOOST_TEST(out.find("deny") == std::string::npos, out);
+    out = watch("--count 1 --json --event audit");
+    BOOST_TEST(out.find("\"user\":\"bob\"") != std::string::npos, out);
+    BOOST_TEST(watch("--event denied; echo rc=$?").find("rc=2") != std::string::npos); // not an event name
+    fs::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
