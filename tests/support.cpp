@@ -241,6 +241,16 @@ int open_socket(int family, int type, int protocol)
     return 0;
 }
 
+int connect_with_listener(const std::string& listen_on, const std::string& target, uint16_t port)
+{
+    int l = tcp_listen(listen_on, port);
+    if (l < 0)
+        return 10000 - l;
+    int rc = tcp_connect(target, port);
+    ::close(l);
+    return rc;
+}
+
 int tcp_listen(const std::string& address, uint16_t port)
 {
     sockaddr_storage ss{};

@@ -57,6 +57,11 @@ int udp_send(const std::string& address, uint16_t port);
 int tcp_bind(const std::string& address, uint16_t port);
 int open_socket(int family, int type, int protocol);
 
+// Connects to `target`:port with a listener of its own on `listen_on`:port
+// (for use inside a probe): 0, or the connect's errno; 10000 + errno when
+// the listener itself could not be made.
+int connect_with_listener(const std::string& listen_on, const std::string& target, uint16_t port);
+
 // A TCP listener in the calling process (for use inside a probe).
 int tcp_listen(const std::string& address, uint16_t port); // returns fd or -errno
 

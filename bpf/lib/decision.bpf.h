@@ -38,6 +38,23 @@ static __always_inline void note_hit(struct rule_hit* hit, const struct aw_rule_
     hit->flags = v->rule_flags;
 }
 
+/* One probe's answer: 1 for a deny (the answer, noted in *hit); an allow is
+ * noted when it is the first, the most specific. */
+static __always_inline int take_probe(const struct aw_rule_val* v, __u32* seen, struct rule_hit* hit)
+{
+    if (!v)
+        return 0;
+    if (v->verdict == AW_VERDICT_DENY) {
+        note_hit(hit, v);
+        return 1;
+    }
+    if (v->verdict == AW_VERDICT_ALLOW && *seen != AW_VERDICT_ALLOW) {
+        note_hit(hit, v);
+        *seen = AW_VERDICT_ALLOW;
+    }
+    return 0;
+}
+
 /* The probes of one flow, each only when the policy has rules of that class
  * in `dir` (the meta entry's flags): (proto, port); (proto, the block of
  * 2^b ports that holds port, b) for each block size b in use; (proto, any
@@ -55,19 +72,12 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
     __builtin_memcpy(key.addr, f->addr, sizeof(key.addr));
 
     __u32 seen = AW_VERDICT_NONE;
-    struct aw_rule_val* v;
 
     key.proto = f->proto;
     key.port = f->port;
-    if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT))) {
-        v = bpf_map_lookup_elem(trie, &key);
-        if (v) {
-            note_hit(hit, v);
-            if (v->verdict == AW_VERDICT_DENY)
-                return AW_VERDICT_DENY;
-            seen = v->verdict;
-        }
-    }
+    if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT)))
+        if (take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
+            return AW_VERDICT_DENY;
     if (f->proto && f->port && (classes & AW_POLICY_HAS_BLOCKS(dir))) {
         __u16 port = bpf_ntohs(f->port);
         /* A bounded loop, not unrolled: it is inlined at every decision. */
@@ -77,48 +87,18 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
                 continue;
             key.port_bits = bits;
             key.port = bpf_htons(port & (__u16)(0xffffu << bits));
-            v = bpf_map_lookup_elem(trie, &key);
-            if (v) {
-                if (v->verdict == AW_VERDICT_DENY) {
-                    note_hit(hit, v);
-                    return AW_VERDICT_DENY;
-                }
-                if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
-                    note_hit(hit, v);
-                    seen = AW_VERDICT_ALLOW;
-                }
-            }
+            if (take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
+                return AW_VERDICT_DENY;
         }
         key.port_bits = 0;
     }
     key.port = 0;
-    if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO))) {
-        v = bpf_map_lookup_elem(trie, &key);
-        if (v) {
-            if (v->verdict == AW_VERDICT_DENY) {
-                note_hit(hit, v);
-                return AW_VERDICT_DENY;
-            }
-            if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
-                note_hit(hit, v);
-                seen = AW_VERDICT_ALLOW;
-            }
-        }
-    }
-    key.proto = 0;
-    if (!(classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY)))
-        return seen;
-    v = bpf_map_lookup_elem(trie, &key);
-    if (v) {
-        if (v->verdict == AW_VERDICT_DENY) {
-            note_hit(hit, v);
+    if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO)))
+        if (take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
             return AW_VERDICT_DENY;
-        }
-        if (v->verdict == AW_VERDICT_ALLOW && seen != AW_VERDICT_ALLOW) {
-            note_hit(hit, v);
-            seen = AW_VERDICT_ALLOW;
-        }
-    }
+    key.proto = 0;
+    if ((classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY)) && take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
+        return AW_VERDICT_DENY;
     return seen;
 }
 

@@ -20,7 +20,7 @@ using namespace authwall::test;
 
 namespace {
 
-// Rule numbers follow the order rules are read: egress allow, then deny.
+// Rule numbers follow the order rules are read: egress allow (1), then deny (2).
 std::string policy(const std::string& mode)
 {
     return R"(
@@ -37,18 +37,7 @@ deny = ["127.0.0.1 tcp 2222"]
 deny_families = ["raw"]
 )";
 }
-constexpr uint32_t kAllowRule = 1, kDenyRule = 2;
-
-// Connects to a listener of its own on address:port.
-int connect_to_own_listener(const std::string& address, uint16_t port)
-{
-    int l = tcp_listen(address, port);
-    if (l < 0)
-        return 10000 - l;
-    int rc = tcp_connect(address, port);
-    ::close(l);
-    return rc;
-}
+constexpr uint32_t kDenyRule = 2;
 
 } // namespace
 
@@ -64,10 +53,10 @@ BOOST_AUTO_TEST_CASE(audit_passes_what_enforce_refuses_and_reports_the_rule)
     BOOST_REQUIRE(reader.ok());
 
     // Enforce: the deny rule and the default refuse; the allow rule passes.
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 2222); }) == EPERM);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.2", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 2222); }) == EPERM);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.2", "127.0.0.2", 8080); }) == EPERM);
     BOOST_TEST(run_probe(cg, "new", [] { return open_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); }) == EPERM);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 8080); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
     BOOST_REQUIRE(reader->poll(100).ok());
     BOOST_REQUIRE_EQUAL(events.size(), 3u);
     BOOST_TEST(events[0].verdict == static_cast<unsigned>(AW_EVENT_DENY));
@@ -85,12 +74,12 @@ BOOST_AUTO_TEST_CASE(audit_passes_what_enforce_refuses_and_reports_the_rule)
     // attempts pass, each counted and reported as audited.
     events.clear();
     box.install_policies(policy("audit"));
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 2222); }) == 0);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.2", 8080); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 2222); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.2", "127.0.0.2", 8080); }) == 0);
     BOOST_TEST(run_probe(cg, "new", [] { return open_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); }) == 0);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 8080); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
     // Asked again, it is reported again: an audited allow is never remembered.
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 2222); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 2222); }) == 0);
     BOOST_REQUIRE(reader->poll(100).ok());
     BOOST_REQUIRE_EQUAL(events.size(), 4u);
     for (const auto& e : events)
@@ -107,7 +96,7 @@ BOOST_AUTO_TEST_CASE(audit_passes_what_enforce_refuses_and_reports_the_rule)
 
     // Back to enforce: refused again at once.
     box.install_policies(policy("enforce"));
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 2222); }) == EPERM);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 2222); }) == EPERM);
 }
 
 // A revoked session is refused in audit mode too: revocation is the
@@ -138,9 +127,10 @@ allow = [{ rule = "127.0.0.1 tcp 8080", log = true }, "127.0.0.1 tcp 8081"]
     auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
     BOOST_REQUIRE(reader.ok());
 
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 8080); }) == 0);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 8080); }) == 0);
-    BOOST_TEST(run_probe(cg, "new", [] { return connect_to_own_listener("127.0.0.1", 8081); }) == 0); // not logged
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8080); }) == 0);
+    BOOST_TEST(run_probe(cg, "new", [] { return connect_with_listener("127.0.0.1", "127.0.0.1", 8081); }) ==
+               0); // not logged
     BOOST_REQUIRE(reader->poll(100).ok());
     BOOST_REQUIRE_EQUAL(events.size(), 2u);
     for (const auto& e : events) {

@@ -40,17 +40,6 @@ deny = ["tcp 1-1023"]
 deny_families = ["packet", "raw"]
 )";
 
-// Connects to a listener of its own (allowed case) or to a bare address.
-int connect_with_listener(const std::string& listen_on, const std::string& target, uint16_t port)
-{
-    int l = tcp_listen(listen_on, port);
-    if (l < 0)
-        return 10000 - l;
-    int rc = tcp_connect(target, port);
-    ::close(l);
-    return rc;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(enforcement)
