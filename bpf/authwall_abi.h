@@ -177,10 +177,10 @@ struct aw_rule_key {
 #define AW_RULE_LOG (1u << 0) /* report every match (AW_EVENT_LOG when it allows) */
 
 struct aw_rule_val {
-    __u8 verdict;         /* enum aw_verdict; on META: default egress verdict */
-    __u8 ingress_default; /* META only: default ingress verdict */
-    __u8 bind_default;    /* META only: default bind verdict */
-    __u8 rule_flags;      /* rules only: AW_RULE_* */
+    __u8 verdict;          /* enum aw_verdict; on META: default egress verdict */
+    __u8 ingress_default;  /* META only: default ingress verdict */
+    __u8 bind_default;     /* META only: default bind verdict */
+    __u8 rule_flags;       /* rules only: AW_RULE_* */
     __u32 flags;           /* META only: AW_POLICY_* */
     __u64 denied_families; /* META only: bit n set = AF n may not be created */
     __u32 rule;            /* rules only: the rule's number within its policy (1..), for events */
@@ -238,16 +238,16 @@ struct aw_event {
     __u64 cgroup_id;    /* cgroup id of the offender (may be a descendant) */
     __u32 pid;          /* tgid; 0 in packet hooks */
     __u32 policy_id;
-    __u8 hook;   /* enum aw_hook */
-    __u8 reason; /* enum aw_reason */
-    __u8 proto;  /* IPPROTO_*, or the socket type for sock_create */
-    __u8 family; /* AF_INET / AF_INET6 / socket family */
-    __u16 port;  /* host byte order */
-    __u8 layer;  /* enum aw_layer: which layer decided */
-    __u8 verdict;  /* enum aw_event_verdict */
-    __u8 addr[16]; /* remote (egress/connect/sendmsg/ingress) or local (bind) */
-    __u32 uid;     /* the task's real uid (syscall hooks) or the socket's uid (packets) */
-    __u32 rule;    /* the deciding rule's number in the policy; 0: the policy's default or no rule */
+    __u8 hook;              /* enum aw_hook */
+    __u8 reason;            /* enum aw_reason */
+    __u8 proto;             /* IPPROTO_*, or the socket type for sock_create */
+    __u8 family;            /* AF_INET / AF_INET6 / socket family */
+    __u16 port;             /* host byte order */
+    __u8 layer;             /* enum aw_layer: which layer decided */
+    __u8 verdict;           /* enum aw_event_verdict */
+    __u8 addr[16];          /* remote (egress/connect/sendmsg/ingress) or local (bind) */
+    __u32 uid;              /* the task's real uid (syscall hooks) or the socket's uid (packets) */
+    __u32 rule;             /* the deciding rule's number in the policy; 0: the policy's default or no rule */
     char comm[AW_COMM_LEN]; /* the task's name (syscall hooks); empty in packet hooks */
 };
 
