@@ -163,9 +163,20 @@ std::string layer_text(const Layer& l, const RuleCatalog& catalog)
     return out + "\n";
 }
 
+// Whether the user has a user layer (as the PAM module arms it): the layer
+// is on and the uid is in [users] min_uid..max_uid. A user this host does
+// not know is taken as having one.
+bool has_user_layer(const Config& config, const std::string& user)
+{
+    if (!config.user_layer)
+        return false;
+    const passwd* pw = ::getpwnam(user.c_str());
+    return !pw || (pw->pw_uid >= config.users_min_uid && pw->pw_uid <= config.users_max_uid);
+}
+
 // The layers a login of these facts meets: its login policy, then its
 // user's policy when that is another one (the data plane's order).
-Result<std::vector<Layer>> layers_of(const Generation& g, const LoginFacts& login, std::string* note)
+Result<std::vector<Layer>> layers_of(const Generation& g, const LoginFacts& login, bool user_layer, std::string* note)
 {
     std::vector<Layer> out;
     auto named = [&](const IndexedPolicy* p, const char* layer) -> std::optional<Layer> {
@@ -195,9 +206,11 @@ Result<std::vector<Layer>> layers_of(const Generation& g, const LoginFacts& logi
         *note = "no policy claims this login (unmatched = \"deny\"): the login is refused";
     if (login_layer)
         out.push_back(*login_layer);
-    auto user_layer = named(resolve_user_policy(g.index, login), "user");
-    if (user_layer && (!login_layer || user_layer->policy_id != login_layer->policy_id))
-        out.push_back(*user_layer);
+    if (!user_layer)
+        return out;
+    auto user = named(resolve_user_policy(g.index, login), "user");
+    if (user && (!login_layer || user->policy_id != login_layer->policy_id))
+        out.push_back(*user);
     return out;
 }
 
@@ -218,7 +231,7 @@ int cmd_policy_test(const Context& ctx, const PolicyTestArgs& args)
     bool exempt = is_exempt(generation->index, *login);
     std::vector<Layer> layers;
     if (!exempt) {
-        auto found = layers_of(*generation, *login, &note);
+        auto found = layers_of(*generation, *login, has_user_layer(ctx.config, args.user), &note);
         if (!found)
             return fail(found.error());
         layers = std::move(*found);
