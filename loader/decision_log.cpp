@@ -47,6 +47,11 @@ const DecisionLog::SessionFacts& DecisionLog::session(uint64_t id)
 
 std::string DecisionLog::json(const DecisionEvent& e)
 {
+    return fields(e).dump();
+}
+
+nlohmann::json DecisionLog::fields(const DecisionEvent& e)
+{
     const auto& s = session(e.session_id);
     auto name = names_.find(e.policy_id);
     nlohmann::json j{{"event", e.verdict_name()},
@@ -81,18 +86,17 @@ std::string DecisionLog::json(const DecisionEvent& e)
         j["rule_source"] = r->where();
         j["rule_text"] = r->text;
     }
-    return j.dump();
+    return j;
 }
 
 void DecisionLog::write(const DecisionEvent& e)
 {
     static const bool stderr_journal = stderr_is_journal();
-    std::string line = json(e);
+    nlohmann::json j = fields(e);
     if (!event_log_.empty())
-        append_event_line(event_log_, line).ok(); // the journal has it too, or stderr below
+        append_event_line(event_log_, j.dump()).ok(); // the journal has it too, or stderr below
     bool journaled = false;
     if (journal_) {
-        auto j = nlohmann::json::parse(line);
         JournalFields fields{{"MESSAGE", "authwall: " + e.str()},
                              {"PRIORITY", e.verdict == AW_EVENT_DENY ? "5" : "6"},
                              {"SYSLOG_IDENTIFIER", "authwall-loader"}};

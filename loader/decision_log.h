@@ -9,6 +9,8 @@
 #include "core/policy/catalog.h"
 #include "core/session/record.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -37,6 +39,7 @@ class DecisionLog {
         std::string user, correlation;
     };
     const SessionFacts& session(uint64_t id);
+    nlohmann::json fields(const DecisionEvent& e);
 
     bool journal_;
     std::filesystem::path event_log_;
