@@ -45,11 +45,6 @@ const DecisionLog::SessionFacts& DecisionLog::session(uint64_t id)
     return sessions_.emplace(id, std::move(facts)).first->second;
 }
 
-std::string DecisionLog::json(const DecisionEvent& e)
-{
-    return fields(e).dump();
-}
-
 nlohmann::json DecisionLog::fields(const DecisionEvent& e)
 {
     const auto& s = session(e.session_id);

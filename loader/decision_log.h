@@ -31,14 +31,12 @@ class DecisionLog {
 
     void write(const DecisionEvent& e);
 
-    // The event as the JSON event log holds it (also for tests).
-    std::string json(const DecisionEvent& e);
-
   private:
     struct SessionFacts {
         std::string user, correlation;
     };
     const SessionFacts& session(uint64_t id);
+    // The event as the JSON event log holds it; the journal gets each field.
     nlohmann::json fields(const DecisionEvent& e);
 
     bool journal_;
