@@ -56,6 +56,9 @@ struct PortBlock {
 // against 156 ns with one entry per port; with step 4, at most 3 more probes
 // (~470 ns for that policy) and at most 104 entries per range.
 inline constexpr unsigned kPortBlockStep = 4;
+// bpf/lib/decision.bpf.h probes exactly the sizes step 4 makes (2^4, 2^8,
+// 2^12 ports; 2^0 is the exact port): another step needs its probes changed.
+static_assert(kPortBlockStep == 4 && AW_PORT_BLOCK_BITS_MAX < 16);
 
 // The fewest aligned blocks of 2^(a multiple of `step`) ports that cover
 // `range` exactly, in port order; any port is the one block {0, 0}.
