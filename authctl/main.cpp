@@ -1,6 +1,7 @@
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "authctl/context.h"
+#include "authctl/journal_events.h"
 #include "authctl/listing.h"
 #include "core/base/identity.h"
 #include "core/host/cgroup.h"
@@ -671,7 +672,8 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.revoke_id->excludes(revoke_user_opt);
     c.revoke->add_flag("--kill", o.kill, "also kill the processes of the session(s)");
     c.revoke->add_flag("--undo", o.undo, "with --user: lift the user's revocation")->needs(revoke_user_opt);
-    c.watch = app.add_subcommand("watch", "live events: open, close, revoke, reaped, expired, deny, audit, log");
+    c.watch = app.add_subcommand("watch", "live events: open, close, revoke, reaped, expired, deny, audit, log "
+                                          "(from event_log, or the journal without one)");
     c.watch->add_flag("--json", o.json, "one JSON object per line");
     c.watch->add_flag("--from-start", o.from_start, "print the events already logged first");
     c.watch->add_option("--count", o.count, "exit after N events");
@@ -679,7 +681,7 @@ void add_session_commands(CLI::App& app, Options& o, Commands& c)
     c.watch->add_option("--policy", o.watch.policy, "only the events of this policy")->type_name("NAME");
     c.watch->add_option("--event", o.watch.events, "only these events (repeatable, or comma-separated)")
         ->delimiter(',')
-        ->check(CLI::IsMember({"open", "close", "revoke", "reaped", "expired", "deny", "audit", "log"}));
+        ->check(CLI::IsMember(journal_event_names()));
 }
 
 // --json, -o and --no-legend of sessions and users.

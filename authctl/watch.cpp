@@ -1,7 +1,9 @@
 // authctl watch: live events (open, close, revoke, reaped, expired; deny,
-// audit, log from the loader) from the event log of authwall.toml. The denial ring buffer has
-// one reader (the loader), which copies denials there.
+// audit, log from the loader) from the event log of authwall.toml, or from
+// the journal when there is none. The denial ring buffer has one reader
+// (the loader), which copies denials to both.
 #include "authctl/context.h"
+#include "authctl/journal_events.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -61,13 +63,26 @@ bool wanted(const nlohmann::json& e, const WatchFilter& f)
 
 } // namespace
 
+namespace {
+// The journal's events, printed and filtered as the event log's are.
+int watch_journal(const Context& ctx, bool from_start, long count, const WatchFilter& filter)
+{
+    long shown = 0;
+    auto status = follow_journal(filter.events, from_start, [&](const nlohmann::json& e) {
+        if (!wanted(e, filter))
+            return true;
+        std::cout << (ctx.json ? e.dump() : describe(e)) << std::endl;
+        return !(count > 0 && ++shown >= count);
+    });
+    return status ? 0 : fail(status.error());
+}
+} // namespace
+
 int cmd_watch(const Context& ctx, bool from_start, long count, const WatchFilter& filter)
 {
     const auto& path = ctx.config.event_log;
     if (path.empty())
-        return fail(Error::msg("watch", "events",
-                               "needs event_log in authwall.toml; without it, use "
-                               "journalctl -f -o verbose AUTHWALL_EVENT=deny (or open, close, ...)"));
+        return watch_journal(ctx, from_start, count, filter);
     Fd inotify(inotify_init1(IN_CLOEXEC));
     // Watch the directory: the log may not exist yet, or be rotated.
     if (!inotify || inotify_add_watch(inotify.get(), path.parent_path().c_str(), IN_MODIFY | IN_CREATE) < 0)

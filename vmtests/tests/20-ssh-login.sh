@@ -38,6 +38,9 @@ leader=$(loginctl show-session "$sess" -P Leader)
 grep -q "$cg\$" "/proc/$leader/cgroup" || die "the session leader $leader is in $(cat /proc/$leader/cgroup)"
 [ "$(loginctl show-session "$sess" -P Scope)" = "$unit" ] || die "logind's scope is not $unit"
 
+# authctl watch, with no event_log configured, follows the journal.
+authctl watch --json --user awvm --event close --count 1 >/tmp/watch-live.json &
+watch_pid=$!
 ssh_logout login
 wait_for 10 bash -c "! systemctl is-active --quiet $unit" || die "$unit still active after logout"
 wait_for 10 bash -c "[ ! -d /sys/fs/cgroup$cg ]" || die "the scope's cgroup is still there"
@@ -50,6 +53,22 @@ wait_for 10 bash -c "! loginctl list-sessions --no-legend | awk '\$3 == \"awvm\"
 journalctl --no-pager -o cat AUTHWALL_SESSION="$id" AUTHWALL_EVENT=open + AUTHWALL_SESSION="$id" AUTHWALL_EVENT=close
 wait_for 5 has_event "$id" open || die "no open event for session $id in the journal"
 wait_for 5 has_event "$id" close || die "no close event for session $id in the journal"
+# The live watch saw the close, with the session's tally; the journal's
+# history has the open, the denial (who and why) and the close.
+wait_for 10 bash -c "! kill -0 $watch_pid" || die "authctl watch did not see the close"
+cat /tmp/watch-live.json
+jq -e --argjson id "$id" 'select(.event == "close" and .session == $id and .user == "awvm" and .policy == "vmtest"
+    and .duration_s >= 0 and .denied >= 1)' /tmp/watch-live.json >/dev/null || die "authctl watch: no close of $id with its tally"
+timeout 10 authctl watch --json --from-start --user awvm >/tmp/watch-all.json || true
+for ev in open deny close; do
+    jq -e --argjson id "$id" --arg ev "$ev" 'select(.event == $ev and .session == $id)' /tmp/watch-all.json >/dev/null ||
+        die "authctl watch --from-start: no $ev event of session $id"
+done
+jq -e --argjson id "$id" 'select(.event == "deny" and .session == $id and .uid == '"$(id -u awvm)"' and .port == 7789
+    and .policy == "vmtest" and .direction == "egress" and .reason == "default" and (.process | length) > 0)' \
+    /tmp/watch-all.json >/dev/null || die "the denial of session $id does not say who and why"
+authctl watch --from-start --user awvm --event deny --count 1 | grep -q "deny .*awvm policy=vmtest" ||
+    die "authctl watch's text does not name the user and the policy"
 # pam_systemd's ReleaseSession worked: sshd logged no failure at logout.
 if journalctl --no-pager -q -u vmtest-sshd | grep -i "release session\|does not belong to any known session"; then
     die "pam_systemd could not release the session"
