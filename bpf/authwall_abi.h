@@ -63,6 +63,7 @@ enum aw_reason {
     AW_REASON_FAMILY = 5,    /* socket family or raw socket denied */
     AW_REASON_NOT_RHOST = 6, /* inbound flow from another address than the login's */
     AW_REASON_MALFORMED = 7, /* a packet whose flow cannot be read (headers hidden or cut) */
+    AW_REASON_COUNT = 8,     /* bound of the reasons (0 is none) */
 };
 
 /* Session flags (aw_session.flags). */
@@ -256,6 +257,14 @@ struct aw_event_budget {
     __u64 window_start_ns;
     __u64 emitted;    /* in the current window */
     __u64 suppressed; /* total, since load */
+};
+
+/* Refusals by hook and reason, for the whole host (refusals: a PERCPU_ARRAY
+ * with one entry, summed by userspace): what a session's counters do not
+ * say, why. `audited` counts the would-be refusals passed in audit mode. */
+struct aw_refusals {
+    __u64 denied[AW_HOOK_COUNT][AW_REASON_COUNT];
+    __u64 audited[AW_HOOK_COUNT][AW_REASON_COUNT];
 };
 
 /* generation map: ARRAY with one entry, key 0, value __u64. A random value

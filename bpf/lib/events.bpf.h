@@ -59,12 +59,21 @@ static __always_inline __u32 event_verdict(const struct decision* d)
 }
 
 /* The counters a reported decision moves: a refusal counts per hook in the
- * session and in the user layer that refused; an audited would-be refusal
- * counts as audited; a logged allow counts nothing. */
+ * session and in the user layer that refused, and by hook and reason for
+ * the host; an audited would-be refusal counts as audited; a logged allow
+ * counts nothing. */
 static __always_inline void count_report(const struct subject* s, const struct decision* d, __u32 hook, __u32 verdict)
 {
     if (verdict == AW_EVENT_LOG)
         return;
+    __u32 zero = 0, reason = d->reason;
+    struct aw_refusals* why = bpf_map_lookup_elem(&refusals, &zero);
+    if (why && hook < AW_HOOK_COUNT && reason < AW_REASON_COUNT) {
+        if (verdict == AW_EVENT_AUDIT)
+            why->audited[hook][reason]++;
+        else
+            why->denied[hook][reason]++;
+    }
     if (s->session) {
         struct aw_stats* st = bpf_map_lookup_elem(&session_stats, &s->session_id);
         if (st && verdict == AW_EVENT_AUDIT)

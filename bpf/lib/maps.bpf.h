@@ -39,6 +39,14 @@ struct {
     __type(value, struct aw_policy_totals);
 } policy_totals SEC(".maps");
 
+/* Refusals by hook and reason, one set per CPU (see authwall_abi.h). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct aw_refusals);
+} refusals SEC(".maps");
+
 /* The levels that hold sessions, one bit each (see authwall_abi.h). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);

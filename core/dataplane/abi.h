@@ -33,6 +33,7 @@ static_assert(offsetof(aw_event, comm) == 64);
 static_assert(sizeof(aw_user) == 32, "aw_user layout changed: bump AW_ABI_VERSION");
 static_assert(offsetof(aw_user, denied) == 16);
 static_assert(sizeof(aw_event_budget) == 24);
+static_assert(sizeof(aw_refusals) == 2 * 8 * AW_HOOK_COUNT * AW_REASON_COUNT);
 static_assert(sizeof(aw_settings) == 16);
 static_assert(sizeof(aw_policy_name) == AW_POLICY_NAME_MAX + 8);
 static_assert(AW_RULE_KEY_FIXED_BITS == 8 * (offsetof(aw_rule_key, addr) - offsetof(aw_rule_key, policy_id)));

@@ -146,9 +146,11 @@ Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
     maps.pin_dir_ = pin_dir;
     for (size_t slot = 0; slot < kMapNames.size(); ++slot) {
         auto fd = open_pin(pin_dir, kMapNames[slot]);
-        // Pins of an older loader lack policy_totals until it is restarted:
-        // they work as before (retire_session only removes).
-        if (!fd && fd.error().err == ENOENT && static_cast<MapId>(slot) == MapId::PolicyTotals)
+        // Pins of an older loader lack policy_totals and refusals until it
+        // is restarted: they work as before (retire_session only removes;
+        // no refusals by reason).
+        if (!fd && fd.error().err == ENOENT &&
+            (static_cast<MapId>(slot) == MapId::PolicyTotals || static_cast<MapId>(slot) == MapId::Refusals))
             continue;
         if (!fd)
             return fd.error();
@@ -678,6 +680,26 @@ Result<uint64_t> PinnedMaps::events_suppressed() const
     for (const auto& b : per_cpu)
         n += b.suppressed;
     return n;
+}
+
+Result<RefusalCounts> PinnedMaps::refusals() const
+{
+    RefusalCounts total;
+    int fd = map_fd(MapId::Refusals);
+    if (fd < 0)
+        return total; // pins of an older loader: nothing counted yet
+    uint32_t zero = 0;
+    int ncpus = libbpf_num_possible_cpus();
+    std::vector<aw_refusals> per_cpu(static_cast<size_t>(ncpus > 0 ? ncpus : 1));
+    if (bpf_map_lookup_elem(fd, &zero, per_cpu.data()) != 0)
+        return Error::sys("read refusals", "refusals", errno);
+    for (const auto& c : per_cpu)
+        for (size_t h = 0; h < AW_HOOK_COUNT; ++h)
+            for (size_t r = 0; r < AW_REASON_COUNT; ++r) {
+                total.denied[h][r] += c.denied[h][r];
+                total.audited[h][r] += c.audited[h][r];
+            }
+    return total;
 }
 
 } // namespace authwall

@@ -56,6 +56,12 @@ struct FoldedTotals {
     std::map<uint32_t, SessionStats> by_policy; // policies with a session folded
 };
 
+// Refusals (and audited would-be refusals) by hook and reason, summed over
+// the CPUs (the refusals map).
+struct RefusalCounts {
+    std::array<std::array<uint64_t, AW_REASON_COUNT>, AW_HOOK_COUNT> denied{}, audited{};
+};
+
 const char* hook_name(unsigned hook);
 const char* reason_name(unsigned reason);
 const char* layer_name(unsigned layer); // "login", "user"
@@ -129,6 +135,8 @@ class PinnedMaps {
     Result<aw_settings> settings() const;
     Status write_settings(const aw_settings& s);
     Result<uint64_t> events_suppressed() const;
+    // Zero when the pins predate the refusals map.
+    Result<RefusalCounts> refusals() const;
 
     // Moves the data plane's generation on: what the programs remember per
     // socket is used only while the generation is unchanged. Every writer

@@ -40,11 +40,12 @@ enum class MapId : unsigned {
     Users,
     Generation,
     PolicyTotals,
+    Refusals,
 };
 
-inline constexpr std::array<std::string_view, 11> kMapNames{
+inline constexpr std::array<std::string_view, 12> kMapNames{
     "sessions",     "session_stats", "session_levels", "policy_gen", "policy_names",  "events",
-    "event_budget", "settings",      "users",          "generation", "policy_totals",
+    "event_budget", "settings",      "users",          "generation", "policy_totals", "refusals",
 };
 
 // Maps of the object that are never pinned: the programs' own caches (per
@@ -69,7 +70,7 @@ static_assert(map_name(MapId::Sessions) == "sessions" && map_name(MapId::Session
               map_name(MapId::PolicyNames) == "policy_names" && map_name(MapId::Events) == "events" &&
               map_name(MapId::EventBudget) == "event_budget" && map_name(MapId::Settings) == "settings" &&
               map_name(MapId::Users) == "users" && map_name(MapId::Generation) == "generation" &&
-              map_name(MapId::PolicyTotals) == "policy_totals");
+              map_name(MapId::PolicyTotals) == "policy_totals" && map_name(MapId::Refusals) == "refusals");
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
 {

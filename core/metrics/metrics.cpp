@@ -152,6 +152,10 @@ Result<MetricsSnapshot> read_metrics(const Config& config)
     if (!suppressed)
         return suppressed.error();
     snap.events_suppressed = *suppressed;
+    auto refusals = maps->refusals();
+    if (!refusals)
+        return refusals.error();
+    snap.refusals = *refusals;
     auto reloads = read_reload_record(config.run_dir);
     if (!reloads)
         return reloads.error();

@@ -28,6 +28,7 @@ struct MetricsSnapshot {
     bool up = false;                     // maps pinned and programs attached
     std::map<uint32_t, Policy> policies; // by policy id
     uint64_t events_suppressed = 0;
+    RefusalCounts refusals; // the host's, by hook and reason
     std::optional<ReloadRecord> reloads;
     PinnedMaps::Fill sessions_fill, users_fill;
     struct NftDrift {

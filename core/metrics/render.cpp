@@ -106,6 +106,26 @@ void render_sessions(OpenMetricsText& out, const MetricsSnapshot& s)
         out.sample({{"policy", p.name}}, p.counters.audited);
 }
 
+// Why, for the whole host: a series per hook and reason that has counted
+// (a series appears with its first refusal; 63 zero series per verdict
+// would bury the ones that matter).
+void render_reasons(OpenMetricsText& out, const MetricsSnapshot& s)
+{
+    out.family("authwall_refusals", "counter",
+               "Refusals (verdict deny) and would-be refusals passed in audit mode (verdict audit) by hook and "
+               "reason, every session and user layer of the host, since the data plane was installed.");
+    for (unsigned h = 0; h < AW_HOOK_COUNT; ++h)
+        for (unsigned r = 1; r < AW_REASON_COUNT; ++r)
+            for (auto [verdict, count] :
+                 {std::pair{"deny", s.refusals.denied[h][r]}, std::pair{"audit", s.refusals.audited[h][r]}})
+                if (count)
+                    out.sample({{"direction", hook_direction(h)},
+                                {"hook", hook_name(h)},
+                                {"reason", reason_name(r)},
+                                {"verdict", verdict}},
+                               count);
+}
+
 void render_maps(OpenMetricsText& out, const MetricsSnapshot& s)
 {
     out.family("authwall_map_entries", "gauge", "Entries in the sessions and users maps.");
@@ -152,6 +172,7 @@ std::string render_metrics(const MetricsSnapshot& s, MetricsFormat format)
     out.sample({}, s.up ? 1 : 0);
     if (s.up) {
         render_sessions(out, s);
+        render_reasons(out, s);
         render_maps(out, s);
         render_reloads(out, s);
         if (s.nft)

@@ -93,6 +93,15 @@ BOOST_AUTO_TEST_CASE(audit_passes_what_enforce_refuses_and_reports_the_rule)
     BOOST_REQUIRE(audited.ok());
     BOOST_TEST(audited->denied_total() == 3u); // unchanged
     BOOST_TEST(audited->audited == 4u);
+    // The host's counters say why, by hook and reason, for both verdicts.
+    auto why = box.maps().refusals();
+    BOOST_REQUIRE(why.ok());
+    BOOST_TEST(why->denied[AW_HOOK_CONNECT4][AW_REASON_RULE] == 1u);
+    BOOST_TEST(why->denied[AW_HOOK_CONNECT4][AW_REASON_DEFAULT] == 1u);
+    BOOST_TEST(why->denied[AW_HOOK_SOCK_CREATE][AW_REASON_FAMILY] == 1u);
+    BOOST_TEST(why->audited[AW_HOOK_CONNECT4][AW_REASON_RULE] == 2u);
+    BOOST_TEST(why->audited[AW_HOOK_CONNECT4][AW_REASON_DEFAULT] == 1u);
+    BOOST_TEST(why->audited[AW_HOOK_SOCK_CREATE][AW_REASON_FAMILY] == 1u);
 
     // Back to enforce: refused again at once.
     box.install_policies(policy("enforce"));

@@ -185,6 +185,12 @@ BOOST_AUTO_TEST_CASE(counters_are_the_traffic_made_and_survive_the_session)
     BOOST_TEST(value(open, "authwall_denials_total",
                      {{"policy", "web"}, {"direction", "egress"}, {"hook", "connect4"}}) == kRefused);
     BOOST_TEST(value(open, "authwall_denials_total", {{"policy", "web"}, {"hook", "bind4"}}) == 0);
+    // Why, for the host: each refusal was the default of deny.
+    BOOST_TEST(value(open, "authwall_refusals_total",
+                     {{"hook", "connect4"}, {"reason", "default"}, {"verdict", "deny"}, {"direction", "egress"}}) ==
+               kRefused);
+    BOOST_TEST(std::isnan(value(open, "authwall_refusals_total", {{"reason", "rule"}})));
+    BOOST_TEST(std::isnan(value(open, "authwall_refusals_total", {{"verdict", "audit"}})));
     BOOST_TEST(value(open, "authwall_map_entries", {{"map", "sessions"}}) == 1);
     BOOST_TEST(value(open, "authwall_map_capacity", {{"map", "sessions"}}) == 65536);
     BOOST_TEST(value(open, "authwall_events_suppressed_total") >= 0);
@@ -217,6 +223,7 @@ BOOST_AUTO_TEST_CASE(counters_are_the_traffic_made_and_survive_the_session)
                            value(open, name, {{"policy", "web"}, {"direction", dir}}),
                        name << " " << dir);
     BOOST_TEST(value(closed, "authwall_denials_total", {{"policy", "web"}, {"hook", "connect4"}}) == kRefused);
+    BOOST_TEST(value(closed, "authwall_refusals_total", {{"hook", "connect4"}, {"reason", "default"}}) == kRefused);
 }
 
 // The PAM module's close folds too: a login's refusal is still counted in

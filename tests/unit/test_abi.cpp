@@ -41,6 +41,7 @@ BOOST_AUTO_TEST_CASE(struct_sizes_match_the_bpf_object)
     BOOST_TEST(bpf_side_size(b.get(), "aw_event") == static_cast<long>(sizeof(aw_event)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_user") == static_cast<long>(sizeof(aw_user)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_event_budget") == static_cast<long>(sizeof(aw_event_budget)));
+    BOOST_TEST(bpf_side_size(b.get(), "aw_refusals") == static_cast<long>(sizeof(aw_refusals)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_settings") == static_cast<long>(sizeof(aw_settings)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_policy_name") == static_cast<long>(sizeof(aw_policy_name)));
     BOOST_TEST(bpf_side_size(b.get(), "aw_policy_totals") == static_cast<long>(sizeof(aw_policy_totals)));
