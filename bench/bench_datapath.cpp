@@ -8,6 +8,8 @@
 //             socket's storage (the least per-socket memory can cost)
 //   rules10   a session whose policy has 10 rules
 //   rules10k  a session whose policy has 10 000 rules
+//   audit     a session whose policy is rules10's in audit mode: what it
+//             would refuse passes, counted and reported (issue #17)
 //   outside   authwall's programs attached, the process in no session
 //   user layer (docs/SECURITY.md): the process runs as a confined user —
 //     in a session whose policy is the user's (one lookup by uid more),
@@ -246,7 +248,7 @@ struct Scenario {
     uid_t uid;
     const Programs* programs; // whose bpf_stats are its hooks' cost (none: baseline)
     std::map<std::string, std::vector<double>> rates;
-    std::map<std::string, std::map<std::string, RunStats>> hook_cost; // workload -> hook -> runs
+    std::map<std::string, std::map<std::string, RunStats>> hook_cost;                     // workload -> hook -> runs
     std::map<std::string, std::map<std::string, std::vector<RunStats>>> hook_rounds = {}; // the same, per round
 };
 
@@ -406,9 +408,12 @@ int main(int argc, char** argv)
     Floor floor(bench.plain_cgroup().string() + "-floor", "floor_");
     Floor lookup(bench.plain_cgroup().string() + "-lookup", "lookup_");
     auto compiled = bench.install_policy_text(policy_with_rules("p10", 10) + policy_with_rules("p10k", 10000) +
-                                              policy_with_rules("q10", 10));
+                                              policy_with_rules("q10", 10) + "[policy.a10]\nmode = \"audit\"\n" +
+                                              policy_with_rules("a10", 10));
     auto s10 = bench.cgroup("s10"), s10k = bench.cgroup("s10k"), outside = bench.cgroup("outside");
+    auto audit = bench.cgroup("audit");
     bench.open_session(s10, compiled.ids.at("p10"));
+    bench.open_session(audit, compiled.ids.at("a10"));
     bench.open_session(s10k, compiled.ids.at("p10k"));
     // Two confined users (uids no account uses): one held to p10, the
     // sessions' policy, one to q10, another policy of the same size.
@@ -433,6 +438,7 @@ int main(int argc, char** argv)
         {"floor + socket storage lookup", lookup.cgroup(), 0, &lookup.programs(), {}, {}},
         {"session, 10 rules", s10, 0, &ours, {}, {}},
         {"session, 10 000 rules", s10k, 0, &ours, {}, {}},
+        {"session, 10 rules, audit mode", audit, 0, &ours, {}, {}},
         {"outside any session", outside, 0, &ours, {}, {}},
         {"session + user, same policy", s10, same_user, &ours, {}, {}},
         {"session + user, other policy", s10, other_user, &ours, {}, {}},
