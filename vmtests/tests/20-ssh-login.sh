@@ -59,12 +59,16 @@ wait_for 10 bash -c "! kill -0 $watch_pid" || die "authctl watch did not see the
 cat /tmp/watch-live.json
 jq -e --argjson id "$id" 'select(.event == "close" and .session == $id and .user == "awvm" and .policy == "vmtest"
     and .duration_s >= 0 and .denied >= 1)' /tmp/watch-live.json >/dev/null || die "authctl watch: no close of $id with its tally"
-timeout 10 authctl watch --json --from-start --user awvm >/tmp/watch-all.json || true
+# awvm's only login so far: its open, its one denial and its close.
+timeout 60 authctl watch --json --from-start --user awvm --count 3 >/tmp/watch-all.json ||
+    log "authctl watch --from-start --count 3 exited with $?"
+cat /tmp/watch-all.json
 for ev in open deny close; do
-    jq -e --argjson id "$id" --arg ev "$ev" 'select(.event == $ev and .session == $id)' /tmp/watch-all.json >/dev/null ||
+    # (-s and any: jq 1.6's -e looks at the last input only)
+    jq -s -e --argjson id "$id" --arg ev "$ev" 'any(.[]; .event == $ev and .session == $id)' /tmp/watch-all.json >/dev/null ||
         die "authctl watch --from-start: no $ev event of session $id"
 done
-jq -e --argjson id "$id" 'select(.event == "deny" and .session == $id and .uid == '"$(id -u awvm)"' and .port == 7789
+jq -s -e --argjson id "$id" 'any(.[]; .event == "deny" and .session == $id and .uid == '"$(id -u awvm)"' and .port == 7789
     and .policy == "vmtest" and .direction == "egress" and .reason == "default" and (.process | length) > 0)' \
     /tmp/watch-all.json >/dev/null || die "the denial of session $id does not say who and why"
 authctl watch --from-start --user awvm --event deny --count 1 | grep -q "deny .*awvm policy=vmtest" ||
