@@ -1,5 +1,7 @@
 #include "authctl/explain.h"
 
+#include "core/policy/rule.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -85,7 +87,11 @@ LayerVerdict admit_inbound(const EntryIndex& index, const aw_rule_val& meta, uin
     if (f.protocol != IPPROTO_TCP) {
         TestFlow reply = f;
         reply.dir = AW_DIR_EGRESS;
-        reply.port = 0; // the peer's port is not known here: its address and protocol decide
+        // The peer's port is not known here: its address and protocol decide;
+        // an ICMP reply counts as the request it answers.
+        reply.port = 0;
+        if ((f.protocol == IPPROTO_ICMP || f.protocol == IPPROTO_ICMPV6) && f.port)
+            reply.port = icmp_request_port(f.protocol, static_cast<uint8_t>(f.port - 1));
         Match e = match_rules(index, meta, id, AW_DIR_EGRESS, reply);
         if (e.verdict == AW_VERDICT_ALLOW || (e.verdict == AW_VERDICT_NONE && meta.verdict == AW_VERDICT_ALLOW))
             return allowed(id, nullptr, "reply");

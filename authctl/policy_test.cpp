@@ -100,7 +100,12 @@ Result<TestFlow> flow_of(const PolicyTestArgs& a)
             return Error::msg("policy test", a.to[1], "not a protocol: tcp, udp, icmp, icmpv6, sctp, udplite");
         f.protocol = *proto;
     }
-    if (a.to.size() > 2) {
+    if (a.to.size() > 2 && (f.protocol == IPPROTO_ICMP || f.protocol == IPPROTO_ICMPV6)) {
+        auto type = parse_icmp_type(f.protocol, a.to[2]);
+        if (!type)
+            return Error::msg("policy test", a.to[2], "not an ICMP type (a name such as echo-request, or 0-255)");
+        f.port = icmp_type_port(*type);
+    } else if (a.to.size() > 2) {
         unsigned long port = 0;
         try {
             port = std::stoul(a.to[2]);

@@ -69,6 +69,10 @@ nlohmann::json DecisionLog::fields(const DecisionEvent& e)
         j["reason"] = reason_name(e.reason);
     if (e.hook != AW_HOOK_SOCK_CREATE)
         j["protocol"] = protocol_name(static_cast<uint8_t>(e.proto));
+    if (auto type = e.icmp_type()) {
+        j["icmp_type"] = *type;
+        j["port"] = 0; // ICMP has no port: the type rides in it (type + 1)
+    }
     if (name != names_.end())
         j["policy"] = name->second;
     if (!s.user.empty())

@@ -81,6 +81,27 @@ static __always_inline int skip_ipv6_ext(struct __sk_buff* skb, __u8* proto, __u
     return 0;
 }
 
+/* ICMP has no ports: the rules and the flows hold its type T as the port
+ * T + 1 (0 is any port), so "icmp echo-request" is the port 9 of ICMP. An
+ * inbound datagram is admitted as a reply when the egress rules let the
+ * session send to its source address and port: an ICMP reply's source
+ * "port" is the request it answers (echo-reply answers echo-request), so a
+ * session that may ping a host gets the host's echo replies; other types
+ * have none (0) and are replies only to a policy that allows any ICMP. */
+static __always_inline __u16 icmp_type_port(__u8 type)
+{
+    return (__u16)type + 1;
+}
+
+static __always_inline __u16 icmp_request_port(__u8 proto, __u8 type)
+{
+    if (proto == IPPROTO_ICMP && (type == 0 || type == 14 || type == 16 || type == 18))
+        return icmp_type_port(type == 0 ? 8 : type - 1); /* echo, timestamp, info, address mask */
+    if (proto == IPPROTO_ICMPV6 && type == 129)
+        return icmp_type_port(128); /* echo */
+    return 0;
+}
+
 /* Parses the IP and transport headers. Returns 1 when the flow is known
  * (addresses, protocol, ports where the protocol has them), 0 when it is
  * not: not IP, truncated, or hidden behind headers we do not walk. A session
@@ -131,6 +152,12 @@ static __noinline int parse_packet(struct __sk_buff* skb, struct packet* p)
             return 0;
         p->src.port = ports[0];
         p->dst.port = ports[1];
+    } else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+        __u8 type;
+        if (bpf_skb_load_bytes(skb, l4_off, &type, 1))
+            return 0;
+        p->dst.port = bpf_htons(icmp_type_port(type));
+        p->src.port = bpf_htons(icmp_request_port(proto, type));
     }
     if (p->is_tcp && bpf_skb_load_bytes(skb, l4_off + 13, &p->tcp_flags, 1))
         return 0;

@@ -6,6 +6,7 @@
 #include "core/policy/rule.h"
 
 #include <bpf/bpf.h>
+#include <netinet/in.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
@@ -42,11 +43,20 @@ DecisionEvent DecisionEvent::from_abi(const aw_event& e)
     return d;
 }
 
+std::optional<std::string> DecisionEvent::icmp_type() const
+{
+    if ((proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6) || port == 0 || hook == AW_HOOK_SOCK_CREATE)
+        return std::nullopt;
+    return icmp_type_name(static_cast<uint8_t>(proto), static_cast<uint8_t>(port - 1));
+}
+
 std::string DecisionEvent::str() const
 {
     std::string target;
     if (hook == AW_HOOK_SOCK_CREATE)
         target = fmt::format("family {} type {}", family, proto);
+    else if (auto type = icmp_type(); type)
+        target = fmt::format("{} {} {}", address.str(), protocol_name(static_cast<uint8_t>(proto)), *type);
     else
         target = fmt::format("{} {} port {}", address.str(), protocol_name(static_cast<uint8_t>(proto)), port);
     return fmt::format("{} layer={} session={} cgroup={} uid={} pid={} comm={} hook={} reason={} policy={} rule={} {}",

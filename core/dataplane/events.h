@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 struct ring_buffer;
@@ -38,6 +39,9 @@ struct DecisionEvent {
     static DecisionEvent from_abi(const aw_event& e);
     const char* verdict_name() const { return event_verdict_name(verdict); }
     std::string str() const; // one log line
+    // ICMP and ICMPv6 carry their type in `port` (type + 1, as the rules
+    // do): its name ("echo-request") or number; nullopt for other protocols.
+    std::optional<std::string> icmp_type() const;
 };
 
 class EventReader {

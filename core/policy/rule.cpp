@@ -114,9 +114,26 @@ std::optional<RuleError> read_protocol(const std::vector<Token>& tokens, Rule& r
     return std::nullopt;
 }
 
+// An ICMP or ICMPv6 type, by name or number, stored as the port type + 1
+// (the data plane reads the type into the port the same way).
+std::optional<RuleError> read_icmp_type(const Token& tok, Rule& rule)
+{
+    auto type = parse_icmp_type(rule.protocol, tok.text);
+    if (!type) {
+        std::string what = rule.protocol == IPPROTO_ICMP ? "an ICMP type" : "an ICMPv6 type";
+        return RuleError{tok.column, "'" + std::string(tok.text) + "' is not " + what +
+                                         " (a name such as echo-request, or a number 0-255; one type per rule)"};
+    }
+    uint16_t port = icmp_type_port(*type);
+    rule.ports = PortRange{port, port};
+    return std::nullopt;
+}
+
 // PORT or PORT-PORT; 1-65535 is stored as any port.
 std::optional<RuleError> read_ports(const Token& tok, Rule& rule)
 {
+    if (rule.protocol == IPPROTO_ICMP || rule.protocol == IPPROTO_ICMPV6)
+        return read_icmp_type(tok, rule);
     if (!has_ports(rule.protocol))
         return RuleError{tok.column, "protocol " + protocol_name(rule.protocol) + " has no ports"};
     auto dash = tok.text.find('-');
@@ -137,7 +154,75 @@ std::optional<RuleError> read_ports(const Token& tok, Rule& rule)
     return std::nullopt;
 }
 
+struct IcmpName {
+    const char* name;
+    uint8_t type;
+};
+
+// The types of RFC 792 and RFC 4443 (with RFC 4861's neighbour discovery)
+// under the names nft gives them.
+constexpr IcmpName kIcmpTypes[] = {
+    {"echo-reply", 0},
+    {"destination-unreachable", 3},
+    {"redirect", 5},
+    {"echo-request", 8},
+    {"router-advertisement", 9},
+    {"router-solicitation", 10},
+    {"time-exceeded", 11},
+    {"parameter-problem", 12},
+    {"timestamp-request", 13},
+    {"timestamp-reply", 14},
+    {"info-request", 15},
+    {"info-reply", 16},
+    {"address-mask-request", 17},
+    {"address-mask-reply", 18},
+};
+constexpr IcmpName kIcmpv6Types[] = {
+    {"destination-unreachable", 1}, {"packet-too-big", 2},        {"time-exceeded", 3},
+    {"parameter-problem", 4},       {"echo-request", 128},        {"echo-reply", 129},
+    {"mld-listener-query", 130},    {"mld-listener-report", 131}, {"mld-listener-done", 132},
+    {"nd-router-solicit", 133},     {"nd-router-advert", 134},    {"nd-neighbor-solicit", 135},
+    {"nd-neighbor-advert", 136},    {"nd-redirect", 137},
+};
+
+template <size_t N> const IcmpName* find_icmp(const IcmpName (&table)[N], auto pred)
+{
+    for (const auto& t : table)
+        if (pred(t))
+            return &t;
+    return nullptr;
+}
+
 } // namespace
+
+std::optional<uint8_t> parse_icmp_type(uint8_t protocol, std::string_view text)
+{
+    auto by_name = [&](const IcmpName& t) { return text == t.name; };
+    const IcmpName* hit = protocol == IPPROTO_ICMP ? find_icmp(kIcmpTypes, by_name) : find_icmp(kIcmpv6Types, by_name);
+    if (hit)
+        return hit->type;
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!text.empty() && ec == std::errc() && ptr == text.data() + text.size() && value <= 255)
+        return static_cast<uint8_t>(value);
+    return std::nullopt;
+}
+
+uint16_t icmp_request_port(uint8_t protocol, uint8_t type)
+{
+    if (protocol == IPPROTO_ICMP && (type == 0 || type == 14 || type == 16 || type == 18))
+        return icmp_type_port(type == 0 ? 8 : static_cast<uint8_t>(type - 1));
+    if (protocol == IPPROTO_ICMPV6 && type == 129)
+        return icmp_type_port(128);
+    return 0;
+}
+
+std::string icmp_type_name(uint8_t protocol, uint8_t type)
+{
+    auto by_type = [&](const IcmpName& t) { return t.type == type; };
+    const IcmpName* hit = protocol == IPPROTO_ICMP ? find_icmp(kIcmpTypes, by_type) : find_icmp(kIcmpv6Types, by_type);
+    return hit ? hit->name : std::to_string(type);
+}
 
 std::optional<uint8_t> parse_protocol(std::string_view text)
 {
@@ -213,7 +298,7 @@ std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
     }
     if (next < tokens.size())
         return fail({tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
-                                              "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]"});
+                                              "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT] | ICMP-TYPE]]"});
     return rule;
 }
 
@@ -236,7 +321,9 @@ std::string Rule::str() const
     if (protocol != 0)
         out += " " + (parse_protocol(protocol_name(protocol)) ? protocol_name(protocol)
                                                               : "proto " + std::to_string(protocol));
-    if (!ports.any()) {
+    if (!ports.any() && (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6)) {
+        out += " " + icmp_type_name(protocol, static_cast<uint8_t>(ports.first - 1));
+    } else if (!ports.any()) {
         out += " " + std::to_string(ports.first);
         if (ports.last != ports.first)
             out += "-" + std::to_string(ports.last);

@@ -1,4 +1,5 @@
-// Rule strings of the policy language: "ADDR[/LEN] [PROTO [PORT[-PORT]]]",
+// Rule strings of the policy language: "ADDR[/LEN] [PROTO [PORT[-PORT]]]"
+// ("icmp TYPE" / "icmpv6 TYPE" for an ICMP type: "any icmp echo-request"),
 // "PROTO [PORT[-PORT]]" (any address), or "any". PROTO is a name (tcp, udp,
 // icmp, icmpv6, sctp, udplite) or "proto N" for IP protocol N: a bare number
 // is an error, since "10.0.0.0/8 22" reads like port 22. Examples:
@@ -50,5 +51,19 @@ std::optional<uint8_t> parse_protocol(std::string_view text);
 // "1".."255": the number after "proto".
 std::optional<uint8_t> parse_protocol_number(std::string_view text);
 std::string protocol_name(uint8_t protocol);
+
+// ICMP (protocol 1) and ICMPv6 (58) types: "echo-request", "packet-too-big",
+// ... (nft's names) or a number 0-255. A rule and the data plane hold type T
+// as the port T + 1 (port 0 is "any"): "icmp echo-request" is port 9.
+std::optional<uint8_t> parse_icmp_type(uint8_t protocol, std::string_view text);
+std::string icmp_type_name(uint8_t protocol, uint8_t type); // the name, or the number
+constexpr uint16_t icmp_type_port(uint8_t type)
+{
+    return static_cast<uint16_t>(type + 1);
+}
+// The port of the request an ICMP reply answers (echo-reply: echo-request),
+// 0 for a type that answers none: what makes an inbound ICMP datagram a
+// reply (bpf/lib/packet.bpf.h, icmp_request_port).
+uint16_t icmp_request_port(uint8_t protocol, uint8_t type);
 
 } // namespace authwall

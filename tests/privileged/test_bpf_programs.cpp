@@ -85,6 +85,7 @@ constexpr uint64_t kConfined = 3, kCounted = 1u << 3; // SOCK_CONFINED, SOCK_COU
 constexpr uint32_t kEstablished = 1, kFinWait1 = 4;   // BPF_TCP_*
 constexpr uint64_t kGeneration = (1ULL << 63) | 0x5a5a5a00;
 
+constexpr uint8_t kIcmp = 1, kIcmpv6 = 58;
 constexpr uint8_t kTcp = 6, kUdp = 17, kHopOpts = 0, kRouting = 43, kFragment = 44, kDstOpts = 60, kAh = 51;
 
 // Builds packets byte by byte: an Ethernet header, then what the test adds.
@@ -142,6 +143,8 @@ class Packet {
         return *this;
     }
     Packet& udp(uint16_t sport, uint16_t dport) { return ports(sport, dport).u16(8).u16(0); }
+    // An ICMP or ICMPv6 header: type, code 0, checksum, 4 bytes of rest.
+    Packet& icmp(uint8_t type) { return u8(type).u8(0).u16(0).zeros(4); }
     std::vector<uint8_t>& bytes() { return bytes_; }
 
   private:
@@ -542,6 +545,81 @@ allow = ["192.0.2.53 udp 53"]
     stray.ipv4(kUdp, "192.0.2.54", "192.0.2.1").udp(53, 40000);
     r = t.decide({sid, 0, 1}, stray, ifindex);
     BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+}
+
+// ICMP types (issue #18): the parser reads the type into the port (type +
+// 1) and an ICMP reply's source port is the request it answers; egress
+// rules by type, in both families; an echo reply from a host the session
+// may ping is a reply under an ingress default of deny, other types and
+// other hosts are not; an ICMP header cut before its type is unreadable.
+BOOST_AUTO_TEST_CASE(icmp_types_are_decided_as_the_rules_say)
+{
+    int ifindex = non_loopback_ifindex();
+    BOOST_REQUIRE_MESSAGE(ifindex > 0, "an interface other than lo");
+    TestObject t;
+    Packet echo(kIPv4);
+    echo.ipv4(kIcmp, "192.0.2.1", "198.51.100.7").icmp(8);
+    auto parsed = t.parse(echo);
+    BOOST_TEST(parsed.parsed == 1);
+    BOOST_TEST(parsed.is_datagram == 1);
+    BOOST_TEST(port_of(parsed.dst) == 9); // echo-request (8) + 1
+    BOOST_TEST(port_of(parsed.src) == 0);
+    Packet echo_reply(kIPv4);
+    echo_reply.ipv4(kIcmp, "198.51.100.7", "192.0.2.1").icmp(0);
+    parsed = t.parse(echo_reply);
+    BOOST_TEST(port_of(parsed.dst) == 1); // echo-reply (0) + 1
+    BOOST_TEST(port_of(parsed.src) == 9); // answers echo-request
+    Packet cut(kIPv4);
+    cut.ipv4(kIcmp, "192.0.2.1", "198.51.100.7");
+    BOOST_TEST(t.parse(cut).parsed == 0);
+
+    t.install(R"(
+[policy.ping]
+[policy.ping.egress]
+default = "deny"
+allow = ["198.51.100.0/24 icmp echo-request", "2001:db8::/32 icmpv6 echo-request", "any icmpv6 packet-too-big"]
+[policy.ping.ingress]
+default = "deny"
+)");
+    uint64_t sid = 780;
+    SessionEntry e;
+    e.policy_id = t.id("ping");
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+
+    auto verdict = [&](Packet& p, int ingress) {
+        return t.decide({sid, 0, static_cast<uint32_t>(ingress)}, p, ifindex);
+    };
+    BOOST_TEST(verdict(echo, 0).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    Packet timestamp(kIPv4); // another type to the same host: the default
+    timestamp.ipv4(kIcmp, "192.0.2.1", "198.51.100.7").icmp(13);
+    auto r = verdict(timestamp, 0);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+    Packet elsewhere(kIPv4);
+    elsewhere.ipv4(kIcmp, "192.0.2.1", "203.0.113.9").icmp(8);
+    BOOST_TEST(verdict(elsewhere, 0).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    Packet echo6(kIPv6);
+    echo6.ipv6(kIcmpv6, "2001:db8::1", "2001:db8::7").icmp(128);
+    BOOST_TEST(verdict(echo6, 0).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    Packet too_big6(kIPv6);
+    too_big6.ipv6(kIcmpv6, "2001:db8::1", "2001:db9::7").icmp(2);
+    BOOST_TEST(verdict(too_big6, 0).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    Packet unreachable6(kIPv6);
+    unreachable6.ipv6(kIcmpv6, "2001:db8::1", "2001:db9::7").icmp(1);
+    BOOST_TEST(verdict(unreachable6, 0).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+
+    // Inbound: the pinged host's echo reply is a reply; its echo request,
+    // and another host's reply, are new flows the default refuses.
+    BOOST_TEST(verdict(echo_reply, 1).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    Packet pinged_back(kIPv4);
+    pinged_back.ipv4(kIcmp, "198.51.100.7", "192.0.2.1").icmp(8);
+    BOOST_TEST(verdict(pinged_back, 1).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    Packet stray_reply(kIPv4);
+    stray_reply.ipv4(kIcmp, "203.0.113.9", "192.0.2.1").icmp(0);
+    BOOST_TEST(verdict(stray_reply, 1).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    Packet echo_reply6(kIPv6);
+    echo_reply6.ipv6(kIcmpv6, "2001:db8::7", "2001:db8::1").icmp(129);
+    BOOST_TEST(verdict(echo_reply6, 1).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
 }
 
 BOOST_AUTO_TEST_CASE(decision_asks_the_user_layer_after_the_login)

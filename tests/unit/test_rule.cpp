@@ -159,6 +159,52 @@ BOOST_AUTO_TEST_CASE(a_bare_number_is_not_a_protocol)
                "'0' is not a protocol name: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255");
 }
 
+// ICMP types by nft's names or by number, one per rule, held as the port
+// type + 1 (so echo-reply, type 0, is not "any").
+BOOST_AUTO_TEST_CASE(icmp_types_are_ports_one_above_the_type)
+{
+    auto echo = parse_rule("any icmp echo-request");
+    BOOST_REQUIRE(echo.has_value());
+    BOOST_TEST(echo->protocol == IPPROTO_ICMP);
+    BOOST_TEST(echo->ports.first == 9);
+    BOOST_TEST(echo->ports.last == 9);
+    BOOST_TEST(echo->str() == "any icmp echo-request");
+    auto reply = parse_rule("10.0.0.0/8 icmp echo-reply");
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(!reply->ports.any());
+    BOOST_TEST(reply->ports.first == 1);
+    auto by_number = parse_rule("10.0.0.0/8 icmp 13");
+    BOOST_REQUIRE(by_number.has_value());
+    BOOST_TEST(by_number->ports.first == 14);
+    BOOST_TEST(by_number->str() == "10.0.0.0/8 icmp timestamp-request");
+    auto unnamed = parse_rule("icmp 200");
+    BOOST_REQUIRE(unnamed.has_value());
+    BOOST_TEST(unnamed->str() == "any icmp 200");
+    auto v6 = parse_rule("2001:db8::/32 icmpv6 packet-too-big");
+    BOOST_REQUIRE(v6.has_value());
+    BOOST_TEST(v6->ports.first == 3);
+    BOOST_TEST(parse_rule("icmpv6 nd-neighbor-solicit")->ports.first == 136);
+    // A type covers itself only; "icmp" (any type) covers every type.
+    BOOST_TEST(echo->covered_by(*parse_rule("any icmp")));
+    BOOST_TEST(!parse_rule("any icmp")->covered_by(*echo));
+    BOOST_TEST(!reply->covered_by(*parse_rule("any icmp echo-request")));
+    BOOST_TEST(icmp_request_port(IPPROTO_ICMP, 0) == 9);
+    BOOST_TEST(icmp_request_port(IPPROTO_ICMPV6, 129) == 129);
+    BOOST_TEST(icmp_request_port(IPPROTO_ICMP, 8) == 0);
+
+    RuleError err;
+    for (const char* bad : {"icmp echo", "icmp 256", "icmp -1", "icmp 8-10", "icmpv6 echo-request-x",
+                            "icmp packet-too-big", "icmpv6 timestamp-request", "tcp echo-request"}) {
+        BOOST_TEST(!parse_rule(bad, &err).has_value(), bad);
+        BOOST_TEST(!err.message.empty());
+    }
+    BOOST_TEST(!parse_rule("any icmp echo-request 5", &err));
+    BOOST_TEST(err.column == 23u);
+    parse_rule("any icmpv6 echo", &err);
+    BOOST_TEST(err.column == 12u);
+    BOOST_TEST(err.message.find("not an ICMPv6 type") != std::string::npos, err.message);
+}
+
 BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
 {
     RuleError e;
@@ -180,12 +226,12 @@ BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
     BOOST_TEST(e.column == 10u);
     BOOST_TEST(e.message == "'tpc' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255");
 
-    BOOST_TEST(!parse_rule("10.0.0.1 icmp 8", &e));
-    BOOST_TEST(e.message == "protocol icmp has no ports");
+    BOOST_TEST(!parse_rule("10.0.0.1 proto 47 8", &e));
+    BOOST_TEST(e.message == "protocol 47 has no ports");
 
     BOOST_TEST(!parse_rule("10.0.0.1 tcp 22 extra", &e));
     BOOST_TEST(e.column == 17u);
-    BOOST_TEST(e.message == "unexpected 'extra': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT]]]");
+    BOOST_TEST(e.message == "unexpected 'extra': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT] | ICMP-TYPE]]");
 
     BOOST_TEST(!parse_rule("", &e));
     BOOST_TEST(e.message == "empty rule: expected an address, a prefix, a protocol or 'any'");
