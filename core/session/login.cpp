@@ -239,6 +239,7 @@ class LoginOpening {
     OpenResult result_;
     AuthTag auth_correlation_;
     AuthTag auth_claims_;
+    std::optional<Error> rhost_failure_; // rhost=kernel found no address
 
     Account account_;
     LoginFacts login_;
@@ -262,12 +263,13 @@ std::optional<OpenOutcome> LoginOpening::identify()
         return failed(OpenFailure::BadUser, account.error());
     account_ = std::move(account).value();
     auto rhost = login_rhost();
+    if (!rhost && rhost_mode_ != RhostMode::Kernel)
+        return failed(OpenFailure::BadRhost, rhost.error());
     if (!rhost)
-        return failed(rhost_mode_ == RhostMode::Kernel ? OpenFailure::Enforcement : OpenFailure::BadRhost,
-                      rhost.error());
-    if (!rhost->note.empty() && !req_.rhost.empty())
+        rhost_failure_ = rhost.error(); // refuses a login session, not an exempt or user-only open
+    else if (!rhost->note.empty() && !req_.rhost.empty())
         result_.notes.push_back(rhost->note);
-    login_ = LoginFacts{account_.name, {}, req_.service, rhost->address};
+    login_ = LoginFacts{account_.name, {}, req_.service, rhost ? rhost->address : std::nullopt};
     for (auto* tag : {&auth_correlation_, &auth_claims_})
         if (!tag->note.empty())
             result_.notes.push_back(tag->note);
@@ -331,6 +333,12 @@ std::optional<OpenOutcome> LoginOpening::exempt_or_policy()
     user_only_ = req_.user_only || listed_service(config_.user_only_services, req_.service);
     if (user_only_)
         return std::nullopt;
+    // rhost=kernel found no address: a login session would be placed by an
+    // address nobody vouches for. It fails as fail= says; the exempt (an
+    // administrator at the console) and the user layer (by uid, no address)
+    // are not held to it.
+    if (rhost_failure_)
+        return failed(OpenFailure::Enforcement, *rhost_failure_);
     auto policy = login_policy(index_, login_);
     if (!policy)
         return failed(OpenFailure::Refused,

@@ -3,7 +3,8 @@
 // contract:
 //   open:  validate user and rhost (rhost=kernel: the peer of the leader's
 //          TCP connection, core/host/tcp_peer.h; none found is an
-//          enforcement failure) → resolve the login's policy (the index
+//          enforcement failure once the login is neither exempt nor
+//          user-only) → resolve the login's policy (the index
 //          the loader published; unmatched = "deny" refuses) → arm the user
 //          layer (the user's own policy, by uid, kept after logout) → for a
 //          user-only service (user manager, cron, at) stop here → otherwise

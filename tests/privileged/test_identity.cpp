@@ -178,6 +178,15 @@ BOOST_AUTO_TEST_CASE(rhost_kernel_without_a_connection_fails_as_fail_says)
     BOOST_TEST(w.records().empty());
     BOOST_TEST(w.maps().list_sessions()->empty());
 
+    // Not held to it: an exempt user (root at the console must never be
+    // locked out) and a user-only stack (the user layer has no address).
+    out = w.pam("root --rhost 192.0.2.5");
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    w.set_pam_args("rhost=kernel user_only");
+    out = w.pam(w.user());
+    BOOST_TEST(has(out, "open: PAM_SUCCESS"));
+    BOOST_TEST(w.records().empty());
+
     w.set_pam_args("rhost=kernel fail=open");
     out = w.pam(w.user() + " --rhost 192.0.2.5");
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
