@@ -263,6 +263,12 @@ BOOST_AUTO_TEST_CASE(the_peer_of_the_process_connection_is_found_through_sock_di
     BOOST_REQUIRE_EQUAL(connections->size(), 1u);
     BOOST_TEST(connections->front().peer.str() == "127.0.0.1");
     BOOST_TEST(connections->front().peer_port == v4.port);
+    // The exact lookups (this process) find what the dump finds.
+    auto own = own_established_tcp();
+    BOOST_REQUIRE(own);
+    BOOST_REQUIRE_EQUAL(own->size(), 1u);
+    BOOST_TEST(own->front().inode == connections->front().inode);
+    BOOST_TEST(own->front().peer_port == v4.port);
     auto peer = login_peer_address(getpid());
     BOOST_REQUIRE_MESSAGE(peer.ok(), (peer ? std::string() : peer.error().message()));
     BOOST_TEST(peer->str() == "127.0.0.1");
