@@ -26,8 +26,9 @@ namespace authwall::pam_helpers {
 #ifndef AUTHWALL_VERSION
 #error "AUTHWALL_VERSION must be defined (the project's version)"
 #endif
-// Raise the number when a table changes.
-inline constexpr const char kAbi[] = "authwall " AUTHWALL_VERSION " pam helpers 1";
+// Raise the number when a table or a type it passes changes (2: the
+// SessionRecord has the authentication's correlation and claims).
+inline constexpr const char kAbi[] = "authwall " AUTHWALL_VERSION " pam helpers 2";
 inline constexpr const char kDirectory[] = "pam_authwall";
 
 struct NftMirror {

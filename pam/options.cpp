@@ -13,6 +13,8 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
             o.rhost = RhostMode::Lax;
         else if (a == "rhost=strict")
             o.rhost = RhostMode::Strict;
+        else if (a == "rhost=kernel")
+            o.rhost = RhostMode::Kernel;
         else if (a.starts_with("config=") && a.size() > 7 && a[7] == '/') {
             o.config = a.substr(7);
             o.config_explicit = true;
@@ -21,9 +23,9 @@ Result<PamOptions> parse_pam_options(const std::vector<std::string>& args)
         else if (a == "user_only")
             o.user_only = true;
         else
-            return Error::msg(
-                "parse module arguments", "'" + printable(a) + "'",
-                "unknown argument (expected fail=closed|open, rhost=lax|strict, config=/PATH, user_only, debug)");
+            return Error::msg("parse module arguments", "'" + printable(a) + "'",
+                              "unknown argument (expected fail=closed|open, rhost=lax|strict|kernel, config=/PATH, "
+                              "user_only, debug)");
     }
     return o;
 }

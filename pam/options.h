@@ -23,7 +23,7 @@ struct PamOptions {
     bool user_only = false;
 };
 
-// fail=closed|open rhost=lax|strict config=PATH user_only debug; anything
+// fail=closed|open rhost=lax|strict|kernel config=PATH user_only debug; anything
 // else is an error.
 Result<PamOptions> parse_pam_options(const std::vector<std::string>& args);
 

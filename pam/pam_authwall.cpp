@@ -1,5 +1,5 @@
 // pam_authwall.so: a thin PAM session module over core/session/login.
-//   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict] [config=PATH] [user_only] [debug]
+//   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict|kernel] [config=PATH] [user_only] [debug]
 // It links authwall_session only (bare bpf(2) calls and the C++ runtime): the nft mirror
 // and systemd's D-Bus API come from helpers beside it, loaded when a login
 // needs them (pam/lazy_extras.h).
@@ -65,6 +65,14 @@ OpenRequest login_request(pam_handle_t* pamh, const PamOptions& options)
     // process's): checked against the leader's cgroup before it is used.
     if (const char* sid = pam_getenv(pamh, "XDG_SESSION_ID"))
         req.logind_session = sid;
+    // What an SSO or MFA module earlier in the stack hands the session for
+    // a SIEM to join on, through the PAM environment too (pam_putenv): the
+    // process environment is the login service's, not the stack's.
+    // Sanitised by the open.
+    if (const char* token = pam_getenv(pamh, kAuthCorrelationVar))
+        req.auth_correlation = token;
+    if (const char* claims = pam_getenv(pamh, kAuthClaimsVar))
+        req.auth_claims = claims;
     req.user_only = options.user_only;
     return req;
 }
@@ -89,8 +97,9 @@ int keep_for_close(pam_handle_t* pamh, const PamOptions& options, const OpenResu
     if (pam_set_data(pamh, kDataKey, new CloseHint{rec.id, result.cgroup_mount}, free_hint) != PAM_SUCCESS)
         pam_syslog(pamh, LOG_WARNING, "cannot keep the session id; close will find it from the cgroup");
     if (options.debug)
-        pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s with policy %s in %s",
-                   static_cast<unsigned long long>(rec.id), rec.user.c_str(), rec.policy.c_str(), rec.cgroup.c_str());
+        pam_syslog(pamh, LOG_DEBUG, "session %llu opened for %s from %s with policy %s in %s",
+                   static_cast<unsigned long long>(rec.id), rec.user.c_str(), rec.rhost.value_or("-").c_str(),
+                   rec.policy.c_str(), rec.cgroup.c_str());
     return PAM_SUCCESS;
 }
 

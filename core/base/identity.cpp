@@ -55,6 +55,53 @@ Result<RhostResult> normalize_rhost(std::string_view rhost, RhostMode mode)
     return out;
 }
 
+RhostResult rhost_from_peer(const IpAddress& peer, std::string_view pam_rhost)
+{
+    RhostResult out;
+    out.address = peer;
+    auto given = normalize_rhost(pam_rhost, RhostMode::Lax);
+    if (given && given->address && *given->address != peer)
+        out.note = "PAM_RHOST " + given->address->str() + " is not the peer of the login's connection, " + peer.str() +
+                   ", which is used (rhost=kernel)";
+    return out;
+}
+
+namespace {
+
+bool auth_tag_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == ':' || c == '=' || c == '+' || c == '/' || c == '@' || c == ',';
+}
+
+} // namespace
+
+AuthTag sanitize_auth_tag(std::string_view name, const std::optional<std::string>& raw, size_t max)
+{
+    AuthTag out;
+    if (!raw || raw->empty())
+        return out;
+    const std::string& text = *raw;
+    std::string what = std::string(name) + " '" + printable(text) + "'";
+    if (text.size() > max) {
+        out.note =
+            what + " is " + std::to_string(text.size()) + " bytes, more than " + std::to_string(max) + ": not recorded";
+        return out;
+    }
+    for (size_t i = 0; i < text.size(); ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (!auth_tag_char(c)) {
+            char hex[8];
+            std::snprintf(hex, sizeof(hex), "0x%02x", c);
+            out.note = what + " has byte " + hex + " at position " + std::to_string(i + 1) +
+                       " (allowed: A-Z a-z 0-9 - . _ : = + / @ ,): not recorded";
+            return out;
+        }
+    }
+    out.value = text;
+    return out;
+}
+
 std::string printable(std::string_view text, size_t max)
 {
     std::string out;

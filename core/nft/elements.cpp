@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 namespace authwall::nft {
 
@@ -81,11 +83,22 @@ uint64_t timeout_ms_until(uint64_t deadline_ns)
     return (deadline_ns - now) / 1'000'000;
 }
 
+// nft reads back a comment of up to 128 bytes (NFTNL_UDATA_COMMENT_MAXLEN):
+// a longer one would list but not load again from `nft list ruleset`. The
+// authentication's correlation, then its claims, are added each only when
+// whole: a cut token would join the wrong authentication.
 std::string comment_of(const MirrorSession& s)
 {
+    constexpr size_t kMax = 127; // and its NUL
     std::string c = "user=" + (s.user.empty() ? std::string("-") : s.user) + " policy=" + s.policy +
                     " session=" + std::to_string(s.id);
-    return c.substr(0, 120);
+    c = c.substr(0, kMax);
+    const std::pair<std::string_view, const std::string*> extras[] = {{" auth=", &s.auth_correlation},
+                                                                      {" claims=", &s.auth_claims}};
+    for (const auto& [key, value] : extras)
+        if (!value->empty() && c.size() + key.size() + value->size() <= kMax)
+            c.append(key).append(*value);
+    return c;
 }
 
 std::vector<Op> add_ops(const MirrorSession& s, uint64_t addr_deadline_ns)

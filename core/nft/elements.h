@@ -40,7 +40,9 @@ Op del(Elem e);
 // The element timeout that ends at `deadline_ns` (CLOCK_REALTIME; 0: the
 // default of one day), at least a second.
 uint64_t timeout_ms_until(uint64_t deadline_ns);
-// "user=alice policy=ssh session=123", at most 120 characters.
+// "user=alice policy=ssh session=123 auth=TOKEN claims=TAG", at most 127
+// characters (nft reads back 128 with the NUL); auth= and claims= only
+// when set and whole.
 std::string comment_of(const MirrorSession& s);
 // The elements one session adds; its address element lasts until
 // `addr_deadline_ns`, the latest deadline of the sessions from there.

@@ -11,7 +11,8 @@
 // Elements are written by cgroup id over netlink (libnftnl), never by path:
 // nft userspace resolves a cgroupsv2 path under /sys/fs/cgroup, which is
 // racy and wrong on hybrid hosts. Each element carries a comment (user,
-// policy, session id) and a safety timeout (the policy's max_duration, else
+// policy, session id, and the authentication's correlation and claims
+// when a PAM module handed them and they fit) and a safety timeout (the policy's max_duration, else
 // one day). One session's update is one netlink transaction of a few
 // elements: its cost does not depend on how many sessions exist.
 //
@@ -46,6 +47,10 @@ struct MirrorSession {
     std::string policy; // for the comment
     std::optional<IpAddress> rhost;
     uint64_t deadline_ns = 0; // CLOCK_REALTIME end of the session (0 = none: one day from now)
+    // What an earlier PAM module handed the login (SessionRecord), for the
+    // comment: sanitised, so nothing in them needs quoting.
+    std::string auth_correlation{};
+    std::string auth_claims{};
 };
 
 // Creates the table and its sets where missing (idempotent).

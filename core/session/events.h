@@ -3,6 +3,7 @@
 // (LOG_AUTHPRIV) where there is no journal. Fields: docs/INTEGRATIONS.md.
 #pragma once
 
+#include "core/base/journal.h"
 #include "core/dataplane/maps.h"
 #include "core/session/record.h"
 
@@ -31,8 +32,11 @@ class EventSink {
 // `event_log` is set (authwall.toml), one JSON line per event appended there.
 class JournalSink final : public EventSink {
   public:
-    explicit JournalSink(std::string identifier, std::filesystem::path event_log = {})
-        : identifier_(std::move(identifier)), event_log_(std::move(event_log))
+    // `journal_socket`: the journal's socket (another one in tests).
+    explicit JournalSink(std::string identifier, std::filesystem::path event_log = {},
+                         std::string journal_socket = kJournalSocket)
+        : identifier_(std::move(identifier)), event_log_(std::move(event_log)),
+          journal_socket_(std::move(journal_socket))
     {
     }
     void session_event(const std::string& event, const SessionRecord& record, const std::string& detail,
@@ -41,6 +45,7 @@ class JournalSink final : public EventSink {
   private:
     std::string identifier_;
     std::filesystem::path event_log_;
+    std::string journal_socket_;
 };
 
 // Whether this process's stderr is a journal stream (systemd's

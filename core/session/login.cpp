@@ -4,6 +4,7 @@
 #include "core/dataplane/maps.h"
 #include "core/policy/index.h"
 #include "core/host/systemd_scope.h"
+#include "core/host/tcp_peer.h"
 #include "core/session/service.h"
 #include "core/base/time.h"
 
@@ -202,7 +203,9 @@ class LoginOpening {
   public:
     LoginOpening(const OpenRequest& req, const Config& config, RhostMode rhost_mode, EventSink& events,
                  LoginExtras& extras)
-        : req_(req), config_(config), rhost_mode_(rhost_mode), events_(events), extras_(extras)
+        : req_(req), config_(config), rhost_mode_(rhost_mode), events_(events), extras_(extras),
+          auth_correlation_(sanitize_auth_tag(kAuthCorrelationVar, req.auth_correlation, kAuthCorrelationMax)),
+          auth_claims_(sanitize_auth_tag(kAuthClaimsVar, req.auth_claims, kAuthClaimsMax))
     {
     }
 
@@ -225,6 +228,7 @@ class LoginOpening {
     OpenOutcome open_cgroup();
     Result<bool> exempt_by(const PolicyIndex& index);
     SessionRecord login_record() const;
+    Result<RhostResult> login_rhost() const;
     Status make_own_scope(SessionRecord& rec);
 
     const OpenRequest& req_;
@@ -233,6 +237,9 @@ class LoginOpening {
     EventSink& events_;
     LoginExtras& extras_;
     OpenResult result_;
+    AuthTag auth_correlation_;
+    AuthTag auth_claims_;
+    std::optional<Error> rhost_failure_; // rhost=kernel found no address
 
     Account account_;
     LoginFacts login_;
@@ -255,13 +262,31 @@ std::optional<OpenOutcome> LoginOpening::identify()
     if (!account)
         return failed(OpenFailure::BadUser, account.error());
     account_ = std::move(account).value();
-    auto rhost = normalize_rhost(req_.rhost, rhost_mode_);
-    if (!rhost)
+    auto rhost = login_rhost();
+    if (!rhost && rhost_mode_ != RhostMode::Kernel)
         return failed(OpenFailure::BadRhost, rhost.error());
-    if (!rhost->note.empty() && !req_.rhost.empty())
+    if (!rhost)
+        rhost_failure_ = rhost.error(); // refuses a login session, not an exempt or user-only open
+    else if (!rhost->note.empty() && !req_.rhost.empty())
         result_.notes.push_back(rhost->note);
-    login_ = LoginFacts{account_.name, {}, req_.service, rhost->address};
+    login_ = LoginFacts{account_.name, {}, req_.service, rhost ? rhost->address : std::nullopt};
+    for (auto* tag : {&auth_correlation_, &auth_claims_})
+        if (!tag->note.empty())
+            result_.notes.push_back(tag->note);
     return std::nullopt;
+}
+
+// The remote address: PAM_RHOST as rhost= says, or with rhost=kernel the
+// peer of the leader's connection. With rhost=kernel and no connection the
+// login cannot be placed by address: an enforcement failure, as fail= says.
+Result<RhostResult> LoginOpening::login_rhost() const
+{
+    if (rhost_mode_ != RhostMode::Kernel)
+        return normalize_rhost(req_.rhost, rhost_mode_);
+    auto peer = login_peer_address(req_.leader);
+    if (!peer)
+        return Error::msg("rhost=kernel", "user " + account_.name, peer.error().message());
+    return rhost_from_peer(*peer, req_.rhost);
 }
 
 // Whether `index` exempts the login. The user's groups are read from NSS
@@ -308,6 +333,12 @@ std::optional<OpenOutcome> LoginOpening::exempt_or_policy()
     user_only_ = req_.user_only || listed_service(config_.user_only_services, req_.service);
     if (user_only_)
         return std::nullopt;
+    // rhost=kernel found no address: a login session would be placed by an
+    // address nobody vouches for. It fails as fail= says; the exempt (an
+    // administrator at the console) and the user layer (by uid, no address)
+    // are not held to it.
+    if (rhost_failure_)
+        return failed(OpenFailure::Enforcement, *rhost_failure_);
     auto policy = login_policy(index_, login_);
     if (!policy)
         return failed(OpenFailure::Refused,
@@ -390,6 +421,8 @@ SessionRecord LoginOpening::login_record() const
     rec.policy_id = policy_.id;
     rec.max_duration_s = policy_.max_duration_s;
     rec.origin_cgroup = origin_on_disk_.string();
+    rec.auth_correlation = auth_correlation_.value.value_or("");
+    rec.auth_claims = auth_claims_.value.value_or("");
     return rec;
 }
 

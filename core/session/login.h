@@ -1,7 +1,10 @@
 // Opening and closing a login session — the logic of pam_authwall.so, kept
 // here so tests drive it without PAM. The order of operations is the
 // contract:
-//   open:  validate user and rhost → resolve the login's policy (the index
+//   open:  validate user and rhost (rhost=kernel: the peer of the leader's
+//          TCP connection, core/host/tcp_peer.h; none found is an
+//          enforcement failure once the login is neither exempt nor
+//          user-only) → resolve the login's policy (the index
 //          the loader published; unmatched = "deny" refuses) → arm the user
 //          layer (the user's own policy, by uid, kept after logout) → for a
 //          user-only service (user manager, cron, at) stop here → otherwise
@@ -44,6 +47,12 @@ struct OpenRequest {
     // the PAM environment (XDG_SESSION_ID); empty without logind. Trusted
     // only when the leader's cgroup is that session's scope.
     std::string logind_session;
+    // What earlier modules of the stack put in the PAM environment
+    // (AUTHWALL_AUTH_CORRELATION, AUTHWALL_AUTH_CLAIMS), raw: nullopt when
+    // unset. Sanitised by the open (sanitize_auth_tag); a rejected value is
+    // not recorded and the open says why in its notes.
+    std::optional<std::string> auth_correlation{};
+    std::optional<std::string> auth_claims{};
     // The module line says user_only (or the service is one of [users]
     // user_only_services): arm the user layer, make no login session.
     bool user_only = false;

@@ -10,6 +10,8 @@ MirrorSession mirror_session_of(const SessionRecord& r)
     s.id = r.id;
     s.user = r.user;
     s.policy = r.policy;
+    s.auth_correlation = r.auth_correlation;
+    s.auth_claims = r.auth_claims;
     if (r.rhost)
         s.rhost = IpAddress::parse(*r.rhost);
     if (r.max_duration_s)

@@ -69,6 +69,10 @@ std::string to_json(const SessionRecord& r)
     };
     if (!r.unit.empty())
         j["unit"] = r.unit;
+    if (!r.auth_correlation.empty())
+        j["auth_correlation"] = r.auth_correlation;
+    if (!r.auth_claims.empty())
+        j["auth_claims"] = r.auth_claims;
     return j.dump(2) + "\n";
 }
 
@@ -252,7 +256,8 @@ std::optional<SessionRecord> detail::record_from_json_fast(std::string_view text
               text_of("cgroup", r.cgroup, true) && text_of("origin_cgroup", r.origin_cgroup, false) &&
               number_of("leader_pid", static_cast<uint64_t>(std::numeric_limits<pid_t>::max()), false, r.leader_pid) &&
               text_of("opened_at", r.opened_at, true) && number_of("opened_ns", u64, false, r.opened_ns) &&
-              number_of("max_duration_s", u64, false, r.max_duration_s) && text_of("unit", r.unit, false);
+              number_of("max_duration_s", u64, false, r.max_duration_s) && text_of("unit", r.unit, false) &&
+              text_of("auth_correlation", r.auth_correlation, false) && text_of("auth_claims", r.auth_claims, false);
     if (!ok)
         return std::nullopt;
     auto typed = record_kind(kind);
@@ -304,6 +309,8 @@ Result<SessionRecord> detail::record_from_json_full(const std::string& text, con
         r.opened_ns = unsigned_field(j, "opened_ns", u64, 0);
         r.max_duration_s = unsigned_field(j, "max_duration_s", u64, 0);
         r.unit = j.value("unit", "");
+        r.auth_correlation = j.value("auth_correlation", "");
+        r.auth_claims = j.value("auth_claims", "");
         return r;
     } catch (const nlohmann::json::exception& e) {
         return Error::msg("read session record", source, e.what());

@@ -43,6 +43,11 @@ struct SessionRecord {
     uint64_t opened_ns = 0;      // CLOCK_REALTIME
     uint64_t max_duration_s = 0; // 0 = none
     std::string unit;            // the systemd scope holding the session, when systemd made it
+    // What an earlier PAM module handed the login (AUTHWALL_AUTH_CORRELATION,
+    // AUTHWALL_AUTH_CLAIMS in the PAM environment), sanitised
+    // (sanitize_auth_tag); empty when none. Written only when set.
+    std::string auth_correlation;
+    std::string auth_claims;
 };
 
 std::string to_json(const SessionRecord& r);

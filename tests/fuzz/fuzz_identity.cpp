@@ -1,11 +1,15 @@
 // libFuzzer target: what crosses the PAM boundary. A user name accepted by
 // username_problem must be safe as a path component and a cgroup name; an
 // address from normalize_rhost must print to a form that normalises back to
-// itself; printable() never lets a control or non-ASCII byte through.
+// itself; printable() never lets a control or non-ASCII byte through; a
+// value sanitize_auth_tag keeps is the input, within its limit and its
+// character set, and its note is printable.
 #include "core/base/identity.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -34,6 +38,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 __builtin_trap();
         }
     }
+
+    auto tag = authwall::sanitize_auth_tag(authwall::kAuthClaimsVar, std::string(text), authwall::kAuthClaimsMax);
+    if (tag.value) {
+        if (*tag.value != text || tag.value->empty() || tag.value->size() > authwall::kAuthClaimsMax)
+            __builtin_trap();
+        for (char c : *tag.value)
+            if (!std::strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:=+/@,", c) || c == '\0')
+                __builtin_trap();
+    } else if (!text.empty() && tag.note.empty()) {
+        __builtin_trap(); // a value set and not kept always says why
+    }
+    for (char c : tag.note)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+            __builtin_trap();
 
     auto shown = authwall::printable(text);
     for (char c : shown)

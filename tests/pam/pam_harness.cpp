@@ -4,13 +4,18 @@
 // It interposes vsyslog (the executable exports it), so the exact messages
 // of pam_syslog() reach stdout instead of the host's syslog.
 //
-//   pam_harness CONFDIR SERVICE USER [--rhost R] [--exec CMD] [--no-close]
-//               [--close-in-child] [--hold]
+//   pam_harness CONFDIR SERVICE USER [--rhost R] [--connect ADDRESS PORT]
+//               [--exec CMD] [--no-close] [--close-in-child] [--hold]
+// --connect holds a TCP connection to ADDRESS:PORT from before open to the
+// end, as a network login service holds its client's (rhost=kernel);
 // --exec runs CMD with sh inside the session (after open, before close);
 // --close-in-child closes from a forked child with a fresh PAM handle (as
 // when close runs in another process than open); --hold prints "ready" and
 // waits for a line on stdin before closing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <security/pam_appl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -57,14 +62,22 @@ namespace {
 const char* code_name(int code)
 {
     switch (code) {
-    case PAM_SUCCESS: return "PAM_SUCCESS";
-    case PAM_SESSION_ERR: return "PAM_SESSION_ERR";
-    case PAM_SERVICE_ERR: return "PAM_SERVICE_ERR";
-    case PAM_USER_UNKNOWN: return "PAM_USER_UNKNOWN";
-    case PAM_PERM_DENIED: return "PAM_PERM_DENIED";
-    case PAM_SYSTEM_ERR: return "PAM_SYSTEM_ERR";
-    case PAM_BUF_ERR: return "PAM_BUF_ERR";
-    default: return "PAM_OTHER";
+    case PAM_SUCCESS:
+        return "PAM_SUCCESS";
+    case PAM_SESSION_ERR:
+        return "PAM_SESSION_ERR";
+    case PAM_SERVICE_ERR:
+        return "PAM_SERVICE_ERR";
+    case PAM_USER_UNKNOWN:
+        return "PAM_USER_UNKNOWN";
+    case PAM_PERM_DENIED:
+        return "PAM_PERM_DENIED";
+    case PAM_SYSTEM_ERR:
+        return "PAM_SYSTEM_ERR";
+    case PAM_BUF_ERR:
+        return "PAM_BUF_ERR";
+    default:
+        return "PAM_OTHER";
     }
 }
 
@@ -91,13 +104,40 @@ pam_handle_t* start(const char* confdir, const char* service, const char* user, 
     return pamh;
 }
 
+// A connected TCP socket to address:port (IPv4 or IPv6), or -1.
+int connect_tcp(const std::string& address, const char* port)
+{
+    sockaddr_in6 v6{};
+    sockaddr_in v4{};
+    int family = address.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    int s = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    int rc = -1;
+    if (family == AF_INET6 && inet_pton(AF_INET6, address.c_str(), &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(static_cast<uint16_t>(std::atoi(port)));
+        rc = ::connect(s, reinterpret_cast<sockaddr*>(&v6), sizeof(v6));
+    } else if (family == AF_INET && inet_pton(AF_INET, address.c_str(), &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
+        rc = ::connect(s, reinterpret_cast<sockaddr*>(&v4), sizeof(v4));
+    }
+    if (rc != 0) {
+        ::close(s);
+        return -1;
+    }
+    return s;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: pam_harness CONFDIR SERVICE USER [--rhost R] [--exec CMD] [--no-close] "
-                             "[--close-in-child] [--hold]\n");
+        std::fprintf(stderr,
+                     "usage: pam_harness CONFDIR SERVICE USER [--rhost R] [--connect ADDRESS PORT] [--exec CMD] "
+                     "[--no-close] [--close-in-child] [--hold]\n");
         return 2;
     }
     std::string rhost, exec;
@@ -106,7 +146,13 @@ int main(int argc, char** argv)
         std::string a = argv[i];
         if (a == "--rhost" && i + 1 < argc)
             rhost = argv[++i];
-        else if (a == "--exec" && i + 1 < argc)
+        else if (a == "--connect" && i + 2 < argc) {
+            if (connect_tcp(argv[i + 1], argv[i + 2]) < 0) { // held until exit
+                std::fprintf(stderr, "pam_harness: cannot connect to %s port %s\n", argv[i + 1], argv[i + 2]);
+                return 3;
+            }
+            i += 2;
+        } else if (a == "--exec" && i + 1 < argc)
             exec = argv[++i];
         else if (a == "--no-close")
             close = false;

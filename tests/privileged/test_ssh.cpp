@@ -35,10 +35,11 @@ allow = ["127.0.0.1 tcp 7788"]
 from_rhost_only = true
 )";
 
-
 class Sshd {
   public:
-    explicit Sshd(const LoginWorld& w) : w_(w)
+    // `pam_args` go on the module line; `use_dns`: sshd resolves the
+    // client's address, and PAM_RHOST is a host name.
+    explicit Sshd(const LoginWorld& w, const std::string& pam_args = "", bool use_dns = false) : w_(w)
     {
         port_ = static_cast<int>(20000 + getpid() % 20000);
         fs::path dir = w.dir();
@@ -47,18 +48,20 @@ class Sshd {
             std::ofstream(p) << text;
             chmod(p.c_str(), 0644);
         };
-        write(dir / "sshd-pam.d" / "sshd",
-              "auth required pam_unix.so\naccount required pam_unix.so\n"
-              "session required " +
-                  std::string(AUTHWALL_PAM_MODULE) + " config=" + w.config().string() + "\n");
+        write(dir / "sshd-pam.d" / "sshd", "auth required pam_unix.so\naccount required pam_unix.so\n"
+                                           "session required " +
+                                               std::string(AUTHWALL_PAM_MODULE) + " config=" + w.config().string() +
+                                               " " + pam_args + "\n");
         write(dir / "sshd-pam.d" / "other", "auth required pam_deny.so\naccount required pam_deny.so\n"
                                             "session required pam_deny.so\n");
-        BOOST_REQUIRE_EQUAL(sh("ssh-keygen -q -t ed25519 -N '' -f " + (dir / "hostkey").string()), 0);
-        write(dir / "sshd_config", "Port " + std::to_string(port_) +
-                                       "\nListenAddress 127.0.0.1\nHostKey " + (dir / "hostkey").string() +
-                                       "\nPidFile " + (dir / "sshd.pid").string() +
+        if (!fs::exists(dir / "hostkey")) // a second sshd of the world keeps the first one's key
+            BOOST_REQUIRE_EQUAL(sh("ssh-keygen -q -t ed25519 -N '' -f " + (dir / "hostkey").string()), 0);
+        write(dir / "sshd_config", "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
+                                       (dir / "hostkey").string() + "\nPidFile " + (dir / "sshd.pid").string() +
                                        "\nUsePAM yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
-                                       "PubkeyAuthentication no\nPermitRootLogin no\nStrictModes no\nUseDNS no\n"
+                                       "PubkeyAuthentication no\nPermitRootLogin no\nStrictModes no\nUseDNS " +
+                                       std::string(use_dns ? "yes" : "no") +
+                                       "\n"
                                        "MaxStartups 200\nMaxSessions 200\nPrintMotd no\nAllowUsers " +
                                        w.user() + "\nLogLevel VERBOSE\n");
         if (!fs::exists("/run/sshd"))
@@ -66,15 +69,16 @@ class Sshd {
         pid_ = fork();
         BOOST_REQUIRE_GE(pid_, 0);
         if (pid_ == 0) {
-            std::string cmd = "mount --bind " + (dir / "sshd-pam.d").string() + " /etc/pam.d && exec /usr/sbin/sshd -D -f " +
-                              (dir / "sshd_config").string() + " -E " + (dir / "sshd.log").string();
+            std::string cmd = "mount --bind " + (dir / "sshd-pam.d").string() +
+                              " /etc/pam.d && exec /usr/sbin/sshd -D -f " + (dir / "sshd_config").string() + " -E " +
+                              (dir / "sshd.log").string();
             execlp("unshare", "unshare", "--mount", "--propagation", "private", "sh", "-c", cmd.c_str(),
                    static_cast<char*>(nullptr));
             _exit(127);
         }
-        BOOST_REQUIRE_MESSAGE(wait_until([&] { return sh("ss -ltn | grep -q '127.0.0.1:" + std::to_string(port_) + " '") == 0; },
-                                         10000),
-                              "sshd did not start: " + log());
+        BOOST_REQUIRE_MESSAGE(
+            wait_until([&] { return sh("ss -ltn | grep -q '127.0.0.1:" + std::to_string(port_) + " '") == 0; }, 10000),
+            "sshd did not start: " + log());
     }
     ~Sshd()
     {
@@ -117,7 +121,8 @@ BOOST_AUTO_TEST_CASE(password_login_is_enforced_and_cleaned_up_at_logout)
     fs::path out = w.dir() / "ssh.out";
     pid_t client = fork();
     if (client == 0) {
-        std::string cmd = sshd.ssh(std::string(kSessionProbe) + "; echo READY; sleep 4") + " > " + out.string() + " 2>&1";
+        std::string cmd =
+            sshd.ssh(std::string(kSessionProbe) + "; echo READY; sleep 4") + " > " + out.string() + " 2>&1";
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
@@ -133,8 +138,8 @@ BOOST_AUTO_TEST_CASE(password_login_is_enforced_and_cleaned_up_at_logout)
                std::string::npos);
 
     // While logged in: authctl shows the session, enforced, with its address.
-    auto json = nlohmann::json::parse(sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " +
-                                                w.pin_dir().string() + " sessions --json"));
+    auto json = nlohmann::json::parse(
+        sh_output(std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + w.pin_dir().string() + " sessions --json"));
     BOOST_REQUIRE_EQUAL(json.at("sessions").size(), 1u);
     const auto& s = json.at("sessions")[0];
     BOOST_TEST(s.at("user") == w.user());
@@ -158,6 +163,44 @@ BOOST_AUTO_TEST_CASE(password_login_is_enforced_and_cleaned_up_at_logout)
     BOOST_TEST(events[0].find("\"event\":\"open\"") != std::string::npos);
     BOOST_TEST(events[1].find("\"event\":\"close\"") != std::string::npos);
     ::close(listener);
+}
+
+// rhost=kernel through sshd: the module runs in sshd's privileged monitor,
+// which holds the client's connection. With UseDNS, PAM_RHOST is a host
+// name, which rhost=lax can only drop; the kernel's peer is the address.
+BOOST_AUTO_TEST_CASE(rhost_kernel_login_gets_the_address_of_its_connection)
+{
+    if (sh_output("getent hosts 127.0.0.1").empty()) {
+        BOOST_TEST_MESSAGE("skipped: 127.0.0.1 has no name here, PAM_RHOST would be the address anyway");
+        return;
+    }
+    LoginWorld w(kPolicies);
+    w.set_password(kPassword);
+    // The control first: rhost=lax has only the name, and no address.
+    for (std::string mode : {"rhost=lax", "rhost=kernel"}) {
+        BOOST_TEST_CONTEXT(mode)
+        {
+            Sshd sshd(w, mode, true);
+            fs::path out = w.dir() / "ssh.out";
+            Background client(sshd.ssh("echo READY; sleep 3") + " > " + out.string() + " 2>&1");
+            bool ready =
+                wait_until([&] { return sh_output("cat " + out.string()).find("READY") != std::string::npos; }, 20000);
+            if (!ready)
+                BOOST_TEST_MESSAGE("sshd log:\n" << sshd.log());
+            BOOST_REQUIRE(ready);
+            auto records = w.records();
+            BOOST_REQUIRE_EQUAL(records.size(), 1u);
+            std::string want = mode == "rhost=kernel" ? "127.0.0.1" : "(none)";
+            BOOST_TEST(records[0].rhost.value_or("(none)") == want);
+            auto entry = w.maps().lookup_session(records[0].id);
+            BOOST_REQUIRE(entry.ok() && entry->has_value());
+            // What from_rhost_only lets in.
+            BOOST_TEST(((*entry)->rhost ? (*entry)->rhost->str() : "(none)") == want);
+            int status = 0;
+            BOOST_TEST(wait_until([&] { return client.exited(&status); }, 20000));
+            BOOST_TEST(wait_until([&] { return w.records().empty(); }, 10000));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(fifty_concurrent_logins_are_all_enforced_and_cleaned_up)

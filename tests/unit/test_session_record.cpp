@@ -87,6 +87,10 @@ BOOST_AUTO_TEST_CASE(the_fast_parser_reads_what_to_json_writes_as_the_full_one_d
     extremes.max_duration_s = 0;
     extremes.policy = "";
     records.push_back(extremes);
+    auto handed = login_record(); // what an SSO module handed through the PAM environment
+    handed.auth_correlation = "8f14e45f-ceea-467f-a0e6-ab1f2c3d4e5f";
+    handed.auth_claims = "amr=pwd+otp,acr=urn:mfa,sub=alice@example.org";
+    records.push_back(handed);
     for (const auto& r : records) {
         auto text = to_json(r);
         auto fast = detail::record_from_json_fast(text);
