@@ -258,6 +258,13 @@ class Expander {
                 errors_.push_back(diagnostic(w.at, re.column, "in rule \"" + w.text + "\": " + re.message));
                 continue;
             }
+            if (bind_ && !entries->empty() && entries->front().rhost) {
+                errors_.push_back(diagnostic(w.at, 1,
+                                             "in rule \"" + w.text +
+                                                 "\": $rhost is the login's remote address, not a local one: "
+                                                 "only in egress and ingress"));
+                continue;
+            }
             total_ += entries->size();
             if (total_ > limits_.max_entries)
                 errors_.push_back(diagnostic(w.at, 0,
@@ -277,6 +284,7 @@ class Expander {
     }
 
     void start_policy() { count_ = 0; }
+    void in_bind(bool bind) { bind_ = bind; }
 
   private:
     SetLookup sets_;
@@ -284,6 +292,7 @@ class Expander {
     std::vector<PolicyDiagnostic>& errors_;
     uint32_t count_ = 0;
     size_t total_ = 0;
+    bool bind_ = false;
 };
 
 bool entries_covered(const std::vector<Rule>& allow, const Span& a, const std::vector<Rule>& deny,
@@ -401,7 +410,9 @@ Policy build_policy(Expander& expand, const WrittenPolicy& own, const Flat& flat
     std::string where = "policy." + f.name + ".";
     build_direction(expand, f.egress, flat.own_allow[0], flat.own_deny[0], p.egress, where + "egress", errors);
     build_direction(expand, f.ingress, flat.own_allow[1], flat.own_deny[1], p.ingress, where + "ingress", errors);
+    expand.in_bind(true);
     build_direction(expand, f.bind, flat.own_allow[2], flat.own_deny[2], p.bind, where + "bind", errors);
+    expand.in_bind(false);
     check_rhost_pin(own, f, errors);
     if (p.ingress_from_rhost_only)
         p.ingress.default_verdict = Verdict::Deny;

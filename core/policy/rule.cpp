@@ -100,6 +100,7 @@ std::optional<RuleError> find_set(const Token& tok, const SetLookup& sets, const
 // What a rule or a set member is made of: its addresses, its services; each
 // absent when not written.
 struct Terms {
+    bool rhost = false; // $rhost: the login's address
     std::optional<std::vector<Prefix>> addresses;
     std::optional<std::vector<Service>> services;
 };
@@ -118,7 +119,13 @@ std::optional<RuleError> read_address(const Token& first, const SetLookup& sets,
         }
         return std::nullopt; // a service set: the service term reads it
     }
-    if (auto keyword = keyword_prefixes(first.text)) {
+    if (first.text == "$rhost") {
+        terms.rhost = true;
+        terms.addresses = std::vector<Prefix>{Prefix()};
+        next = 1;
+    } else if (first.text.starts_with('$')) {
+        return RuleError{first.column, "unknown variable '" + std::string(first.text) + "': the only one is $rhost"};
+    } else if (auto keyword = keyword_prefixes(first.text)) {
         terms.addresses = std::move(*keyword);
         next = 1;
     } else if (first.text.find_first_of(".:/") != std::string_view::npos) {
@@ -347,6 +354,7 @@ std::optional<std::vector<Rule>> parse_rule_entries(std::string_view text, const
             rule.protocol = s.protocol;
             rule.ports = s.ports;
             rule.text = std::string(text);
+            rule.rhost = terms.rhost;
             out.push_back(std::move(rule));
         }
     return out;
@@ -373,6 +381,8 @@ std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup
     Terms terms;
     if (auto e = read_terms(tokens, sets, terms))
         return e;
+    if (terms.rhost)
+        return RuleError{1, "$rhost stands in rules, not in sets: write '$rhost @set' in the rule"};
     if (terms.addresses && terms.services)
         return RuleError{1, "a set holds addresses or services, not both: write '@set PROTOCOL PORTS' in the rule"};
     auto kind = terms.addresses ? NamedSet::Kind::Address : NamedSet::Kind::Service;
@@ -390,7 +400,8 @@ std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup
 
 bool Rule::covered_by(const Rule& other) const
 {
-    if (!other.prefix.contains(prefix))
+    // The login's address lies in a prefix only when that is every address.
+    if (rhost != other.rhost ? (!rhost || other.prefix.bits() != 0) : !other.prefix.contains(prefix))
         return false;
     if (other.protocol != 0 && other.protocol != protocol)
         return false;
@@ -401,7 +412,7 @@ bool Rule::covered_by(const Rule& other) const
 
 std::string Rule::str() const
 {
-    std::string out = prefix.str();
+    std::string out = rhost ? "$rhost" : prefix.str();
     // A protocol without a name is written "proto N": a bare number there
     // is an error (it was too easily read as a port).
     if (protocol != 0)

@@ -41,6 +41,9 @@ struct Rule {
     unsigned column = 0;
     uint32_t id = 0;  // its number within its policy (1..), in events; 0 = not numbered
     bool log = false; // report every match ({ rule = "...", log = true })
+    // "$rhost ...": the address is the login's own (its rhost), whatever
+    // it is; `prefix` is unused (any). Egress and ingress only.
+    bool rhost = false;
 
     std::string str() const; // canonical form: "proto N" for a protocol without a name
     // True when every flow this rule matches is also matched by `other`.
