@@ -67,46 +67,14 @@ static __always_inline int probe_block(void* trie, struct aw_rule_key* key, __u1
     return take_probe(bpf_map_lookup_elem(trie, key), seen, hit);
 }
 
-/* The probes of one flow in the direction class key->dir, each only when
- * the policy has rules of that class in `dir` (the meta entry's flags):
- * (proto, port); (proto, the block of 2^b ports that holds port, b) for
- * each block size b in use; (proto, any port); (any proto, any port).
- * Returns 1 for a deny (noted in *hit), as take_probe. */
-static __always_inline int probe_classes(void* trie, struct aw_rule_key* key, __u32 classes, __u8 dir,
-                                         const struct flow* f, __u32* seen, struct rule_hit* hit)
-{
-    key->proto = f->proto;
-    key->port = f->port;
-    key->port_bits = 0;
-    if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT)))
-        if (take_probe(bpf_map_lookup_elem(trie, key), seen, hit))
-            return 1;
-    if (f->proto && f->port && (classes & AW_POLICY_HAS_BLOCKS(dir))) {
-        /* The block sizes the compiler makes (kPortBlockStep = 4): 16, 256
-         * and 4096 ports. Three straight probes: a loop over every size
-         * is more than the 6.1 verifier takes at every inlined decision. */
-        if (probe_block(trie, key, f->port, 4, classes, seen, hit) ||
-            probe_block(trie, key, f->port, 8, classes, seen, hit) ||
-            probe_block(trie, key, f->port, 12, classes, seen, hit))
-            return 1;
-        key->port_bits = 0;
-    }
-    key->port = 0;
-    if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO)))
-        if (take_probe(bpf_map_lookup_elem(trie, key), seen, hit))
-            return 1;
-    key->proto = 0;
-    return (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY)) && take_probe(bpf_map_lookup_elem(trie, key), seen, hit);
-}
-
-/* A flow against the rules of `dir`, and with `rhost` (the flow's address
- * is the login's own and the policy has $rhost rules in `dir`) against its
- * $rhost rules too, on the same key (the stack is tight). Any DENY wins,
- * then any ALLOW, else AW_VERDICT_NONE (bpf/authwall_abi.h, aw_rule_key).
- * *hit is the deny, or the most specific allow of the direction's rules,
- * else of its $rhost rules. */
+/* The probes of one flow, each only when the policy has rules of that class
+ * in `dir` (the meta entry's flags): (proto, port); (proto, the block of
+ * 2^b ports that holds port, b) for each block size b in use; (proto, any
+ * port); (any proto, any port). Any DENY wins, then any ALLOW, else
+ * AW_VERDICT_NONE (bpf/authwall_abi.h, aw_rule_key). *hit is the deny, or
+ * the most specific allow. */
 static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* meta, __u32 policy_id, __u8 dir,
-                                         int rhost, const struct flow* f, struct rule_hit* hit)
+                                         const struct flow* f, struct rule_hit* hit)
 {
     __u32 classes = meta->flags;
     struct aw_rule_key key = {};
@@ -116,13 +84,29 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
     __builtin_memcpy(key.addr, f->addr, sizeof(key.addr));
 
     __u32 seen = AW_VERDICT_NONE;
-    if (probe_classes(trie, &key, classes, dir, f, &seen, hit))
-        return AW_VERDICT_DENY;
-    if (rhost) {
-        key.dir = dir | AW_DIR_RHOST;
-        if (probe_classes(trie, &key, classes, dir, f, &seen, hit))
+
+    key.proto = f->proto;
+    key.port = f->port;
+    if (f->proto && f->port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT)))
+        if (take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
             return AW_VERDICT_DENY;
+    if (f->proto && f->port && (classes & AW_POLICY_HAS_BLOCKS(dir))) {
+        /* The block sizes the compiler makes (kPortBlockStep = 4): 16, 256
+         * and 4096 ports. Three straight probes: a loop over every size
+         * is more than the 6.1 verifier takes at every inlined decision. */
+        if (probe_block(trie, &key, f->port, 4, classes, &seen, hit) ||
+            probe_block(trie, &key, f->port, 8, classes, &seen, hit) ||
+            probe_block(trie, &key, f->port, 12, classes, &seen, hit))
+            return AW_VERDICT_DENY;
+        key.port_bits = 0;
     }
+    key.port = 0;
+    if (f->proto && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO)))
+        if (take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
+            return AW_VERDICT_DENY;
+    key.proto = 0;
+    if ((classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY)) && take_probe(bpf_map_lookup_elem(trie, &key), &seen, hit))
+        return AW_VERDICT_DENY;
     return seen;
 }
 
@@ -268,7 +252,7 @@ static __always_inline struct decision admit_inbound(const struct layer* l, void
         return allow(l, policy_id);
     if (in->is_datagram) {
         struct rule_hit reply_hit = {};
-        __u32 e = match_rules(trie, meta, policy_id, AW_DIR_EGRESS, 0, in->reply, &reply_hit);
+        __u32 e = match_rules(trie, meta, policy_id, AW_DIR_EGRESS, in->reply, &reply_hit);
         if (e == AW_VERDICT_ALLOW || (e == AW_VERDICT_NONE && meta->verdict == AW_VERDICT_ALLOW))
             return allow(l, policy_id);
     }
@@ -290,10 +274,7 @@ static __always_inline struct decision decide(const struct layer* l, __u8 dir, c
     if (!meta)
         return d;
     struct rule_hit hit = {};
-    /* The $rhost rules count when the flow's address is the login's own
-     * (bind has none: its bit is another flag). */
-    int rhost = dir != AW_DIR_BIND && (meta->flags & AW_POLICY_HAS_RHOST(dir)) && is_login_address(l, f);
-    __u32 m = match_rules(trie, meta, policy_id, dir, rhost, f, &hit);
+    __u32 m = match_rules(trie, meta, policy_id, dir, f, &hit);
     if (m == AW_VERDICT_DENY)
         return refuse(l, meta, policy_id, AW_REASON_RULE, hit.rule);
     if (in)
