@@ -51,6 +51,8 @@ class SessionAccess {
 };
 
 int cmd_show(const Context& ctx, uint64_t id);
+// authctl policy show [NAME] --resolved: from the files, bases folded in.
+int cmd_policy_show_resolved(const Context& ctx, const std::string& name, bool json);
 int cmd_revoke(const Context& ctx, uint64_t id, bool kill);
 // Revokes the user layer of `name` (every process of theirs, wherever it
 // runs, and their future logins) and each of their sessions; `undo` lifts it.

@@ -24,9 +24,12 @@ struct Match {
     const aw_rule_val* hit = nullptr; // the deny, or the most specific allow
 };
 
-Match match_rules(const EntryIndex& index, const aw_rule_val& meta, uint32_t id, uint8_t dir, const TestFlow& f)
+// `rhost`: 0, or AW_DIR_RHOST for the direction's $rhost rules.
+Match match_rules(const EntryIndex& index, const aw_rule_val& meta, uint32_t id, uint8_t dir, const TestFlow& f,
+                  uint8_t rhost = 0)
 {
     Match m;
+    uint8_t key_dir = dir | rhost;
     uint32_t classes = meta.flags;
     auto take = [&](const aw_rule_val* v) {
         if (!v || m.verdict == AW_VERDICT_DENY)
@@ -37,16 +40,16 @@ Match match_rules(const EntryIndex& index, const aw_rule_val& meta, uint32_t id,
         }
     };
     if (f.protocol && f.port && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PORT)))
-        take(index.probe(id, dir, f.protocol, f.port, 0, f.address));
+        take(index.probe(id, key_dir, f.protocol, f.port, 0, f.address));
     if (f.protocol && f.port && (classes & AW_POLICY_HAS_BLOCKS(dir)))
         for (unsigned bits = 1; bits <= AW_PORT_BLOCK_BITS_MAX; ++bits)
             if (classes & AW_POLICY_BLOCK_SIZE(bits))
-                take(index.probe(id, dir, f.protocol, static_cast<uint16_t>(f.port & (0xffffu << bits)),
+                take(index.probe(id, key_dir, f.protocol, static_cast<uint16_t>(f.port & (0xffffu << bits)),
                                  static_cast<uint8_t>(bits), f.address));
     if (f.protocol && (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_PROTO)))
-        take(index.probe(id, dir, f.protocol, 0, 0, f.address));
+        take(index.probe(id, key_dir, f.protocol, 0, 0, f.address));
     if (classes & AW_POLICY_HAS_CLASS(dir, AW_CLASS_ANY))
-        take(index.probe(id, dir, 0, 0, 0, f.address));
+        take(index.probe(id, key_dir, 0, 0, 0, f.address));
     return m;
 }
 
@@ -149,6 +152,14 @@ LayerVerdict decide_flow(const EntryIndex& index, uint32_t policy_id, const Test
         return v;
     }
     Match m = match_rules(index, *meta, id, flow.dir, flow);
+    // The $rhost rules when the flow's address is the login's (decide() in
+    // bpf/lib/decision.bpf.h).
+    if (m.verdict != AW_VERDICT_DENY && flow.dir != AW_DIR_BIND && (meta->flags & AW_POLICY_HAS_RHOST(flow.dir)) &&
+        rhost && *rhost == flow.address) {
+        Match r = match_rules(index, *meta, id, flow.dir, flow, AW_DIR_RHOST);
+        if (r.verdict == AW_VERDICT_DENY || (r.verdict == AW_VERDICT_ALLOW && m.verdict != AW_VERDICT_ALLOW))
+            m = r;
+    }
     if (m.verdict == AW_VERDICT_DENY)
         return refused(*meta, id, "rule", m.hit->rule);
     if (flow.dir == AW_DIR_INGRESS)

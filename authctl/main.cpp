@@ -483,10 +483,12 @@ int cmd_policy_check(const Context& ctx, const std::string& path_arg, bool json)
     fs::path path = path_arg.empty() ? ctx.config.policy_dir : fs::path(path_arg);
     PolicyLoad load;
     std::error_code ec;
+    PolicyLoadLimits limits;
+    limits.max_entries = ctx.config.policy_entries;
     if (fs::is_directory(path, ec))
-        load = load_policy_dir(path);
+        load = load_policy_dir(path, 0, limits);
     else
-        load = load_policy_file(path);
+        load = load_policy_file(path, 0, limits);
     errors.insert(errors.end(), load.errors.begin(), load.errors.end());
     size_t entries = 0;
     if (errors.empty()) {
@@ -638,6 +640,7 @@ struct Options {
     std::string cgroup, policy, rhost;
     uint32_t uid = 0;
     std::string check_path, show_name;
+    bool resolved = false;
     PolicyTestArgs test;
     WatchFilter watch;
     std::string output, filter_user, filter_policy; // sessions and users: -o, --user, --policy
@@ -765,6 +768,8 @@ void add_policy_commands(CLI::App& app, Options& o, Commands& c)
     c.policy_show = policy_cmd->add_subcommand("show", "the compiled policies as the kernel holds them");
     c.policy_show->add_option("NAME", o.show_name, "only this policy");
     c.policy_show->add_flag("--json", o.json, "machine-readable output");
+    c.policy_show->add_flag("--resolved", o.resolved,
+                            "from the policy files: bases folded in, sets expanded, abstract policies too");
     add_policy_test_command(*policy_cmd, o, c);
 
     auto* nft_cmd = app.add_subcommand("nft", "the nftables mirror of the sessions (table inet authwall)");
@@ -828,7 +833,8 @@ int run_command(const Context& ctx, const Options& o, const Commands& c)
     if (*c.policy_check)
         return cmd_policy_check(ctx, o.check_path, o.json);
     if (*c.policy_show)
-        return cmd_policy_show(ctx, o.show_name, o.json);
+        return o.resolved ? cmd_policy_show_resolved(ctx, o.show_name, o.json)
+                          : cmd_policy_show(ctx, o.show_name, o.json);
     if (*c.policy_test)
         return cmd_policy_test(ctx, o.test);
     return 2;

@@ -32,7 +32,9 @@ Result<Generation> from_files(const Context& ctx, const std::string& path_arg)
 {
     fs::path path = path_arg.empty() ? ctx.config.policy_dir : fs::path(path_arg);
     std::error_code ec;
-    PolicyLoad load = fs::is_directory(path, ec) ? load_policy_dir(path) : load_policy_file(path);
+    PolicyLoadLimits limits;
+    limits.max_entries = ctx.config.policy_entries;
+    PolicyLoad load = fs::is_directory(path, ec) ? load_policy_dir(path, 0, limits) : load_policy_file(path, 0, limits);
     if (!load.ok())
         return Error::msg("read policies", path.string(),
                           load.errors[0].str() + (load.errors.size() > 1 ? " (and more: authctl policy check)" : ""));

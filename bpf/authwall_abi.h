@@ -48,6 +48,13 @@ enum aw_dir {
     AW_DIR_BIND = 3,    /* bind: local address and port */
 };
 
+/* $rhost rules ("$rhost tcp 22", egress and ingress only): entries of dir
+ * AW_DIR_RHOST | the direction, with any address (prefix length 0), and
+ * AW_POLICY_HAS_RHOST on the meta entry. Reserved: the programs do not
+ * probe them yet (the probes overran the 6.1 verifier's stack), so the
+ * policy load refuses $rhost rules and no generation holds such entries. */
+#define AW_DIR_RHOST 4
+
 enum aw_verdict {
     AW_VERDICT_NONE = 0, /* no rule matched */
     AW_VERDICT_ALLOW = 1,
@@ -88,6 +95,8 @@ enum aw_layer {
  * an unreadable packet are refused whatever the mode: they are not the
  * policy's decision. */
 #define AW_POLICY_AUDIT (1u << 2)
+/* The direction (egress or ingress) has $rhost rules: bits 3 and 4. */
+#define AW_POLICY_HAS_RHOST(dir) (1u << (2 + (dir)))
 
 /* Which of the three probe classes a direction of the policy has rules in
  * (meta flags, set by the compiler): the data plane skips the probe of an
@@ -100,8 +109,8 @@ enum aw_layer {
 /* Port blocks (see aw_rule_key.port_bits): the direction has rules stored as
  * blocks of 2^bits ports (bits 1..15), and which block sizes the policy uses
  * in any direction. A direction with blocks probes every size in use. Bits
- * of the meta flags: 0-1 the policy flags above, 5-7 HAS_BLOCKS, 8-16
- * HAS_CLASS, 17-31 BLOCK_SIZE (2-4 are free). */
+ * of the meta flags: 0-2 the policy flags above, 3-4 HAS_RHOST, 5-7
+ * HAS_BLOCKS, 8-16 HAS_CLASS, 17-31 BLOCK_SIZE. */
 #define AW_PORT_BLOCK_BITS_MAX 15
 #define AW_POLICY_HAS_BLOCKS(dir) (1u << (4 + (dir)))
 #define AW_POLICY_BLOCK_SIZE(bits) (1u << (16 + (bits)))

@@ -63,7 +63,8 @@ _authctl_options()
     doctor) echo "--pam --pam-dir --json" ;;
     enroll) echo "--cgroup --policy --uid --rhost --login" ;;
     unenroll) echo "--cgroup" ;;
-    "policy check" | "policy show" | "nft verify") echo "--json" ;;
+    "policy check" | "nft verify") echo "--json" ;;
+    "policy show") echo "--json --resolved" ;;
     "policy test") echo "--user --group --service --rhost --to --direction --policies --live --json" ;;
     metrics) echo "--format" ;;
     esac

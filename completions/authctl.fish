@@ -134,6 +134,7 @@ complete -c authctl -n '__authctl_is policy' -a show -d 'the compiled policies a
 complete -c authctl -n "__authctl_is 'policy check'" -F
 complete -c authctl -n "__authctl_is 'policy check' 'policy show' 'nft verify'" -l json -d 'machine-readable output'
 complete -c authctl -n "__authctl_is 'policy show'" -x -a '(__authctl_policy_names)'
+complete -c authctl -n "__authctl_is 'policy show'" -l resolved -d 'from the files: bases folded in, sets expanded'
 complete -c authctl -n '__authctl_is policy' -a test -d 'which policy a login would get, what each layer decides'
 complete -c authctl -n "__authctl_is 'policy test'" -l user -x -a '(__fish_complete_users)' -d 'the user logging in'
 complete -c authctl -n "__authctl_is 'policy test'" -l group -x -a '(__fish_complete_groups)' -d 'a group of the user'

@@ -108,10 +108,12 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
     }
     PolicyLoad load;
     std::error_code ec;
+    PolicyLoadLimits limits; // sets expand: bounded before compilation too
+    limits.max_entries = opt.config.policy_entries;
     if (fs::is_directory(opt.policy, ec))
-        load = load_policy_dir(opt.policy);
+        load = load_policy_dir(opt.policy, 0, limits);
     else
-        load = load_policy_file(opt.policy);
+        load = load_policy_file(opt.policy, 0, limits);
     if (!load.ok()) {
         for (const auto& e : load.errors)
             spdlog::error("policy: {}", e.str());

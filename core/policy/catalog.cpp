@@ -28,14 +28,14 @@ void add_policy(std::map<std::pair<uint32_t, uint32_t>, RuleSource>& into, uint3
     auto add = [&](const char* direction, const RuleSet& set) {
         for (const auto* rules : {&set.allow, &set.deny})
             for (const auto& r : *rules) {
-                if (r.id == 0)
-                    continue;
+                if (r.id == 0 || into.count({id, r.id}))
+                    continue; // the entries of one written rule share its number
                 RuleSource s;
                 s.policy = p.name;
                 s.direction = direction;
                 s.verdict = rules == &set.allow ? Verdict::Allow : Verdict::Deny;
                 s.text = r.text;
-                s.file = file_of(p);
+                s.file = r.file.empty() ? file_of(p) : r.file; // a base's rule: the base's file
                 s.line = r.line;
                 s.column = r.column;
                 s.log = r.log;

@@ -25,6 +25,8 @@ uint32_t rule_classes(uint8_t dir, const RuleSet& set)
     uint32_t flags = 0;
     for (const auto* rules : {&set.allow, &set.deny})
         for (const auto& r : *rules) {
+            if (r.rhost)
+                flags |= AW_POLICY_HAS_RHOST(dir);
             if (r.protocol == 0 || r.ports.any()) {
                 flags |= AW_POLICY_HAS_CLASS(dir, r.protocol == 0 ? AW_CLASS_ANY : AW_CLASS_PROTO);
                 continue;
@@ -82,13 +84,15 @@ class EntryBuilder {
     {
         for (const auto& block : port_blocks(rule.ports)) {
             CompiledEntry e;
-            e.key = make_rule_key(id, dir, rule.protocol, block.first, rule.prefix, block.bits);
+            // A $rhost rule: its own dir, any address (bpf/authwall_abi.h).
+            e.key = rule.rhost ? make_rule_key(id, dir | AW_DIR_RHOST, rule.protocol, block.first, Prefix(), block.bits)
+                               : make_rule_key(id, dir, rule.protocol, block.first, rule.prefix, block.bits);
             e.value.verdict = static_cast<uint8_t>(verdict);
             e.value.rule = rule.id;
             e.value.rule_flags = rule.log ? AW_RULE_LOG : 0;
             if (verdict == Verdict::Deny) {
                 deny_keys_.insert(std::string(key_bytes(e.key)));
-            } else if (covered_by_deny(e.key, rule.prefix)) {
+            } else if (covered_by_deny(e.key, rule.rhost ? Prefix() : rule.prefix)) {
                 ++dropped_;
                 continue;
             }

@@ -44,6 +44,10 @@ struct Policy {
     // passes and is reported (events with verdict "audit", counters).
     bool audit = false;
     std::string source; // "file:line" where it was defined, for messages
+    // The bases it extends, as written (their rules and defaults are
+    // already folded in: docs/POLICY.md, "Composition").
+    std::vector<std::string> extends;
+    bool abstract = false; // abstract = true: a base only, never given to a login
 };
 
 // What a session that no policy claims (or whose policy was removed) gets.

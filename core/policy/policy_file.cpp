@@ -9,14 +9,26 @@
 #include <set>
 
 #include "core/policy/toml_reader.h"
+#include "core/policy/written.h"
 
 namespace authwall {
 
+namespace detail {
+
 namespace {
 
-class Reader : public detail::TomlReader {
+class Reader : public TomlReader {
   public:
-    Reader(std::string file, PolicyLoad& out) : TomlReader(std::move(file), out.errors), out_(out) {}
+    Reader(std::string file, std::vector<PolicyDiagnostic>& errors, PolicyDocument& out)
+        : TomlReader(std::move(file), errors), out_(out)
+    {
+    }
+
+    Place place(const toml::node& node) const
+    {
+        return Place{file_, static_cast<unsigned>(node.source().begin.line),
+                     static_cast<unsigned>(node.source().begin.column)};
+    }
 
     const toml::table* table_at(const toml::table& parent, std::string_view key, const std::string& where)
     {
@@ -30,24 +42,21 @@ class Reader : public detail::TomlReader {
         return node->as_table();
     }
 
-    std::optional<Verdict> verdict(const toml::table& t, std::string_view key, const std::string& where)
+    std::optional<Written<Verdict>> verdict(const toml::table& t, std::string_view key, const std::string& where)
     {
         const toml::node* node = t.get(key);
         if (!node)
             return std::nullopt;
         auto s = node->value<std::string>();
-        if (s && *s == "allow")
-            return Verdict::Allow;
-        if (s && *s == "deny")
-            return Verdict::Deny;
+        if (s && (*s == "allow" || *s == "deny"))
+            return Written<Verdict>{*s == "allow" ? Verdict::Allow : Verdict::Deny, place(*node)};
         error(*node, where + "." + std::string(key) + " must be \"allow\" or \"deny\"");
         return std::nullopt;
     }
 
     // A rule is a string, or { rule = "...", log = true } to report every
-    // match. Rules are numbered in the order they are read, within their
-    // policy: events name a rule by its number.
-    void rules(const toml::table& t, std::string_view key, const std::string& where, std::vector<Rule>& into)
+    // match. Its sets are expanded once every file is read.
+    void rules(const toml::table& t, std::string_view key, const std::string& where, std::vector<WrittenRule>& into)
     {
         const toml::node* node = t.get(key);
         if (!node)
@@ -62,15 +71,14 @@ class Reader : public detail::TomlReader {
             if (item.is_table()) {
                 rule_table(*item.as_table(), name, into);
             } else if (auto text = item.value<std::string>()) {
-                if (auto rule = rule_at(*text, item))
-                    into.push_back(std::move(*rule));
+                into.push_back(WrittenRule{*text, place(item), false});
             } else {
                 error(item, name + " must contain rules: strings, or tables { rule = \"...\", log = true }");
             }
         }
     }
 
-    void rule_table(const toml::table& t, const std::string& where, std::vector<Rule>& into)
+    void rule_table(const toml::table& t, const std::string& where, std::vector<WrittenRule>& into)
     {
         only_keys(t, {"rule", "log"}, where);
         const toml::node* text_node = t.get("rule");
@@ -80,100 +88,49 @@ class Reader : public detail::TomlReader {
                   where + ": a rule table needs rule = \"...\"");
             return;
         }
-        auto rule = rule_at(*text, *text_node);
+        WrittenRule rule{*text, place(*text_node), false};
         if (const toml::node* n = t.get("log")) {
-            if (const auto* b = n->as_boolean(); b && rule)
-                rule->log = b->get();
-            else if (!b)
+            if (const auto* b = n->as_boolean())
+                rule.log = b->get();
+            else
                 error(*n, where + ": log must be true or false");
         }
-        if (rule)
-            into.push_back(std::move(*rule));
+        into.push_back(std::move(rule));
     }
 
-    std::optional<Rule> rule_at(const std::string& text, const toml::node& node)
+    void direction(const toml::table& policy, std::string_view section, WrittenPolicy& p, WrittenDirection& d,
+                   bool ingress)
     {
-        RuleError re;
-        auto rule = parse_rule(text, &re);
-        if (!rule) {
-            // Point into the string: the opening quote is at the node's column.
-            toml::source_region r = node.source();
-            r.begin.column += static_cast<toml::source_index>(re.column);
-            error(r, "in rule \"" + text + "\": " + re.message);
-            return std::nullopt;
-        }
-        rule->line = static_cast<unsigned>(node.source().begin.line);
-        rule->column = static_cast<unsigned>(node.source().begin.column);
-        rule->id = ++rule_count_;
-        return rule;
-    }
-
-    void rule_set(const toml::table& policy, std::string_view section, const std::string& pname, RuleSet& set,
-                  Policy* ingress_owner)
-    {
-        std::string where = "policy." + pname + "." + std::string(section);
-        const toml::table* t = table_at(policy, section, "policy." + pname);
+        std::string where = "policy." + p.name + "." + std::string(section);
+        const toml::table* t = table_at(policy, section, "policy." + p.name);
         if (!t)
             return;
-        if (ingress_owner)
+        if (ingress)
             only_keys(*t, {"default", "allow", "deny", "from_rhost_only"}, where);
         else
             only_keys(*t, {"default", "allow", "deny"}, where);
-        if (auto v = verdict(*t, "default", where))
-            set.default_verdict = *v;
-        rules(*t, "allow", where, set.allow);
-        rules(*t, "deny", where, set.deny);
-
-        // An allow that a deny covers can never take effect: deny would win
-        // silently, and the operator meant something else.
-        for (const auto& a : set.allow) {
-            for (const auto& d : set.deny) {
-                if (!a.covered_by(d))
-                    continue;
-                toml::source_region at = t->source();
-                at.begin.line = a.line;
-                at.begin.column = a.column;
-                if (a.prefix == d.prefix && a.protocol == d.protocol && a.ports == d.ports)
-                    error(at, where + ": \"" + a.text + "\" is both allowed and denied");
-                else
-                    error(at, where + ": allow \"" + a.text + "\" can never match: deny \"" + d.text + "\" covers it");
-                break;
-            }
-        }
-
-        if (ingress_owner) {
-            if (const toml::node* n = t->get("from_rhost_only")) {
-                if (auto b = n->value<bool>())
-                    ingress_owner->ingress_from_rhost_only = *b;
-                else
-                    error(*n, where + ".from_rhost_only must be true or false");
-                if (ingress_owner->ingress_from_rhost_only && t->get("default") &&
-                    set.default_verdict == Verdict::Allow)
-                    error(*t->get("default"), where + ": default = \"allow\" contradicts from_rhost_only = true");
-                if (ingress_owner->ingress_from_rhost_only)
-                    set.default_verdict = Verdict::Deny;
-            }
+        d.default_verdict = verdict(*t, "default", where);
+        rules(*t, "allow", where, d.allow);
+        rules(*t, "deny", where, d.deny);
+        if (!ingress)
+            return;
+        if (const toml::node* n = t->get("from_rhost_only")) {
+            if (auto b = n->value<bool>())
+                p.from_rhost_only = Written<bool>{*b, place(*n)};
+            else
+                error(*n, where + ".from_rhost_only must be true or false");
         }
     }
 
-    void policy(const std::string& name, const toml::table& t)
+    void header(const toml::table& t, WrittenPolicy& p, const std::string& where)
     {
-        rule_count_ = 0;
-        Policy p;
-        p.name = name;
-        p.source = file_ + ":" + std::to_string(t.source().begin.line);
-        std::string where = "policy." + name;
-        if (!valid_policy_name(name))
-            error(t, "policy name '" + name + "' is invalid: use 1-63 letters, digits, '-', '_' or '.'");
-        only_keys(t, {"priority", "mode", "match", "egress", "ingress", "bind", "sockets", "session"}, where);
         if (const toml::node* n = t.get("mode")) {
             auto mode = n->value<std::string>();
             if (mode && (*mode == "enforce" || *mode == "audit"))
-                p.audit = *mode == "audit";
+                p.audit = Written<bool>{*mode == "audit", place(*n)};
             else
                 error(*n, where + ".mode must be \"enforce\" or \"audit\"");
         }
-
         if (const toml::node* n = t.get("priority")) {
             // Integers only: value<int64_t>() casts a float, which is
             // undefined behaviour out of range (1e300).
@@ -185,28 +142,45 @@ class Reader : public detail::TomlReader {
             else
                 error(*n, where + ".priority must be an integer between -1000000 and 1000000");
         }
-        if (const toml::table* m = table_at(t, "match", where)) {
-            std::string mw = where + ".match";
-            only_keys(*m, {"users", "groups", "services", "rhosts", "cgroups"}, mw);
-            for (auto& [s, n] : strings(*m, "users", mw))
-                p.match.users.push_back(s);
-            for (auto& [s, n] : strings(*m, "groups", mw))
-                p.match.groups.push_back(s);
-            for (auto& [s, n] : strings(*m, "services", mw))
-                p.match.services.push_back(s);
-            for (auto& [s, n] : strings(*m, "cgroups", mw))
-                p.match.cgroups.push_back(s);
-            for (auto& [s, n] : strings(*m, "rhosts", mw)) {
-                std::string why;
-                if (auto pre = Prefix::parse(s, &why))
-                    p.match.rhosts.push_back(*pre);
-                else
-                    error(*n, mw + ".rhosts: " + why);
-            }
+        if (const toml::node* n = t.get("abstract")) {
+            if (auto b = n->value<bool>())
+                p.abstract = *b;
+            else
+                error(*n, where + ".abstract must be true or false");
+            if (p.abstract && (t.get("match") || t.get("priority")))
+                error(*n, where + ": an abstract policy is never given to a login: it takes no match or priority");
         }
-        rule_set(t, "egress", name, p.egress, nullptr);
-        rule_set(t, "ingress", name, p.ingress, &p);
-        rule_set(t, "bind", name, p.bind, nullptr);
+        for (auto& [base, n] : strings(t, "extends", where))
+            p.extends.push_back(Written<std::string>{base, place(*n)});
+    }
+
+    void match(const toml::table& t, WrittenPolicy& p, const std::string& where)
+    {
+        const toml::table* m = table_at(t, "match", where);
+        if (!m)
+            return;
+        p.has_match = true;
+        std::string mw = where + ".match";
+        only_keys(*m, {"users", "groups", "services", "rhosts", "cgroups"}, mw);
+        for (auto& [s, n] : strings(*m, "users", mw))
+            p.match.users.push_back(s);
+        for (auto& [s, n] : strings(*m, "groups", mw))
+            p.match.groups.push_back(s);
+        for (auto& [s, n] : strings(*m, "services", mw))
+            p.match.services.push_back(s);
+        for (auto& [s, n] : strings(*m, "cgroups", mw))
+            p.match.cgroups.push_back(s);
+        for (auto& [s, n] : strings(*m, "rhosts", mw)) {
+            std::string why;
+            if (auto pre = Prefix::parse(s, &why))
+                p.match.rhosts.push_back(*pre);
+            else
+                error(*n, mw + ".rhosts: " + why);
+        }
+    }
+
+    void sockets_and_session(const toml::table& t, WrittenPolicy& p, const std::string& where)
+    {
         if (const toml::table* s = table_at(t, "sockets", where)) {
             std::string sw = where + ".sockets";
             only_keys(*s, {"deny_families"}, sw);
@@ -228,17 +202,71 @@ class Reader : public detail::TomlReader {
                 auto text = n->value<std::string>();
                 auto d = text ? parse_duration(*text) : std::nullopt;
                 if (d)
-                    p.max_duration = *d;
+                    p.max_duration = Written<std::chrono::seconds>{*d, place(*n)};
                 else
                     error(*n, sw + ".max_duration must be a duration such as \"8h\", \"90m\" or \"1h30m\"");
             }
         }
+    }
+
+    void policy(const std::string& name, const toml::table& t)
+    {
+        WrittenPolicy p;
+        p.name = name;
+        p.at = place(t);
+        std::string where = "policy." + name;
+        if (!valid_policy_name(name))
+            error(t, "policy name '" + name + "' is invalid: use 1-63 letters, digits, '-', '_' or '.'");
+        only_keys(
+            t, {"priority", "mode", "abstract", "extends", "match", "egress", "ingress", "bind", "sockets", "session"},
+            where);
+        header(t, p, where);
+        match(t, p, where);
+        direction(t, "egress", p, p.egress, false);
+        direction(t, "ingress", p, p.ingress, true);
+        direction(t, "bind", p, p.bind, false);
+        sockets_and_session(t, p, where);
         out_.policies.push_back(std::move(p));
+    }
+
+    // [sets]: NAME = "member" or ["member", ...]; members are read (and
+    // their references followed) once every file is read.
+    void sets(const toml::table& t)
+    {
+        for (const auto& [key, node] : t) {
+            WrittenSet set;
+            set.name = std::string(key.str());
+            set.at = Place{file_, static_cast<unsigned>(key.source().begin.line),
+                           static_cast<unsigned>(key.source().begin.column)};
+            if (!valid_policy_name(set.name)) {
+                error(key.source(),
+                      "set name '" + set.name + "' is invalid: use 1-63 letters, digits, '-', '_' or '.'");
+                continue;
+            }
+            if (auto s = node.value<std::string>()) {
+                set.members.push_back({*s, place(node)});
+            } else if (const toml::array* arr = node.as_array()) {
+                for (const auto& item : *arr) {
+                    if (auto m = item.value<std::string>())
+                        set.members.push_back({*m, place(item)});
+                    else
+                        error(item, "sets." + set.name + " must contain only strings");
+                }
+                if (arr->empty())
+                    error(node, "sets." + set.name + " is empty: a rule on it would match nothing");
+            } else {
+                error(node, "sets." + set.name + " must be a string or an array of strings");
+                continue;
+            }
+            out_.sets.push_back(std::move(set));
+        }
     }
 
     void document(const toml::table& root)
     {
-        only_keys(root, {"policy"}, "the policy file");
+        only_keys(root, {"policy", "sets"}, "the policy file");
+        if (const toml::table* s = table_at(root, "sets", "the policy file"))
+            sets(*s);
         const toml::table* policies = table_at(root, "policy", "the policy file");
         if (!policies)
             return;
@@ -253,21 +281,16 @@ class Reader : public detail::TomlReader {
     }
 
   private:
-    PolicyLoad& out_;
-    uint32_t rule_count_ = 0;
+    PolicyDocument& out_;
 };
 
 } // namespace
 
-std::string PolicyDiagnostic::str() const
+PolicyDocument read_policy_document(std::string_view text, const std::string& file,
+                                    std::vector<PolicyDiagnostic>& errors)
 {
-    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
-}
-
-PolicyLoad parse_policy_text(std::string_view text, const std::string& file)
-{
-    PolicyLoad out;
-    Reader reader(file, out);
+    PolicyDocument out;
+    Reader reader(file, errors, out);
     try {
         toml::table root = toml::parse(text, file);
         reader.document(root);
@@ -275,6 +298,29 @@ PolicyLoad parse_policy_text(std::string_view text, const std::string& file)
         reader.error(e.source(), std::string(e.description()));
     }
     return out;
+}
+
+} // namespace detail
+
+std::string PolicyDiagnostic::str() const
+{
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+PolicyLoad parse_policy_text(std::string_view text, const std::string& file, const PolicyLoadLimits& limits)
+{
+    std::vector<PolicyDiagnostic> errors;
+    std::vector<detail::PolicyDocument> documents{detail::read_policy_document(text, file, errors)};
+    return detail::resolve_documents(documents, std::move(errors), limits);
+}
+
+const Policy* find_policy(const PolicyLoad& load, const std::string& name)
+{
+    for (const auto* list : {&load.policies, &load.abstract})
+        for (const auto& p : *list)
+            if (p.name == name)
+                return &p;
+    return nullptr;
 }
 
 Status check_trusted_path(const std::filesystem::path& path, uid_t owner)
@@ -319,7 +365,7 @@ Result<std::string> read_trusted_file(const std::filesystem::path& path, uid_t o
     return text;
 }
 
-PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)
+PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner, const PolicyLoadLimits& limits)
 {
     auto text = read_trusted_file(path, owner);
     if (!text) {
@@ -327,10 +373,10 @@ PolicyLoad load_policy_file(const std::filesystem::path& path, uid_t owner)
         out.errors.push_back({path.string(), 0, 0, text.error().message()});
         return out;
     }
-    return parse_policy_text(*text, path.string());
+    return parse_policy_text(*text, path.string(), limits);
 }
 
-PolicyLoad load_policy_dir(const std::filesystem::path& dir, uid_t owner)
+PolicyLoad load_policy_dir(const std::filesystem::path& dir, uid_t owner, const PolicyLoadLimits& limits)
 {
     PolicyLoad out;
     if (auto st = check_trusted_path(dir, owner); !st) {
@@ -347,20 +393,16 @@ PolicyLoad load_policy_dir(const std::filesystem::path& dir, uid_t owner)
         return out;
     }
     std::sort(files.begin(), files.end());
-    std::set<std::string> seen;
+    std::vector<PolicyDiagnostic> errors;
+    std::vector<detail::PolicyDocument> documents;
     for (const auto& f : files) {
-        PolicyLoad one = load_policy_file(f, owner);
-        for (auto& e : one.errors)
-            out.errors.push_back(std::move(e));
-        for (auto& p : one.policies) {
-            if (!seen.insert(p.name).second) {
-                out.errors.push_back({f.string(), 0, 0, "policy '" + p.name + "' is already defined in another file"});
-                continue;
-            }
-            out.policies.push_back(std::move(p));
-        }
+        auto text = read_trusted_file(f, owner);
+        if (!text)
+            errors.push_back({f.string(), 0, 0, text.error().message()});
+        else
+            documents.push_back(detail::read_policy_document(*text, f.string(), errors));
     }
-    return out;
+    return detail::resolve_documents(documents, std::move(errors), limits);
 }
 
 } // namespace authwall

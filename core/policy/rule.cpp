@@ -14,6 +14,8 @@ struct Token {
     size_t column; // 1-based
 };
 
+// Words separated by blanks; a port list "{22, 443}" is one token, blanks
+// and all (an unclosed one runs to the end).
 std::vector<Token> tokenize(std::string_view s)
 {
     std::vector<Token> out;
@@ -22,6 +24,10 @@ std::vector<Token> tokenize(std::string_view s)
         while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
             ++i;
         size_t start = i;
+        if (i < s.size() && s[i] == '{') {
+            auto close = s.find('}', i);
+            i = close == std::string_view::npos ? s.size() : close + 1;
+        }
         while (i < s.size() && s[i] != ' ' && s[i] != '\t')
             ++i;
         if (i > start)
@@ -64,17 +70,70 @@ RuleError bare_number(const Token& tok)
     return RuleError{tok.column, message};
 }
 
-// The address part, tokens[0]: optional when the rule starts with a
-// protocol. Advances `next` past it when it is there.
-std::optional<RuleError> read_address(const Token& first, Rule& rule, size_t& next)
+// The keywords that stand for prefixes of both families.
+std::optional<std::vector<Prefix>> keyword_prefixes(std::string_view word)
 {
-    bool looks_like_address = first.text == "any" || first.text.find_first_of(".:/") != std::string_view::npos;
-    if (looks_like_address) {
+    auto two = [](const char* a, const char* b) { return std::vector<Prefix>{*Prefix::parse(a), *Prefix::parse(b)}; };
+    if (word == "any")
+        return std::vector<Prefix>{Prefix()};
+    if (word == "loopback")
+        return two("127.0.0.0/8", "::1");
+    if (word == "link-local")
+        return two("169.254.0.0/16", "fe80::/10");
+    return std::nullopt;
+}
+
+// "@name": the set it names, or an error at the token.
+std::optional<RuleError> find_set(const Token& tok, const SetLookup& sets, const NamedSet*& out)
+{
+    std::string name(tok.text.substr(1));
+    out = name.empty() || !sets ? nullptr : sets(name);
+    if (name.empty())
+        return RuleError{tok.column, "'@' needs a set name: @NAME, defined under [sets]"};
+    if (!out)
+        return RuleError{tok.column, "unknown set '@" + name + "' (define it under [sets])"};
+    if (out->broken)
+        return RuleError{tok.column, "set '@" + name + "' has errors (see its definition)"};
+    return std::nullopt;
+}
+
+// What a rule or a set member is made of: its addresses, its services; each
+// absent when not written.
+struct Terms {
+    bool rhost = false; // $rhost: the login's address
+    std::optional<std::vector<Prefix>> addresses;
+    std::optional<std::vector<Service>> services;
+};
+
+// The address term, tokens[0]: optional when the rule starts with a
+// protocol or a service set. Advances `next` past it when it is there.
+std::optional<RuleError> read_address(const Token& first, const SetLookup& sets, Terms& terms, size_t& next)
+{
+    if (first.text.starts_with('@')) {
+        const NamedSet* set = nullptr;
+        if (auto e = find_set(first, sets, set))
+            return e;
+        if (set->kind == NamedSet::Kind::Address) {
+            terms.addresses = set->addresses;
+            next = 1;
+        }
+        return std::nullopt; // a service set: the service term reads it
+    }
+    if (first.text == "$rhost") {
+        terms.rhost = true;
+        terms.addresses = std::vector<Prefix>{Prefix()};
+        next = 1;
+    } else if (first.text.starts_with('$')) {
+        return RuleError{first.column, "unknown variable '" + std::string(first.text) + "': the only one is $rhost"};
+    } else if (auto keyword = keyword_prefixes(first.text)) {
+        terms.addresses = std::move(*keyword);
+        next = 1;
+    } else if (first.text.find_first_of(".:/") != std::string_view::npos) {
         std::string why;
         auto prefix = Prefix::parse(first.text, &why);
         if (!prefix)
             return RuleError{first.column, why};
-        rule.prefix = *prefix;
+        terms.addresses = std::vector<Prefix>{*prefix};
         next = 1;
     } else if (is_number(first.text)) {
         return bare_number(first);
@@ -88,69 +147,145 @@ std::optional<RuleError> read_address(const Token& first, Rule& rule, size_t& ne
 
 // A protocol name, or "proto N" for a protocol by number. Advances `next`
 // past what it read.
-std::optional<RuleError> read_protocol(const std::vector<Token>& tokens, Rule& rule, size_t& next)
+std::optional<RuleError> read_protocol(const std::vector<Token>& tokens, uint8_t& protocol, size_t& next)
 {
     const Token& tok = tokens[next];
     if (tok.text == "proto") {
         if (next + 1 == tokens.size())
             return RuleError{tok.column + tok.text.size(), "'proto' needs an IP protocol number 1-255"};
         const Token& number = tokens[next + 1];
-        auto protocol = parse_protocol_number(number.text);
-        if (!protocol)
+        auto value = parse_protocol_number(number.text);
+        if (!value)
             return RuleError{number.column, "'" + std::string(number.text) + "' is not an IP protocol number (1-255)"};
-        rule.protocol = *protocol;
+        protocol = *value;
         next += 2;
         return std::nullopt;
     }
     if (is_number(tok.text))
         return bare_number(tok);
-    auto protocol = parse_protocol(tok.text);
-    if (!protocol)
+    auto value = parse_protocol(tok.text);
+    if (!value)
         return RuleError{tok.column,
                          "'" + std::string(tok.text) +
                              "' is not a protocol: expected tcp, udp, icmp, icmpv6, sctp, udplite or proto 1-255"};
-    rule.protocol = *protocol;
+    protocol = *value;
     ++next;
+    return std::nullopt;
+}
+
+// PORT or PORT-PORT at `column`; 1-65535 is stored as any port.
+std::optional<RuleError> read_range(std::string_view text, size_t column, std::vector<PortRange>& into)
+{
+    auto dash = text.find('-');
+    auto lo = parse_port(text.substr(0, dash));
+    if (!lo)
+        return RuleError{column, "'" + std::string(text.substr(0, dash)) + "' is not a port (1-65535)"};
+    auto hi = lo;
+    if (dash != std::string_view::npos) {
+        hi = parse_port(text.substr(dash + 1));
+        if (!hi)
+            return RuleError{column + dash + 1, "'" + std::string(text.substr(dash + 1)) + "' is not a port (1-65535)"};
+        if (*hi < *lo)
+            return RuleError{column, "port range " + std::string(text) + " is reversed"};
+    }
+    into.push_back(*lo == 1 && *hi == 65535 ? PortRange{} : PortRange{*lo, *hi});
     return std::nullopt;
 }
 
 // An ICMP or ICMPv6 type, by name or number, stored as the port type + 1
 // (the data plane reads the type into the port the same way).
-std::optional<RuleError> read_icmp_type(const Token& tok, Rule& rule)
+std::optional<RuleError> read_icmp_type(const Token& tok, uint8_t protocol, std::vector<PortRange>& into)
 {
-    auto type = parse_icmp_type(rule.protocol, tok.text);
+    auto type = parse_icmp_type(protocol, tok.text);
     if (!type) {
-        std::string what = rule.protocol == IPPROTO_ICMP ? "an ICMP type" : "an ICMPv6 type";
+        std::string what = protocol == IPPROTO_ICMP ? "an ICMP type" : "an ICMPv6 type";
         return RuleError{tok.column, "'" + std::string(tok.text) + "' is not " + what +
                                          " (a name such as echo-request, or a number 0-255; one type per rule)"};
     }
     uint16_t port = icmp_type_port(*type);
-    rule.ports = PortRange{port, port};
+    into.push_back(PortRange{port, port});
     return std::nullopt;
 }
 
-// PORT or PORT-PORT; 1-65535 is stored as any port.
-std::optional<RuleError> read_ports(const Token& tok, Rule& rule)
+// "{22, 443, 8000-8100}": every item a port or a range, none empty.
+std::optional<RuleError> read_port_list(const Token& tok, std::vector<PortRange>& into)
 {
-    if (rule.protocol == IPPROTO_ICMP || rule.protocol == IPPROTO_ICMPV6)
-        return read_icmp_type(tok, rule);
-    if (!has_ports(rule.protocol))
-        return RuleError{tok.column, "protocol " + protocol_name(rule.protocol) + " has no ports"};
-    auto dash = tok.text.find('-');
-    auto lo = parse_port(tok.text.substr(0, dash));
-    if (!lo)
-        return RuleError{tok.column, "'" + std::string(tok.text.substr(0, dash)) + "' is not a port (1-65535)"};
-    auto hi = lo;
-    if (dash != std::string_view::npos) {
-        hi = parse_port(tok.text.substr(dash + 1));
-        if (!hi)
-            return RuleError{tok.column + dash + 1,
-                             "'" + std::string(tok.text.substr(dash + 1)) + "' is not a port (1-65535)"};
-        if (*hi < *lo)
-            return RuleError{tok.column, "port range " + std::string(tok.text) + " is reversed"};
+    if (!tok.text.ends_with('}'))
+        return RuleError{tok.column, "port list '" + std::string(tok.text) + "' has no closing '}'"};
+    std::string_view inner = tok.text.substr(1, tok.text.size() - 2);
+    if (inner.find_first_not_of(" \t") == std::string_view::npos)
+        return RuleError{tok.column, "empty port list '{}': name at least one port"};
+    size_t at = 0;
+    while (at <= inner.size()) {
+        size_t comma = std::min(inner.find(',', at), inner.size());
+        std::string_view item = inner.substr(at, comma - at);
+        size_t lead = std::min(item.find_first_not_of(" \t"), item.size());
+        item = item.substr(lead);
+        item = item.substr(0, item.find_last_not_of(" \t") + 1);
+        size_t column = tok.column + 1 + at + lead;
+        if (item.empty())
+            return RuleError{column, "empty item in port list '" + std::string(tok.text) + "'"};
+        if (auto e = read_range(item, column, into))
+            return e;
+        at = comma + 1;
     }
-    if (!(*lo == 1 && *hi == 65535))
-        rule.ports = PortRange{*lo, *hi};
+    return std::nullopt;
+}
+
+// The service term from tokens[next]: "@set" of services, or PROTO [PORTS].
+std::optional<RuleError> read_service(const std::vector<Token>& tokens, const SetLookup& sets, Terms& terms,
+                                      size_t& next)
+{
+    const Token& tok = tokens[next];
+    if (tok.text.starts_with('@')) {
+        const NamedSet* set = nullptr;
+        if (auto e = find_set(tok, sets, set))
+            return e;
+        if (set->kind != NamedSet::Kind::Service)
+            return RuleError{tok.column, "'" + std::string(tok.text) + "' is " + set_kind_name(set->kind) +
+                                             ", where a protocol or a service set is expected"};
+        terms.services = set->services;
+        ++next;
+        return std::nullopt;
+    }
+    uint8_t protocol = 0;
+    if (auto e = read_protocol(tokens, protocol, next))
+        return e;
+    std::vector<PortRange> ranges;
+    if (next < tokens.size() && (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6)) {
+        if (auto e = read_icmp_type(tokens[next], protocol, ranges))
+            return e;
+        ++next;
+    } else if (next < tokens.size()) {
+        const Token& ports = tokens[next];
+        if (!has_ports(protocol))
+            return RuleError{ports.column, "protocol " + protocol_name(protocol) + " has no ports"};
+        auto e =
+            ports.text.starts_with('{') ? read_port_list(ports, ranges) : read_range(ports.text, ports.column, ranges);
+        if (e)
+            return e;
+        ++next;
+    } else {
+        ranges.push_back(PortRange{});
+    }
+    terms.services.emplace();
+    for (const auto& r : ranges)
+        terms.services->push_back(Service{protocol, r});
+    return std::nullopt;
+}
+
+// Address term, then service term, then nothing.
+std::optional<RuleError> read_terms(const std::vector<Token>& tokens, const SetLookup& sets, Terms& terms)
+{
+    size_t next = 0;
+    if (auto e = read_address(tokens[0], sets, terms, next))
+        return e;
+    if (next < tokens.size())
+        if (auto e = read_service(tokens, sets, terms, next))
+            return e;
+    if (next < tokens.size())
+        return RuleError{tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
+                                                  "': a rule is ADDRESS[/LEN] [PROTOCOL [PORTS | ICMP-TYPE]]"};
     return std::nullopt;
 }
 
@@ -272,9 +407,15 @@ std::string protocol_name(uint8_t protocol)
     }
 }
 
-std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
+const char* set_kind_name(NamedSet::Kind kind)
 {
-    auto fail = [&](RuleError e) -> std::optional<Rule> {
+    return kind == NamedSet::Kind::Address ? "an address set" : "a service set";
+}
+
+std::optional<std::vector<Rule>> parse_rule_entries(std::string_view text, const SetLookup& sets, RuleError* error,
+                                                    size_t max_entries)
+{
+    auto fail = [&](RuleError e) -> std::optional<std::vector<Rule>> {
         if (error)
             *error = std::move(e);
         return std::nullopt;
@@ -282,29 +423,72 @@ std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
     auto tokens = tokenize(text);
     if (tokens.empty())
         return fail({1, "empty rule: expected an address, a prefix, a protocol or 'any'"});
-
-    Rule rule;
-    rule.text = std::string(text);
-    size_t next = 0;
-    if (auto e = read_address(tokens[0], rule, next))
+    Terms terms;
+    if (auto e = read_terms(tokens, sets, terms))
         return fail(std::move(*e));
-    if (next < tokens.size())
-        if (auto e = read_protocol(tokens, rule, next))
-            return fail(std::move(*e));
-    if (next < tokens.size()) {
-        if (auto e = read_ports(tokens[next], rule))
-            return fail(std::move(*e));
-        ++next;
+    auto addresses = terms.addresses.value_or(std::vector<Prefix>{Prefix()});
+    auto services = terms.services.value_or(std::vector<Service>{Service{}});
+    if (addresses.size() * services.size() > max_entries)
+        return fail({1, "expands to " + std::to_string(addresses.size()) + " addresses x " +
+                            std::to_string(services.size()) + " services, more than " + std::to_string(max_entries) +
+                            " entries: split the rule or its sets"});
+    std::vector<Rule> out;
+    out.reserve(addresses.size() * services.size());
+    for (const auto& a : addresses)
+        for (const auto& s : services) {
+            Rule rule;
+            rule.prefix = a;
+            rule.protocol = s.protocol;
+            rule.ports = s.ports;
+            rule.text = std::string(text);
+            rule.rhost = terms.rhost;
+            out.push_back(std::move(rule));
+        }
+    return out;
+}
+
+std::optional<Rule> parse_rule(std::string_view text, RuleError* error)
+{
+    auto entries = parse_rule_entries(text, {}, error);
+    if (!entries)
+        return std::nullopt;
+    if (entries->size() != 1) {
+        if (error)
+            *error = {1, "expands to " + std::to_string(entries->size()) + " entries where one rule is expected"};
+        return std::nullopt;
     }
-    if (next < tokens.size())
-        return fail({tokens[next].column, "unexpected '" + std::string(tokens[next].text) +
-                                              "': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT] | ICMP-TYPE]]"});
-    return rule;
+    return std::move(entries->front());
+}
+
+std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup& sets, NamedSet& into, bool first)
+{
+    auto tokens = tokenize(text);
+    if (tokens.empty())
+        return RuleError{1, "empty set member: expected an address, a prefix, a keyword, a service or @set"};
+    Terms terms;
+    if (auto e = read_terms(tokens, sets, terms))
+        return e;
+    if (terms.rhost)
+        return RuleError{1, "$rhost stands in rules, not in sets: write '$rhost @set' in the rule"};
+    if (terms.addresses && terms.services)
+        return RuleError{1, "a set holds addresses or services, not both: write '@set PROTOCOL PORTS' in the rule"};
+    auto kind = terms.addresses ? NamedSet::Kind::Address : NamedSet::Kind::Service;
+    if (first)
+        into.kind = kind;
+    else if (kind != into.kind)
+        return RuleError{1, std::string("'") + std::string(text) + "' does not belong in " + set_kind_name(into.kind) +
+                                " (a set holds one kind)"};
+    if (terms.addresses)
+        into.addresses.insert(into.addresses.end(), terms.addresses->begin(), terms.addresses->end());
+    else
+        into.services.insert(into.services.end(), terms.services->begin(), terms.services->end());
+    return std::nullopt;
 }
 
 bool Rule::covered_by(const Rule& other) const
 {
-    if (!other.prefix.contains(prefix))
+    // The login's address lies in a prefix only when that is every address.
+    if (rhost != other.rhost ? (!rhost || other.prefix.bits() != 0) : !other.prefix.contains(prefix))
         return false;
     if (other.protocol != 0 && other.protocol != protocol)
         return false;
@@ -315,7 +499,7 @@ bool Rule::covered_by(const Rule& other) const
 
 std::string Rule::str() const
 {
-    std::string out = prefix.str();
+    std::string out = rhost ? "$rhost" : prefix.str();
     // A protocol without a name is written "proto N": a bare number there
     // is an error (it was too easily read as a port).
     if (protocol != 0)

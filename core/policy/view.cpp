@@ -43,11 +43,11 @@ void fold_rules(std::vector<FlatRule>& rules, PolicyView& v)
         rv.rule.protocol = rules[i].proto;
         rv.rule.id = rules[i].rule;
         rv.rule.log = rules[i].log;
+        rv.rule.rhost = rules[i].dir & AW_DIR_RHOST;
         if (rules[i].first != 0)
             rv.rule.ports = PortRange{static_cast<uint16_t>(rules[i].first), static_cast<uint16_t>(rules[j - 1].last)};
-        DirectionView& d = rules[i].dir == AW_DIR_EGRESS    ? v.egress
-                           : rules[i].dir == AW_DIR_INGRESS ? v.ingress
-                                                            : v.bind;
+        uint8_t dir = rules[i].dir & ~AW_DIR_RHOST;
+        DirectionView& d = dir == AW_DIR_EGRESS ? v.egress : dir == AW_DIR_INGRESS ? v.ingress : v.bind;
         d.rules.push_back(rv);
         i = j;
     }

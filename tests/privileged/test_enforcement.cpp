@@ -100,6 +100,51 @@ deny = ["127.0.0.1 tcp 20000", "127.0.0.1 tcp 24576-24591"]
     BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("::1", "::1", 1023); }) == EPERM);
 }
 
+// Named sets, port lists and extends compile to what the kernel enforces:
+// a set-based allow opens exactly its ports on its addresses, a base's deny
+// holds in the child against the child's own allow of the block around it,
+// and the base's default of deny holds. The control: from a cgroup that is
+// no session, every refused connect reaches its listener.
+BOOST_AUTO_TEST_CASE(set_and_extends_rules_are_enforced)
+{
+    Sandbox box(R"(
+[sets]
+local = ["127.0.0.1", "::1"]
+web = "tcp {8080,8443,9000-9009}"
+
+[policy.baseline]
+abstract = true
+[policy.baseline.egress]
+default = "deny"
+deny = ["127.0.0.1 tcp 9005"]
+
+[policy.child]
+extends = ["baseline"]
+[policy.child.egress]
+allow = ["@local @web"]
+)");
+    box.open_session("s1", "child");
+    auto s1 = box.root() / "s1";
+    auto control = box.make_cgroup("not-a-session");
+
+    for (uint16_t port : {8080, 8443, 9000, 9009})
+        BOOST_TEST(run_probe(s1, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) == 0,
+                   "port " << port);
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("::1", "::1", 8443); }) == 0);
+    // Outside the list: the base's default; port 9005: the base's deny.
+    for (uint16_t port : {8081, 9010, 9005}) {
+        BOOST_TEST(run_probe(s1, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) ==
+                       EPERM,
+                   "port " << port);
+        BOOST_TEST(
+            run_probe(control, "new", [port] { return connect_with_listener("127.0.0.1", "127.0.0.1", port); }) == 0,
+            "control, port " << port);
+    }
+    // An address outside the set, on a port of the set.
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.2", "127.0.0.2", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(control, "new", [] { return connect_with_listener("127.0.0.2", "127.0.0.2", 8080); }) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(process_outside_any_session_is_untouched)
 {
     Sandbox box(kPolicy);

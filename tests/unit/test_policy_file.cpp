@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
                    "p.toml:1:1: policy name 'bad name!' is invalid: use 1-63 letters, digits, '-', '_' or '.'"});
     BOOST_TEST(
         errors_of("[polcy.a]\n") ==
-        std::vector<std::string>{"p.toml:1:2: unknown key 'polcy' in the policy file (expected one of: policy)"});
+        std::vector<std::string>{"p.toml:1:2: unknown key 'polcy' in the policy file (expected one of: policy, sets)"});
     BOOST_TEST(errors_of("[policy.a]\nmatch.rhosts = [\"192.0.2.0/33\"]\n") ==
                std::vector<std::string>{"p.toml:2:17: policy.a.match.rhosts: prefix length '33' must be 0..32"});
     // A float is refused, never cast (1e300 would be undefined behaviour).

@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(rule_errors_name_the_column)
 
     BOOST_TEST(!parse_rule("10.0.0.1 tcp 22 extra", &e));
     BOOST_TEST(e.column == 17u);
-    BOOST_TEST(e.message == "unexpected 'extra': a rule is ADDRESS[/LEN] [PROTOCOL [PORT[-PORT] | ICMP-TYPE]]");
+    BOOST_TEST(e.message == "unexpected 'extra': a rule is ADDRESS[/LEN] [PROTOCOL [PORTS | ICMP-TYPE]]");
 
     BOOST_TEST(!parse_rule("", &e));
     BOOST_TEST(e.message == "empty rule: expected an address, a prefix, a protocol or 'any'");
