@@ -61,6 +61,18 @@ bool wanted(const nlohmann::json& e, const WatchFilter& f)
     return true;
 }
 
+// Whether the log `path` names is now another file than the one `log` reads:
+// logrotate renamed it and a writer created a new one (writers open, append
+// and close for each line, so the renamed file gets no more lines).
+bool replaced(const Fd& log, const std::filesystem::path& path)
+{
+    struct stat reading = {};
+    struct stat named = {};
+    if (::stat(path.c_str(), &named) != 0 || ::fstat(log.get(), &reading) != 0)
+        return false; // not created again yet
+    return reading.st_ino != named.st_ino || reading.st_dev != named.st_dev;
+}
+
 } // namespace
 
 namespace {
@@ -84,7 +96,8 @@ int cmd_watch(const Context& ctx, bool from_start, long count, const WatchFilter
     if (path.empty())
         return watch_journal(ctx, from_start, count, filter);
     Fd inotify(inotify_init1(IN_CLOEXEC));
-    // Watch the directory: the log may not exist yet, or be rotated.
+    // Watch the directory: the log may not exist yet, or be rotated
+    // (renamed, then created again by the next writer).
     if (!inotify || inotify_add_watch(inotify.get(), path.parent_path().c_str(), IN_MODIFY | IN_CREATE) < 0)
         return fail(Error::sys("watch", path.parent_path().string(), errno));
 
@@ -120,6 +133,12 @@ int cmd_watch(const Context& ctx, bool from_start, long count, const WatchFilter
                 std::cout << (ctx.json ? e.dump() : describe(e)) << std::endl;
                 if (count > 0 && ++shown >= count)
                     return 0;
+            }
+            if (replaced(log, path)) { // rotated: the new log from its first byte
+                log.reset();
+                offset = 0;
+                pending.clear();
+                continue;
             }
         }
         pollfd p{inotify.get(), POLLIN, 0};

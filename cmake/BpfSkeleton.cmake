@@ -9,8 +9,17 @@
 #   stable UAPI, so a vmlinux.h from any 6.x kernel will do.
 #
 # authwall_bpf_skeleton(TARGET SOURCE)
-#   clang -O2 -g -target bpf, then `bpftool gen skeleton`; TARGET is an
-#   INTERFACE library whose include directory holds <name>.skel.h.
+#   clang -O2 -g -target bpf -D__TARGET_ARCH_<arch>, then `bpftool gen
+#   skeleton`; TARGET is an INTERFACE library whose include directory holds
+#   <name>.skel.h. <arch> follows CMAKE_SYSTEM_PROCESSOR (cmake/BpfArch.cmake:
+#   x86 or arm64; any other processor stops the configuration).
+#
+# vmlinux.h describes the machine it was dumped on: when cross-compiling,
+# pass one dumped on the target architecture (AUTHWALL_VMLINUX_H).
+
+include(BpfArch)
+authwall_bpf_target_arch("${CMAKE_SYSTEM_PROCESSOR}" AUTHWALL_BPF_ARCH)
+message(STATUS "BPF programs: -D__TARGET_ARCH_${AUTHWALL_BPF_ARCH} (${CMAKE_SYSTEM_PROCESSOR})")
 
 find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
@@ -54,7 +63,7 @@ function(authwall_bpf_skeleton target source)
   file(MAKE_DIRECTORY ${out})
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${AUTHWALL_BPF_ARCH} -Wall -Werror
             -I${VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/bpf -c ${source} -o ${obj}
     DEPENDS ${source} ${CMAKE_SOURCE_DIR}/bpf/authwall_abi.h ${AUTHWALL_BPF_LIB_HEADERS}
     COMMENT "BPF ${stem}.bpf.c"

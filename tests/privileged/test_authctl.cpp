@@ -295,6 +295,42 @@ match.services = ["authwall-test"]
     BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
+// logrotate's rule (dist/logrotate.d/authwall) renames the log and lets the
+// next writer create a new one: watch goes on with the new file.
+BOOST_AUTO_TEST_CASE(watch_follows_a_rotated_log)
+{
+    LoginWorld w(R"([policy.ops]
+match.services = ["authwall-test"]
+)");
+    fs::path log = w.dir() / "events.jsonl";
+    fs::path out = w.dir() / "watch.out";
+    pid_t watcher = fork();
+    if (watcher == 0) {
+        std::string cmd = std::string("exec ") + AUTHWALL_AUTHCTL_BIN + " --config " + w.config().string() +
+                          " watch --count 4 > " + out.string() + " 2>&1";
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    usleep(300000); // the watcher is at the end of the log
+    BOOST_TEST(w.pam(w.user() + " --rhost 192.0.2.8").find("close: PAM_SUCCESS") != std::string::npos);
+    usleep(300000); // the watcher has read both events of the first login
+    fs::rename(log, w.dir() / "events.jsonl.1");
+    BOOST_TEST(w.pam(w.user() + " --rhost 192.0.2.9").find("close: PAM_SUCCESS") != std::string::npos);
+    BOOST_TEST(fs::exists(log)); // created again by the second login's open
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(watcher, &status, WNOHANG) == 0; ++i)
+        usleep(10000);
+    if (waitpid(watcher, &status, WNOHANG) == 0) {
+        kill(watcher, SIGKILL);
+        waitpid(watcher, &status, 0);
+    }
+    auto text = sh_output("cat " + out.string());
+    BOOST_TEST_MESSAGE(text);
+    BOOST_TEST(text.find("rhost=192.0.2.8") != std::string::npos);
+    BOOST_TEST(text.find("rhost=192.0.2.9") != std::string::npos); // only in the new log
+    BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+}
+
 BOOST_AUTO_TEST_CASE(doctor_on_a_good_and_three_broken_pam_stacks)
 {
     LoginWorld w(kPolicies);
