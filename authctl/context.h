@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What every authctl command shares: the settings (configuration file, then
 // flags), error output, and the table printer.
 #pragma once

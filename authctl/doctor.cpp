@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl doctor: is this host able to enforce, and does the PAM stack of a
 // service really enforce? Exit 0 when nothing is an error, 1 otherwise.
 #include "authctl/context.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "authctl/explain.h"
 
 #include "core/policy/rule.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `authctl policy test`: the decision the data plane would take on one flow
 // and why, from compiled entries (the policy files compiled here, or the
 // generation the kernel holds). The probes are those of

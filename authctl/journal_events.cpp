@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "authctl/journal_events.h"
 
 #include "core/base/journal.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl watch without an event log: authwall's events from the journal.
 // Every event authwall writes (pam_authwall, cgroupd, authctl, the loader)
 // carries AUTHWALL_EVENT and its facts as AUTHWALL_<NAME> fields; this

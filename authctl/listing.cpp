@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "authctl/listing.h"
 
 #include "core/base/identity.h"

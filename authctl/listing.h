@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `authctl sessions` and `authctl users` share: the output format
 // (-o short|wide|json, --json), the legend (--no-legend) and the filters
 // (--user, --policy). Apart from the commands so the unit tests link it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl: inspect and control authwall. Reads the pins directly, so it works
 // while the daemons are down. Exit codes: 0 ok, 1 error, 2 usage.
 #include "authctl/context.h"

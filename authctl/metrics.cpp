@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl metrics: the text of core/metrics, OpenMetrics or (--format
 // prometheus) the text format of node_exporter's textfile collector
 // (authctl metrics --format prometheus > dir/authwall.prom.tmp && mv ...).

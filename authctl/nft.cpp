@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl nft verify: the nftables mirror against the sessions map.
 #include "authctl/context.h"
 

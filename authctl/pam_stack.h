@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a PAM service's session stack the way libpam does — following
 // "@include FILE", "include SERVICE" and "substack SERVICE" — to answer
 // whether pam_authwall really enforces: is it a session line, after

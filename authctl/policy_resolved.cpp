@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl policy show NAME --resolved: a policy as the files make it, its
 // bases folded in and its sets expanded, each written rule with its number,
 // the place it was written and the entries it stands for.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl policy test: which policy a login would get and what each layer
 // of the data plane would decide on one flow, with the deciding rule.
 #include "authctl/context.h"

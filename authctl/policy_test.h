@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl policy test (policy_test.cpp).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl show, revoke, status.
 #include "authctl/context.h"
 #include "authctl/listing.h"

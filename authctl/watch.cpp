@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl watch: live events (open, close, revoke, reaped, expired; deny,
 // audit, log from the loader) from the event log of authwall.toml, or from
 // the journal when there is none. The denial ring buffer has one reader

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall-cgroupd latencies, measured on the real daemon:
 //   start: exec until the daemon logs "started" (configuration, the full
 //          start-up sweep, the inotify watches), with 10 000 and 100 000

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Data plane cost, measured side by side in one run and printed as ratios:
 // what a process pays (connect() rate, TCP and UDP request/response, small
 // UDP sends, iperf3 throughput) and what each hook costs per run (the

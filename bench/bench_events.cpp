@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What authwall-loader pays per decision event it drains (issue #17): the
 // events it writes now carry who and why (the user and correlation id from
 // the session's record, the policy's name, the process, the deciding rule's

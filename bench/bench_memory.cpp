@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory the kernel holds for sessions and confined users, as the kernel
 // itself reports it (the `memlock` line of each map's fdinfo: for a hash
 // map that is not preallocated, what its elements use now). Printed for an

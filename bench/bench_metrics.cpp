@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What metrics cost: one read of every metric (core/metrics, what `authctl
 // metrics` and cgroupd's file do) with N open sessions, without and with
 // the nft mirror's drift (nft_mirror = true: a session record read per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session open+close with the nftables mirror off and on, at 0 and 10 000
 // sessions, side by side in one run; and, as the baseline of prior art
 // (pam_authnft-style), one `nft -f` transaction per open and per close of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a login costs, two ways, side by side in one run:
 //
 // 1. The real login through libpam. A driver that links only libpam and

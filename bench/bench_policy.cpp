@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy size: compile + swap time, and connect() cost, at 10, 1 000,
 // 10 000 and 100 000 rules and for a policy of four port ranges, side by
 // side in one run. Ratios are against the 10-rule policy. Then the trie

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Named sets at scale: 100 sets shared by 1 000 policies against the same
 // rules written inline, one rule string per entry. Each round reads the
 // text (sets resolved, rules expanded), compiles and swaps the generation,

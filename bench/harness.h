@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared plumbing of the benchmarks: a throwaway enforcement root and pin
 // directory, children placed in a cgroup and a fresh network namespace, and
 // the connect() rate probe.

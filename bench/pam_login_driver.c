@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A login service reduced to its PAM calls, for bench_pam: each sample is a
  * fresh child of this process that runs pam_start_confdir, pam_open_session,
  * pam_close_session and pam_end against the service file CONFDIR/SERVICE,

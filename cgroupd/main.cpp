@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall-cgroupd: keeps sessions, records and cgroups in agreement
 // (cgroupd/reconciler): reaps sessions whose cgroup died, ends sessions past
 // their max_duration, enrolls container cgroups by path. Event-driven

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "cgroupd/reconciler.h"
 
 #include "core/host/cgroup.h"

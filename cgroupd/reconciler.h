@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The reconciler behind authwall-cgroupd: keeps the sessions map, the
 // session records and the cgroup tree in agreement, driven by inotify.
 //   - reap: a session whose cgroup emptied (its sshd killed, close never

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The architecture the BPF programs are compiled for.
 #
 # authwall_bpf_target_arch(PROCESSOR OUT_VAR)

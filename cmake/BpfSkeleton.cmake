@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Compiling BPF C into objects and libbpf skeletons.
 #
 # authwall_vmlinux_header(OUT_DIR_VAR)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Warnings and hardened code generation for every C++ target of the project.
 # BPF objects are compiled separately (cmake/BpfSkeleton.cmake).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bash completion for authctl(8)                           -*- shell-script -*-
 # Installed as share/bash-completion/completions/authctl. Session ids come
 # from `authctl sessions --no-legend` and policy names from `authctl policy

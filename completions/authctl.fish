@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # fish completion for authctl(8), installed as
 # share/fish/vendor_completions.d/authctl.fish. Session ids come from
 # `authctl sessions --no-legend` and policy names from `authctl policy show

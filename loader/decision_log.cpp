@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "loader/decision_log.h"
 
 #include "core/base/event_log.h"

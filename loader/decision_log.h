@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What authwall-loader writes for each decision event it drains from the
 // ring buffer: who (user, uid, session, correlation id, process), what
 // (direction, protocol, address, port), and why (verdict, reason, policy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall-loader: installs the data plane, keeps the policies in force,
 // drains decision events (denials, audits, logged matches) to the log. All enforcement state lives in the pins:
 // stopping or killing this process changes nothing for traffic.

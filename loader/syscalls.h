@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The system calls authwall-loader makes once its setup is done (policy
 // reloads, the ring buffer, logging), on top of core's daemon base. How
 // this list was derived and how to regenerate it: docs/SECURITY.md

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # What nix/module.nix computes, with builtins only: the PAM module's
 # settings, the two daemons' units (their hardening as in dist/systemd, held
 # to it by scripts/check-nix), the names policy files may have. Evaluable

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # NixOS module for authwall (README, "NixOS"). Needs NixOS 24.05 or later
 # (security.pam.services.<name>.rules, which orders a service's PAM lines).
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The libbpf functions the login path calls (core/dataplane/maps.cpp), as bare bpf(2)
 // system calls, linked into pam_authwall.so in place of libbpf: they are
 // thin wrappers there too, and libbpf would bring libelf and libz into

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The contract between pam_authwall.so and its helper libraries, which hold
 // what only some logins need and which pulls in large libraries:
 //

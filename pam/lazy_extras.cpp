@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "pam/lazy_extras.h"
 
 #include "core/policy/policy_file.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The login extras of pam_authwall.so: the nft mirror and systemd's D-Bus
 // API, each loaded from its helper library (pam/helpers.h) the first time a
 // login needs it, never before. A helper that cannot be loaded is an error

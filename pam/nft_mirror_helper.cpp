@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pam_authwall/nft_mirror.so: the nftables mirror for pam_authwall.so,
 // loaded when a login opens or closes with nft_mirror = true (pam/helpers.h).
 #include "core/nft/mirror.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The arguments of pam_authwall.so's module line.
 #pragma once
 

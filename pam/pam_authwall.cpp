@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pam_authwall.so: a thin PAM session module over core/session/login.
 //   session required pam_authwall.so [fail=closed|open] [rhost=lax|strict|kernel] [config=PATH] [user_only] [debug]
 // It links authwall_session only (bare bpf(2) calls and the C++ runtime): the nft mirror

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pam_authwall/systemd_scope.so: systemd's D-Bus API for pam_authwall.so,
 // loaded when a login needs a transient scope (a systemd host where logind
 // made no session) or a scope is stopped from another process than the one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the demo runs inside its session: one allowed and some denied attempts."""
 import errno
 import socket

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/login_world.h"
 
 #include "core/dataplane/datapath.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A complete, private authwall installation for login tests: a throwaway
 // enforcement root, pin and run directories, a configuration and policies in
 // a temporary directory, the data plane installed by the real loader, a PAM

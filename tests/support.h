@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the test binaries: the skip policy, throwaway kernel objects and
 // running probes in child processes placed in a cgroup and a network
 // namespace. Nothing here touches the host's own configuration.

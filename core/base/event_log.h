@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JSON event log (authwall.toml event_log): one JSON object a line,
 // appended by every writer (the PAM module, both daemons, authctl).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/base/files.h"
 
 #include "core/base/fd.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whole small files: read with read(2) (the proc and cgroup files, the
 // session records, the policy index and the configuration the login path
 // reads; no iostreams there: in a fresh login process the first

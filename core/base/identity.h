@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Validation of what crosses the PAM trust boundary: user names and the
 // remote host string (PAM_RHOST, which sshd fills from the peer address but
 // other services fill from anything, including DNS names or junk).

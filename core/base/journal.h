@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured records for the journal, sent over its native protocol
 // (systemd.journal-fields(7); "Native Journal Protocol" in systemd's docs):
 // one datagram of fields to /run/systemd/journal/socket, which is what

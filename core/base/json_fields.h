@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading numbers out of JSON that authwall's own processes wrote (session
 // records, the policy index) without trusting that they did: a number must
 // be an integer of the right sign and range, never a float or an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IP addresses and prefixes in the data plane's form: 16 bytes, IPv4 as
 // v4-mapped IPv6 (::ffff:a.b.c.d), prefix lengths counted on 128 bits.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Error values: what was attempted, on what, and errno. Library code returns
 // them; the top layer (a daemon, the CLI, the PAM shim) logs each one once.
 #pragma once

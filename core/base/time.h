@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Wall-clock time as the records and events write it, and random
 // identifiers (correlation ids, temporary file names).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Confining a daemon once its setup is done: capabilities reduced to what
 // its event loop needs, then a seccomp allowlist of system calls. The
 // lists belong to each daemon (loader/syscalls.h, cgroupd/syscalls.h);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What authwall-loader and authwall-cgroupd share besides confinement: the
 // flags every daemon takes, the logger, the configuration as flags,
 // environment and file make it, the signal and event loop, and the lock

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The BPF ABI seen from C++: bpf/authwall_abi.h plus checks that the layout
 // is the one the BPF programs were compiled against.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/dataplane/datapath.h"
 
 #include "core/dataplane/abi.h" // before the skeleton: its .rodata view uses the ABI structs

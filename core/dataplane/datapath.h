@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Installing the data plane: load the BPF object, adopt or create the pinned
 // maps, attach every program at each enforcement root as a pinned bpf_link,
 // or swap the program of a link that is already there. Removing it again.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading decision events (denials, audited would-be denials, logged
 // matches) from the pinned ring buffer.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Access to the pinned maps: the session table, per-session counters, policy
 // generations and settings. Every binary (loader, PAM module, cgroupd,
 // authctl) goes through this; it needs only the pins, not the daemons.

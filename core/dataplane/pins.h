@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pinned-object layout under the pin directory (default /sys/fs/bpf/authwall):
 //   maps/<map name>                 every map of the data plane
 //   links/<program>@<cgroup id>      one bpf_link per program and enforcement root

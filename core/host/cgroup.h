@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cgroup v2 utilities: finding the hierarchy, ids, levels, moving processes.
 #pragma once
 

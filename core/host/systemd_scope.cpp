@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/host/systemd_scope.h"
 
 #include <systemd/sd-bus.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Login session cgroups on a host whose init is systemd: a transient scope
 // unit in authwall.slice, made over D-Bus (sd-bus) so systemd stays the
 // single writer of its cgroup tree. Without systemd as PID 1 the PAM path

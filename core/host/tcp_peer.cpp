@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/host/tcp_peer.h"
 
 #include "core/base/fd.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The remote address of a login as the kernel knows it: the peer of the
 // established TCP connection the login process holds (rhost=kernel).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall's metrics in the OpenMetrics text format (https://openmetrics.io)
 // or the Prometheus text format of node_exporter's textfile collector:
 // `authctl metrics` prints them and authwall-cgroupd can write them to a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The loader's record of policy reloads (run_dir/policy-reloads.json):
 // how many succeeded and failed, and when the last of each was. Written
 // atomically by authwall-loader after every load; read by authctl metrics

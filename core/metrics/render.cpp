@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The OpenMetrics text format: per family "# TYPE", "# UNIT" (when the
 // name ends with its unit), "# HELP", then its samples; a counter's
 // samples end in _total; the exposition ends with "# EOF". The Prometheus

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The encoding of the nftables mirror: which elements of which sets stand
 // for a session, their keys (host-endian cgroup ids, network-order
 // addresses), labels, timeouts and comments. Internal to core/nft.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The nftables mirror: `table inet authwall` holds the sessions of the BPF
 // sessions map as nft sets, so ordinary nft rules (an authpf-style gateway's
 // forward chain, a `socket cgroupv2` output rule) can use them:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The transport of the nftables mirror: a netlink socket to nf_tables in
 // the current network namespace, and element updates sent as batched
 // transactions (libmnl, libnftnl). Internal to core/nft.

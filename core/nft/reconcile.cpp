@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Comparing the mirror with the sessions that should be in it, and
 // repairing it.
 #include "core/nft/mirror.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The reference counts of the mirror's address elements: several sessions
 // may share a login address, and only the last one's end removes it.
 // <run_dir>/nft/addr-<address>/<id>, each file holding the session's

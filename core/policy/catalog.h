@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The rule catalog: where each rule in force was written. A decision event
 // names its rule by the policy's kernel id and the rule's number within the
 // policy (aw_event.rule); the loader publishes the catalog of the policies

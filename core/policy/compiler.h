@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compiles policies into the entries of one policy trie generation.
 //
 // Semantics the data plane relies on (see bpf/authwall_abi.h):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The global configuration, /etc/authwall/authwall.toml. Every path in it has
 // a flag or environment override in the binaries, so tests never read the
 // host's own file. Unknown keys are errors, like in policy files.

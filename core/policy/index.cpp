@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/policy/index.h"
 
 #include "core/base/json_fields.h"

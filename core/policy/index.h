@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy index: what the loader publishes, after each successful
 // install, to /run/authwall/policies.json — the match criteria of the
 // policies *in force*, with their kernel ids, the unmatched fallback and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy model: what an operator writes, before compilation.
 #pragma once
 

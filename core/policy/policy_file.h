@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading policy files (TOML). Every problem is reported with file, line,
 // column and what was expected; unknown keys are errors, so a typo can never
 // silently drop a rule. See docs/POLICY.md for the language.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // From the documents of a load to policies: named sets resolved (each once,
 // references followed, cycles refused), bases folded in (extends), every
 // written rule expanded to its entries and numbered, allows that a deny

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Rule strings of the policy language: "ADDR[/LEN] [PROTO [PORTS]]"
 // ("icmp TYPE" / "icmpv6 TYPE" for an ICMP type: "any icmp echo-request"),
 // "PROTO [PORTS]" (any address), or "any". PROTO is a name (tcp, udp,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to core: what the policy and configuration readers share —
 // diagnostics with file, line and column, the unknown-key check, and arrays
 // of strings. Includes toml++, so only .cpp files of core include it.

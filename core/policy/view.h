@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a compiled generation back into policies, as the kernel holds
 // them: for `authctl policy show` and for tests that compare intent with
 // what was installed. Port blocks are folded back into ranges.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to core/policy: policies and sets as written in the files, before
 // their sets are expanded and their bases (extends) folded in. Reading
 // (policy_file.cpp) fills these per file; resolving (resolve.cpp) needs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/session/events.h"
 
 #include "core/base/event_log.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session lifecycle events: journald records with AUTHWALL_EVENT=open|close|
 // revoke|reaped|expired and the session's correlation id; a syslog line
 // (LOG_AUTHPRIV) where there is no journal. Fields: docs/INTEGRATIONS.md.

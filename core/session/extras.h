@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a session needs only in some setups, behind an interface.
 #pragma once
 

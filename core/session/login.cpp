@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/session/login.h"
 
 #include "core/host/cgroup.h"

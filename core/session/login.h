@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Opening and closing a login session — the logic of pam_authwall.so, kept
 // here so tests drive it without PAM. The order of operations is the
 // contract:

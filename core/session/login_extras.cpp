@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The login extras linked into the program (authwall_core): the daemons,
 // authctl, the tests and the benches call nft_mirror.cpp and
 // systemd_scope.cpp directly. pam_authwall.so has its own, which loads them

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sessions as the nftables mirror (core/nft/mirror.h) describes them.
 #pragma once
 

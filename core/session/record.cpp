@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/session/record.h"
 
 #include "core/base/json_fields.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session records: /run/authwall/sessions/<cgroup id>.json, one per session,
 // written atomically (temporary file + rename). They let close_session work
 // from another process than open_session, and tell authctl and cgroupd what

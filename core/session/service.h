@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The session service: the one place a session begins and ends. The PAM
 // module (session/login.h), cgroupd's reconciler, authctl and the tests'
 // helpers all go through it; no other code writes a session's entry,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # nix/module.nix evaluated without nixpkgs (scripts/check-nix): the module
 # function is called with a stub of the few lib functions it uses (options
 # and mkIf/mkMerge kept as plain data) and a stub pkgs, and what it defines

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cmake/BpfArch.cmake: the processors it maps and the configuration it
 # refuses. Run as `cmake -P tests/cmake/bpf_arch.cmake` (ctest unit.bpf_arch);
 # with -DPROCESSOR=NAME it only maps NAME, for the refusal below.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the configuration (authwall.toml), which every binary
 // reads, the PAM module inside sshd at each login among them, and the
 // policy index (policies.json, published by the loader and resolved by the

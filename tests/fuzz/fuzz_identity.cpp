@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: what crosses the PAM boundary. A user name accepted by
 // username_problem must be safe as a path component and a cgroup name; an
 // address from normalize_rhost must print to a form that normalises back to

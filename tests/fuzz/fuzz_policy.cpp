@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: policy TOML text → model → compiled entries → read-back.
 // Any crash, sanitizer report, or a compiled policy that the read-back
 // cannot describe is a bug.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: session records (JSON files in the run directory, read
 // by cgroupd, authctl and the PAM close path). Whatever the bytes, parsing
 // returns a record or an error; a record that parses serialises to JSON

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: rule strings. A rule that parses must print to a
 // canonical form that parses back to the same rule.
 #include "core/policy/rule.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Drives a PAM stack the way a login service does, against a service file
 // in a private directory (pam_start_confdir), and prints what happened:
 //   open: <code name> / close: <code name> / log: <what the module logged>

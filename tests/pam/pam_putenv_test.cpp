@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A stand-in for an SSO or MFA module earlier in a stack: at session open it
 // puts its arguments into the PAM environment (pam_putenv), as such a
 // module hands authwall a correlation token and a claims tag. An argument

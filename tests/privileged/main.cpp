@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Privileged integration tests: real BPF programs, real cgroups, real
 // network namespaces. Exits 77 (skipped, reason printed) without root or a
 // kernel feature, or fails when AUTHWALL_REQUIRE_PRIVILEGED=1.

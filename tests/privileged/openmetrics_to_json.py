@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 # Reads an exposition on stdin with the parsers of Debian's
 # python3-prometheus-client and prints its samples as JSON for
 # tests/privileged/test_metrics.cpp. By default the OpenMetrics parser

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Audit mode and logged rules on the real kernel: the connect that enforce
 // mode refuses passes in audit mode, is counted as audited and reported
 // with the rule that would have refused it; a rule with log = true reports

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl against real pins: revoke, show, status, and the --json outputs
 // compared with golden files (volatile fields normalised). No daemon runs:
 // authctl works from the pins and records alone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The data plane's packet parser and packet decision, run with
 // BPF_PROG_TEST_RUN on crafted packets: the very code of bpf/lib, compiled
 // into test entry points (tests/bpf/datapath_test.bpf.c) that are loaded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall-cgroupd against real cgroups: reaping sessions whose processes
 // died without a close, ending sessions at max_duration, enrolling
 // container cgroups by path, and repairing state at start.

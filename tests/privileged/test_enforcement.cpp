@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The data plane against the real kernel: what a process in a session
 // cgroup can and cannot do, and that everything else is untouched.
 #include <boost/test/unit_test.hpp>

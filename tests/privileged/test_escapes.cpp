@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The user is the boundary (docs/SECURITY.md, "Escapes considered"): a
 // confined user's processes are held to the user's policy wherever they run
 // — outside the login's cgroup (where systemd's user manager, cron and at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The README's worked examples, run on the shipped policy files
 // (policies/bastion.toml, policies/tenants.toml) against the real kernel.
 // Only what ties a file to one machine is rewritten: the bastion's admin

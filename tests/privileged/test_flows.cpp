@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Flows that outlive a change: the packet hooks remember per socket what
 // they found (docs/ARCHITECTURE.md, "Per-socket memory"), and every change
 // userspace makes must still reach a flow already running at its next

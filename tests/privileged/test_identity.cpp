@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A login identity that can be trusted and correlated, through the real
 // module and libpam (pam_start_confdir): rhost=kernel takes the address from
 // the peer of the connection the login process holds, and what an earlier

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Ingress pinned to the login's address, across two network namespaces
 // joined by a veth pair: server (the session's listener) and client (two
 // addresses: the session's rhost and another).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authwall-loader as a process: enforcement survives kill -9, a restart
 // re-adopts the pins and swaps programs in place (never attaching twice),
 // --uninstall removes everything, and bad environments get one clear sentence.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl metrics and cgroupd's metrics file against real pins, read back
 // with the OpenMetrics parser of Debian's python3-prometheus-client
 // (openmetrics_to_json.py): the values are those of the traffic and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The nftables mirror against the real kernel. Every test runs in a network
 // namespace of its own (the test process enters it; the loader, the PAM
 // harness and cgroupd inherit it), so `nft flush ruleset` and the rules a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pam_authwall.so through a real PAM stack (pam_start_confdir with a service
 // file of the test), with exact return codes and the exact logged messages.
 #include <boost/test/unit_test.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy reload: atomic generation swaps under load, and the loader daemon
 // reloading on SIGHUP and on file changes, keeping the old policy when the
 // new files are bad.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // End to end: a real sshd on a loopback port, with UsePAM and a PAM stack
 // that ends in the build-tree pam_authwall.so. sshd runs in a private mount
 // namespace in which /etc/pam.d is a directory of the test, so the host's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C++ view of the ABI must match what the BPF programs were compiled
 // with: read the struct sizes from the BPF object's own BTF.
 #include <boost/test/unit_test.hpp>

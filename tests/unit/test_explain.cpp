@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl policy test's decision on compiled entries: rules, defaults,
 // audit mode, the fallback, inbound flows (the privileged authctl_cli suite
 // holds it to the kernel's own decisions).

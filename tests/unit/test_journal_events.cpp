@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // authctl watch without an event log reads the journal: an entry's
 // AUTHWALL_ fields become the event log's JSON object, with its types.
 #include <boost/test/unit_test.hpp>

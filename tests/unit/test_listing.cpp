@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What authctl sessions and users share: -o's values, the filters, --user's
 // reading of a name or a uid, the tables' time and legend.
 #include <boost/test/unit_test.hpp>

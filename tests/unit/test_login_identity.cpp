@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a login says about itself and how much of it is believed: the
 // values an earlier PAM module hands through the PAM environment
 // (sanitize_auth_tag), and rhost=kernel's comparison with PAM_RHOST.

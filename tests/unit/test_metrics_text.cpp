@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The OpenMetrics text of a metrics snapshot (core/metrics): the shape the
 // format asks for, without root. The values against real traffic, parsed by
 // prometheus_client's parser: privileged/test_metrics.cpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy index: what the PAM module resolves each login against
 // (/run/authwall/policies.json). Built from the shipped bastion policies,
 // serialised and read back; which policy a login gets; and what a corrupt or

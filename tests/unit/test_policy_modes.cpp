@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Audit mode, logged rules and rule numbers, from the policy text to the
 // compiled entries and the rule catalog.
 #include <boost/test/unit_test.hpp>

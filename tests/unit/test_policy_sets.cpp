@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Named sets, port lists, address keywords and composition (extends): what
 // a written rule expands to, how it is numbered, and every bad input named
 // by file:line:column.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session records: the fast parser (what cgroupd's start reads by the
 // hundred thousand) against the full one it defers to, and the listing of
 // a run directory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The session service against a fake store: the order of its steps, the
 // rollback at each point an open can fail, and the events it writes. The
 // privileged tests prove the same paths on the kernel.

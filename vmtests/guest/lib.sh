@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the vmtests, sourced by each test inside the guest (bash,
 # errexit on). The guest is throwaway: tests may change /etc freely.
 

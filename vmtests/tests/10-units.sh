@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The shipped units start the loader and cgroupd, hardened as shipped, and
 # the loader attaches at the root of systemd's cgroup tree.
 start_authwall

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A password login over sshd, whose PAM stack has pam_authwall after
 # pam_systemd, is keyed on logind's own session-N.scope (nothing is moved);
 # the scope's cgroup id is in the sessions map; the policy holds; logind

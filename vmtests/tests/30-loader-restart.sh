@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # systemctl restart and kill -s KILL of the loader during a session:
 # enforcement never lapses (a probe inside the session tries the denied
 # port every 50 ms throughout), the entry survives, the programs are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Ending a session from systemd's side. `systemctl stop` of its scope:
 # sshd gets SIGTERM and closes the PAM session itself (a close event), or,
 # if it cannot, cgroupd reaps it. `systemctl kill -s KILL` of the scope:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # vmtests-needs: containers
 # Real container runtimes under the shipped policies/tenants.toml, with
 # systemd as the cgroup manager. podman (4.3) and docker (20.10) start

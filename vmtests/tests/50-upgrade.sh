@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A reboot-free upgrade: a new loader binary is put in place (as a package
 # upgrade does, by rename) and the service restarted; the new programs
 # replace the old ones on the same links, a session open across it keeps

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The user is the boundary. A confined user (awvm: policy vmtest, only
 # 127.0.0.1:7788 allowed) tries every way out of an enforced SSH login that
 # a systemd host offers: the user manager (systemd-run --user in every

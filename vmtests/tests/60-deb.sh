@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # vmtests-needs: deb
 # The Debian package (debian/, built by scripts/check-deb; VMTESTS_DEB).
 # `dpkg -i` over what the runner's `cmake --install` put in place (files no
