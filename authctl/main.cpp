@@ -536,12 +536,7 @@ nlohmann::json policy_json(const PolicyView& p)
         }
         return nlohmann::json{{"default", verdict_name(d.default_verdict)}, {"rules", rules}};
     };
-    nlohmann::json families = nlohmann::json::array();
-    for (int f = 0; f < 64; ++f)
-        if (p.denied_families & (1ULL << f))
-            families.push_back(socket_family_name(f));
-    if (p.deny_raw)
-        families.push_back("raw");
+    nlohmann::json families = denied_family_names(p.denied_families, p.deny_raw);
     nlohmann::json ingress = direction(p.ingress);
     ingress["from_rhost_only"] = p.ingress_from_rhost_only;
     nlohmann::json out{{"id", p.id},

@@ -59,12 +59,7 @@ nlohmann::json direction_json(const RuleSet& set)
 
 nlohmann::json resolved_json(const Policy& p)
 {
-    nlohmann::json families = nlohmann::json::array();
-    for (int f = 0; f < 64; ++f)
-        if (p.denied_families & (1ULL << f))
-            families.push_back(socket_family_name(f));
-    if (p.deny_raw)
-        families.push_back("raw");
+    nlohmann::json families = denied_family_names(p.denied_families, p.deny_raw);
     nlohmann::json rhosts = nlohmann::json::array();
     for (const auto& r : p.match.rhosts)
         rhosts.push_back(r.str());
@@ -131,11 +126,8 @@ std::string resolved_text(const Policy& p)
     out += direction_text("ingress", p.ingress, p.ingress_from_rhost_only ? ", from_rhost_only" : "");
     out += direction_text("bind", p.bind, "");
     std::string families;
-    for (int f = 0; f < 64; ++f)
-        if (p.denied_families & (1ULL << f))
-            families += (families.empty() ? "" : ", ") + socket_family_name(f);
-    if (p.deny_raw)
-        families += families.empty() ? "raw" : ", raw";
+    for (const auto& name : denied_family_names(p.denied_families, p.deny_raw))
+        families += (families.empty() ? "" : ", ") + name;
     if (!families.empty())
         out += "  sockets: deny " + families + "\n";
     return out;

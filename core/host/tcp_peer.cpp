@@ -117,15 +117,20 @@ Status request_dump(int sock, uint8_t family, uint32_t seq)
 // with an inode of `inodes` are kept.
 Status read_dump(int sock, uint32_t seq, const std::set<uint64_t>& inodes, std::vector<TcpConnection>& out)
 {
-    std::vector<char> buf(65536); // operator new's alignment suits nlmsghdr
+    std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr)); // aligned for the headers read into it
     for (;;) {
-        ssize_t n = ::recv(sock, buf.data(), buf.size(), 0);
+        ssize_t n = ::recv(sock, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return Error::sys("read", "sock_diag dump", n < 0 ? errno : EPROTO);
         auto len = static_cast<unsigned>(n);
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        // NLMSG_NEXT casts through char*; the buffer is aligned for nlmsghdr
+        // and every message starts NLMSG_ALIGN (4) bytes in, which it needs.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-align"
+        for (auto* h = buf.data(); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+#pragma GCC diagnostic pop
             if (h->nlmsg_seq != seq)
                 continue;
             if (h->nlmsg_type == NLMSG_DONE)

@@ -43,6 +43,17 @@ std::optional<int> parse_socket_family(std::string_view name)
     return std::nullopt;
 }
 
+std::vector<std::string> denied_family_names(uint64_t denied_families, bool deny_raw)
+{
+    std::vector<std::string> names;
+    for (int f = 0; f < 64; ++f)
+        if (denied_families & (1ULL << f))
+            names.push_back(socket_family_name(f));
+    if (deny_raw)
+        names.emplace_back("raw");
+    return names;
+}
+
 std::string socket_family_name(int family)
 {
     for (const auto& [n, f] : kFamilies)

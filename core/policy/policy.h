@@ -65,6 +65,8 @@ void apply_mode_override(std::vector<Policy>& policies, Fallback& fallback, std:
 // "packet" → AF_PACKET, ...; "raw" is not a family (see Policy::deny_raw).
 std::optional<int> parse_socket_family(std::string_view name);
 std::string socket_family_name(int family);
+// What `deny_families` names: each family of the bitmask by name, then "raw".
+std::vector<std::string> denied_family_names(uint64_t denied_families, bool deny_raw);
 
 // "8h", "90m", "1h30m", "2d", "45s".
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);

@@ -158,11 +158,8 @@ std::string format_policy(const PolicyView& p)
     direction("ingress", p.ingress, p.ingress_from_rhost_only ? ", from_rhost_only" : "");
     direction("bind", p.bind, "");
     std::string families;
-    for (int f = 0; f < 64; ++f)
-        if (p.denied_families & (1ULL << f))
-            families += (families.empty() ? "" : ", ") + socket_family_name(f);
-    if (p.deny_raw)
-        families += families.empty() ? "raw" : ", raw";
+    for (const auto& name : denied_family_names(p.denied_families, p.deny_raw))
+        families += (families.empty() ? "" : ", ") + name;
     if (!families.empty())
         out += "  sockets: deny " + families + "\n";
     return out;
