@@ -74,9 +74,6 @@ bool replaced(const Fd& log, const std::filesystem::path& path)
     return reading.st_ino != named.st_ino || reading.st_dev != named.st_dev;
 }
 
-} // namespace
-
-namespace {
 // The journal's events, printed and filtered as the event log's are.
 int watch_journal(const Context& ctx, bool from_start, long count, const WatchFilter& filter)
 {
