@@ -524,4 +524,19 @@ bool is_confined(pid_t pid, std::initializer_list<int> dropped)
     return true;
 }
 
+InNetns::InNetns(const NetNs& ns)
+{
+    saved_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    int fd = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);
+    BOOST_REQUIRE(saved_ >= 0 && fd >= 0);
+    BOOST_REQUIRE_EQUAL(setns(fd, CLONE_NEWNET), 0);
+    ::close(fd);
+}
+
+InNetns::~InNetns()
+{
+    setns(saved_, CLONE_NEWNET);
+    ::close(saved_);
+}
+
 } // namespace authwall::test

@@ -139,6 +139,19 @@ class NetNs {
     std::string name_;
 };
 
+// The calling process (and what it starts) in `ns` for the scope, then back
+// in its own namespace: an nft table made meanwhile never touches the host.
+class InNetns {
+  public:
+    explicit InNetns(const NetNs& ns);
+    ~InNetns();
+    InNetns(const InNetns&) = delete;
+    InNetns& operator=(const InNetns&) = delete;
+
+  private:
+    int saved_ = -1;
+};
+
 // A veth pair joining two namespaces: `a_if` in `a` and `b_if` in `b`,
 // each given its IPv4 address (CIDR) and brought up.
 void link_netns(const NetNs& a, const std::string& a_if, const std::string& a_cidr, const NetNs& b,

@@ -84,30 +84,6 @@ struct LoopbackListener {
     }
 };
 
-// The calling process (and the harness and loader it starts) in `ns` for the
-// scope: the nft table made there never touches the host's ruleset.
-class InNetns {
-  public:
-    explicit InNetns(const NetNs& ns)
-    {
-        saved_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        int fd = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);
-        BOOST_REQUIRE(saved_ >= 0 && fd >= 0);
-        BOOST_REQUIRE_EQUAL(setns(fd, CLONE_NEWNET), 0);
-        ::close(fd);
-    }
-    ~InNetns()
-    {
-        setns(saved_, CLONE_NEWNET);
-        ::close(saved_);
-    }
-    InNetns(const InNetns&) = delete;
-    InNetns& operator=(const InNetns&) = delete;
-
-  private:
-    int saved_ = -1;
-};
-
 // The stack an SSO module and authwall make: pam_env hands the values.
 void env_stack(const LoginWorld& w)
 {

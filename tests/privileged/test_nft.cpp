@@ -34,29 +34,6 @@ max_duration = "2h"
 
 const std::string kMirrorOn = "nft_mirror = true\n";
 
-// The calling process (and what it starts) lives in `ns` for the scope.
-class InNetns {
-  public:
-    explicit InNetns(const NetNs& ns)
-    {
-        saved_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        int fd = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);
-        BOOST_REQUIRE(saved_ >= 0 && fd >= 0);
-        BOOST_REQUIRE_EQUAL(setns(fd, CLONE_NEWNET), 0);
-        ::close(fd);
-    }
-    ~InNetns()
-    {
-        setns(saved_, CLONE_NEWNET);
-        ::close(saved_);
-    }
-    InNetns(const InNetns&) = delete;
-    InNetns& operator=(const InNetns&) = delete;
-
-  private:
-    int saved_ = -1;
-};
-
 // A session held open by the harness until release() lets it close
 // normally (or until scope exit kills it, without a close).
 class ClosableSession {
