@@ -42,6 +42,11 @@ grep -q "$cg\$" "/proc/$leader/cgroup" || die "the session leader $leader is in 
 # authctl watch, with no event_log configured, follows the journal.
 authctl watch --json --user awvm --event close --count 1 >/tmp/watch-live.json &
 watch_pid=$!
+# Ready once it waits on the journal (sd_journal_wait makes its inotify fd
+# only then): a close logged before the watch reached the tail is history,
+# not news, and a live watch rightly does not print it.
+wait_for 30 bash -c "ls -l /proc/$watch_pid/fd 2>/dev/null | grep -q inotify" ||
+    die "authctl watch did not start following the journal"
 ssh_logout login
 wait_for 10 bash -c "! systemctl is-active --quiet $unit" || die "$unit still active after logout"
 wait_for 10 bash -c "[ ! -d /sys/fs/cgroup$cg ]" || die "the scope's cgroup is still there"
