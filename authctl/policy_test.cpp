@@ -6,6 +6,7 @@
 #include "authctl/policy_test.h"
 #include "core/policy/catalog.h"
 #include "core/policy/index.h"
+#include "core/policy/names_file.h"
 #include "core/policy/policy_file.h"
 
 #include <netinet/in.h>
@@ -41,7 +42,12 @@ Result<Generation> from_files(const Context& ctx, const std::string& path_arg)
                           load.errors[0].str() + (load.errors.size() > 1 ? " (and more: authctl policy check)" : ""));
     Fallback fallback = ctx.config.unmatched;
     apply_mode_override(load.policies, fallback, ctx.config.audit_override);
-    auto compiled = compile_policies(load.policies, fallback, {}, CompileLimits{ctx.config.policy_entries});
+    // The DNS names stand for what the loader resolved them to (none
+    // without a loader): decided as the kernel would.
+    auto names = read_name_addresses(ctx.config.run_dir);
+    if (!names)
+        return names.error();
+    auto compiled = compile_policies(load.policies, fallback, {}, CompileLimits{ctx.config.policy_entries}, *names);
     if (!compiled)
         return compiled.error();
     Config config = ctx.config;

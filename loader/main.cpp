@@ -20,6 +20,7 @@
 #include "core/daemon/confinement.h"
 #include "core/daemon/daemon.h"
 #include "loader/decision_log.h"
+#include "loader/policy_names.h"
 #include "loader/syscalls.h"
 #include "core/base/time.h"
 
@@ -59,6 +60,10 @@ struct Options {
     bool debug = false;
     int reload_delay_ms = 300; // debounce of file-change reloads
     SeccompMode seccomp = SeccompMode::Kill;
+    // The policies of the last good load, compiled again when the
+    // addresses of their DNS names change.
+    std::vector<Policy> policies;
+    std::unique_ptr<PolicyNames> names; // null: DNS names allow nothing (logged)
 };
 
 std::string env_or(const char* name, std::string fallback)
@@ -88,25 +93,57 @@ void publish_rules(const Options& opt, const std::vector<Policy>& policies, cons
     log->policies_changed(std::move(names), std::move(catalog));
 }
 
+// Compiles the policies with the addresses their DNS names have now and
+// installs them; on error (logged) the generation in force stays.
+std::optional<CompiledPolicies> compile_and_install(PinnedMaps& maps, const Options& opt,
+                                                    const std::vector<Policy>& policies,
+                                                    const std::map<std::string, uint32_t>& known)
+{
+    NameAddresses names = opt.names ? opt.names->addresses() : NameAddresses{};
+    auto compiled =
+        compile_policies(policies, opt.config.unmatched, known, CompileLimits{opt.config.policy_entries}, names);
+    if (!compiled) {
+        spdlog::error("policy: {}; the policies in force are kept", compiled.error().message());
+        return std::nullopt;
+    }
+    if (auto st = maps.install_policies(*compiled); !st) {
+        spdlog::error("policy: {}; the policies in force are kept", st.error().message());
+        return std::nullopt;
+    }
+    return std::move(compiled).value();
+}
+
+// The configuration is read again on every load: unmatched, the limits and
+// the DNS timings may change on reload. False (logged) when it is bad.
+bool reread_config(Options& opt)
+{
+    ConfigLoad cfg = load_config(opt.config_path, opt.config_explicit);
+    if (!cfg.ok()) {
+        for (const auto& e : cfg.errors)
+            spdlog::error("config: {}", e.str());
+        spdlog::error("config: the policies in force are kept");
+        return false;
+    }
+    if (cfg.config.pin_dir != opt.config.pin_dir && !opt.config_explicit)
+        spdlog::debug("config: pin_dir differs from the running one; restart to apply");
+    opt.config.unmatched = opt.unmatched_flag ? *opt.unmatched_flag : cfg.config.unmatched;
+    opt.config.policy_entries = cfg.config.policy_entries;
+    opt.config.audit_override = cfg.config.audit_override;
+    // The resolver's servers are read once, before confinement.
+    if (cfg.config.dns.servers != opt.config.dns.servers)
+        spdlog::warn("config: dns.servers differs from the running one; restart to apply");
+    auto servers = opt.config.dns.servers;
+    opt.config.dns = cfg.config.dns;
+    opt.config.dns.servers = servers;
+    return true;
+}
+
 // Loads, compiles and installs the policies; on any error the generation in
 // force stays, and the error is logged once here.
 bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
 {
-    // The configuration is read again: unmatched and limits may change on reload.
-    {
-        ConfigLoad cfg = load_config(opt.config_path, opt.config_explicit);
-        if (!cfg.ok()) {
-            for (const auto& e : cfg.errors)
-                spdlog::error("config: {}", e.str());
-            spdlog::error("config: the policies in force are kept");
-            return false;
-        }
-        if (cfg.config.pin_dir != opt.config.pin_dir && !opt.config_explicit)
-            spdlog::debug("config: pin_dir differs from the running one; restart to apply");
-        opt.config.unmatched = opt.unmatched_flag ? *opt.unmatched_flag : cfg.config.unmatched;
-        opt.config.policy_entries = cfg.config.policy_entries;
-        opt.config.audit_override = cfg.config.audit_override;
-    }
+    if (!reread_config(opt))
+        return false;
     PolicyLoad load;
     std::error_code ec;
     PolicyLoadLimits limits; // sets expand: bounded before compilation too
@@ -128,16 +165,13 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
         return false;
     }
     apply_mode_override(load.policies, opt.config.unmatched, opt.config.audit_override);
-    auto compiled =
-        compile_policies(load.policies, opt.config.unmatched, *known, CompileLimits{opt.config.policy_entries});
-    if (!compiled) {
-        spdlog::error("policy: {}; the policies in force are kept", compiled.error().message());
+    if (opt.names)
+        opt.names->use(load.policies, opt.config.dns);
+    else if (!policy_names(load.policies).empty())
+        spdlog::error("policy: the rules name DNS names but the resolver did not start; they allow nothing");
+    auto compiled = compile_and_install(maps, opt, load.policies, *known);
+    if (!compiled)
         return false;
-    }
-    if (auto st = maps.install_policies(*compiled); !st) {
-        spdlog::error("policy: {}; the policies in force are kept", st.error().message());
-        return false;
-    }
     // Publish what is now in force, for PAM to resolve logins against.
     if (auto st = write_policy_index(opt.config.run_dir, build_policy_index(load.policies, compiled->ids, opt.config));
         !st)
@@ -146,7 +180,22 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
     spdlog::info("policy: {} polic{} from {} in force ({} trie entries, {} shadowed allows dropped)",
                  load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
                  compiled->entries.size(), compiled->dropped_shadowed);
+    opt.policies = std::move(load.policies);
     return true;
+}
+
+// The addresses of the DNS names changed: the last good policies again,
+// with the new addresses, swapped in like any reload.
+void recompile_for_names(PinnedMaps& maps, Options& opt)
+{
+    auto known = maps.policy_ids();
+    if (!known) {
+        spdlog::error("dns: {}", known.error().message());
+        return;
+    }
+    if (auto compiled = compile_and_install(maps, opt, opt.policies, *known))
+        spdlog::info("dns: the addresses of the rules' names changed; {} trie entries in force",
+                     compiled->entries.size());
 }
 
 // Loads the policies and adds the result to the reload record that
@@ -273,6 +322,12 @@ int serve(PinnedMaps& maps, Options& opt, Fd inotify, DecisionLog& log)
         if (auto r = reader->poll(0); !r)
             spdlog::warn("loader: {}", r.error().message());
     });
+    if (opt.names)
+        for (int fd : opt.names->fds())
+            loop->on_readable(fd, [&] {
+                if (opt.names->ready())
+                    recompile_for_names(maps, opt);
+            });
     if (inotify) {
         loop->on_readable(inotify.get(), [&] {
             char buf[4096];
@@ -321,6 +376,11 @@ int run(Options& opt)
     // queues an event (one more reload) instead of being lost until the
     // next change or SIGHUP.
     Fd inotify = opt.once ? Fd() : watch_files(opt);
+    // The resolver reads /etc/resolv.conf now, before confinement.
+    if (auto names = PolicyNames::create(opt.config.dns, opt.config.run_dir))
+        opt.names = std::move(names).value();
+    else
+        spdlog::error("dns: {}; rules that name hosts allow nothing", names.error().message());
     DecisionLog log(journal_available(), opt.config.event_log, opt.config.run_dir);
     bool policies_loaded = load_and_record(*maps, opt, &log);
     if (!policies_loaded && !maps->has_active_policies())

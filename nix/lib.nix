@@ -52,6 +52,8 @@ rec {
     CapabilityBoundingSet = [ "CAP_BPF" "CAP_PERFMON" "CAP_NET_ADMIN" "CAP_SYS_ADMIN" "CAP_SYS_RESOURCE" "CAP_DAC_READ_SEARCH" ];
     PrivateNetwork = false;
     ReadWritePaths = [ "/sys/fs/bpf" "/run/authwall" ];
+    # DNS queries for the names in rules (docs/POLICY.md, "DNS names").
+    RestrictAddressFamilies = [ "AF_UNIX" "AF_NETLINK" "AF_INET" "AF_INET6" ];
   };
 
   cgroupdServiceConfig = { package, kill }: common // {

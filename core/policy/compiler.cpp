@@ -41,7 +41,7 @@ uint32_t rule_classes(uint8_t dir, const RuleSet& set)
 
 class EntryBuilder {
   public:
-    explicit EntryBuilder(const CompileLimits& limits) : limits_(limits) {}
+    EntryBuilder(const CompileLimits& limits, const NameAddresses& names) : limits_(limits), names_(names) {}
 
     Status add_rules(uint32_t id, uint8_t dir, const RuleSet& set, const std::string& policy_name)
     {
@@ -82,6 +82,23 @@ class EntryBuilder {
 
   private:
     Status add(uint32_t id, uint8_t dir, const Rule& rule, Verdict verdict, const std::string& policy_name)
+    {
+        if (rule.host.empty())
+            return add_entries(id, dir, rule, verdict, policy_name);
+        // A name: one host entry per address it resolves to now.
+        auto addresses = names_.find(rule.host);
+        if (addresses == names_.end())
+            return {};
+        Rule one = rule;
+        for (const auto& a : addresses->second) {
+            one.prefix = Prefix(a, 128);
+            if (auto st = add_entries(id, dir, one, verdict, policy_name); !st)
+                return st;
+        }
+        return {};
+    }
+
+    Status add_entries(uint32_t id, uint8_t dir, const Rule& rule, Verdict verdict, const std::string& policy_name)
     {
         for (const auto& block : port_blocks(rule.ports)) {
             CompiledEntry e;
@@ -135,6 +152,7 @@ class EntryBuilder {
     }
 
     const CompileLimits& limits_;
+    const NameAddresses& names_;
     std::unordered_map<std::string, CompiledEntry> entries_;
     std::unordered_set<std::string> deny_keys_;
     size_t dropped_ = 0;
@@ -188,7 +206,8 @@ aw_rule_key make_rule_key(uint32_t policy_id, uint8_t dir, uint8_t proto, uint16
 }
 
 Result<CompiledPolicies> compile_policies(const std::vector<Policy>& policies, const Fallback& fallback,
-                                          const std::map<std::string, uint32_t>& known_ids, const CompileLimits& limits)
+                                          const std::map<std::string, uint32_t>& known_ids, const CompileLimits& limits,
+                                          const NameAddresses& names)
 {
     CompiledPolicies out;
     uint32_t next_id = AW_POLICY_FALLBACK + 1;
@@ -206,7 +225,7 @@ Result<CompiledPolicies> compile_policies(const std::vector<Policy>& policies, c
         out.ids[p.name] = known != known_ids.end() ? known->second : next_id++;
     }
 
-    EntryBuilder builder(limits);
+    EntryBuilder builder(limits, names);
     auto emit = [&](uint32_t id, const Policy& p) -> Status {
         if (auto st = builder.add_meta(id, p); !st)
             return st;

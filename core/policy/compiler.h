@@ -35,11 +35,16 @@ struct CompileLimits {
     size_t max_entries = 1'000'000;
 };
 
+// The addresses each DNS name of the rules stands for now (the loader's
+// resolver keeps them: loader/names.h). A name without addresses here
+// allows nothing.
+using NameAddresses = std::map<std::string, std::vector<IpAddress>>;
+
 // `known_ids` keeps ids stable by name: a policy already known keeps its id,
 // a new one gets the next free id above every known one.
 Result<CompiledPolicies> compile_policies(const std::vector<Policy>& policies, const Fallback& fallback,
                                           const std::map<std::string, uint32_t>& known_ids = {},
-                                          const CompileLimits& limits = {});
+                                          const CompileLimits& limits = {}, const NameAddresses& names = {});
 
 // A block of 2^bits ports starting at `first` (host order, a multiple of
 // 2^bits): how a port range is stored in the trie.

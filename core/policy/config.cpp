@@ -2,6 +2,7 @@
 #include "core/policy/config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -82,7 +83,8 @@ class ConfigReader : public detail::TomlReader {
         Config& c = out_.config;
         only_keys(root,
                   {"pin_dir", "enforcement_roots", "policy_dir", "run_dir", "event_log", "unmatched", "exempt_users",
-                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "mode", "pam", "limits", "users", "metrics"},
+                   "exempt_groups", "nft_mirror", "deny_unknown_cgroups", "mode", "pam", "limits", "users", "metrics",
+                   "dns"},
                   "the configuration");
         path_at(root, "pin_dir", c.pin_dir);
         path_at(root, "policy_dir", c.policy_dir);
@@ -157,6 +159,7 @@ class ConfigReader : public detail::TomlReader {
             }
         }
         metrics(root);
+        dns(root);
         if (const toml::node* n = root.get("limits")) {
             if (const toml::table* l = n->as_table()) {
                 only_keys(*l, {"max_sessions", "policy_entries", "events_per_sec"}, "[limits]");
@@ -201,11 +204,76 @@ class ConfigReader : public detail::TomlReader {
         }
     }
 
+    // [dns] servers, TTL floor and ceiling, grace, staleness, timeout.
+    void dns(const toml::table& root)
+    {
+        const toml::node* n = root.get("dns");
+        if (!n)
+            return;
+        const toml::table* d = n->as_table();
+        if (!d) {
+            error(*n, "dns must be a table ([dns])");
+            return;
+        }
+        DnsSettings& s = out_.config.dns;
+        only_keys(*d,
+                  {"servers", "min_ttl_sec", "max_ttl_sec", "grace_sec", "stale_sec", "timeout_ms", "max_addresses"},
+                  "[dns]");
+        for (auto& [text, node] : strings(*d, "servers", "")) {
+            if (auto server = parse_dns_server(text))
+                s.servers.push_back(*server);
+            else
+                error(*node, "dns.servers: '" + text + "' is not ADDRESS, ADDRESS:PORT or [IPV6]:PORT");
+        }
+        number_at(*d, "min_ttl_sec", s.min_ttl_sec, 1, 86400);
+        number_at(*d, "max_ttl_sec", s.max_ttl_sec, 1, 7 * 86400);
+        number_at(*d, "grace_sec", s.grace_sec, 0, 7 * 86400);
+        number_at(*d, "stale_sec", s.stale_sec, 0, 7 * 86400);
+        number_at(*d, "timeout_ms", s.timeout_ms, 100, 60000);
+        number_at(*d, "max_addresses", s.max_addresses, 1, 4096);
+        if (s.min_ttl_sec > s.max_ttl_sec)
+            error(*n, "dns.min_ttl_sec must not be above dns.max_ttl_sec");
+    }
+
   private:
     ConfigLoad& out_;
 };
 
 } // namespace
+
+std::optional<DnsServer> parse_dns_server(std::string_view text)
+{
+    DnsServer server;
+    std::string_view host = text, port;
+    if (text.starts_with('[')) {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || (close + 1 < text.size() && text[close + 1] != ':'))
+            return std::nullopt;
+        host = text.substr(1, close - 1);
+        port = close + 1 < text.size() ? text.substr(close + 2) : std::string_view("53");
+    } else if (std::count(text.begin(), text.end(), ':') == 1) {
+        host = text.substr(0, text.find(':'));
+        port = text.substr(text.find(':') + 1);
+    }
+    auto address = IpAddress::parse(host);
+    if (!address)
+        return std::nullopt;
+    server.address = *address;
+    if (!port.empty()) {
+        unsigned value = 0;
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc() || ptr != port.data() + port.size() || value < 1 || value > 65535)
+            return std::nullopt;
+        server.port = static_cast<uint16_t>(value);
+    }
+    return server;
+}
+
+std::string DnsServer::str() const
+{
+    return address.is_v4() ? address.str() + ":" + std::to_string(port)
+                           : "[" + address.str() + "]:" + std::to_string(port);
+}
 
 ConfigLoad parse_config_text(std::string_view text, const std::string& file)
 {

@@ -24,6 +24,26 @@ enum class PamFailMode { Closed, Open };
 // (in it an OpenMetrics counter's samples lose their type).
 enum class MetricsFormat { OpenMetrics, Prometheus };
 
+// [dns]: how the loader resolves the DNS names in rules (docs/POLICY.md,
+// "DNS names").
+struct DnsServer {
+    IpAddress address;
+    uint16_t port = 53;
+    std::string str() const; // "10.0.0.53:53", "[::1]:5353": c-ares' server syntax
+    bool operator==(const DnsServer&) const = default;
+};
+struct DnsSettings {
+    std::vector<DnsServer> servers; // empty: those of /etc/resolv.conf
+    uint32_t min_ttl_sec = 5;       // an answer is trusted this long at least (floor)...
+    uint32_t max_ttl_sec = 3600;    // ...and at most (ceiling), whatever its TTL
+    uint32_t grace_sec = 300;       // an address the name stopped returning stays allowed this long
+    uint32_t stale_sec = 3600;      // a name that fails to resolve keeps its last addresses this long
+    uint32_t timeout_ms = 2000;     // one query's time, across its tries
+    uint32_t max_addresses = 64;    // per name: what more an answer holds is left out, and logged
+};
+// "ADDR", "ADDR:PORT", "[IPV6]:PORT".
+std::optional<DnsServer> parse_dns_server(std::string_view text);
+
 struct Config {
     std::filesystem::path pin_dir = "/sys/fs/bpf/authwall";
     std::vector<std::filesystem::path> enforcement_roots; // empty = the cgroup2 root
@@ -60,6 +80,7 @@ struct Config {
     std::filesystem::path metrics_textfile;
     uint32_t metrics_interval_sec = 15;
     MetricsFormat metrics_format = MetricsFormat::Prometheus;
+    DnsSettings dns;
     std::string source; // file it came from, or "(defaults)"
 };
 

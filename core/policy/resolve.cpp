@@ -236,6 +236,21 @@ struct Span {
     bool own = false;
 };
 
+// Where a DNS name may not stand (docs/POLICY.md, "DNS names").
+std::optional<std::string> name_refused(const std::string& host, bool bind, bool deny)
+{
+    if (bind)
+        return "a DNS name is a remote host's, not a local address: only in egress and ingress";
+    if (deny)
+        return "a DNS name can only allow: denying the addresses a name has now leaves every other name of the "
+               "same host open (deny the addresses, or allow only what is needed)";
+    if (is_wildcard_name(host))
+        return "'" + host +
+               "' would need the addresses sessions see in DNS answers, which this data plane does not observe yet: "
+               "name each host";
+    return std::nullopt;
+}
+
 // Expands and numbers the rules of one policy, counting every entry of the
 // load against the limits.
 class Expander {
@@ -246,7 +261,7 @@ class Expander {
     }
 
     void rules(const std::vector<WrittenRule>& written, size_t own_from, std::vector<Rule>& into,
-               std::vector<Span>& spans)
+               std::vector<Span>& spans, bool deny = false)
     {
         for (size_t i = 0; i < written.size(); ++i) {
             const WrittenRule& w = written[i];
@@ -266,6 +281,12 @@ class Expander {
                 errors_.push_back(diagnostic(
                     w.at, 1, "in rule \"" + w.text + "\": $rhost rules are not enforced by this data plane yet"));
                 continue;
+            }
+            if (!entries->empty() && !entries->front().host.empty()) {
+                if (auto why = name_refused(entries->front().host, bind_, deny)) {
+                    errors_.push_back(diagnostic(w.at, 1, "in rule \"" + w.text + "\": " + *why));
+                    continue;
+                }
             }
             if (bind_ && !entries->empty() && entries->front().rhost) {
                 errors_.push_back(diagnostic(w.at, 1,
@@ -325,7 +346,7 @@ bool same_entries(const std::vector<Rule>& allow, const Span& a, const std::vect
     for (size_t i = 0; i < a.end - a.begin; ++i) {
         const Rule& x = allow[a.begin + i];
         const Rule& y = deny[d.begin + i];
-        if (x.prefix != y.prefix || x.protocol != y.protocol || x.ports != y.ports)
+        if (x.prefix != y.prefix || x.host != y.host || x.protocol != y.protocol || x.ports != y.ports)
             return false;
     }
     return true;
@@ -377,7 +398,7 @@ void build_direction(Expander& expand, const WrittenDirection& w, size_t own_all
     std::vector<Span> allows, denies;
     expand.rules(w.allow, own_allow, set.allow, allows);
     // Every deny counts: a base's deny beats the child's allow.
-    expand.rules(w.deny, own_deny, set.deny, denies);
+    expand.rules(w.deny, own_deny, set.deny, denies, true);
     check_covered(set, allows, denies, where, errors);
 }
 

@@ -3,6 +3,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -102,9 +104,19 @@ std::optional<RuleError> find_set(const Token& tok, const SetLookup& sets, const
 // absent when not written.
 struct Terms {
     bool rhost = false; // $rhost: the login's address
+    std::string host;   // a DNS name
     std::optional<std::vector<Prefix>> addresses;
     std::optional<std::vector<Service>> services;
 };
+
+// A word with a dot and a letter, no ':' or '/': a DNS name, well formed
+// or not ("10.0.0.300" stays a bad address, "db..internal" a bad name).
+bool looks_like_name(std::string_view word)
+{
+    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '*'; };
+    return word.find('.') != std::string_view::npos && word.find_first_of(":/") == std::string_view::npos &&
+           std::any_of(word.begin(), word.end(), letter);
+}
 
 // The address term, tokens[0]: optional when the rule starts with a
 // protocol or a service set. Advances `next` past it when it is there.
@@ -128,6 +140,14 @@ std::optional<RuleError> read_address(const Token& first, const SetLookup& sets,
         return RuleError{first.column, "unknown variable '" + std::string(first.text) + "': the only one is $rhost"};
     } else if (auto keyword = keyword_prefixes(first.text)) {
         terms.addresses = std::move(*keyword);
+        next = 1;
+    } else if (looks_like_name(first.text)) {
+        std::string why;
+        auto host = parse_dns_name(first.text, &why);
+        if (!host)
+            return RuleError{first.column, why};
+        terms.host = std::move(*host);
+        terms.addresses = std::vector<Prefix>{Prefix()};
         next = 1;
     } else if (first.text.find_first_of(".:/") != std::string_view::npos) {
         std::string why;
@@ -443,6 +463,7 @@ std::optional<std::vector<Rule>> parse_rule_entries(std::string_view text, const
             rule.ports = s.ports;
             rule.text = std::string(text);
             rule.rhost = terms.rhost;
+            rule.host = terms.host;
             out.push_back(std::move(rule));
         }
     return out;
@@ -471,6 +492,8 @@ std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup
         return e;
     if (terms.rhost)
         return RuleError{1, "$rhost stands in rules, not in sets: write '$rhost @set' in the rule"};
+    if (!terms.host.empty())
+        return RuleError{1, "a DNS name stands in rules, not in sets: write '" + terms.host + " @set' in the rule"};
     if (terms.addresses && terms.services)
         return RuleError{1, "a set holds addresses or services, not both: write '@set PROTOCOL PORTS' in the rule"};
     auto kind = terms.addresses ? NamedSet::Kind::Address : NamedSet::Kind::Service;
@@ -488,9 +511,16 @@ std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup
 
 bool Rule::covered_by(const Rule& other) const
 {
-    // The login's address lies in a prefix only when that is every address.
-    if (rhost != other.rhost ? (!rhost || other.prefix.bits() != 0) : !other.prefix.contains(prefix))
+    // The login's address, or a name's, lies in a prefix only when that is
+    // every address; a name's addresses in a name's only when it is the same.
+    bool this_any = rhost || !host.empty(), other_any = other.rhost || !other.host.empty();
+    if (this_any || other_any) {
+        bool same = rhost == other.rhost && host == other.host;
+        if (!same && (other_any || other.prefix.bits() != 0))
+            return false;
+    } else if (!other.prefix.contains(prefix)) {
         return false;
+    }
     if (other.protocol != 0 && other.protocol != protocol)
         return false;
     if (other.ports.any())
@@ -500,7 +530,7 @@ bool Rule::covered_by(const Rule& other) const
 
 std::string Rule::str() const
 {
-    std::string out = rhost ? "$rhost" : prefix.str();
+    std::string out = rhost ? "$rhost" : !host.empty() ? host : prefix.str();
     // A protocol without a name is written "proto N": a bare number there
     // is an error (it was too easily read as a port).
     if (protocol != 0)
@@ -514,6 +544,51 @@ std::string Rule::str() const
             out += "-" + std::to_string(ports.last);
     }
     return out;
+}
+
+std::optional<std::string> parse_dns_name(std::string_view text, std::string* why)
+{
+    auto fail = [&](std::string message) -> std::optional<std::string> {
+        if (why)
+            *why = "'" + std::string(text) + "' is not a DNS name: " + std::move(message);
+        return std::nullopt;
+    };
+    std::string name(text);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (name.ends_with('.'))
+        name.pop_back();
+    std::string_view rest = name;
+    if (rest.starts_with("*."))
+        rest.remove_prefix(2);
+    if (rest.size() > 253 || rest.empty())
+        return fail(rest.empty() ? "nothing after '*.'" : "longer than 253 characters");
+    if (rest.find('.') == std::string_view::npos && !name.starts_with("*."))
+        return fail("a single label (write the full name, e.g. host.example.com)");
+    std::string_view label, last;
+    for (size_t at = 0; at <= rest.size();) {
+        size_t dot = std::min(rest.find('.', at), rest.size());
+        label = rest.substr(at, dot - at);
+        if (label.empty())
+            return fail("an empty label (two dots, or a dot first)");
+        if (label.size() > 63)
+            return fail("a label longer than 63 characters");
+        if (label.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string_view::npos)
+            return fail(label.find('*') != std::string_view::npos
+                            ? "'*' stands only as the whole first label (*.example.com)"
+                            : "labels hold letters, digits and '-' only");
+        if (label.front() == '-' || label.back() == '-')
+            return fail("a label starts or ends with '-'");
+        last = label;
+        at = dot + 1;
+    }
+    if (last.find_first_not_of("0123456789") == std::string_view::npos)
+        return fail("its last label is a number (an IPv4 address is four numbers 0-255)");
+    return name;
+}
+
+bool is_wildcard_name(std::string_view host)
+{
+    return host.starts_with("*.");
 }
 
 } // namespace authwall

@@ -10,6 +10,8 @@
 //   "10.20.0.0/16 tcp 22"   "10.0.0.53 udp 53"   "2001:db8::/32 tcp 443-444"
 //   "169.254.169.254"       "tcp 1-1023"         "any icmp"   "10.0.0.0/8 proto 47"
 //   "@mgmt tcp {22,443}"    "@mgmt @web"         "loopback tcp 5432"
+//   "db.prod.internal tcp 5432" (a DNS name: the addresses the loader
+//   resolves it to, docs/POLICY.md "DNS names")
 // One written rule expands to the cross product of its addresses and its
 // (protocol, ports) pairs: one Rule per pair, all with the written rule's
 // number, text and place.
@@ -46,6 +48,10 @@ struct Rule {
     // "$rhost ...": the address is the login's own (its rhost), whatever
     // it is; `prefix` is unused (any). Egress and ingress only.
     bool rhost = false;
+    // A DNS name ("db.prod.internal"; "*.example.com" for the names under
+    // it), lower case, no final dot: the rule holds for the addresses the
+    // loader resolves it to, whatever they are now; `prefix` is unused.
+    std::string host;
 
     std::string str() const; // canonical form: "proto N" for a protocol without a name
     // True when every flow this rule matches is also matched by `other`.
@@ -93,6 +99,13 @@ std::optional<std::vector<Rule>> parse_rule_entries(std::string_view text, const
 // address set) or a service term (PROTO [PORTS], a service set). Appends to
 // `into`, whose kind the first member decides (`first` = true).
 std::optional<RuleError> parse_set_member(std::string_view text, const SetLookup& sets, NamedSet& into, bool first);
+
+// A DNS name as a rule's address: letters, digits and '-' in labels of
+// 1-63 characters, at least two labels, at most 253 characters, a last label
+// that is not all digits; "*." first for every name under a domain. Returns
+// it in lower case without a final '.', or nullopt with `why`.
+std::optional<std::string> parse_dns_name(std::string_view text, std::string* why = nullptr);
+bool is_wildcard_name(std::string_view host); // "*.example.com"
 
 // "tcp" → 6, "udp" → 17, "icmp" → 1, "icmpv6" → 58, "sctp" → 132, "udplite" → 136.
 std::optional<uint8_t> parse_protocol(std::string_view text);

@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_column)
                std::vector<std::string>{
                    "a.toml:1:1: unknown key 'pin_dri' in the configuration (expected one of: "
                    "pin_dir, enforcement_roots, policy_dir, run_dir, event_log, unmatched, exempt_users, "
-                   "exempt_groups, nft_mirror, deny_unknown_cgroups, mode, pam, limits, users, metrics)"});
+                   "exempt_groups, nft_mirror, deny_unknown_cgroups, mode, pam, limits, users, metrics, dns)"});
     BOOST_TEST(errors_of("pin_dir = \"relative\"\n") ==
                std::vector<std::string>{"a.toml:1:11: pin_dir must be an absolute path"});
     BOOST_TEST(errors_of("unmatched = \"maybe later\"\n") ==

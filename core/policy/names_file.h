@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+// <run_dir>/names.json: the DNS names of the rules in force and the
+// addresses each stands for now, as authwall-loader publishes them
+// (loader/names.h), for authctl to decide flows as the kernel does.
+#pragma once
+
+#include "core/base/result.h"
+#include "core/policy/compiler.h"
+
+#include <sys/types.h>
+
+#include <filesystem>
+
+namespace authwall {
+
+std::filesystem::path names_file_path(const std::filesystem::path& run_dir);
+
+// The addresses of each name; empty when no loader published any (no
+// file). Refuses a file not owned by `owner` or writable by others.
+Result<NameAddresses> read_name_addresses(const std::filesystem::path& run_dir, uid_t owner = 0);
+
+} // namespace authwall
