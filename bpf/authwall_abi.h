@@ -49,10 +49,11 @@ enum aw_dir {
 };
 
 /* $rhost rules ("$rhost tcp 22", egress and ingress only): entries of dir
- * AW_DIR_RHOST | the direction, with any address (prefix length 0), and
- * AW_POLICY_HAS_RHOST on the meta entry. Reserved: the programs do not
- * probe them yet (the probes overran the 6.1 verifier's stack), so the
- * policy load refuses $rhost rules and no generation holds such entries. */
+ * AW_DIR_RHOST | the direction, with any address (prefix length 0). They
+ * are probed only when the flow's address is the login's own
+ * (aw_session.rhost with AW_SESSION_HAS_RHOST) and the policy has some in
+ * that direction (AW_POLICY_HAS_RHOST), after the direction's own rules
+ * found no deny; a deny among them wins, as everywhere. */
 #define AW_DIR_RHOST 4
 
 enum aw_verdict {

@@ -110,6 +110,54 @@ static __always_inline __u32 match_rules(void* trie, const struct aw_rule_val* m
     return seen;
 }
 
+/* What match_rhost_rules needs besides its pointers, in one argument (a
+ * subprogram takes five): the policy id, the direction, and the verdict of
+ * the direction's own rules. */
+#define RHOST_ASK(policy_id, dir, seen) ((__u64)(policy_id) | (__u64)(dir) << 32 | (__u64)(seen) << 40)
+
+/* One probe of a $rhost rule class: (proto, port, port_bits) on `key`. */
+static __always_inline int probe_rhost(void* trie, struct aw_rule_key* key, __u8 proto, __u16 port, __u8 bits,
+                                       __u32* seen, struct rule_hit* hit)
+{
+    key->proto = proto;
+    key->port = port;
+    key->port_bits = bits;
+    return take_probe(bpf_map_lookup_elem(trie, key), seen, hit);
+}
+
+/* The $rhost rules of a direction (entries of dir AW_DIR_RHOST | dir, any
+ * address) for a flow whose address is the login's own, after the
+ * direction's rules found no deny (`ask`: RHOST_ASK). Returns the verdict of
+ * both, a deny winning: *hit becomes the deny, or the most specific $rhost
+ * allow when the direction's rules allowed nothing.
+ *
+ * A subprogram, not inlined: its key lives in its own frame, beside the
+ * packet parser's, not in the hooks' deepest one (6.1 allows 512 bytes over
+ * the call chain, each frame rounded up to 32); and only a policy with
+ * $rhost rules in the direction calls it. The same probes as match_rules,
+ * but each class and block size probed unconditionally: the verifier walks
+ * this body again at every state that calls it, and a class the policy has
+ * no rule in finds nothing (a flow without a port probes its protocol's
+ * entry twice, and no block starts at port 0). */
+static __noinline __u32 match_rhost_rules(void* trie, const struct flow* f, struct rule_hit* hit, __u64 ask)
+{
+    __u32 seen = (__u32)(ask >> 40) & 0xff;
+    struct aw_rule_key key = {};
+    key.prefixlen = AW_RULE_KEY_FIXED_BITS + 128;
+    key.policy_id = bpf_htonl((__u32)ask);
+    key.dir = (__u8)(ask >> 32) | AW_DIR_RHOST;
+    __builtin_memcpy(key.addr, f->addr, sizeof(key.addr));
+    /* The block sizes the compiler makes (kPortBlockStep = 4). */
+    __u16 port = bpf_ntohs(f->port);
+    if (probe_rhost(trie, &key, f->proto, f->port, 0, &seen, hit) ||
+        probe_rhost(trie, &key, f->proto, bpf_htons(port & 0xfff0), 4, &seen, hit) ||
+        probe_rhost(trie, &key, f->proto, bpf_htons(port & 0xff00), 8, &seen, hit) ||
+        probe_rhost(trie, &key, f->proto, bpf_htons(port & 0xf000), 12, &seen, hit) ||
+        probe_rhost(trie, &key, f->proto, 0, 0, &seen, hit) || probe_rhost(trie, &key, 0, 0, 0, &seen, hit))
+        return AW_VERDICT_DENY;
+    return seen;
+}
+
 static __always_inline void* active_trie(void)
 {
     __u32 zero = 0;
@@ -222,6 +270,19 @@ static __always_inline int is_login_address(const struct layer* l, const struct 
     return 1;
 }
 
+/* A flow against the rules of `dir` (egress or ingress), and when the
+ * flow's address is the login's own, against its $rhost rules too (a policy
+ * without them in `dir` pays one test of a flag at hand): match_rules'
+ * answer for both. */
+static __always_inline __u32 match_with_rhost(const struct layer* l, void* trie, const struct aw_rule_val* meta,
+                                              __u32 policy_id, __u8 dir, const struct flow* f, struct rule_hit* hit)
+{
+    __u32 m = match_rules(trie, meta, policy_id, dir, f, hit);
+    if (m != AW_VERDICT_DENY && (meta->flags & AW_POLICY_HAS_RHOST(dir)) && is_login_address(l, f))
+        m = match_rhost_rules(trie, f, hit, RHOST_ASK(policy_id, dir, m));
+    return m;
+}
+
 /* What a new inbound flow is judged with besides the flow itself (the
  * peer's address and the local port): the peer as a destination, since a
  * datagram may be a reply, and whether it arrived over loopback. */
@@ -234,8 +295,10 @@ struct inbound {
 /* After the rules of an inbound flow found no deny: loopback and allow rules
  * admit; then the login's own address when the policy pins ingress to it;
  * datagrams are also admitted from peers the egress policy lets the session
- * talk to (replies); else the ingress default, which is deny when ingress
- * is pinned to the rhost. */
+ * talk to (replies: by its rules of addresses, not its $rhost rules, whose
+ * probes once more here took aw_ingress past the verifier's million
+ * instructions on 6.18); else the ingress default, which is deny when
+ * ingress is pinned to the rhost. */
 static __always_inline struct decision admit_inbound(const struct layer* l, void* trie, __u32 policy_id,
                                                      const struct aw_rule_val* meta, __u32 m,
                                                      const struct rule_hit* hit, const struct flow* f,
@@ -274,7 +337,9 @@ static __always_inline struct decision decide(const struct layer* l, __u8 dir, c
     if (!meta)
         return d;
     struct rule_hit hit = {};
-    __u32 m = match_rules(trie, meta, policy_id, dir, f, &hit);
+    /* Bind has no $rhost rules (its bit is another flag). */
+    __u32 m = dir == AW_DIR_BIND ? match_rules(trie, meta, policy_id, dir, f, &hit)
+                                 : match_with_rhost(l, trie, meta, policy_id, dir, f, &hit);
     if (m == AW_VERDICT_DENY)
         return refuse(l, meta, policy_id, AW_REASON_RULE, hit.rule);
     if (in)

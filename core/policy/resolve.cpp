@@ -274,14 +274,6 @@ class Expander {
                 errors_.push_back(diagnostic(w.at, re.column, "in rule \"" + w.text + "\": " + re.message));
                 continue;
             }
-            // The data plane's $rhost probes overran the 6.1 verifier's stack
-            // budget: until they fit, a $rhost rule is refused, never ignored
-            // (an ignored deny would be a silent allow).
-            if (!entries->empty() && entries->front().rhost && !bind_) {
-                errors_.push_back(diagnostic(
-                    w.at, 1, "in rule \"" + w.text + "\": $rhost rules are not enforced by this data plane yet"));
-                continue;
-            }
             if (!entries->empty() && !entries->front().host.empty()) {
                 if (auto why = name_refused(entries->front().host, bind_, deny)) {
                     errors_.push_back(diagnostic(w.at, 1, "in rule \"" + w.text + "\": " + *why));

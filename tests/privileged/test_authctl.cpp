@@ -630,6 +630,40 @@ deny = ["127.0.0.2 tcp 1500"]
     BOOST_TEST(denied == 3); // 9 (default), 1500 (rule), 2001 (default); the others were allowed
 }
 
+// The same for $rhost rules, from a login whose PAM_RHOST is 127.0.0.2:
+// policy test --rhost says what that login's connects meet.
+BOOST_AUTO_TEST_CASE(policy_test_predicts_the_kernel_on_rhost_rules)
+{
+    LoginWorld w(R"(
+[policy.back]
+match.services = ["authwall-test"]
+[policy.back.egress]
+default = "deny"
+allow = ["$rhost tcp 1000-2000"]
+deny = ["$rhost tcp 1500"]
+)");
+    const std::pair<const char*, int> flows[] = {
+        {"127.0.0.2", 1000}, {"127.0.0.2", 1500}, {"127.0.0.2", 2001}, {"127.0.0.3", 1000}};
+    int denied = 0;
+    for (const auto& [address, port] : flows) {
+        BOOST_TEST_CONTEXT(address << " tcp " << port)
+        {
+            auto text = run_authctl(w, "policy test --live --json --user " + w.user() + " --service " + w.service() +
+                                           " --rhost 127.0.0.2 --to " + address + " tcp " + std::to_string(port));
+            auto j = nlohmann::json::parse(text, nullptr, false);
+            BOOST_REQUIRE_MESSAGE(!j.is_discarded(), text);
+            std::string verdict = j.value("verdict", "");
+            auto out = w.pam(w.user() + " --rhost 127.0.0.2 --exec \"bash -c 'exec 3<>/dev/tcp/" + address + "/" +
+                             std::to_string(port) + "' 2>&1 | sed s/^/probe:/\"");
+            bool eperm = out.find("Operation not permitted") != std::string::npos;
+            BOOST_TEST((verdict == "deny") == eperm, verdict << " / " << out);
+            BOOST_TEST((out.find("Connection refused") != std::string::npos) == !eperm);
+            denied += eperm;
+        }
+    }
+    BOOST_TEST(denied == 3); // 1500 (the $rhost deny), 2001 and another address (default)
+}
+
 // authctl watch --user/--policy/--event: only the events asked for, in
 // the order logged; a decision event says who, what and why.
 BOOST_AUTO_TEST_CASE(watch_filters_by_user_policy_and_event)

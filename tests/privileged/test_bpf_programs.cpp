@@ -46,7 +46,7 @@ struct DecideCase {
 struct DecideResult {
     int32_t parsed;
     uint32_t judged;
-    uint32_t verdict, reason, policy_id, layer;
+    uint32_t verdict, reason, policy_id, layer, rule, note;
 };
 
 // The counting of a socket's memory (tests/bpf/datapath_test.bpf.c,
@@ -621,6 +621,96 @@ default = "deny"
     Packet echo_reply6(kIPv6);
     echo_reply6.ipv6(kIcmpv6, "2001:db8::7", "2001:db8::1").icmp(129);
     BOOST_TEST(verdict(echo_reply6, 1).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+}
+
+// $rhost rules (bpf/lib/decision.bpf.h, match_rhost_rules) decide for the
+// login's own address only, in both families: egress datagrams to it on
+// the port named, inbound SYNs from it on theirs, a $rhost deny winning over
+// an allow of the whole subnet; the direction's own rules keep deciding for
+// every other address. A session without an rhost, and the user layer
+// outside any login, match none.
+BOOST_AUTO_TEST_CASE(rhost_rules_decide_for_the_login_address_only)
+{
+    int ifindex = non_loopback_ifindex();
+    BOOST_REQUIRE_MESSAGE(ifindex > 0, "an interface other than lo");
+    TestObject t;
+    t.install(R"(
+[policy.back]
+[policy.back.egress]
+default = "deny"
+allow = ["$rhost udp 53", "$rhost udp 5000-5999"]
+[policy.back.ingress]
+default = "deny"
+allow = ["$rhost tcp 8080", "192.0.2.0/24 tcp 8081"]
+deny = ["$rhost tcp 8081"]
+)");
+    SessionEntry e;
+    e.policy_id = t.id("back");
+    e.rhost = IpAddress::parse("192.0.2.10");
+    uint64_t sid = 781, sid6 = 782, no_rhost = 783;
+    BOOST_REQUIRE(t.maps().insert_session(sid, 3, e).ok());
+    e.rhost = IpAddress::parse("2001:db8::10");
+    BOOST_REQUIRE(t.maps().insert_session(sid6, 3, e).ok());
+    e.rhost.reset();
+    BOOST_REQUIRE(t.maps().insert_session(no_rhost, 3, e).ok());
+
+    auto udp_to = [&](uint64_t session, const char* to, uint16_t port) {
+        Packet p(std::string(to).find(':') == std::string::npos ? kIPv4 : kIPv6);
+        if (std::string(to).find(':') == std::string::npos)
+            p.ipv4(kUdp, "192.0.2.1", to).udp(40000, port);
+        else
+            p.ipv6(kUdp, "2001:db8::1", to).udp(40000, port);
+        return t.decide({session, 0, 0}, p);
+    };
+    auto r = udp_to(sid, "192.0.2.10", 53);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_TEST(r.rule == 1u);
+    r = udp_to(sid, "192.0.2.10", 5500); // a port block
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_TEST(r.rule == 2u);
+    r = udp_to(sid, "192.0.2.10", 6000);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+    BOOST_TEST(udp_to(sid, "192.0.2.11", 53).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(udp_to(sid6, "2001:db8::10", 53).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_TEST(udp_to(sid6, "2001:db8::11", 53).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(udp_to(sid6, "192.0.2.10", 53).verdict == static_cast<uint32_t>(AW_VERDICT_DENY)); // sid's rhost
+    BOOST_TEST(udp_to(no_rhost, "192.0.2.10", 53).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+
+    auto syn_from = [&](const char* from, uint16_t port) {
+        Packet p(kIPv4);
+        p.ipv4(kTcp, from, "192.0.2.1").tcp(40000, port, kSyn);
+        return t.decide({sid, 0, 1}, p, ifindex);
+    };
+    r = syn_from("192.0.2.10", 8080);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_TEST(r.rule == 3u);
+    r = syn_from("192.0.2.11", 8080);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_DEFAULT));
+    r = syn_from("192.0.2.10", 8081);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.reason == static_cast<uint32_t>(AW_REASON_RULE));
+    BOOST_TEST(r.rule == 5u);
+    r = syn_from("192.0.2.11", 8081);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
+    BOOST_TEST(r.rule == 4u);
+    // A datagram from the rhost is a reply by the egress rules of addresses
+    // only, as docs/POLICY.md says: "$rhost udp 53" does not admit it.
+    Packet reply(kIPv4);
+    reply.ipv4(kUdp, "192.0.2.10", "192.0.2.1").udp(53, 40000);
+    BOOST_TEST(t.decide({sid, 0, 1}, reply, ifindex).verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+
+    // The user layer outside any login has no address to compare with.
+    constexpr uint32_t uid = 4242202;
+    BOOST_REQUIRE(t.maps().set_user(uid, t.id("back")).ok());
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "192.0.2.10").udp(40000, 53);
+    r = t.decide({0, uid, 0}, p);
+    BOOST_TEST(r.verdict == static_cast<uint32_t>(AW_VERDICT_DENY));
+    BOOST_TEST(r.layer == static_cast<uint32_t>(AW_LAYER_USER));
+    // Inside the login, the user layer judges with the login's address.
+    BOOST_TEST(t.decide({sid, uid, 0}, p).verdict == static_cast<uint32_t>(AW_VERDICT_ALLOW));
 }
 
 BOOST_AUTO_TEST_CASE(decision_asks_the_user_layer_after_the_login)

@@ -146,6 +146,33 @@ allow = ["@local @web"]
     BOOST_TEST(run_probe(control, "new", [] { return connect_with_listener("127.0.0.2", "127.0.0.2", 8080); }) == 0);
 }
 
+// "$rhost tcp 8080" opens that port on the login's own address only: the
+// session logged in from 127.0.0.5 reaches 127.0.0.5:8080, not 127.0.0.6
+// nor another port; a session of the same policy without an rhost reaches
+// none. The control: from a cgroup that is no session, each refused connect
+// reaches its listener.
+BOOST_AUTO_TEST_CASE(rhost_rules_open_the_login_address_only)
+{
+    Sandbox box(R"(
+[policy.back.egress]
+default = "deny"
+allow = ["$rhost tcp {8080,8443}"]
+)");
+    box.open_session("s1", "back", std::string("127.0.0.5"));
+    box.open_session("s2", "back");
+    auto s1 = box.root() / "s1";
+    auto s2 = box.root() / "s2";
+    auto control = box.make_cgroup("not-a-session");
+
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.5", "127.0.0.5", 8080); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.5", "127.0.0.5", 8443); }) == 0);
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.6", "127.0.0.6", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(s1, "new", [] { return connect_with_listener("127.0.0.5", "127.0.0.5", 8081); }) == EPERM);
+    BOOST_TEST(run_probe(s2, "new", [] { return connect_with_listener("127.0.0.5", "127.0.0.5", 8080); }) == EPERM);
+    BOOST_TEST(run_probe(control, "new", [] { return connect_with_listener("127.0.0.6", "127.0.0.6", 8080); }) == 0);
+    BOOST_TEST(run_probe(control, "new", [] { return connect_with_listener("127.0.0.5", "127.0.0.5", 8081); }) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(process_outside_any_session_is_untouched)
 {
     Sandbox box(kPolicy);

@@ -16,6 +16,9 @@
 #include <fcntl.h>
 #include <sched.h>
 
+#include <set>
+#include <string>
+
 using namespace authwall;
 using namespace authwall::test;
 
@@ -165,6 +168,75 @@ BOOST_AUTO_TEST_CASE(ipv6_extension_headers_do_not_hide_a_syn)
         BOOST_TEST(e.port == 2022);
         BOOST_TEST(e.proto == static_cast<unsigned>(IPPROTO_TCP));
     }
+}
+
+// "$rhost tcp 2022" in ingress lets the login's own address in on that
+// port only, under a default of deny; a $rhost deny wins over a rule of
+// the whole subnet. The session logged in from 10.201.0.2; 10.201.0.3 is the
+// other host. The control: with the session gone, each refused SYN gets in.
+BOOST_AUTO_TEST_CASE(rhost_rules_let_the_login_address_in_on_their_ports)
+{
+    Sandbox box(R"(
+[policy.back]
+[policy.back.ingress]
+default = "deny"
+allow = ["$rhost tcp 2022", "10.201.0.0/24 tcp 2024"]
+deny = ["$rhost tcp 2024"]
+)");
+    std::string suffix = unique_suffix();
+    NetNs server("awt-srvr-" + suffix);
+    NetNs client("awt-clir-" + suffix);
+    std::string veth_s = "ars" + suffix, veth_c = "arc" + suffix;
+    BOOST_REQUIRE_EQUAL(sh("ip link add " + veth_s + " netns " + server.name() + " type veth peer name " + veth_c +
+                           " netns " + client.name()),
+                        0);
+    BOOST_REQUIRE_EQUAL(server.exec("ip addr add 10.201.0.1/24 dev " + veth_s + " && ip link set " + veth_s + " up"),
+                        0);
+    BOOST_REQUIRE_EQUAL(client.exec("ip addr add 10.201.0.2/24 dev " + veth_c + " && ip addr add 10.201.0.3/24 dev " +
+                                    veth_c + " && ip link set " + veth_c + " up"),
+                        0);
+
+    box.open_session("s1", "back", "10.201.0.2");
+    auto s1 = box.root() / "s1";
+    Listeners listener(s1, server.name(), "0.0.0.0", {2022, 2023, 2024});
+
+    std::vector<DecisionEvent> events;
+    auto reader = EventReader::open(box.pin_dir(), [&](const DecisionEvent& e) { events.push_back(e); });
+    BOOST_REQUIRE(reader.ok());
+
+    auto probe = [&](const char* source, uint16_t port) {
+        return run_probe("", client.name(), [=] { return tcp_connect_from(source, "10.201.0.1", port); });
+    };
+    int rhost_allowed = probe("10.201.0.2", 2022);
+    int other_allowed_port = probe("10.201.0.3", 2022);
+    int rhost_other_port = probe("10.201.0.2", 2023);
+    int rhost_denied = probe("10.201.0.2", 2024);
+    int other_subnet = probe("10.201.0.3", 2024);
+    BOOST_REQUIRE(reader->poll(100).ok());
+    BOOST_REQUIRE(box.maps().remove_session(box.id_of(s1)).ok());
+    int after_close_other = probe("10.201.0.3", 2022);
+    int after_close_denied = probe("10.201.0.2", 2024);
+
+    BOOST_TEST(rhost_allowed == 0);
+    BOOST_TEST(other_allowed_port == ETIMEDOUT); // the SYN is dropped at the listener's ingress
+    BOOST_TEST(rhost_other_port == ETIMEDOUT);
+    BOOST_TEST(rhost_denied == ETIMEDOUT);
+    BOOST_TEST(other_subnet == 0);
+    BOOST_TEST(after_close_other == 0);
+    BOOST_TEST(after_close_denied == 0);
+    // Each refusal says why: the default for the other host and the other
+    // port, the $rhost deny (rule 3) for the login's address on 2024.
+    std::set<std::string> seen;
+    for (const auto& e : events) {
+        BOOST_TEST(e.hook == static_cast<unsigned>(AW_HOOK_INGRESS));
+        seen.insert(e.address.str() + " " + std::to_string(e.port) + " " + std::to_string(e.reason) + " " +
+                    std::to_string(e.rule));
+    }
+    std::string by_default = std::to_string(AW_REASON_DEFAULT) + " 0";
+    std::string by_rule = std::to_string(AW_REASON_RULE) + " 3";
+    BOOST_TEST(seen == (std::set<std::string>{"10.201.0.3 2022 " + by_default, "10.201.0.2 2023 " + by_default,
+                                              "10.201.0.2 2024 " + by_rule}),
+               boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

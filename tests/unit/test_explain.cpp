@@ -106,4 +106,30 @@ BOOST_AUTO_TEST_CASE(inbound_flows_and_the_fallback)
     BOOST_TEST(v.policy_id == AW_POLICY_FALLBACK);
 }
 
+// $rhost rules decide only for the login's own address; a deny among them
+// wins over an allow of the direction's rules.
+BOOST_AUTO_TEST_CASE(rhost_rules_follow_the_login_address)
+{
+    Compiled c(R"([policy.r.egress]
+default = "deny"
+allow = ["$rhost tcp 22", "10.0.0.0/8 tcp 80"]
+deny = ["$rhost tcp 80"]
+[policy.r.ingress]
+default = "deny"
+allow = ["$rhost tcp 8080"]
+)");
+    auto rhost = IpAddress::parse("10.1.2.3");
+    auto v = c.decide("r", "10.1.2.3", IPPROTO_TCP, 22, AW_DIR_EGRESS, rhost);
+    BOOST_TEST(!v.refused);
+    BOOST_TEST(v.rule == 1u);
+    BOOST_TEST(c.decide("r", "10.1.2.4", IPPROTO_TCP, 22, AW_DIR_EGRESS, rhost).refused);
+    BOOST_TEST(c.decide("r", "10.1.2.3", IPPROTO_TCP, 22).refused); // a session without rhost
+    auto denied = c.decide("r", "10.1.2.3", IPPROTO_TCP, 80, AW_DIR_EGRESS, rhost);
+    BOOST_TEST(denied.refused);
+    BOOST_TEST(denied.rule == 3u);
+    BOOST_TEST(!c.decide("r", "10.1.2.4", IPPROTO_TCP, 80, AW_DIR_EGRESS, rhost).refused);
+    BOOST_TEST(!c.decide("r", "10.1.2.3", IPPROTO_TCP, 8080, AW_DIR_INGRESS, rhost).refused);
+    BOOST_TEST(c.decide("r", "10.1.2.4", IPPROTO_TCP, 8080, AW_DIR_INGRESS, rhost).refused);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

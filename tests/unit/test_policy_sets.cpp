@@ -379,15 +379,37 @@ BOOST_AUTO_TEST_CASE(bases_may_live_in_other_files)
     BOOST_TEST(r->where() == (d.dir / "base.toml").string() + ":4:9"); // where the base wrote it
 }
 
-BOOST_AUTO_TEST_CASE(rhost_parses_but_is_refused_until_the_data_plane_has_it)
+BOOST_AUTO_TEST_CASE(rhost_rules_stand_for_the_login_address)
 {
-    auto entries = parse_rule_entries("$rhost tcp {22,443}", {}, nullptr);
-    BOOST_REQUIRE(entries.has_value());
-    BOOST_TEST(entries_of(*entries) == (std::vector<std::string>{"$rhost tcp 22 #0", "$rhost tcp 443 #0"}),
+    auto load = loaded(R"([sets]
+web = "tcp {80,443}"
+[policy.a.egress]
+default = "deny"
+allow = ["$rhost tcp 22", "$rhost @web"]
+[policy.a.ingress]
+allow = ["$rhost tcp 8080"]
+deny = ["$rhost udp"]
+)");
+    const Policy& a = load.policies.at(0);
+    BOOST_TEST(entries_of(a.egress.allow) ==
+                   (std::vector<std::string>{"$rhost tcp 22 #1", "$rhost tcp 80 #2", "$rhost tcp 443 #2"}),
                boost::test_tools::per_element());
-    BOOST_TEST(errors_of("[policy.a.egress]\ndeny = [\"$rhost tcp 25\"]\n") ==
-               std::vector<std::string>{
-                   "p.toml:2:10: in rule \"$rhost tcp 25\": $rhost rules are not enforced by this data plane yet"});
+    BOOST_TEST(a.ingress.allow.at(0).rhost);
+    auto compiled = compile_policies(load.policies, Fallback{});
+    BOOST_REQUIRE(compiled.ok());
+    uint32_t id = compiled->ids.at("a");
+    // Stored under the direction's $rhost dir, any address.
+    auto key = make_rule_key(id, AW_DIR_EGRESS | AW_DIR_RHOST, IPPROTO_TCP, 22, Prefix());
+    bool found = false;
+    uint32_t meta_flags = 0;
+    for (const auto& e : compiled->entries) {
+        found |= std::memcmp(&e.key, &key, sizeof(key)) == 0 && e.value.verdict == AW_VERDICT_ALLOW;
+        if (e.key.dir == AW_DIR_META && e.key.policy_id == htonl(id))
+            meta_flags = e.value.flags;
+    }
+    BOOST_TEST(found);
+    BOOST_TEST((meta_flags & AW_POLICY_HAS_RHOST(AW_DIR_EGRESS)) != 0u);
+    BOOST_TEST((meta_flags & AW_POLICY_HAS_RHOST(AW_DIR_INGRESS)) != 0u);
 }
 
 BOOST_AUTO_TEST_CASE(rhost_errors)
@@ -401,7 +423,10 @@ BOOST_AUTO_TEST_CASE(rhost_errors)
     BOOST_TEST(errors_of("[sets]\nr = [\"$rhost\"]\n") ==
                std::vector<std::string>{"p.toml:2:7: in set 'r': $rhost stands in rules, not in sets: write '$rhost "
                                         "@set' in the rule"});
-    // Covered: a $rhost rule under a rule of every address, not under a prefix.
+    // Covered: a $rhost allow under a deny of every address, not under a prefix.
+    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"$rhost tcp 22\"]\ndeny = [\"any tcp\"]\n").size() == 1u);
+    BOOST_TEST(errors_of("[policy.a.egress]\nallow = [\"$rhost tcp 22\"]\ndeny = [\"10.0.0.0/8\"]\n").empty());
+    // The same, rule against rule.
     auto rhost = parse_rule("$rhost tcp 22");
     BOOST_REQUIRE(rhost.has_value());
     BOOST_TEST(rhost->covered_by(*parse_rule("any tcp")));
