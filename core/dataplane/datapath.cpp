@@ -43,9 +43,14 @@ std::string g_last_warning;
 
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args)
 {
-    char buf[2048];
-    vsnprintf(buf, sizeof(buf), format, args);
-    std::string line(buf);
+    // Whole: a verifier log comes in one message, and its end says why.
+    va_list again;
+    va_copy(again, args);
+    int n = vsnprintf(nullptr, 0, format, again);
+    va_end(again);
+    std::string line(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+    if (n > 0)
+        vsnprintf(line.data(), line.size() + 1, format, args);
     while (!line.empty() && line.back() == '\n')
         line.pop_back();
     if (level == LIBBPF_WARN)
