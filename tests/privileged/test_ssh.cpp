@@ -189,7 +189,15 @@ BOOST_AUTO_TEST_CASE(rhost_kernel_login_gets_the_address_of_its_connection)
             if (!ready)
                 BOOST_TEST_MESSAGE("sshd log:\n" << sshd.log());
             BOOST_REQUIRE(ready);
-            auto records = w.records();
+            // sshd's monitor opens the PAM session beside the child that
+            // runs the command: the record may land just after READY.
+            std::vector<SessionRecord> records;
+            wait_until(
+                [&] {
+                    records = w.records();
+                    return !records.empty();
+                },
+                5000);
             BOOST_REQUIRE_EQUAL(records.size(), 1u);
             std::string want = mode == "rhost=kernel" ? "127.0.0.1" : "(none)";
             BOOST_TEST(records[0].rhost.value_or("(none)") == want);
