@@ -15,6 +15,7 @@
 
 #include "authwall_abi.h"
 #include "lib/decision_cache.bpf.h"
+#include "lib/dns_watch.bpf.h"
 #include "lib/packet_decision.bpf.h"
 #include "lib/sock_cache.bpf.h"
 
@@ -86,7 +87,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr* ctx, __u32 hook,
     }
     struct decision d = judge(&sub, dir, &f, 0);
     if (d.verdict == AW_VERDICT_ALLOW && !d.note) {
-        if (bpf_get_current_cgroup_id() == k.cgroup_id)
+        if (may_remember(&d) && bpf_get_current_cgroup_id() == k.cgroup_id)
             remember_allowed_flow(slot, &k, &rf); /* judge() refuses a revoked layer */
         return PASS;
     }
@@ -216,6 +217,13 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
             count_in_socket(c, word, skb->len, state, ingress);
             return PASS;
         }
+    }
+    /* A session's DNS queries and answers are watched before anything is
+     * remembered or decided (lib/dns_watch.bpf.h): here, where few paths
+     * of the verifier's walk meet, and before the datagram fast path,
+     * which would hide the second query of a socket. */
+    aw_watch_dns(skb, ingress);
+    if (current) {
         parsed = parse_packet(skb, &p);
         if (parsed && c) {
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
@@ -246,9 +254,10 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         report(&sub, &d, ingress ? AW_HOOK_INGRESS : AW_HOOK_EGRESS, &peer, 0);
         if (d.verdict != AW_VERDICT_ALLOW)
             return REFUSE;
-    } else if (judged && c && (gen & SOCK_GEN_MASK) && !subject_revoked(&sub)) {
+    } else if (judged && c && (gen & SOCK_GEN_MASK) && !subject_revoked(&sub) && may_remember(&d)) {
         /* Only plain allows are remembered: an audited or logged one is
-         * reported at each packet that takes this path. */
+         * reported at each packet that takes this path, and one that holds
+         * only for a while is asked again. */
         if (!key.generation)
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
         remember_flow(c, &key, ingress);

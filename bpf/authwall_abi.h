@@ -186,6 +186,11 @@ struct aw_rule_key {
 
 /* Rule flags (aw_rule_val.rule_flags on a rule entry). */
 #define AW_RULE_LOG (1u << 0) /* report every match (AW_EVENT_LOG when it allows) */
+/* On the META entry, rule_flags: the policy has allow rules on DNS names.
+ * Its sessions' DNS queries and answers are watched (dns_queries,
+ * dns_answers), and an address a session received in an answer for such a
+ * name is looked up in names_seen after the rules found nothing. */
+#define AW_META_NAMES (1u << 0)
 
 struct aw_rule_val {
     __u8 verdict;          /* enum aw_verdict; on META: default egress verdict */
@@ -275,6 +280,59 @@ struct aw_event_budget {
 struct aw_refusals {
     __u64 denied[AW_HOOK_COUNT][AW_REASON_COUNT];
     __u64 audited[AW_HOOK_COUNT][AW_REASON_COUNT];
+};
+
+/*
+ * DNS names, per session (docs/POLICY.md, "DNS names"). A session whose
+ * policy has name rules (AW_META_NAMES) has each DNS query it sends over UDP
+ * to port 53 noted in dns_queries (LRU_HASH); the answer that matches one
+ * (same server, local port and transaction id; the note is then dropped)
+ * is copied to the dns_answers ring buffer for the loader, which parses it
+ * and, for a name the policy allows, writes each answered address to
+ * names_seen (LRU_HASH) with what the name's rules allow and until when
+ * (the TTL, clamped, then [dns] grace_sec). The programs look an address
+ * up there only after the policy's rules found neither an allow nor a
+ * deny, and never remember what it allowed.
+ */
+struct aw_dns_query_key {
+    __u64 session_id;
+    __u8 server[16]; /* v6 or v4-mapped */
+    __u16 port;      /* the session's local port, network byte order */
+    __u16 txid;      /* the query's id, as on the wire */
+    __u32 reserved;
+};
+
+#define AW_DNS_ANSWER_MAX 1024 /* bytes of an answer copied; the rest is cut */
+struct aw_dns_answer {
+    __u64 session_id;
+    __u32 policy_id; /* the session's policy when the answer came */
+    __u16 length;    /* bytes in payload */
+    __u16 reserved;
+    __u8 server[16];
+    __u8 payload[AW_DNS_ANSWER_MAX]; /* the DNS message, from its header */
+};
+
+struct aw_name_key {
+    __u64 session_id;
+    __u8 addr[16]; /* v6 or v4-mapped */
+};
+
+/* What one name rule allows to an address: a direction, a protocol (0:
+ * any) and a port range in host order (0-0: any; ICMP types as ports, as
+ * in the rules). rule 0: an empty slot. */
+struct aw_name_grant {
+    __u32 rule;
+    __u16 port_first;
+    __u16 port_last;
+    __u8 proto;
+    __u8 dir; /* AW_DIR_EGRESS or AW_DIR_INGRESS */
+    __u8 reserved[2];
+};
+
+#define AW_NAME_GRANTS 4
+struct aw_name_seen {
+    __u64 expires_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+    struct aw_name_grant grants[AW_NAME_GRANTS];
 };
 
 /* generation map: ARRAY with one entry, key 0, value __u64. A random value

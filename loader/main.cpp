@@ -21,6 +21,7 @@
 #include "core/daemon/daemon.h"
 #include "loader/decision_log.h"
 #include "loader/policy_names.h"
+#include "loader/session_answers.h"
 #include "loader/syscalls.h"
 #include "core/base/time.h"
 
@@ -64,6 +65,8 @@ struct Options {
     // addresses of their DNS names change.
     std::vector<Policy> policies;
     std::unique_ptr<PolicyNames> names; // null: DNS names allow nothing (logged)
+    // The DNS answers sessions receive (null: pins of an older data plane).
+    std::unique_ptr<SessionAnswers> answers;
 };
 
 std::string env_or(const char* name, std::string fallback)
@@ -177,6 +180,10 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
         !st)
         spdlog::error("policy: {}; logins cannot be resolved until it is written", st.error().message());
     publish_rules(opt, load.policies, *compiled, log);
+    if (opt.answers) {
+        opt.answers->set_rules(policy_name_rules(load.policies, compiled->ids, opt.config.unmatched));
+        opt.answers->set_settings(opt.config.dns);
+    }
     spdlog::info("policy: {} polic{} from {} in force ({} trie entries, {} shadowed allows dropped)",
                  load.policies.size(), load.policies.size() == 1 ? "y" : "ies", opt.policy.string(),
                  compiled->entries.size(), compiled->dropped_shadowed);
@@ -298,6 +305,19 @@ bool install(const Options& opt)
     return true;
 }
 
+// DNS names: the sessions' answers, and the resolver's answers and timers.
+void watch_names(EventLoop& loop, PinnedMaps& maps, Options& opt)
+{
+    if (opt.answers)
+        loop.on_readable(opt.answers->epoll_fd(), [&opt] { opt.answers->poll(); });
+    if (opt.names)
+        for (int fd : opt.names->fds())
+            loop.on_readable(fd, [&maps, &opt] {
+                if (opt.names->ready())
+                    recompile_for_names(maps, opt);
+            });
+}
+
 // The running loader: drains decision events, reloads on SIGHUP and on file
 // changes (debounced: editors write in several steps), until SIGTERM.
 int serve(PinnedMaps& maps, Options& opt, Fd inotify, DecisionLog& log)
@@ -322,12 +342,7 @@ int serve(PinnedMaps& maps, Options& opt, Fd inotify, DecisionLog& log)
         if (auto r = reader->poll(0); !r)
             spdlog::warn("loader: {}", r.error().message());
     });
-    if (opt.names)
-        for (int fd : opt.names->fds())
-            loop->on_readable(fd, [&] {
-                if (opt.names->ready())
-                    recompile_for_names(maps, opt);
-            });
+    watch_names(*loop, maps, opt);
     if (inotify) {
         loop->on_readable(inotify.get(), [&] {
             char buf[4096];
@@ -376,6 +391,10 @@ int run(Options& opt)
     // queues an event (one more reload) instead of being lost until the
     // next change or SIGHUP.
     Fd inotify = opt.once ? Fd() : watch_files(opt);
+    if (auto answers = SessionAnswers::open(opt.config.pin_dir, *maps); !answers)
+        spdlog::error("dns: {}; rules that name hosts allow only what the loader resolves", answers.error().message());
+    else
+        opt.answers = std::move(answers).value();
     // The resolver reads /etc/resolv.conf now, before confinement.
     if (auto names = PolicyNames::create(opt.config.dns, opt.config.run_dir))
         opt.names = std::move(names).value();

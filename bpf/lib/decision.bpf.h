@@ -9,6 +9,7 @@
 #define AUTHWALL_LIB_DECISION_BPF_H
 
 #include "lib/events.bpf.h"
+#include "lib/names.bpf.h"
 
 /* Finds the meta entry of the session's policy in the active trie, falling
  * back to the fallback policy (id 0). Returns NULL when neither exists. */
@@ -226,6 +227,16 @@ static __always_inline struct decision refuse(const struct layer* l, const struc
     return d;
 }
 
+/* An allow that holds only for a while (an address a DNS answer gave the
+ * session): the reason field, unused by allows, says so, and the caches of
+ * the hooks do not remember it. */
+#define ALLOW_TRANSIENT 0xffu
+
+static __always_inline int may_remember(const struct decision* d)
+{
+    return d->verdict == AW_VERDICT_ALLOW && !d->note && d->reason != ALLOW_TRANSIENT;
+}
+
 static __always_inline struct decision allow(const struct layer* l, __u32 policy_id)
 {
     struct decision d = {.verdict = AW_VERDICT_ALLOW, .policy_id = policy_id, .layer = l->id};
@@ -359,6 +370,31 @@ static __always_inline int reports_first(const struct decision* a, const struct 
     return a->note == AW_EVENT_AUDIT || !b->note;
 }
 
+/* The login layer refused a flow by its default (or would have, in audit
+ * mode): an address one of the session's DNS answers gave it, for a name its
+ * policy allows, lets it through after all (lib/names.bpf.h); for an
+ * inbound datagram, also as a reply to what the session may send there.
+ * Asked here, once per hook, not in decide(): each test there multiplies
+ * the states the verifier walks. */
+static __always_inline void names_override(const struct subject* s, __u8 dir, const struct flow* f,
+                                           const struct inbound* in, struct decision* d)
+{
+    /* Only a refusal (or an audited one) has a reason; dir is a constant
+     * at each inlined call. */
+    if (dir == AW_DIR_BIND || d->reason != AW_REASON_DEFAULT)
+        return;
+    __u64 reply = 0;
+    if (in) /* a constant at each inlined call */
+        reply = NAME_FLOW_REPLY(in->reply->port) * (__u64)(in->is_datagram != 0);
+    __u32 rule = name_allows(s->session_id, d->policy_id, dir, f, reply);
+    if (!rule)
+        return;
+    d->verdict = AW_VERDICT_ALLOW;
+    d->note = 0;
+    d->rule = rule;
+    d->reason = ALLOW_TRANSIENT;
+}
+
 /* Both layers: the login's policy, then the user's. The first refusal is
  * the answer; when both allow, the allow to report, if any. */
 static __always_inline struct decision judge(const struct subject* s, __u8 dir, const struct flow* f,
@@ -368,6 +404,7 @@ static __always_inline struct decision judge(const struct subject* s, __u8 dir, 
     if (s->session) {
         struct layer l = login_layer(s);
         d = decide(&l, dir, f, in);
+        names_override(s, dir, f, in, &d);
         if (d.verdict != AW_VERDICT_ALLOW)
             return d;
     }

@@ -35,6 +35,13 @@ static_assert(sizeof(aw_user) == 32, "aw_user layout changed: bump AW_ABI_VERSIO
 static_assert(offsetof(aw_user, denied) == 16);
 static_assert(sizeof(aw_event_budget) == 24);
 static_assert(sizeof(aw_refusals) == 2 * 8 * AW_HOOK_COUNT * AW_REASON_COUNT);
+static_assert(sizeof(aw_dns_query_key) == 32);
+static_assert(offsetof(aw_dns_query_key, port) == 24 && offsetof(aw_dns_query_key, txid) == 26);
+static_assert(sizeof(aw_dns_answer) == 32 + AW_DNS_ANSWER_MAX);
+static_assert(offsetof(aw_dns_answer, payload) == 32);
+static_assert(sizeof(aw_name_key) == 24);
+static_assert(sizeof(aw_name_grant) == 12);
+static_assert(sizeof(aw_name_seen) == 8 + 12 * AW_NAME_GRANTS);
 static_assert(sizeof(aw_settings) == 16);
 static_assert(sizeof(aw_policy_name) == AW_POLICY_NAME_MAX + 8);
 static_assert(AW_RULE_KEY_FIXED_BITS == 8 * (offsetof(aw_rule_key, addr) - offsetof(aw_rule_key, policy_id)));

@@ -147,11 +147,13 @@ Result<PinnedMaps> PinnedMaps::open(const std::filesystem::path& pin_dir)
     maps.pin_dir_ = pin_dir;
     for (size_t slot = 0; slot < kMapNames.size(); ++slot) {
         auto fd = open_pin(pin_dir, kMapNames[slot]);
-        // Pins of an older loader lack policy_totals and refusals until it
-        // is restarted: they work as before (retire_session only removes;
-        // no refusals by reason).
+        // Pins of an older loader lack the later maps until it is
+        // restarted: they work as before (retire_session only removes; no
+        // refusals by reason; no DNS answers watched).
+        auto id = static_cast<MapId>(slot);
         if (!fd && fd.error().err == ENOENT &&
-            (static_cast<MapId>(slot) == MapId::PolicyTotals || static_cast<MapId>(slot) == MapId::Refusals))
+            (id == MapId::PolicyTotals || id == MapId::Refusals || id == MapId::NamesSeen || id == MapId::DnsQueries ||
+             id == MapId::DnsAnswers))
             continue;
         if (!fd)
             return fd.error();
@@ -456,6 +458,36 @@ Status PinnedMaps::set_session_flags(uint64_t cgroup_id, uint32_t set, uint32_t 
     if (bpf_map_update_elem(map_fd(MapId::Sessions), &cgroup_id, &value, BPF_EXIST) != 0)
         return Error::sys("update session", std::to_string(cgroup_id), errno);
     return advance_generation();
+}
+
+namespace {
+aw_name_key name_key(uint64_t session_id, const IpAddress& address)
+{
+    aw_name_key k{};
+    k.session_id = session_id;
+    std::memcpy(k.addr, address.bytes().data(), sizeof(k.addr));
+    return k;
+}
+} // namespace
+
+Result<std::optional<aw_name_seen>> PinnedMaps::name_seen(uint64_t session_id, const IpAddress& address) const
+{
+    aw_name_key k = name_key(session_id, address);
+    aw_name_seen value{};
+    if (bpf_map_lookup_elem(map_fd(MapId::NamesSeen), &k, &value) != 0) {
+        if (errno == ENOENT)
+            return std::optional<aw_name_seen>();
+        return Error::sys("look up", "names_seen", errno);
+    }
+    return std::optional<aw_name_seen>(value);
+}
+
+Status PinnedMaps::write_name_seen(uint64_t session_id, const IpAddress& address, const aw_name_seen& seen)
+{
+    aw_name_key k = name_key(session_id, address);
+    if (bpf_map_update_elem(map_fd(MapId::NamesSeen), &k, &seen, BPF_ANY) != 0)
+        return Error::sys("write", "names_seen", errno);
+    return {};
 }
 
 Result<SessionStats> PinnedMaps::session_stats(uint64_t cgroup_id) const

@@ -132,6 +132,13 @@ class PinnedMaps {
     Result<std::vector<CompiledEntry>> read_active_policies() const;
     bool has_active_policies() const;
 
+    // --- DNS names, per session -----------------------------------------
+    // What DNS answers gave a session for `address` (names_seen), written
+    // by the loader only; nullopt when nothing. Pins without names_seen (an
+    // older loader) fail with EBADF.
+    Result<std::optional<aw_name_seen>> name_seen(uint64_t session_id, const IpAddress& address) const;
+    Status write_name_seen(uint64_t session_id, const IpAddress& address, const aw_name_seen& seen);
+
     // --- settings -------------------------------------------------------
     Result<aw_settings> settings() const;
     Status write_settings(const aw_settings& s);

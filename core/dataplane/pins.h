@@ -42,11 +42,15 @@ enum class MapId : unsigned {
     Generation,
     PolicyTotals,
     Refusals,
+    NamesSeen,
+    DnsQueries,
+    DnsAnswers,
 };
 
-inline constexpr std::array<std::string_view, 12> kMapNames{
-    "sessions",     "session_stats", "session_levels", "policy_gen", "policy_names",  "events",
-    "event_budget", "settings",      "users",          "generation", "policy_totals", "refusals",
+inline constexpr std::array<std::string_view, 15> kMapNames{
+    "sessions",      "session_stats", "session_levels", "policy_gen",  "policy_names",
+    "events",        "event_budget",  "settings",       "users",       "generation",
+    "policy_totals", "refusals",      "names_seen",     "dns_queries", "dns_answers",
 };
 
 // Maps of the object that are never pinned: the programs' own caches (per
@@ -71,7 +75,9 @@ static_assert(map_name(MapId::Sessions) == "sessions" && map_name(MapId::Session
               map_name(MapId::PolicyNames) == "policy_names" && map_name(MapId::Events) == "events" &&
               map_name(MapId::EventBudget) == "event_budget" && map_name(MapId::Settings) == "settings" &&
               map_name(MapId::Users) == "users" && map_name(MapId::Generation) == "generation" &&
-              map_name(MapId::PolicyTotals) == "policy_totals" && map_name(MapId::Refusals) == "refusals");
+              map_name(MapId::PolicyTotals) == "policy_totals" && map_name(MapId::Refusals) == "refusals" &&
+              map_name(MapId::NamesSeen) == "names_seen" && map_name(MapId::DnsQueries) == "dns_queries" &&
+              map_name(MapId::DnsAnswers) == "dns_answers");
 
 inline std::filesystem::path map_pin_path(const std::filesystem::path& pin_dir, std::string_view map)
 {

@@ -67,6 +67,11 @@ class EntryBuilder {
                         rule_classes(AW_DIR_EGRESS, p.egress) | rule_classes(AW_DIR_INGRESS, p.ingress) |
                         rule_classes(AW_DIR_BIND, p.bind);
         e.value.denied_families = p.denied_families;
+        // Rules on DNS names: the sessions' DNS answers are watched.
+        auto named = [](const RuleSet& set) {
+            return std::any_of(set.allow.begin(), set.allow.end(), [](const Rule& r) { return !r.host.empty(); });
+        };
+        e.value.rule_flags = named(p.egress) || named(p.ingress) ? AW_META_NAMES : 0;
         return put(e, p.name);
     }
 

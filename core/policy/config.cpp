@@ -217,8 +217,19 @@ class ConfigReader : public detail::TomlReader {
         }
         DnsSettings& s = out_.config.dns;
         only_keys(*d,
-                  {"servers", "min_ttl_sec", "max_ttl_sec", "grace_sec", "stale_sec", "timeout_ms", "max_addresses"},
+                  {"servers", "min_ttl_sec", "max_ttl_sec", "grace_sec", "stale_sec", "timeout_ms", "max_addresses",
+                   "observe_from"},
                   "[dns]");
+        if (d->get("observe_from")) {
+            s.observe_from.clear();
+            for (auto& [text, node] : strings(*d, "observe_from", "")) {
+                std::string why;
+                if (auto prefix = Prefix::parse(text, &why))
+                    s.observe_from.push_back(*prefix);
+                else
+                    error(*node, "dns.observe_from: " + why);
+            }
+        }
         for (auto& [text, node] : strings(*d, "servers", "")) {
             if (auto server = parse_dns_server(text))
                 s.servers.push_back(*server);

@@ -40,6 +40,10 @@ struct DnsSettings {
     uint32_t stale_sec = 3600;      // a name that fails to resolve keeps its last addresses this long
     uint32_t timeout_ms = 2000;     // one query's time, across its tries
     uint32_t max_addresses = 64;    // per name: what more an answer holds is left out, and logged
+    // The servers whose answers to a session's own queries may give that
+    // session addresses (docs/POLICY.md, "DNS names"): loopback by default,
+    // a stub resolver on this host, which nothing off-host can forge.
+    std::vector<Prefix> observe_from{*Prefix::parse("127.0.0.0/8"), *Prefix::parse("::1")};
 };
 // "ADDR", "ADDR:PORT", "[IPV6]:PORT".
 std::optional<DnsServer> parse_dns_server(std::string_view text);

@@ -237,17 +237,13 @@ struct Span {
 };
 
 // Where a DNS name may not stand (docs/POLICY.md, "DNS names").
-std::optional<std::string> name_refused(const std::string& host, bool bind, bool deny)
+std::optional<std::string> name_refused(bool bind, bool deny)
 {
     if (bind)
         return "a DNS name is a remote host's, not a local address: only in egress and ingress";
     if (deny)
         return "a DNS name can only allow: denying the addresses a name has now leaves every other name of the "
                "same host open (deny the addresses, or allow only what is needed)";
-    if (is_wildcard_name(host))
-        return "'" + host +
-               "' would need the addresses sessions see in DNS answers, which this data plane does not observe yet: "
-               "name each host";
     return std::nullopt;
 }
 
@@ -275,7 +271,7 @@ class Expander {
                 continue;
             }
             if (!entries->empty() && !entries->front().host.empty()) {
-                if (auto why = name_refused(entries->front().host, bind_, deny)) {
+                if (auto why = name_refused(bind_, deny)) {
                     errors_.push_back(diagnostic(w.at, 1, "in rule \"" + w.text + "\": " + *why));
                     continue;
                 }

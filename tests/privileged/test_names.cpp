@@ -10,6 +10,9 @@
 #include "core/dataplane/pins.h"
 #include "tests/support.h"
 
+#include <arpa/inet.h>
+#include <ares.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
@@ -29,10 +32,14 @@ namespace {
 
 constexpr uint16_t kPort = 7101; // nothing listens: allowed = ECONNREFUSED, refused = EPERM
 
-// dnsmasq answering from a hosts file with TTL 2, on 127.0.0.1:port.
+// dnsmasq answering from a hosts file with TTL 2, on 127.0.0.1:port (of
+// the named network namespace `netns`, if set).
 class Dnsmasq {
   public:
-    Dnsmasq(fs::path dir, uint16_t port) : dir_(std::move(dir)), port_(port) {}
+    Dnsmasq(fs::path dir, uint16_t port, std::string netns = "")
+        : dir_(std::move(dir)), port_(port), netns_(std::move(netns))
+    {
+    }
     ~Dnsmasq() { stop(); }
 
     void hosts(const std::string& text)
@@ -47,12 +54,22 @@ class Dnsmasq {
         if (pid_ == 0) {
             std::string port = "--port=" + std::to_string(port_), hosts = "--addn-hosts=" + (dir_ / "hosts").string(),
                         log = "--log-facility=" + (dir_ / "dnsmasq.log").string();
+            if (!netns_.empty()) {
+                std::string cmd = "exec ip netns exec " + netns_ +
+                                  " /usr/sbin/dnsmasq --keep-in-foreground --listen-address=127.0.0.1 "
+                                  "--bind-interfaces --no-resolv --no-hosts --local-ttl=2 --log-queries --user=root "
+                                  "--pid-file= " +
+                                  port + " " + hosts + " " + log;
+                execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+                _exit(127);
+            }
             execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--listen-address=127.0.0.1",
                   "--bind-interfaces", "--no-resolv", "--no-hosts", "--local-ttl=2", "--log-queries", "--user=root",
                   "--pid-file=", port.c_str(), hosts.c_str(), log.c_str(), static_cast<char*>(nullptr));
             _exit(127);
         }
-        std::string listening = "ss -Hlun 'sport = :" + std::to_string(port_) + "' | grep -q 127.0.0.1";
+        std::string listening = (netns_.empty() ? "" : "ip netns exec " + netns_ + " ") +
+                                "ss -Hlun 'sport = :" + std::to_string(port_) + "' | grep -q 127.0.0.1";
         BOOST_REQUIRE_MESSAGE(wait_until([&] { return sh(listening) == 0; }, 5000), "dnsmasq did not start");
     }
     void stop()
@@ -67,8 +84,51 @@ class Dnsmasq {
   private:
     fs::path dir_;
     uint16_t port_;
+    std::string netns_;
     pid_t pid_ = -1;
 };
+
+// Asks 127.0.0.1:53 for `name`'s A record from a socket bound to
+// 127.0.0.1:`local_port` (0: any) and waits for the answer (for use inside a
+// probe): 0 once it came, else an errno.
+int ask_dns(const std::string& name, uint16_t local_port = 0)
+{
+    unsigned char* query = nullptr;
+    int length = 0;
+    if (ares_create_query(name.c_str(), 1 /* IN */, 1 /* A */, static_cast<unsigned short>(getpid()), 1, &query,
+                          &length, 0) != ARES_SUCCESS)
+        return EINVAL;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in local{}, server{};
+    local.sin_family = server.sin_family = AF_INET;
+    local.sin_addr.s_addr = server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    local.sin_port = htons(local_port);
+    server.sin_port = htons(53);
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int err = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+        sendto(fd, query, static_cast<size_t>(length), 0, reinterpret_cast<sockaddr*>(&server), sizeof(server)) < 0)
+        err = errno;
+    unsigned char answer[1024];
+    if (!err && recv(fd, answer, sizeof(answer), 0) < 12)
+        err = errno ? errno : EPROTO;
+    ares_free_string(query);
+    close(fd);
+    return err;
+}
+
+// Connects to address:kPort, again for up to `wait_ms` while refused by
+// policy (the loader writes what an answer gave a moment after it came).
+int connect_soon(const char* address, int wait_ms)
+{
+    int err = tcp_connect(address, kPort);
+    for (int waited = 0; err == EPERM && waited < wait_ms; waited += 20) {
+        usleep(20'000);
+        err = tcp_connect(address, kPort);
+    }
+    return err;
+}
 
 // The real loader on a private root, pin directory and run directory.
 struct LoaderRun {
@@ -115,6 +175,14 @@ void write_file(const fs::path& path, const std::string& text)
 double seconds_since(Clock::time_point t)
 {
     return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The answer first (10000 + its errno when none came), then the connect.
+int ask_then_connect(const char* name, const char* address)
+{
+    if (int err = ask_dns(name))
+        return 10000 + err;
+    return connect_soon(address, 1000);
 }
 
 } // namespace
@@ -230,6 +298,113 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
     BOOST_TEST(state.at("names").at(0).at("name") == "db.test.internal");
     BOOST_TEST(state.at("names").at(0).at("failures").get<int>() >= 1);
     BOOST_TEST(state.at("names").at(0).at("addresses").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for_that_session_only)
+{
+    if (::access("/usr/sbin/dnsmasq", X_OK) != 0) {
+        BOOST_REQUIRE_MESSAGE(!privileged_required(), "dnsmasq (Debian's dnsmasq-base) is not installed");
+        BOOST_TEST_MESSAGE("skipped: dnsmasq (Debian's dnsmasq-base) is not installed");
+        return;
+    }
+    auto mount = find_cgroup2_mount();
+    BOOST_REQUIRE(mount.ok());
+    std::string suffix = unique_suffix();
+    char tmpl[] = "/tmp/authwall-answers-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl));
+    LoaderRun loader{mount->mount_point / ("authwall-answers-" + suffix), "/sys/fs/bpf/authwall-answers-" + suffix,
+                     tmpl};
+    chmod(tmpl, 0755);
+    fs::create_directory(loader.dir / "policies.d");
+    chmod((loader.dir / "policies.d").c_str(), 0755);
+    BOOST_REQUIRE(cgroup_create(loader.root).ok());
+    BOOST_REQUIRE(cgroup_create(loader.root / "s1").ok());
+    BOOST_REQUIRE(cgroup_create(loader.root / "s2").ok());
+
+    // The sessions and their resolver in a network namespace of their own:
+    // dnsmasq on its 127.0.0.1:53.
+    NetNs ns("awans" + suffix.substr(0, 8));
+    Dnsmasq dns(loader.dir, 53, ns.name());
+    dns.hosts("127.0.0.5 web1.test.internal\n127.0.0.6 web1.other.internal\n");
+    dns.start();
+    write_file(loader.dir / "authwall.toml", "[dns]\nmin_ttl_sec = 1\ngrace_sec = 1\n");
+    write_file(loader.dir / "policies.d" / "web.toml", "[policy.web.egress]\ndefault = \"deny\"\n"
+                                                       "allow = [\"*.test.internal tcp 7101\", \"udp 53\", "
+                                                       "\"loopback udp 7102\"]\n");
+    loader.start();
+    std::optional<PinnedMaps> maps;
+    BOOST_REQUIRE_MESSAGE(wait_until(
+                              [&] {
+                                  auto m = PinnedMaps::open(loader.pins);
+                                  if (!m || !m->active_policy_ids() || !m->active_policy_ids()->count("web"))
+                                      return false;
+                                  maps.emplace(std::move(m).value());
+                                  return true;
+                              },
+                              5000),
+                          "the loader did not install the policy: " << loader.log());
+    for (const char* s : {"s1", "s2"}) {
+        SessionEntry e;
+        e.policy_id = maps->active_policy_ids()->at("web");
+        auto level = cgroup_level(*mount, loader.root / s);
+        BOOST_REQUIRE(level.ok());
+        BOOST_REQUIRE(maps->insert_session(*cgroup_id(loader.root / s), *level, e).ok());
+    }
+    auto in = [&](const char* session, std::function<int()> probe) {
+        return run_probe(loader.root / session, ns.name(), std::move(probe));
+    };
+
+    // Before any answer: refused; the control, from outside the sessions in
+    // the same namespace, reaches the stack.
+    BOOST_TEST(in("s1", [] { return tcp_connect("127.0.0.5", kPort); }) == EPERM);
+    BOOST_TEST(run_probe("", ns.name(), [] { return tcp_connect("127.0.0.5", kPort); }) == ECONNREFUSED);
+    // s1 asks for a name under the wildcard: the address is s1's.
+    BOOST_TEST(in("s1", [] { return ask_then_connect("web1.test.internal", "127.0.0.5"); }) == ECONNREFUSED);
+    BOOST_TEST(in("s1", [] { return tcp_connect("127.0.0.5", kPort); }) == ECONNREFUSED);
+    // ... and s1's only: s2, under the same policy, never asked.
+    BOOST_TEST(in("s2", [] { return tcp_connect("127.0.0.5", kPort); }) == EPERM);
+    // A name outside the wildcard opens nothing (waited for as long).
+    BOOST_TEST(in("s1", [] { return ask_then_connect("web1.other.internal", "127.0.0.6"); }) == EPERM);
+    // An answer nobody asked for opens nothing either: s1 forges one to
+    // itself, from another server on loopback (127.0.0.3:53), as a
+    // confined user can.
+    BOOST_TEST(in("s1", [] {
+                   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                   sockaddr_in self{};
+                   self.sin_family = AF_INET;
+                   self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                   self.sin_port = htons(7102);
+                   if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof(self)) != 0)
+                       return errno + 10000;
+                   pid_t forger = fork();
+                   if (forger == 0) {
+                       unsigned char* msg = nullptr;
+                       int length = 0;
+                       ares_create_query("web2.test.internal", 1, 1, 7, 1, &msg, &length, 0);
+                       std::vector<unsigned char> answer(msg, msg + length);
+                       answer[2] |= 0x80;
+                       answer[7] = 1;
+                       answer.insert(answer.end(), {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 7});
+                       int out = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                       sockaddr_in from{}, to = self;
+                       from.sin_family = AF_INET;
+                       from.sin_addr.s_addr = inet_addr("127.0.0.3");
+                       from.sin_port = htons(53);
+                       bind(out, reinterpret_cast<sockaddr*>(&from), sizeof(from));
+                       sendto(out, answer.data(), answer.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+                       _exit(0);
+                   }
+                   waitpid(forger, nullptr, 0);
+                   unsigned char buf[512];
+                   timeval tv{1, 0};
+                   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                   if (recv(fd, buf, sizeof(buf), 0) < 12)
+                       return errno + 20000; // it must have arrived, to mean anything
+                   return connect_soon("127.0.0.7", 1000);
+               }) == EPERM);
+    // The answer's TTL (2 s) and the grace (1 s) pass: refused again.
+    BOOST_TEST(wait_until([&] { return in("s1", [] { return tcp_connect("127.0.0.5", kPort); }) == EPERM; }, 6000),
+               "the answered address outlived its TTL and grace");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
