@@ -230,7 +230,7 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
                                   maps.emplace(std::move(m).value());
                                   return true;
                               },
-                              5000),
+                              30000), // loading the programs takes seconds under emulation
                           "the loader did not install the policy: " << loader.log());
     SessionEntry e;
     e.policy_id = maps->active_policy_ids()->at("db");
@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
                                   maps.emplace(std::move(m).value());
                                   return true;
                               },
-                              5000),
+                              30000), // loading the programs takes seconds under emulation
                           "the loader did not install the policy: " << loader.log());
     for (const char* s : {"s1", "s2"}) {
         SessionEntry e;
