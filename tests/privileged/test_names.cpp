@@ -157,6 +157,33 @@ struct LoaderRun {
             _exit(127);
         }
     }
+    // The pins, once the loader installed `policy` (loading the programs
+    // takes seconds under emulation: up to 30 s).
+    PinnedMaps installed(const std::string& policy) const
+    {
+        std::optional<PinnedMaps> maps;
+        BOOST_REQUIRE_MESSAGE(wait_until(
+                                  [&] {
+                                      auto m = PinnedMaps::open(pins);
+                                      if (!m || !m->active_policy_ids() || !m->active_policy_ids()->count(policy))
+                                          return false;
+                                      maps.emplace(std::move(m).value());
+                                      return true;
+                                  },
+                                  30000),
+                              "the loader did not install the policy: " << log());
+        return std::move(*maps);
+    }
+    // root/name made a session of `policy`.
+    void open_session(PinnedMaps& maps, const CgroupMount& mount, const std::string& name,
+                      const std::string& policy) const
+    {
+        SessionEntry e;
+        e.policy_id = maps.active_policy_ids()->at(policy);
+        auto level = cgroup_level(mount, root / name);
+        BOOST_REQUIRE(level.ok());
+        BOOST_REQUIRE(maps.insert_session(*cgroup_id(root / name), *level, e).ok());
+    }
     // (Boost.Test builds a check's message before the check: the file may
     // not be there yet.)
     std::string log() const
@@ -221,22 +248,8 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
                "allow = [\"db.test.internal tcp 7101\"]\n");
     loader.start();
 
-    std::optional<PinnedMaps> maps;
-    BOOST_REQUIRE_MESSAGE(wait_until(
-                              [&] {
-                                  auto m = PinnedMaps::open(loader.pins);
-                                  if (!m || !m->active_policy_ids() || !m->active_policy_ids()->count("db"))
-                                      return false;
-                                  maps.emplace(std::move(m).value());
-                                  return true;
-                              },
-                              30000), // loading the programs takes seconds under emulation
-                          "the loader did not install the policy: " << loader.log());
-    SessionEntry e;
-    e.policy_id = maps->active_policy_ids()->at("db");
-    auto level = cgroup_level(*mount, loader.root / "s1");
-    BOOST_REQUIRE(level.ok());
-    BOOST_REQUIRE(maps->insert_session(*cgroup_id(loader.root / "s1"), *level, e).ok());
+    PinnedMaps maps = loader.installed("db");
+    loader.open_session(maps, *mount, "s1", "db");
     auto connect = [&](const char* address) {
         return run_probe(loader.root / "s1", "", [address] { return tcp_connect(address, kPort); });
     };
@@ -332,24 +345,9 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
                                                        "allow = [\"*.test.internal tcp 7101\", \"udp 53\", "
                                                        "\"loopback udp 7102\"]\n");
     loader.start();
-    std::optional<PinnedMaps> maps;
-    BOOST_REQUIRE_MESSAGE(wait_until(
-                              [&] {
-                                  auto m = PinnedMaps::open(loader.pins);
-                                  if (!m || !m->active_policy_ids() || !m->active_policy_ids()->count("web"))
-                                      return false;
-                                  maps.emplace(std::move(m).value());
-                                  return true;
-                              },
-                              30000), // loading the programs takes seconds under emulation
-                          "the loader did not install the policy: " << loader.log());
-    for (const char* s : {"s1", "s2"}) {
-        SessionEntry e;
-        e.policy_id = maps->active_policy_ids()->at("web");
-        auto level = cgroup_level(*mount, loader.root / s);
-        BOOST_REQUIRE(level.ok());
-        BOOST_REQUIRE(maps->insert_session(*cgroup_id(loader.root / s), *level, e).ok());
-    }
+    PinnedMaps maps = loader.installed("web");
+    loader.open_session(maps, *mount, "s1", "web");
+    loader.open_session(maps, *mount, "s2", "web");
     auto in = [&](const char* session, std::function<int()> probe) {
         return run_probe(loader.root / session, ns.name(), std::move(probe));
     };
