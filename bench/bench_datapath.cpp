@@ -211,21 +211,9 @@ using Programs = std::map<std::string, int>;
 Programs authwall_programs(const fs::path& pin_dir)
 {
     Programs out;
-    for (const auto& entry : fs::directory_iterator(pin_dir / "links")) {
-        std::string name = entry.path().filename().string();
-        std::string prog = name.substr(0, name.find('@'));
-        for (const auto& hook : kHooks) {
-            if (prog != "aw_" + hook)
-                continue;
-            int link = bpf_obj_get(entry.path().c_str());
-            bpf_link_info info{};
-            uint32_t len = sizeof(info);
-            if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len) != 0)
-                die("read link " + name);
-            out[hook] = bpf_prog_get_fd_by_id(info.prog_id);
-            ::close(link);
-        }
-    }
+    for (const auto& hook : kHooks)
+        if (int fd = linked_program(pin_dir, "aw_" + hook); fd >= 0)
+            out[hook] = fd;
     return out;
 }
 

@@ -242,19 +242,10 @@ ResolveSwap run_resolve_swap(const Args& args, const DnsSettings& settings)
 // aw_connect4, from the link the installer pinned.
 int connect4_program(const fs::path& pin_dir)
 {
-    for (const auto& entry : fs::directory_iterator(pin_dir / "links")) {
-        std::string name = entry.path().filename().string();
-        if (name.substr(0, name.find('@')) != "aw_connect4")
-            continue;
-        int link = bpf_obj_get(entry.path().c_str());
-        bpf_link_info info{};
-        uint32_t len = sizeof(info);
-        if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len) != 0)
-            die("read link " + name);
-        ::close(link);
-        return bpf_prog_get_fd_by_id(info.prog_id);
-    }
-    die("no aw_connect4 link under " + (pin_dir / "links").string());
+    int fd = linked_program(pin_dir, "aw_connect4");
+    if (fd < 0)
+        die("no aw_connect4 link under " + (pin_dir / "links").string());
+    return fd;
 }
 
 std::pair<uint64_t, uint64_t> run_stats(int prog)

@@ -13,6 +13,7 @@
 #include "core/base/time.h"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -27,6 +28,23 @@
 #include <cstring>
 
 namespace authwall::bench {
+
+int linked_program(const std::filesystem::path& pin_dir, const std::string& name)
+{
+    for (const auto& entry : std::filesystem::directory_iterator(pin_dir / "links")) {
+        std::string link_name = entry.path().filename().string();
+        if (link_name.substr(0, link_name.find('@')) != name)
+            continue;
+        int link = bpf_obj_get(entry.path().c_str());
+        bpf_link_info info{};
+        uint32_t len = sizeof(info);
+        if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len) != 0)
+            die("read link " + link_name);
+        ::close(link);
+        return bpf_prog_get_fd_by_id(info.prog_id);
+    }
+    return -1;
+}
 
 namespace fs = std::filesystem;
 

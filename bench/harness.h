@@ -37,6 +37,10 @@ int parse_bench_args(int argc, char** argv, const char* name, const char* what, 
 // with a RST after every hook has run).
 double connect_rate(int connects);
 
+// A descriptor of the program `name` (e.g. "aw_connect4") the installer
+// attached, from its link pinned under pin_dir/links; -1 when none is.
+int linked_program(const std::filesystem::path& pin_dir, const std::string& name);
+
 double median(std::vector<double> v);
 double percentile(std::vector<double> v, double q); // q in [0, 1]
 
