@@ -173,8 +173,11 @@ bool load_policies(PinnedMaps& maps, Options& opt, DecisionLog* log)
     else if (!policy_names(load.policies).empty())
         spdlog::error("policy: the rules name DNS names but the resolver did not start; they allow nothing");
     auto compiled = compile_and_install(maps, opt, load.policies, *known);
-    if (!compiled)
+    if (!compiled) {
+        if (opt.names) // back to the names of the policies still in force
+            opt.names->use(opt.policies, opt.config.dns);
         return false;
+    }
     // Publish what is now in force, for PAM to resolve logins against.
     if (auto st = write_policy_index(opt.config.run_dir, build_policy_index(load.policies, compiled->ids, opt.config));
         !st)
