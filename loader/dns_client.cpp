@@ -193,10 +193,10 @@ void DnsClient::process()
     arm_timer();
 }
 
-void DnsClient::wait(std::chrono::milliseconds limit)
+void DnsClient::wait(std::chrono::milliseconds limit, size_t below)
 {
     auto deadline = std::chrono::steady_clock::now() + limit;
-    while (in_flight_ > 0) {
+    while (in_flight_ > below) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return;

@@ -40,8 +40,9 @@ class DnsClient {
     void resolve(const std::string& name);
     void process(); // when fd() is readable
     size_t in_flight() const { return in_flight_; }
-    // Processes until nothing is in flight or `limit` passed (start-up).
-    void wait(std::chrono::milliseconds limit);
+    // Processes until at most `below` queries are in flight or `limit`
+    // passed (start-up).
+    void wait(std::chrono::milliseconds limit, size_t below = 0);
     // Where the queries go, for the log.
     std::string servers() const;
 

@@ -56,10 +56,18 @@ void PolicyNames::use(const std::vector<Policy>& policies, const DnsSettings& se
     table_.set_settings(settings);
     auto wanted = policy_names(policies);
     table_.want(wanted, NameTable::Clock::now());
+    // The new names in batches (ask_due keeps kMaxInFlight asked), for
+    // timeout_ms at most in all: what is left is asked from the event loop.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings.timeout_ms);
     ask_due();
-    if (!wanted.empty() && client_->in_flight() > 0) {
-        spdlog::debug("dns: asking {} for {} name(s)", client_->servers(), client_->in_flight());
-        client_->wait(std::chrono::milliseconds(settings.timeout_ms));
+    if (client_->in_flight() > 0)
+        spdlog::debug("dns: asking {} for {} name(s)", client_->servers(), wanted.size());
+    while (client_->in_flight() > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            break;
+        client_->wait(left, kMaxInFlight / 2);
+        ask_due();
     }
     arm();
 }
@@ -120,6 +128,11 @@ void PolicyNames::answer(const std::string& name, DnsResult r)
 void PolicyNames::ask_due()
 {
     for (const auto& name : table_.due(NameTable::Clock::now())) {
+        // A burst of thousands of datagrams overflows the server's socket
+        // (bench_names: 370 of 1 000 names answered in 5 s); the rest wait
+        // for answers to come.
+        if (client_->in_flight() >= kMaxInFlight)
+            break;
         table_.asked(name);
         client_->resolve(name);
     }
@@ -130,6 +143,9 @@ void PolicyNames::arm()
     itimerspec its{};
     auto now = NameTable::Clock::now();
     if (auto next = table_.next_event(now)) {
+        // Names due while the batch is full: their answers wake the loop.
+        if (client_->in_flight() >= kMaxInFlight)
+            next = std::max(*next, now + std::chrono::milliseconds(50));
         auto wait = std::max(*next - now, NameTable::Clock::duration(std::chrono::milliseconds(1)));
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
         its.it_value.tv_sec = ns / 1'000'000'000;

@@ -23,6 +23,7 @@ std::set<std::string> policy_names(const std::vector<Policy>& policies);
 
 class PolicyNames {
   public:
+    static constexpr size_t kMaxInFlight = 64; // queries asked and not answered, at most
     // Reads /etc/resolv.conf when [dns] names no server: before confinement.
     static Result<std::unique_ptr<PolicyNames>> create(const DnsSettings& settings, std::filesystem::path run_dir);
 
