@@ -23,6 +23,7 @@
 
 #include <bpf/bpf.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -172,8 +173,22 @@ Resolved resolve(const std::vector<Policy>& policies, const DnsSettings& setting
         die(names.error().message());
     auto t0 = Clock::now();
     (*names)->use(policies, settings);
+    // What use() left unanswered comes from the event loop, as in the
+    // loader: until every name has its two addresses (or 30 s).
     Resolved out;
     out.addresses = (*names)->addresses();
+    auto complete = [&] {
+        return std::all_of(out.addresses.begin(), out.addresses.end(),
+                           [](const auto& kv) { return kv.second.size() >= 2; });
+    };
+    while (!complete() && ms_since(t0) < 30000) {
+        std::vector<pollfd> fds;
+        for (int fd : (*names)->fds())
+            fds.push_back({fd, POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), 100) > 0)
+            (*names)->ready();
+        out.addresses = (*names)->addresses();
+    }
     out.ms = ms_since(t0);
     return out;
 }
