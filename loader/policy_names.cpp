@@ -98,6 +98,7 @@ void PolicyNames::answer(const std::string& name, DnsResult r)
     const NameTable::Entry* before = table_.entry(name);
     std::set<IpAddress> previous = before ? before->last_answer : std::set<IpAddress>{};
     unsigned failures = before ? before->failures : 0;
+    bool answered_before = before && before->last_good; // read now: the table changes below
     switch (r.kind) {
     case DnsResult::Kind::Answer:
         table_.answered(name, r.answer, now);
@@ -109,7 +110,7 @@ void PolicyNames::answer(const std::string& name, DnsResult r)
         break;
     case DnsResult::Kind::NotFound:
         table_.not_found(name, now);
-        if (!previous.empty() || !before || !before->last_good)
+        if (!previous.empty() || !answered_before)
             spdlog::warn("dns: {} has no address (no such name, or no A/AAAA record); {} leave(s) after the grace "
                          "period",
                          name, join(previous));
