@@ -66,7 +66,10 @@ void PolicyNames::use(const std::vector<Policy>& policies, const DnsSettings& se
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             break;
-        client_->wait(left, kMaxInFlight / 2);
+        // Until half a full batch is answered (names wait for room), else
+        // until every answer came: waiting for fewer than are in flight
+        // would return at once, and spin past the answers to the deadline.
+        client_->wait(left, client_->in_flight() >= kMaxInFlight ? kMaxInFlight / 2 : 0);
         ask_due();
     }
     arm();

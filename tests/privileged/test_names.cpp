@@ -262,6 +262,10 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
     BOOST_TEST(connect("127.0.0.4") == EPERM);
     BOOST_TEST(run_probe("", "", [] { return tcp_connect("127.0.0.3", kPort); }) == ECONNREFUSED);
     BOOST_TEST(run_probe("", "", [] { return tcp_connect("127.0.0.4", kPort); }) == ECONNREFUSED);
+    // Because the load waited for the first answer: no generation without
+    // the address came before (nor after, since the answer has not changed).
+    BOOST_TEST(loader.log().find("names changed") == std::string::npos,
+               "the first generation did not hold the name's address: " << loader.log());
 
     // The name moves: followed within TTL + 1 s; the old address stays for
     // the grace period (after its TTL), then goes.
