@@ -221,8 +221,9 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
     /* A session's DNS queries and answers are watched before anything is
      * remembered or decided (lib/dns_watch.bpf.h): here, where few paths
      * of the verifier's walk meet, and before the datagram fast path,
-     * which would hide the second query of a socket. */
-    aw_watch_dns(skb, ingress);
+     * which would hide the second query of a socket. A socket whose
+     * memory says its session's policy has no name rules skips it. */
+    aw_watch_dns(skb, ingress | (current && !(word & SOCK_NAMES) ? DNS_SKIP : 0));
     if (current) {
         parsed = parse_packet(skb, &p);
         if (parsed && c) {
@@ -241,7 +242,7 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         return verdict;
     }
     if (c)
-        remember_subject(c, gen, &sub, is_tcp_socket(sk));
+        remember_subject(c, gen, &sub, is_tcp_socket(sk), sub.session && aw_policy_has_names(sub.session->policy_id));
     if (parsed < 0)
         parsed = parse_packet(skb, &p);
 

@@ -54,8 +54,25 @@ static __always_inline __u32 dns_udp_offset(struct __sk_buff* skb, int ingress)
     return ports[ingress ? 0 : 1] == bpf_htons(53) ? off : 0;
 }
 
+/* Whether the sessions of `policy_id` have their DNS watched: its policy
+ * (or the fallback, as aw_watch_dns finds it) has name rules. For the
+ * socket's memory (SOCK_NAMES), so that the datagrams of other sessions
+ * pass without the watch's header reads. */
+__noinline int aw_policy_has_names(__u32 policy_id)
+{
+    void* trie = active_trie();
+    struct aw_rule_val* meta = trie ? policy_meta(trie, &policy_id) : 0;
+    return meta && (meta->rule_flags & AW_META_NAMES);
+}
+
+/* Skips the packet (DNS_SKIP, with the direction in `how`): its socket's
+ * memory says its session's DNS is not watched (no SOCK_NAMES). An
+ * argument, not a branch at the call: the hooks' verifier walk stays as
+ * long as it was. */
+#define DNS_SKIP 2
+
 /* Every packet of a socket that is not an established kernel TCP flow
- * (packet_hook): when it is a session's DNS datagram over UDP and the
+ * (packet_hook; `how`: 1 inbound, 0 outbound, | DNS_SKIP): when it is a session's DNS datagram over UDP and the
  * session's policy has name rules, a query is noted; the answer to a noted
  * query goes to the loader (dns_answers) and its note is dropped, so one
  * query lets one answer through. Answers nobody asked for, from another
@@ -63,8 +80,11 @@ static __always_inline __u32 dns_udp_offset(struct __sk_buff* skb, int ingress)
  * the loader's to say ([dns] observe_from). Watched before the policy
  * decides: a query it then drops gets no answer, and an answer it drops
  * still names addresses of a name the policy allows. */
-__noinline int aw_watch_dns(struct __sk_buff* skb, __u32 ingress)
+__noinline int aw_watch_dns(struct __sk_buff* skb, __u32 how)
 {
+    if (how & DNS_SKIP)
+        return 0;
+    __u32 ingress = how & 1;
     __u32 l4_off = dns_udp_offset(skb, ingress);
     if (!l4_off)
         return 0;

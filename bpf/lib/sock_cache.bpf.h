@@ -29,6 +29,7 @@
 #define SOCK_CONFINED 3          /* a session or a user layer, neither revoked */
 #define SOCK_TCP (1ULL << 2)     /* a kernel TCP socket (SOCK_STREAM, IPPROTO_TCP) */
 #define SOCK_COUNTED (1ULL << 3) /* in a session: its packets are counted to `session` */
+#define SOCK_NAMES (1ULL << 4)   /* in a session whose policy has name rules: its DNS is watched */
 
 struct cached_flow {
     __u64 generation; /* 0: nothing cached */
@@ -170,10 +171,11 @@ static __always_inline void remember_outside(struct sock_state* c, __u64 gen, in
 }
 
 /* Remembers a confined socket, and the session its packets are counted to
- * (what it counted for another session before goes to that one first). A
- * revoked subject is never remembered: each of its packets takes the full
- * path, which refuses it. */
-static __always_inline void remember_subject(struct sock_state* c, __u64 gen, const struct subject* s, int tcp)
+ * (what it counted for another session before goes to that one first), and
+ * whether its session's DNS is watched (`names`). A revoked subject is never
+ * remembered: each of its packets takes the full path, which refuses it. */
+static __always_inline void remember_subject(struct sock_state* c, __u64 gen, const struct subject* s, int tcp,
+                                             int names)
 {
     if (!c || !(gen & SOCK_GEN_MASK) || subject_revoked(s))
         return;
@@ -182,6 +184,8 @@ static __always_inline void remember_subject(struct sock_state* c, __u64 gen, co
         word |= SOCK_TCP;
     if (s->session_id) {
         word |= SOCK_COUNTED;
+        if (names)
+            word |= SOCK_NAMES;
         if (c->session != s->session_id)
             fold_counts(c, s->session_id);
     }

@@ -213,6 +213,6 @@ int t_claim(struct __sk_buff* skb)
     __u64 id = in->session;
     sub.session = bpf_map_lookup_elem(&sessions, &id);
     sub.session_id = sub.session ? id : 0;
-    remember_subject(c, in->generation, &sub, 1);
+    remember_subject(c, in->generation, &sub, 1, 0);
     return PASS;
 }

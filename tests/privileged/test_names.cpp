@@ -88,32 +88,59 @@ class Dnsmasq {
     pid_t pid_ = -1;
 };
 
+// Sends an A query for `name` on `fd` (to `server`, or where fd is
+// connected when null) and waits for an answer: 0 once it came, else an
+// errno.
+int query(int fd, const std::string& name, const sockaddr_in* server)
+{
+    unsigned char* msg = nullptr;
+    int length = 0;
+    if (ares_create_query(name.c_str(), 1 /* IN */, 1 /* A */, static_cast<unsigned short>(getpid()), 1, &msg, &length,
+                          0) != ARES_SUCCESS)
+        return EINVAL;
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int err = 0;
+    if (sendto(fd, msg, static_cast<size_t>(length), 0, reinterpret_cast<const sockaddr*>(server),
+               server ? sizeof(*server) : 0) < 0)
+        err = errno;
+    unsigned char answer[1024];
+    if (!err && recv(fd, answer, sizeof(answer), 0) < 12)
+        err = errno ? errno : EPROTO;
+    ares_free_string(msg);
+    return err;
+}
+
 // Asks 127.0.0.1:53 for `name`'s A record from a socket bound to
 // 127.0.0.1:`local_port` (0: any) and waits for the answer (for use inside a
 // probe): 0 once it came, else an errno.
 int ask_dns(const std::string& name, uint16_t local_port = 0)
 {
-    unsigned char* query = nullptr;
-    int length = 0;
-    if (ares_create_query(name.c_str(), 1 /* IN */, 1 /* A */, static_cast<unsigned short>(getpid()), 1, &query,
-                          &length, 0) != ARES_SUCCESS)
-        return EINVAL;
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in local{}, server{};
     local.sin_family = server.sin_family = AF_INET;
     local.sin_addr.s_addr = server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     local.sin_port = htons(local_port);
     server.sin_port = htons(53);
-    timeval tv{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    int err = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
-        sendto(fd, query, static_cast<size_t>(length), 0, reinterpret_cast<sockaddr*>(&server), sizeof(server)) < 0)
-        err = errno;
-    unsigned char answer[1024];
-    if (!err && recv(fd, answer, sizeof(answer), 0) < 12)
-        err = errno ? errno : EPROTO;
-    ares_free_string(query);
+    int err = bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ? errno : query(fd, name, &server);
+    close(fd);
+    return err;
+}
+
+// As a stub resolver does: one socket connected to 127.0.0.1:53 asks for
+// each name in turn (its memory lets its datagrams pass after the first,
+// the watch must still see them); 0 once every answer came, else an errno.
+int ask_dns_connected(const std::vector<std::string>& names)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in server{};
+    server.sin_family = AF_INET;
+    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    server.sin_port = htons(53);
+    int err = connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof(server)) != 0 ? errno : 0;
+    for (const auto& name : names)
+        if (!err)
+            err = query(fd, name, nullptr);
     close(fd);
     return err;
 }
@@ -342,7 +369,8 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
     // dnsmasq on its 127.0.0.1:53.
     NetNs ns("awans" + suffix.substr(0, 8));
     Dnsmasq dns(loader.dir, 53, ns.name());
-    dns.hosts("127.0.0.5 web1.test.internal\n127.0.0.6 web1.other.internal\n");
+    dns.hosts("127.0.0.5 web1.test.internal\n127.0.0.6 web1.other.internal\n127.0.0.8 web3.test.internal\n"
+              "127.0.0.9 web4.test.internal\n");
     dns.start();
     write_file(loader.dir / "authwall.toml", "[dns]\nmin_ttl_sec = 1\ngrace_sec = 1\n");
     write_file(loader.dir / "policies.d" / "web.toml", "[policy.web.egress]\ndefault = \"deny\"\n"
@@ -365,6 +393,14 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
     BOOST_TEST(in("s1", [] { return tcp_connect("127.0.0.5", kPort); }) == ECONNREFUSED);
     // ... and s1's only: s2, under the same policy, never asked.
     BOOST_TEST(in("s2", [] { return tcp_connect("127.0.0.5", kPort); }) == EPERM);
+    // The second answer to a socket connected to the server counts too
+    // (the watch sees every datagram of a session whose policy has names).
+    BOOST_TEST(in("s1", [] { return tcp_connect("127.0.0.9", kPort); }) == EPERM);
+    BOOST_TEST(in("s1", [] {
+                   if (int err = ask_dns_connected({"web3.test.internal", "web4.test.internal"}))
+                       return 10000 + err;
+                   return connect_soon("127.0.0.9", 1000);
+               }) == ECONNREFUSED);
     // A name outside the wildcard opens nothing (waited for as long).
     BOOST_TEST(in("s1", [] { return ask_then_connect("web1.other.internal", "127.0.0.6"); }) == EPERM);
     // An answer nobody asked for opens nothing either: s1 forges one to
