@@ -86,6 +86,12 @@ void print_listing(const std::vector<std::vector<std::string>>& rows, const List
     print_table(table_rows(rows, o.legend));
 }
 
+// Null for an empty string: a value the record does not have.
+nlohmann::json nullable(const std::string& s)
+{
+    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
 nlohmann::json record_json(const SessionRecord& r)
 {
     return {{"id", r.id},
@@ -94,6 +100,8 @@ nlohmann::json record_json(const SessionRecord& r)
             {"kind", kind_name(r.kind)},
             {"rhost", r.rhost ? nlohmann::json(*r.rhost) : nlohmann::json(nullptr)},
             {"service", r.service},
+            {"auth_correlation", nullable(r.auth_correlation)},
+            {"auth_claims", nullable(r.auth_claims)},
             {"policy", r.policy},
             {"opened_ns", r.opened_ns},
             {"opened_at", rfc3339_utc(r.opened_ns)},
@@ -263,10 +271,11 @@ struct ListedSession {
     bool policy_active;
     Enforcement enf;
     std::string kind;
-    std::optional<std::string> service; // from its record, when read and present
+    std::optional<std::string> service{};          // from its record, when read and present
+    std::string auth_correlation{}, auth_claims{}; // from its record, when read ("": none)
 };
 
-// `run_dir`: where to read the session's record (for its service), or
+// `run_dir`: where to read the session's record (service, correlation, claims), or
 // null when the listing does not show it.
 ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, uint64_t id, const SessionEntry& s,
                            const fs::path* run_dir)
@@ -275,18 +284,20 @@ ListedSession list_session(const PinnedMaps& maps, const SessionLookup& lookup, 
     bool policy_active = s.policy_id == AW_POLICY_FALLBACK || lookup.active_ids.count(s.policy_id) > 0;
     Enforcement enf = check_enforcement(lookup.mount, id, lookup.root_ids, policy_active);
     std::string kind = (s.flags & AW_SESSION_CONTAINER) ? "container" : "login";
-    std::optional<std::string> service;
+    ListedSession l{id,
+                    s,
+                    stats ? *stats : SessionStats{},
+                    policy_name(lookup, s.policy_id),
+                    policy_active,
+                    std::move(enf),
+                    std::move(kind)};
     if (run_dir)
-        if (auto record = read_record(*run_dir, id))
-            service = record->service;
-    return {id,
-            s,
-            stats ? *stats : SessionStats{},
-            policy_name(lookup, s.policy_id),
-            policy_active,
-            std::move(enf),
-            std::move(kind),
-            std::move(service)};
+        if (auto record = read_record(*run_dir, id)) {
+            l.service = record->service;
+            l.auth_correlation = record->auth_correlation;
+            l.auth_claims = record->auth_claims;
+        }
+    return l;
 }
 
 nlohmann::json listed_json(const ListedSession& l)
@@ -299,6 +310,8 @@ nlohmann::json listed_json(const ListedSession& l)
         {"kind", l.kind},
         {"rhost", s.rhost ? nlohmann::json(s.rhost->str()) : nlohmann::json(nullptr)},
         {"service", l.service ? nlohmann::json(*l.service) : nlohmann::json(nullptr)},
+        {"auth_correlation", nullable(l.auth_correlation)},
+        {"auth_claims", nullable(l.auth_claims)},
         {"policy", l.policy},
         {"policy_in_force", l.policy_active},
         {"opened_ns", s.opened_ns},

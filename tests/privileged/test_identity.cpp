@@ -176,13 +176,22 @@ BOOST_AUTO_TEST_CASE(values_from_pam_env_reach_the_record_and_the_events)
 {
     LoginWorld w(kPolicies);
     env_stack(w);
-    auto out =
-        harness(w, "authwall-env",
-                "--rhost 192.0.2.5 --hold < /dev/null --exec 'cat " + (w.run_dir() / "sessions").string() + "/*.json'");
+    // While the login is open: its record, and the listing scripts read.
+    auto listed = w.dir() / "listed.json";
+    std::string authctl = std::string(AUTHWALL_AUTHCTL_BIN) + " --config " + w.config().string() + " --pin-dir " +
+                          w.pin_dir().string() + " --run-dir " + w.run_dir().string() + " sessions -o json > " +
+                          listed.string();
+    auto out = harness(w, "authwall-env",
+                       "--rhost 192.0.2.5 --hold < /dev/null --exec 'cat " + (w.run_dir() / "sessions").string() +
+                           "/*.json; " + authctl + "'");
     BOOST_TEST(has(out, "open: PAM_SUCCESS"));
     BOOST_TEST(has(out, "close: PAM_SUCCESS"));
     BOOST_TEST(has(out, "\"auth_correlation\": \"sso-8f14e45f-ceea\""));
     BOOST_TEST(has(out, "\"auth_claims\": \"amr=pwd+otp,acr=mfa\""));
+    auto sessions = nlohmann::json::parse(std::ifstream(listed), nullptr, false).value("sessions", nlohmann::json());
+    BOOST_REQUIRE_EQUAL(sessions.size(), 1u);
+    BOOST_TEST(sessions[0].at("auth_correlation") == "sso-8f14e45f-ceea");
+    BOOST_TEST(sessions[0].at("auth_claims") == "amr=pwd+otp,acr=mfa");
     auto events = w.events();
     BOOST_REQUIRE_EQUAL(events.size(), 2u);
     for (const auto& line : events) {
