@@ -145,7 +145,7 @@ grep -q 'not installed' <<<"$status" || die "dpkg -s authwall: $status"
 for f in /etc/authwall /var/log/authwall /run/authwall /usr/share/authwall /usr/share/pam-configs/authwall \
     /lib/systemd/system/authwall-loader.service /lib/systemd/system/authwall-cgroupd.service \
     /lib/systemd/system/authwall.slice /usr/lib/tmpfiles.d/authwall.conf "$pam_module" "${pam_module%/*}/pam_authwall" \
-    /usr/lib/x86_64-linux-gnu/security/pam_authwall.so /lib/x86_64-linux-gnu/security/pam_authwall.so \
+    "/lib/${pam_module#/usr/lib/}" \
     /etc/systemd/system/multi-user.target.wants/authwall-loader.service \
     /etc/systemd/system/multi-user.target.wants/authwall-cgroupd.service; do
     [ ! -e "$f" ] || die "$f left after purge"
