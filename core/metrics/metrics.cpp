@@ -3,6 +3,7 @@
 
 #include "core/dataplane/pins.h"
 #include "core/nft/mirror.h"
+#include "core/policy/names_file.h"
 #include "core/session/mirror.h"
 
 #include <bpf/bpf.h>
@@ -132,6 +133,23 @@ Status read_nft_drift(const PinnedMaps& maps, const Config& config, MetricsSnaps
     return {};
 }
 
+// The loader's names.json, when it published one.
+Status read_dns_names(const Config& config, MetricsSnapshot& snap)
+{
+    auto names = read_published_names(config.run_dir);
+    if (!names)
+        return names.error();
+    if (!*names)
+        return {};
+    MetricsSnapshot::DnsNames dns;
+    for (const auto& n : **names) {
+        ++(n.failures ? dns.failing : n.addresses.empty() ? dns.no_address : dns.resolved);
+        dns.addresses += n.addresses.size();
+    }
+    snap.dns = dns;
+    return {};
+}
+
 } // namespace
 
 Result<MetricsSnapshot> read_metrics(const Config& config)
@@ -161,6 +179,8 @@ Result<MetricsSnapshot> read_metrics(const Config& config)
     if (!reloads)
         return reloads.error();
     snap.reloads = *reloads;
+    if (auto st = read_dns_names(config, snap); !st)
+        return st.error();
     if (config.nft_mirror)
         if (auto st = read_nft_drift(*maps, config, snap); !st)
             return st.error();

@@ -37,10 +37,17 @@ struct MetricsSnapshot {
         uint64_t missing = 0, stray = 0;
     };
     std::optional<NftDrift> nft; // only with nft_mirror on
+    // The DNS names of the rules in force, from the loader's names.json:
+    // how many are resolved, failing (their last good addresses stay until
+    // dns.stale_sec) or without an address, and the addresses in force.
+    struct DnsNames {
+        uint64_t resolved = 0, failing = 0, no_address = 0, addresses = 0;
+    };
+    std::optional<DnsNames> dns; // only when the loader published names.json
 };
 
 // Reads everything from the pins under config.pin_dir and the loader's
-// reload record in config.run_dir. No pins at all is not an error: the
+// reload record and DNS names in config.run_dir. No pins at all is not an error: the
 // snapshot says up = false. Errors: pins that exist but cannot be read.
 Result<MetricsSnapshot> read_metrics(const Config& config);
 

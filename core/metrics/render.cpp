@@ -163,6 +163,19 @@ void render_nft(OpenMetricsText& out, const MetricsSnapshot::NftDrift& d)
     out.sample({{"kind", "stray"}}, d.stray);
 }
 
+void render_dns(OpenMetricsText& out, const MetricsSnapshot::DnsNames& d)
+{
+    out.family("authwall_dns_names", "gauge",
+               "DNS names of the rules in force by state: resolved, failing (its server fails; its last good "
+               "addresses stay until dns.stale_sec) or no_address.");
+    out.sample({{"state", "resolved"}}, d.resolved);
+    out.sample({{"state", "failing"}}, d.failing);
+    out.sample({{"state", "no_address"}}, d.no_address);
+    out.family("authwall_dns_addresses", "gauge",
+               "Addresses the DNS names of the rules stand for now, grace periods included.");
+    out.sample({}, d.addresses);
+}
+
 } // namespace
 
 std::string render_metrics(const MetricsSnapshot& s, MetricsFormat format)
@@ -178,6 +191,8 @@ std::string render_metrics(const MetricsSnapshot& s, MetricsFormat format)
         render_reloads(out, s);
         if (s.nft)
             render_nft(out, *s.nft);
+        if (s.dns)
+            render_dns(out, *s.dns);
     }
     return out.finish();
 }

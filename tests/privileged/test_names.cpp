@@ -324,6 +324,15 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
         }
     }
 
+    // Metrics: the name resolved, to one address (the old one is gone).
+    std::string metrics = std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + loader.pins.string() + " --run-dir " +
+                          (loader.dir / "run").string() + " --config " + (loader.dir / "authwall.toml").string() +
+                          " metrics";
+    std::string text = sh_output(metrics);
+    BOOST_TEST(text.find("authwall_dns_names{state=\"resolved\"} 1\n") != std::string::npos, text);
+    BOOST_TEST(text.find("authwall_dns_names{state=\"failing\"} 0\n") != std::string::npos, text);
+    BOOST_TEST(text.find("authwall_dns_addresses 1\n") != std::string::npos, text);
+
     // The server dies: the last good answer stays past TTL + grace (5 s)
     // until it is stale (8 s after it came), logged, then is refused.
     dns.stop();
@@ -332,6 +341,14 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
         wait_until([&] { return loader.log().find("its last good addresses (127.0.0.3) stay") != std::string::npos; },
                    5000),
         loader.log());
+    BOOST_TEST(wait_until(
+                   [&] {
+                       text = sh_output(metrics);
+                       return text.find("authwall_dns_names{state=\"failing\"} 1\n") != std::string::npos;
+                   },
+                   2000),
+               text);
+    BOOST_TEST(text.find("authwall_dns_addresses 1\n") != std::string::npos, text); // until stale
     while (seconds_since(died) < 6.0) {
         BOOST_TEST_REQUIRE(connect("127.0.0.3") == ECONNREFUSED);
         usleep(200'000);

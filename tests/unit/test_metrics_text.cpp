@@ -85,6 +85,22 @@ BOOST_AUTO_TEST_CASE(the_prometheus_text_format_names_counters_by_their_samples)
                "authwall_up 0\n");
 }
 
+// DNS names appear when the loader published names.json: each state a
+// series of its own, so an alert on failing names sees 0, not nothing.
+BOOST_AUTO_TEST_CASE(dns_names_by_state_when_the_loader_published_them)
+{
+    MetricsSnapshot s;
+    s.up = true;
+    BOOST_TEST(render_metrics(s).find("authwall_dns") == std::string::npos);
+    s.dns = MetricsSnapshot::DnsNames{3, 1, 0, 7};
+    std::string text = render_metrics(s);
+    BOOST_TEST(text.find("# TYPE authwall_dns_names gauge\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_names{state=\"resolved\"} 3\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_names{state=\"failing\"} 1\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_names{state=\"no_address\"} 0\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_addresses 7\n") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(every_hook_has_a_direction)
 {
     BOOST_TEST(hook_direction(AW_HOOK_CONNECT4) == std::string("egress"));
