@@ -72,14 +72,15 @@ __noinline int aw_policy_has_names(__u32 policy_id)
 #define DNS_SKIP 2
 
 /* Every packet of a socket that is not an established kernel TCP flow
- * (packet_hook; `how`: 1 inbound, 0 outbound, | DNS_SKIP): when it is a session's DNS datagram over UDP and the
- * session's policy has name rules, a query is noted; the answer to a noted
- * query goes to the loader (dns_answers) and its note is dropped, so one
- * query lets one answer through. Answers nobody asked for, from another
- * server, port or id, are ignored; which servers' answers count at all is
- * the loader's to say ([dns] observe_from). Watched before the policy
- * decides: a query it then drops gets no answer, and an answer it drops
- * still names addresses of a name the policy allows. */
+ * (packet_hook; `how`: 1 inbound, 0 outbound, | DNS_SKIP): when it is a
+ * session's DNS datagram over UDP and the session's policy has name rules,
+ * a query is noted; the answer to a noted query goes to the loader
+ * (dns_answers) and its note is dropped, so one query lets one answer
+ * through. Answers nobody asked for, from another server, port or id, are
+ * ignored; which servers' answers count at all is the loader's to say
+ * ([dns] observe_from). Watched before the policy decides: a query it then
+ * drops gets no answer, and an answer it drops still names addresses of a
+ * name the policy allows. */
 __noinline int aw_watch_dns(struct __sk_buff* skb, __u32 how)
 {
     if (how & DNS_SKIP)

@@ -47,8 +47,9 @@ struct MetricsSnapshot {
 };
 
 // Reads everything from the pins under config.pin_dir and the loader's
-// reload record and DNS names in config.run_dir. No pins at all is not an error: the
-// snapshot says up = false. Errors: pins that exist but cannot be read.
+// reload record and DNS names in config.run_dir. No pins at all is not an
+// error: the snapshot says up = false. Errors: pins that exist but cannot
+// be read.
 Result<MetricsSnapshot> read_metrics(const Config& config);
 
 // The text of a snapshot: OpenMetrics (ending with "# EOF"), or the
