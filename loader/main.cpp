@@ -312,7 +312,11 @@ bool install(const Options& opt)
 void watch_names(EventLoop& loop, PinnedMaps& maps, Options& opt)
 {
     if (opt.answers)
-        loop.on_readable(opt.answers->epoll_fd(), [&opt] { opt.answers->poll(); });
+        loop.on_readable(opt.answers->epoll_fd(), [&opt] {
+            opt.answers->poll();
+            if (opt.names)
+                opt.names->note_session_answers(opt.answers->counts());
+        });
     if (opt.names)
         for (int fd : opt.names->fds())
             loop.on_readable(fd, [&maps, &opt] {

@@ -88,10 +88,10 @@ bool PolicyNames::ready()
     (void)!::read(schedule_.get(), &expirations, sizeof(expirations));
     client_->process();
     ask_due();
-    arm();
     bool changed = table_.in_force(NameTable::Clock::now()) != compiled_;
     if (!changed)
-        publish(); // the times and errors moved on
+        publish(); // the times and errors moved on (else addresses() publishes)
+    arm();
     return changed;
 }
 
@@ -142,11 +142,24 @@ void PolicyNames::ask_due()
     }
 }
 
+void PolicyNames::note_session_answers(const SessionAnswerCounts& counts)
+{
+    session_answers_ = counts;
+    unpublished_ = true;
+    if (NameTable::Clock::now() - published_at_ >= kAnswersPublished)
+        publish();
+    else
+        arm();
+}
+
 void PolicyNames::arm()
 {
     itimerspec its{};
     auto now = NameTable::Clock::now();
-    if (auto next = table_.next_event(now)) {
+    auto next = table_.next_event(now);
+    if (unpublished_) // ready() publishes them
+        next = std::min(next.value_or(NameTable::Clock::time_point::max()), published_at_ + kAnswersPublished);
+    if (next) {
         // Names due while the batch is full: their answers wake the loop.
         if (client_->in_flight() >= kMaxInFlight)
             next = std::max(*next, now + std::chrono::milliseconds(50));
@@ -160,7 +173,14 @@ void PolicyNames::arm()
 
 void PolicyNames::publish()
 {
-    auto text = table_.state(NameTable::Clock::now()).dump(2) + "\n";
+    auto state = table_.state(NameTable::Clock::now());
+    if (session_answers_)
+        state["session_answers"] = {{"answers", session_answers_->answers},
+                                    {"ignored", session_answers_->ignored},
+                                    {"granted", session_answers_->granted}};
+    published_at_ = NameTable::Clock::now();
+    unpublished_ = false;
+    auto text = state.dump(2) + "\n";
     if (auto st = write_file_atomic(names_file_path(run_dir_), text, 0644); !st)
         spdlog::debug("dns: {}", st.error().message());
 }

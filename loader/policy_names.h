@@ -7,12 +7,15 @@
 
 #include "core/base/fd.h"
 #include "core/base/result.h"
+#include "core/policy/names_file.h"
 #include "core/policy/policy.h"
 #include "loader/dns_client.h"
 #include "loader/names.h"
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -23,7 +26,8 @@ std::set<std::string> policy_names(const std::vector<Policy>& policies);
 
 class PolicyNames {
   public:
-    static constexpr size_t kMaxInFlight = 64; // queries asked and not answered, at most
+    static constexpr size_t kMaxInFlight = 64;                  // queries asked and not answered, at most
+    static constexpr std::chrono::seconds kAnswersPublished{1}; // see note_session_answers
     // Reads /etc/resolv.conf when [dns] names no server: before confinement.
     static Result<std::unique_ptr<PolicyNames>> create(const DnsSettings& settings, std::filesystem::path run_dir);
 
@@ -39,6 +43,10 @@ class PolicyNames {
     // Handles what is ready; true when the addresses in force changed
     // since the last addresses().
     bool ready();
+    // What the sessions' own answers came to, for names.json: published
+    // at once, or within a second of the last publication (a session
+    // asking a thousand names a second writes the file once a second).
+    void note_session_answers(const SessionAnswerCounts& counts);
 
   private:
     PolicyNames(NameTable table, Fd schedule, std::filesystem::path run_dir)
@@ -56,6 +64,9 @@ class PolicyNames {
     std::filesystem::path run_dir_;
     NameAddresses compiled_; // what the last addresses() returned
     DnsSettings settings_;
+    std::optional<SessionAnswerCounts> session_answers_;
+    NameTable::Clock::time_point published_at_{};
+    bool unpublished_ = false; // session_answers_ changed since publish()
 };
 
 } // namespace authwall

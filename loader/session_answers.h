@@ -11,6 +11,7 @@
 #include "core/dataplane/abi.h"
 #include "core/dataplane/maps.h"
 #include "core/policy/config.h"
+#include "core/policy/names_file.h"
 #include "core/policy/policy.h"
 #include "loader/names.h"
 
@@ -72,9 +73,7 @@ class SessionAnswers {
     int epoll_fd() const;
     void poll(); // hands every waiting answer over
 
-    struct Counts {
-        uint64_t answers = 0, granted = 0, ignored = 0;
-    };
+    using Counts = SessionAnswerCounts; // published in names.json (core/policy/names_file.h)
     const Counts& counts() const { return counts_; }
 
   private:

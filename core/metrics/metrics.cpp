@@ -3,7 +3,6 @@
 
 #include "core/dataplane/pins.h"
 #include "core/nft/mirror.h"
-#include "core/policy/names_file.h"
 #include "core/session/mirror.h"
 
 #include <bpf/bpf.h>
@@ -142,7 +141,8 @@ Status read_dns_names(const Config& config, MetricsSnapshot& snap)
     if (!*names)
         return {};
     MetricsSnapshot::DnsNames dns;
-    for (const auto& n : **names) {
+    dns.session_answers = (*names)->session_answers;
+    for (const auto& n : (*names)->names) {
         ++(n.failures ? dns.failing : n.addresses.empty() ? dns.no_address : dns.resolved);
         dns.addresses += n.addresses.size();
     }

@@ -11,6 +11,7 @@
 #include "core/dataplane/maps.h"
 #include "core/metrics/reloads.h"
 #include "core/policy/config.h"
+#include "core/policy/names_file.h"
 
 #include <cstdint>
 #include <map>
@@ -42,6 +43,7 @@ struct MetricsSnapshot {
     // dns.stale_sec) or without an address, and the addresses in force.
     struct DnsNames {
         uint64_t resolved = 0, failing = 0, no_address = 0, addresses = 0;
+        std::optional<SessionAnswerCounts> session_answers; // since the loader started
     };
     std::optional<DnsNames> dns; // only when the loader published names.json
 };

@@ -8,6 +8,7 @@
 // another metric, of no type.
 #include "core/metrics/metrics.h"
 
+#include <algorithm>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -174,6 +175,17 @@ void render_dns(OpenMetricsText& out, const MetricsSnapshot::DnsNames& d)
     out.family("authwall_dns_addresses", "gauge",
                "Addresses the DNS names of the rules stand for now, grace periods included.");
     out.sample({}, d.addresses);
+    if (!d.session_answers)
+        return;
+    const SessionAnswerCounts& a = *d.session_answers;
+    out.family("authwall_dns_session_answers", "counter",
+               "DNS answers sessions received to their own queries, by what the loader did with them: used, or "
+               "ignored (a server outside dns.observe_from, a name no rule allows, malformed); since it started.");
+    out.sample({{"result", "used"}}, a.answers - std::min(a.ignored, a.answers));
+    out.sample({{"result", "ignored"}}, a.ignored);
+    out.family("authwall_dns_session_grants", "counter",
+               "Addresses sessions' own DNS answers opened for them, since the loader started.");
+    out.sample({}, a.granted);
 }
 
 } // namespace

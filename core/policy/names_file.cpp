@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
+
 namespace authwall {
 
 std::filesystem::path names_file_path(const std::filesystem::path& run_dir)
@@ -13,35 +15,47 @@ std::filesystem::path names_file_path(const std::filesystem::path& run_dir)
     return run_dir / "names.json";
 }
 
-Result<std::optional<std::vector<PublishedName>>> read_published_names(const std::filesystem::path& run_dir,
-                                                                       uid_t owner)
+namespace {
+
+PublishedNames parse_published_names(const nlohmann::json& doc)
+{
+    PublishedNames out;
+    for (const auto& n : doc.at("names")) {
+        PublishedName name{n.at("name").get<std::string>(), {}, n.value("failures", 0u)};
+        for (const auto& a : n.at("addresses")) {
+            auto address = IpAddress::parse(a.at("address").get<std::string>());
+            if (!address)
+                throw std::runtime_error("a name's address is not an IP address");
+            name.addresses.push_back(*address);
+        }
+        out.names.push_back(std::move(name));
+    }
+    if (auto it = doc.find("session_answers"); it != doc.end())
+        out.session_answers = SessionAnswerCounts{it->at("answers").get<uint64_t>(), it->at("ignored").get<uint64_t>(),
+                                                  it->at("granted").get<uint64_t>()};
+    return out;
+}
+
+} // namespace
+
+Result<std::optional<PublishedNames>> read_published_names(const std::filesystem::path& run_dir, uid_t owner)
 {
     auto path = names_file_path(run_dir);
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
-        return std::optional<std::vector<PublishedName>>();
+        return std::optional<PublishedNames>();
     if (auto st = check_trusted_path(path, owner); !st)
         return st.error();
     auto text = read_text_file(path);
     if (!text)
         return text.error();
-    std::vector<PublishedName> out;
     try {
-        auto doc = nlohmann::json::parse(*text); // named: a temporary's member would dangle in the loop
-        for (const auto& n : doc.at("names")) {
-            PublishedName name{n.at("name").get<std::string>(), {}, n.value("failures", 0u)};
-            for (const auto& a : n.at("addresses")) {
-                auto address = IpAddress::parse(a.at("address").get<std::string>());
-                if (!address)
-                    return Error::msg("read", path.string(), "a name's address is not an IP address");
-                name.addresses.push_back(*address);
-            }
-            out.push_back(std::move(name));
-        }
+        return std::optional(parse_published_names(nlohmann::json::parse(*text)));
     } catch (const nlohmann::json::exception& e) {
         return Error::msg("read", path.string(), e.what());
+    } catch (const std::runtime_error& e) {
+        return Error::msg("read", path.string(), e.what());
     }
-    return std::optional(std::move(out));
 }
 
 Result<NameAddresses> read_name_addresses(const std::filesystem::path& run_dir, uid_t owner)
@@ -50,8 +64,9 @@ Result<NameAddresses> read_name_addresses(const std::filesystem::path& run_dir, 
     if (!names)
         return names.error();
     NameAddresses out;
-    for (auto& n : names->value_or(std::vector<PublishedName>{}))
-        out[n.name] = std::move(n.addresses);
+    if (*names)
+        for (auto& n : (*names)->names)
+            out[n.name] = std::move(n.addresses);
     return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -25,10 +26,23 @@ struct PublishedName {
     unsigned failures = 0;            // its queries that failed in a row, since its last answer
 };
 
-// Every name of the rules in force; nullopt when no loader published any
-// (no file). Refuses a file not owned by `owner` or writable by others.
-Result<std::optional<std::vector<PublishedName>>> read_published_names(const std::filesystem::path& run_dir,
-                                                                       uid_t owner = 0);
+// What the loader did with the DNS answers sessions received to their own
+// queries (loader/session_answers.h), since it started: every answer the
+// data plane handed over, those it ignored (from a server outside
+// dns.observe_from, for a name no rule allows, malformed), and the
+// addresses it granted to sessions.
+struct SessionAnswerCounts {
+    uint64_t answers = 0, ignored = 0, granted = 0;
+};
+
+struct PublishedNames {
+    std::vector<PublishedName> names; // of the rules in force
+    std::optional<SessionAnswerCounts> session_answers;
+};
+
+// What the loader published; nullopt when it published nothing (no file).
+// Refuses a file not owned by `owner` or writable by others.
+Result<std::optional<PublishedNames>> read_published_names(const std::filesystem::path& run_dir, uid_t owner = 0);
 
 // The addresses of each name; empty when no loader published any (no
 // file). Refuses a file not owned by `owner` or writable by others.

@@ -457,6 +457,24 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
                        return errno + 20000; // it must have arrived, to mean anything
                    return connect_soon("127.0.0.7", 1000);
                }) == EPERM);
+    // Metrics: three answers used (web1, web3, web4: one address each),
+    // one ignored (web1.other.internal); the forged one never reached the
+    // loader (no query of s1's matched it).
+    std::string metrics = std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + loader.pins.string() + " --run-dir " +
+                          (loader.dir / "run").string() + " --config " + (loader.dir / "authwall.toml").string() +
+                          " metrics";
+    std::string text;
+    BOOST_TEST(wait_until(
+                   [&] {
+                       text = sh_output(metrics);
+                       return text.find("authwall_dns_session_answers_total{result=\"ignored\"} 1\n") !=
+                              std::string::npos;
+                   },
+                   3000),
+               text);
+    BOOST_TEST(text.find("authwall_dns_session_answers_total{result=\"used\"} 3\n") != std::string::npos, text);
+    BOOST_TEST(text.find("authwall_dns_session_grants_total 3\n") != std::string::npos, text);
+
     // The answer's TTL (2 s) and the grace (1 s) pass: refused again.
     BOOST_TEST(wait_until([&] { return in("s1", [] { return tcp_connect("127.0.0.5", kPort); }) == EPERM; }, 6000),
                "the answered address outlived its TTL and grace");

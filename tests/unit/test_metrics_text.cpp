@@ -92,13 +92,20 @@ BOOST_AUTO_TEST_CASE(dns_names_by_state_when_the_loader_published_them)
     MetricsSnapshot s;
     s.up = true;
     BOOST_TEST(render_metrics(s).find("authwall_dns") == std::string::npos);
-    s.dns = MetricsSnapshot::DnsNames{3, 1, 0, 7};
+    s.dns = MetricsSnapshot::DnsNames{3, 1, 0, 7, std::nullopt};
     std::string text = render_metrics(s);
+    BOOST_TEST(text.find("authwall_dns_session") == std::string::npos); // an older loader's names.json
     BOOST_TEST(text.find("# TYPE authwall_dns_names gauge\n") != std::string::npos);
     BOOST_TEST(text.find("authwall_dns_names{state=\"resolved\"} 3\n") != std::string::npos);
     BOOST_TEST(text.find("authwall_dns_names{state=\"failing\"} 1\n") != std::string::npos);
     BOOST_TEST(text.find("authwall_dns_names{state=\"no_address\"} 0\n") != std::string::npos);
     BOOST_TEST(text.find("authwall_dns_addresses 7\n") != std::string::npos);
+    s.dns->session_answers = SessionAnswerCounts{12, 2, 15};
+    text = render_metrics(s);
+    BOOST_TEST(text.find("# TYPE authwall_dns_session_answers counter\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_session_answers_total{result=\"used\"} 10\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_session_answers_total{result=\"ignored\"} 2\n") != std::string::npos);
+    BOOST_TEST(text.find("authwall_dns_session_grants_total 15\n") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(every_hook_has_a_direction)
