@@ -211,6 +211,13 @@ struct LoaderRun {
         BOOST_REQUIRE(level.ok());
         BOOST_REQUIRE(maps.insert_session(*cgroup_id(root / name), *level, e).ok());
     }
+    // The command line of authctl on this loader's pins, run directory and
+    // configuration, with `args`.
+    std::string authctl(const std::string& args) const
+    {
+        return std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + pins.string() + " --run-dir " +
+               (dir / "run").string() + " --config " + (dir / "authwall.toml").string() + " " + args;
+    }
     // (Boost.Test builds a check's message before the check: the file may
     // not be there yet.)
     std::string log() const
@@ -310,9 +317,7 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
 
     // authctl policy test decides from the files as the kernel does, with
     // the addresses the loader published; and from the kernel (--live).
-    std::string authctl = std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + loader.pins.string() + " --run-dir " +
-                          (loader.dir / "run").string() + " --config " + (loader.dir / "authwall.toml").string() +
-                          " policy test --user nobody --json --to ";
+    std::string authctl = loader.authctl("policy test --user nobody --json --to ");
     for (std::string where : {" --policies " + (loader.dir / "policies.d").string(), std::string(" --live")}) {
         BOOST_TEST_CONTEXT(where)
         {
@@ -325,9 +330,7 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
     }
 
     // Metrics: the name resolved, to one address (the old one is gone).
-    std::string metrics = std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + loader.pins.string() + " --run-dir " +
-                          (loader.dir / "run").string() + " --config " + (loader.dir / "authwall.toml").string() +
-                          " metrics";
+    std::string metrics = loader.authctl("metrics");
     std::string text = sh_output(metrics);
     BOOST_TEST(text.find("authwall_dns_names{state=\"resolved\"} 1\n") != std::string::npos, text);
     BOOST_TEST(text.find("authwall_dns_names{state=\"failing\"} 0\n") != std::string::npos, text);
@@ -460,9 +463,7 @@ BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for
     // Metrics: three answers used (web1, web3, web4: one address each),
     // one ignored (web1.other.internal); the forged one never reached the
     // loader (no query of s1's matched it).
-    std::string metrics = std::string(AUTHWALL_AUTHCTL_BIN) + " --pin-dir " + loader.pins.string() + " --run-dir " +
-                          (loader.dir / "run").string() + " --config " + (loader.dir / "authwall.toml").string() +
-                          " metrics";
+    std::string metrics = loader.authctl("metrics");
     std::string text;
     BOOST_TEST(wait_until(
                    [&] {
