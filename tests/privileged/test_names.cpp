@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <fstream>
 #include <iterator>
 
@@ -157,10 +158,30 @@ int connect_soon(const char* address, int wait_ms)
     return err;
 }
 
-// The real loader on a private root, pin directory and run directory.
+// The real loader on a private root, pin directory and run directory,
+// named after `tag`.
 struct LoaderRun {
     fs::path root, pins, dir;
     pid_t pid = -1;
+    LoaderRun(const CgroupMount& mount, const std::string& tag)
+    {
+        std::string suffix = unique_suffix(), tmpl = "/tmp/authwall-" + tag + "-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(tmpl.data())); // the last step: nothing is left behind when it fails
+        root = mount.mount_point / ("authwall-" + tag + "-" + suffix);
+        pins = "/sys/fs/bpf/authwall-" + tag + "-" + suffix;
+        dir = tmpl;
+    }
+    // The run directory readable by all, an empty policies.d, the root
+    // cgroup and, below it, `cgroups` (for sessions).
+    void prepare(std::initializer_list<const char*> cgroups) const
+    {
+        chmod(dir.c_str(), 0755);
+        fs::create_directory(dir / "policies.d");
+        chmod((dir / "policies.d").c_str(), 0755);
+        BOOST_REQUIRE(cgroup_create(root).ok());
+        for (const char* c : cgroups)
+            BOOST_REQUIRE(cgroup_create(root / c).ok());
+    }
     ~LoaderRun()
     {
         if (pid > 0) {
@@ -238,6 +259,17 @@ double seconds_since(Clock::time_point t)
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// Whether dnsmasq is here; when not, the test skips (fails where
+// privileged tests are required).
+bool have_dnsmasq()
+{
+    if (::access("/usr/sbin/dnsmasq", X_OK) == 0)
+        return true;
+    BOOST_REQUIRE_MESSAGE(!privileged_required(), "dnsmasq (Debian's dnsmasq-base) is not installed");
+    BOOST_TEST_MESSAGE("skipped: dnsmasq (Debian's dnsmasq-base) is not installed");
+    return false;
+}
+
 // The answer first (10000 + its errno when none came), then the connect.
 int ask_then_connect(const char* name, const char* address)
 {
@@ -252,22 +284,12 @@ BOOST_AUTO_TEST_SUITE(names)
 
 BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_staleness)
 {
-    if (::access("/usr/sbin/dnsmasq", X_OK) != 0) {
-        BOOST_REQUIRE_MESSAGE(!privileged_required(), "dnsmasq (Debian's dnsmasq-base) is not installed");
-        BOOST_TEST_MESSAGE("skipped: dnsmasq (Debian's dnsmasq-base) is not installed");
+    if (!have_dnsmasq())
         return;
-    }
     auto mount = find_cgroup2_mount();
     BOOST_REQUIRE(mount.ok());
-    std::string suffix = unique_suffix();
-    char tmpl[] = "/tmp/authwall-names-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(tmpl));
-    LoaderRun loader{mount->mount_point / ("authwall-names-" + suffix), "/sys/fs/bpf/authwall-names-" + suffix, tmpl};
-    chmod(tmpl, 0755);
-    fs::create_directory(loader.dir / "policies.d");
-    chmod((loader.dir / "policies.d").c_str(), 0755);
-    BOOST_REQUIRE(cgroup_create(loader.root).ok());
-    BOOST_REQUIRE(cgroup_create(loader.root / "s1").ok());
+    LoaderRun loader(*mount, "names");
+    loader.prepare({"s1"});
 
     uint16_t dns_port = static_cast<uint16_t>(20000 + getpid() % 20000);
     Dnsmasq dns(loader.dir, dns_port);
@@ -366,28 +388,16 @@ BOOST_AUTO_TEST_CASE(a_name_in_a_rule_follows_its_dns_answers_with_grace_and_sta
 
 BOOST_AUTO_TEST_CASE(a_session_s_own_dns_answers_open_what_a_wildcard_allows_for_that_session_only)
 {
-    if (::access("/usr/sbin/dnsmasq", X_OK) != 0) {
-        BOOST_REQUIRE_MESSAGE(!privileged_required(), "dnsmasq (Debian's dnsmasq-base) is not installed");
-        BOOST_TEST_MESSAGE("skipped: dnsmasq (Debian's dnsmasq-base) is not installed");
+    if (!have_dnsmasq())
         return;
-    }
     auto mount = find_cgroup2_mount();
     BOOST_REQUIRE(mount.ok());
-    std::string suffix = unique_suffix();
-    char tmpl[] = "/tmp/authwall-answers-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(tmpl));
-    LoaderRun loader{mount->mount_point / ("authwall-answers-" + suffix), "/sys/fs/bpf/authwall-answers-" + suffix,
-                     tmpl};
-    chmod(tmpl, 0755);
-    fs::create_directory(loader.dir / "policies.d");
-    chmod((loader.dir / "policies.d").c_str(), 0755);
-    BOOST_REQUIRE(cgroup_create(loader.root).ok());
-    BOOST_REQUIRE(cgroup_create(loader.root / "s1").ok());
-    BOOST_REQUIRE(cgroup_create(loader.root / "s2").ok());
+    LoaderRun loader(*mount, "answers");
+    loader.prepare({"s1", "s2"});
 
     // The sessions and their resolver in a network namespace of their own:
     // dnsmasq on its 127.0.0.1:53.
-    NetNs ns("awans" + suffix.substr(0, 8));
+    NetNs ns("awans" + unique_suffix().substr(0, 8));
     Dnsmasq dns(loader.dir, 53, ns.name());
     dns.hosts("127.0.0.5 web1.test.internal\n127.0.0.6 web1.other.internal\n127.0.0.8 web3.test.internal\n"
               "127.0.0.9 web4.test.internal\n");
