@@ -20,7 +20,6 @@ struct packet {
     __u8 tcp_flags;
     __u8 is_tcp;
     __u8 is_datagram; /* stateless: a reply is judged by the egress policy */
-    __u16 l4_off;     /* where the transport header starts */
 };
 
 /* IPv6 extension headers and ICMPv6: macros in the uapi headers, absent
@@ -139,7 +138,6 @@ static __noinline int parse_packet(struct __sk_buff* skb, struct packet* p)
     }
     p->src.proto = proto;
     p->dst.proto = proto;
-    p->l4_off = l4_off;
     p->is_tcp = proto == IPPROTO_TCP;
     p->is_datagram =
         proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
@@ -164,13 +162,6 @@ static __noinline int parse_packet(struct __sk_buff* skb, struct packet* p)
     if (p->is_tcp && bpf_skb_load_bytes(skb, l4_off + 13, &p->tcp_flags, 1))
         return 0;
     return 1;
-}
-
-/* A DNS datagram: a query to port 53 (egress) or its answer (ingress), over
- * UDP (DNS over TCP is not watched). */
-static __always_inline int is_dns_datagram(const struct packet* p, int ingress)
-{
-    return p->src.proto == IPPROTO_UDP && (ingress ? p->src.port : p->dst.port) == bpf_htons(53);
 }
 
 static __always_inline int is_new_tcp_flow(const struct packet* p)
