@@ -211,36 +211,23 @@ int cmd_revoke_user(const Context& ctx, const std::string& who_text, bool kill, 
         return fail(Error::msg("revoke user", printable(who_text), "is neither a user NSS knows nor a uid"));
     uint32_t uid = *resolved;
     std::string name = user_name(uid);
-    auto maps = PinnedMaps::open(ctx.config.pin_dir);
-    if (!maps)
-        return fail(maps.error());
-    auto existing = maps->lookup_user(uid);
-    if (!existing)
-        return fail(existing.error());
-    SessionRecord who;
-    who.user = name;
-    who.uid = uid;
-    who.kind = SessionKind::User;
-    JournalSink events("authctl", ctx.config.event_log);
+    auto access = SessionAccess::open(ctx);
+    if (!access)
+        return fail(access.error());
+    auto& service = (*access)->service();
     if (undo) {
-        if (!*existing || !((*existing)->flags & AW_USER_REVOKED))
-            return fail(Error::msg("lift revocation of", name, "the user is not revoked"));
-        if (auto st = maps->set_user(uid, (*existing)->policy_id, (*existing)->flags & ~AW_USER_REVOKED); !st)
+        if (auto st = service.revoke_user(uid, name, true); !st)
             return fail(st.error());
-        events.session_event("revoke", who, "revocation of the user lifted");
         std::cout << "lifted the revocation of " << name << ": their next login is allowed\n";
         return 0;
     }
     // The user layer is revoked first: every process of the user, in a
     // login or not, is cut off at once; then each of their logins.
-    uint32_t policy = *existing ? (*existing)->policy_id : AW_POLICY_FALLBACK;
-    uint32_t flags = *existing ? (*existing)->flags : 0;
-    if (auto st = maps->set_user(uid, policy, flags | AW_USER_REVOKED); !st)
+    if (auto st = service.revoke_user(uid, name, false); !st)
         return fail(st.error());
-    events.session_event("revoke", who, "every process of the user; logins refused until lifted");
     std::cout << "revoked user " << name << ": the traffic of all their processes is denied from now on, "
               << "and their logins are refused (authctl revoke --user " << name << " --undo lifts it)\n";
-    auto sessions = maps->list_sessions();
+    auto sessions = (*access)->maps().list_sessions();
     if (!sessions)
         return fail(sessions.error());
     // Every session of the uid: each login, and each cgroup enrolled with it.

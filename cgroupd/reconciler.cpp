@@ -2,8 +2,6 @@
 #include "cgroupd/reconciler.h"
 
 #include "core/host/cgroup.h"
-#include "core/nft/mirror.h"
-#include "core/session/mirror.h"
 #include "core/session/record.h"
 #include "core/base/time.h"
 
@@ -201,22 +199,17 @@ void Reconciler::reconcile_mirror()
 {
     if (!config_.nft_mirror)
         return;
-    auto expected = mirror_expected(*maps_, config_.run_dir);
-    if (!expected) {
-        warnings_.push_back("nft mirror: " + expected.error().message());
+    auto repair = sessions_->repair_mirror();
+    if (!repair) {
+        warnings_.push_back("nft mirror: " + repair.error().message());
         return;
     }
-    auto drift = nft_reconcile(config_.run_dir, *expected);
-    if (!drift) {
-        warnings_.push_back("nft mirror: " + drift.error().message());
-        return;
-    }
-    if (!drift->empty()) {
+    if (!repair->empty()) {
         ++stats_.mirror_repairs;
         warnings_.push_back(
-            "nft mirror repaired: " + std::string(drift->table_missing ? "table inet authwall recreated, " : "") +
-            std::to_string(drift->missing.size()) + " missing element(s) added, " +
-            std::to_string(drift->stray.size()) + " stray element(s) removed");
+            "nft mirror repaired: " + std::string(repair->table_missing ? "table inet authwall recreated, " : "") +
+            std::to_string(repair->missing) + " missing element(s) added, " + std::to_string(repair->stray) +
+            " stray element(s) removed");
     }
 }
 

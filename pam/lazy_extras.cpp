@@ -99,6 +99,11 @@ Status LazyLoginExtras::nft_mirror_remove(const fs::path& run_dir, const Session
     return (*helper)->remove(run_dir, record);
 }
 
+Result<MirrorRepair> LazyLoginExtras::nft_mirror_repair(const fs::path&, const PinnedMaps&)
+{
+    return Error::msg("repair", "the nft mirror", "a login never repairs it (authwall-cgroupd does)");
+}
+
 Status LazyLoginExtras::start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
                                               const std::string& description)
 {

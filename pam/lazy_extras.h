@@ -14,6 +14,7 @@ class LazyLoginExtras final : public LoginExtras {
   public:
     Status nft_mirror_add(const std::filesystem::path& run_dir, const SessionRecord& record) override;
     Status nft_mirror_remove(const std::filesystem::path& run_dir, const SessionRecord& record) override;
+    Result<MirrorRepair> nft_mirror_repair(const std::filesystem::path& run_dir, const PinnedMaps& maps) override;
     Status start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
                                  const std::string& description) override;
     Status stop_unit(const std::string& unit) override;

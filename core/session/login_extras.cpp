@@ -23,6 +23,16 @@ class LinkedLoginExtras final : public LoginExtras {
         auto m = mirror_session_of(record);
         return authwall::nft_mirror_remove(run_dir, m.id, m.rhost);
     }
+    Result<MirrorRepair> nft_mirror_repair(const std::filesystem::path& run_dir, const PinnedMaps& maps) override
+    {
+        auto expected = mirror_expected(maps, run_dir);
+        if (!expected)
+            return expected.error();
+        auto drift = nft_reconcile(run_dir, *expected);
+        if (!drift)
+            return drift.error();
+        return MirrorRepair{drift->table_missing, drift->missing.size(), drift->stray.size()};
+    }
     Status start_transient_scope(const std::string& unit, const std::string& slice, pid_t pid,
                                  const std::string& description) override
     {

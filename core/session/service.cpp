@@ -68,6 +68,27 @@ Status PinnedSessionStore::mirror_remove(const SessionRecord& record)
     return extras_.nft_mirror_remove(run_dir_, record);
 }
 
+Result<MirrorRepair> PinnedSessionStore::mirror_repair()
+{
+    if (!maps_)
+        return Error::msg("repair", "the nft mirror", "the data plane is not installed");
+    return extras_.nft_mirror_repair(run_dir_, *maps_);
+}
+
+Result<std::optional<UserEntry>> PinnedSessionStore::lookup_user(uint32_t uid)
+{
+    if (!maps_)
+        return std::optional<UserEntry>();
+    return maps_->lookup_user(uid);
+}
+
+Status PinnedSessionStore::set_user(uint32_t uid, uint32_t policy_id, uint32_t flags)
+{
+    if (!maps_)
+        return Error::msg("write the user layer of uid", std::to_string(uid), "the data plane is not installed");
+    return maps_->set_user(uid, policy_id, flags);
+}
+
 namespace {
 
 void warn(std::vector<std::string>* warnings, const std::string& text)
@@ -185,10 +206,13 @@ Result<EndOutcome> SessionService::end(const SessionRecord& record, const EndSpe
     // thing before it goes: its sockets are closed and their counts folded.
     std::optional<SessionTally> tally = had_entry ? tally_of(record) : std::nullopt;
     if (out.emptied == Emptied::Gone) {
+        // Still revoked if this fails: the reaper ends it again.
         if (auto st = store_.remove_entry(record.id); !st)
             return st.error();
+        // The session has ended; a record left behind is an orphan cgroupd forgets.
         if (auto st = store_.remove_record(record.id); !st)
-            return st.error();
+            out.warnings.push_back("record of session " + std::to_string(record.id) +
+                                   " not removed (cgroupd removes it): " + st.error().message());
     }
     if (!spec.event.empty() && out.emptied != Emptied::Retry)
         events_.session_event(spec.event, record, detail, tally ? &*tally : nullptr);
@@ -207,6 +231,36 @@ Result<bool> SessionService::adopt(const SessionRecord& record)
 Status SessionService::forget(uint64_t id)
 {
     return store_.remove_record(id);
+}
+
+Result<MirrorRepair> SessionService::repair_mirror()
+{
+    if (!store_.mirrored())
+        return MirrorRepair{};
+    return store_.mirror_repair();
+}
+
+Status SessionService::revoke_user(uint32_t uid, const std::string& name, bool lift)
+{
+    auto existing = store_.lookup_user(uid);
+    if (!existing)
+        return existing.error();
+    const bool revoked = *existing && ((*existing)->flags & AW_USER_REVOKED);
+    if (lift && !revoked)
+        return Error::msg("lift revocation of", name, "the user is not revoked");
+    uint32_t policy = *existing ? (*existing)->policy_id : AW_POLICY_FALLBACK;
+    uint32_t flags = *existing ? (*existing)->flags : 0;
+    flags = lift ? flags & ~AW_USER_REVOKED : flags | AW_USER_REVOKED;
+    if (auto st = store_.set_user(uid, policy, flags); !st)
+        return st;
+    SessionRecord who;
+    who.user = name;
+    who.uid = uid;
+    who.kind = SessionKind::User;
+    events_.session_event("revoke", who,
+                          lift ? "revocation of the user lifted"
+                               : "every process of the user; logins refused until lifted");
+    return {};
 }
 
 } // namespace authwall

@@ -6,7 +6,8 @@
 //
 // A session lives in four places, always changed in this order:
 //   open:  entry in the sessions map (the kernel enforces from here on) →
-//          the caller's placement step (a login moves its leader in) →
+//          the caller's placement step (a login in its own cgroup moves
+//          its leader in; in a scope it is there already) →
 //          record → nft mirror elements → `open` event.
 //          A failure undoes every step before it, newest first.
 //   end:   revoke (the entry is flagged: traffic is cut at once) and leave
@@ -14,6 +15,10 @@
 //          → if the cgroup is gone: remove entry and record → event.
 //   revoke / expire: the first step of `end` and an event; the session
 //          stays until its cgroup empties and it is reaped.
+//   repair: the mirror made to hold every session not revoked (cgroupd).
+// A confined user's revocation (the user layer, every process of the uid)
+// goes through it too, with its `revoke` event; arming the user layer at a
+// login (session/login.h) is not a session and writes no event.
 // Its kernel and file-system effects go through SessionStore, so unit
 // tests check the order, each rollback and the events without root.
 #pragma once
@@ -51,6 +56,11 @@ class SessionStore {
     virtual bool mirrored() const = 0;
     virtual Status mirror_add(const SessionRecord& record) = 0;
     virtual Status mirror_remove(const SessionRecord& record) = 0;
+    // Makes the mirror hold every session not revoked, and nothing else.
+    virtual Result<MirrorRepair> mirror_repair() = 0;
+    // The user layer of `uid` (none: nullopt), and writing it.
+    virtual Result<std::optional<UserEntry>> lookup_user(uint32_t uid) = 0;
+    virtual Status set_user(uint32_t uid, uint32_t policy_id, uint32_t flags) = 0;
 };
 
 // The real store: the pinned maps, the records under `run_dir`, and the
@@ -74,6 +84,9 @@ class PinnedSessionStore final : public SessionStore {
     bool mirrored() const override { return mirror_; }
     Status mirror_add(const SessionRecord& record) override;
     Status mirror_remove(const SessionRecord& record) override;
+    Result<MirrorRepair> mirror_repair() override;
+    Result<std::optional<UserEntry>> lookup_user(uint32_t uid) override;
+    Status set_user(uint32_t uid, uint32_t policy_id, uint32_t flags) override;
 
   private:
     PinnedMaps* maps_;
@@ -141,6 +154,13 @@ class SessionService {
     Result<bool> adopt(const SessionRecord& record);
     // Removes the record of a session whose entry is gone.
     Status forget(uint64_t id);
+    // Repairs the mirror (nothing to do when it is off); says what was wrong.
+    Result<MirrorRepair> repair_mirror();
+    // Revokes the user layer of `uid` (`name` for the event and messages):
+    // every process of the user, in a login or not, is cut off at once and
+    // their logins are refused; `lift` undoes it. Writes the `revoke`
+    // event. The user's sessions are revoked one by one by the caller.
+    Status revoke_user(uint32_t uid, const std::string& name, bool lift);
 
   private:
     // How long the session lasted and its counters now; nullopt when they

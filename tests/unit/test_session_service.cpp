@@ -52,8 +52,10 @@ class FakeStore final : public SessionStore {
     }
     Status remove_entry(uint64_t id) override
     {
+        if (auto st = step("remove_entry"); !st)
+            return st;
         entries.erase(id);
-        return step("remove_entry");
+        return {};
     }
     // Not a step: reading counters changes nothing, whatever the order.
     Result<SessionStats> counters(uint64_t id) override
@@ -80,12 +82,35 @@ class FakeStore final : public SessionStore {
     }
     Status remove_record(uint64_t id) override
     {
+        if (auto st = step("remove_record"); !st)
+            return st;
         records.erase(id);
-        return step("remove_record");
+        return {};
     }
     bool mirrored() const override { return mirror; }
     Status mirror_add(const SessionRecord&) override { return step("mirror_add"); }
     Status mirror_remove(const SessionRecord&) override { return step("mirror_remove"); }
+    Result<MirrorRepair> mirror_repair() override
+    {
+        if (auto st = step("mirror_repair"); !st)
+            return st.error();
+        return MirrorRepair{false, 2, 1};
+    }
+    std::map<uint32_t, UserEntry> users;
+    Result<std::optional<UserEntry>> lookup_user(uint32_t uid) override
+    {
+        calls.push_back("lookup_user");
+        auto it = users.find(uid);
+        return it == users.end() ? std::optional<UserEntry>() : std::optional<UserEntry>(it->second);
+    }
+    Status set_user(uint32_t uid, uint32_t policy_id, uint32_t flags) override
+    {
+        if (auto st = step("set_user"); !st)
+            return st;
+        users[uid].policy_id = policy_id;
+        users[uid].flags = flags;
+        return {};
+    }
 
   private:
     Status step(const std::string& name)
@@ -387,6 +412,94 @@ BOOST_AUTO_TEST_CASE(adopt_never_overwrites_a_record_that_appeared)
     BOOST_REQUIRE(written.ok());
     BOOST_TEST(*written);
     BOOST_TEST(store.records.at(5).service == "(repaired)");
+}
+
+// Nothing an end step fails at is lost: a failed revoke or mirror step is
+// a warning and the end goes on; a failed removal of the entry stops it
+// with the session still revoked (the reaper ends it again); a record that
+// cannot be removed once the entry is gone is an orphan cgroupd forgets,
+// and the session's end is still told.
+BOOST_AUTO_TEST_CASE(a_failed_end_step_is_told_and_nothing_is_lost)
+{
+    struct Case {
+        std::string fail_at;
+        bool ok;
+        size_t warnings;
+        bool entry_left, record_left, told;
+    };
+    const std::vector<Case> cases{
+        {"revoke", true, 1, false, false, true},
+        {"mirror_remove", true, 1, false, false, true},
+        {"remove_entry", false, 0, true, true, false},
+        {"remove_record", true, 1, false, true, true},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT("failing at " << c.fail_at)
+        {
+            OpenLogin s;
+            s.store.fail_at = c.fail_at;
+            auto ended = s.service.end(s.rec, {"close", "", {}});
+            BOOST_TEST(ended.ok() == c.ok);
+            if (ended)
+                BOOST_TEST(ended->warnings.size() == c.warnings);
+            Calls steps{"lookup_entry", "revoke", "mirror_remove", "remove_entry", "remove_record"};
+            if (c.fail_at == "remove_entry")
+                steps.pop_back();
+            BOOST_TEST(s.store.calls == steps, boost::test_tools::per_element());
+            BOOST_TEST(s.store.entries.count(42) == size_t{c.entry_left});
+            if (c.entry_left && c.fail_at != "revoke")
+                BOOST_TEST(s.store.entries.at(42).flags & AW_SESSION_REVOKED);
+            BOOST_TEST(s.store.records.count(42) == size_t{c.record_left});
+            BOOST_TEST(s.events.events.back() == (c.told ? "close 42" : "open 42"));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(revoking_a_user_flags_their_layer_and_tells_lifting_undoes_it)
+{
+    FakeStore store;
+    FakeEvents events;
+    SessionService service(store, events);
+    store.users[1000] = UserEntry{3, 0};
+    BOOST_REQUIRE(service.revoke_user(1000, "alice", false).ok());
+    BOOST_TEST(store.users.at(1000).flags == unsigned{AW_USER_REVOKED});
+    BOOST_TEST(store.users.at(1000).policy_id == 3u);
+    BOOST_TEST(events.events.back() == "revoke 0 every process of the user; logins refused until lifted");
+    BOOST_REQUIRE(service.revoke_user(1000, "alice", true).ok());
+    BOOST_TEST(store.users.at(1000).flags == 0u);
+    BOOST_TEST(events.events.back() == "revoke 0 revocation of the user lifted");
+
+    // Lifting what is not revoked, or a write that fails, changes and tells nothing.
+    BOOST_TEST(!service.revoke_user(1000, "alice", true).ok());
+    store.fail_at = "set_user";
+    BOOST_TEST(!service.revoke_user(1000, "alice", false).ok());
+    BOOST_TEST(store.users.at(1000).flags == 0u);
+    BOOST_TEST(events.events.size() == 2u);
+
+    // A user no login armed yet is revoked all the same (the fallback policy).
+    store.fail_at.clear();
+    BOOST_REQUIRE(service.revoke_user(2000, "bob", false).ok());
+    BOOST_TEST(store.users.at(2000).flags == unsigned{AW_USER_REVOKED});
+    BOOST_TEST(store.users.at(2000).policy_id == unsigned{AW_POLICY_FALLBACK});
+}
+
+BOOST_AUTO_TEST_CASE(the_mirror_is_repaired_only_when_it_is_on)
+{
+    FakeStore store;
+    FakeEvents events;
+    SessionService service(store, events);
+    auto repaired = service.repair_mirror();
+    BOOST_REQUIRE(repaired.ok());
+    BOOST_TEST(repaired->missing == 2u);
+    BOOST_TEST(repaired->stray == 1u);
+    BOOST_TEST(store.calls == Calls{"mirror_repair"}, boost::test_tools::per_element());
+    store.calls.clear();
+    store.mirror = false;
+    repaired = service.repair_mirror();
+    BOOST_REQUIRE(repaired.ok());
+    BOOST_TEST(repaired->empty());
+    BOOST_TEST(store.calls.empty());
+    BOOST_TEST(events.events.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
