@@ -194,7 +194,7 @@ int main(int argc, char** argv)
         return 1;
     const Config& config = resolved->load.config;
     EventLoop::block_signals();
-    auto lock = InstanceLock::take(config.run_dir, "authwall-cgroupd", config.pin_dir);
+    auto lock = InstanceLock::take(config.run_dir, "authwall-cgroupd", config.pin_dir, config.pin_dir / "maps");
     if (!lock) {
         spdlog::error("cgroupd: {}", lock.error().message());
         return 1;

@@ -271,8 +271,7 @@ Fd watch_files(const Options& opt)
     return fd;
 }
 
-// Installs (or re-adopts) the data plane and logs what it did.
-bool install(const Options& opt)
+DatapathOptions datapath_options(const Options& opt)
 {
     DatapathOptions dp;
     dp.pin_dir = opt.config.pin_dir;
@@ -281,7 +280,30 @@ bool install(const Options& opt)
     dp.events_per_sec = opt.config.events_per_sec;
     dp.deny_unknown_cgroups = opt.config.deny_unknown_cgroups;
     dp.debug_log = [](const std::string& line) { spdlog::debug("libbpf: {}", line); };
-    auto report = install_datapath(dp);
+    return dp;
+}
+
+// One loader per installation (core/daemon/daemon.h). The pin directory is
+// made (and checked, with the rest of what an install needs) before it is
+// locked, so that the first start of a fresh one is locked too.
+std::optional<InstanceLock> lock_instance(const Options& opt)
+{
+    if (auto st = prepare_install(datapath_options(opt)); !st) {
+        spdlog::error("loader: {}", st.error().message());
+        return std::nullopt;
+    }
+    auto lock = InstanceLock::take(opt.config.run_dir, "authwall-loader", opt.config.pin_dir, opt.config.pin_dir);
+    if (!lock) {
+        spdlog::error("loader: {}", lock.error().message());
+        return std::nullopt;
+    }
+    return std::move(lock).value();
+}
+
+// Installs (or re-adopts) the data plane and logs what it did.
+bool install(const Options& opt)
+{
+    auto report = install_datapath(datapath_options(opt));
     if (!report) {
         spdlog::error("loader: {}", report.error().message());
         return false;
@@ -515,11 +537,9 @@ int main(int argc, char** argv)
     }
     if (opt.uninstall)
         return run_uninstall(opt);
-    auto lock = InstanceLock::take(opt.config.run_dir, "authwall-loader", opt.config.pin_dir);
-    if (!lock) {
-        spdlog::error("loader: {}", lock.error().message());
+    auto lock = lock_instance(opt);
+    if (!lock)
         return 1;
-    }
     try {
         return run(opt);
     } catch (const std::exception& e) {

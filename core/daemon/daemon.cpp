@@ -149,7 +149,28 @@ fs::path InstanceLock::path(const fs::path& run_dir, const std::string& name)
     return run_dir / (name + ".lock");
 }
 
-Result<InstanceLock> InstanceLock::take(const fs::path& run_dir, const std::string& name, const fs::path& pin_dir)
+namespace {
+
+// The pin directory's side of the instance lock; an empty Fd when the
+// directory is not there yet.
+Result<Fd> lock_pin_dir(const std::string& name, const fs::path& pin_dir, const fs::path& pin_lock)
+{
+    Fd fd(::open(pin_lock.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd)
+        return errno == ENOENT ? Fd() : Result<Fd>(Error::sys("open instance lock", pin_lock.string(), errno));
+    if (flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    if (errno != EWOULDBLOCK)
+        return Error::sys("lock", pin_lock.string(), errno);
+    return Error::msg("start " + name, "for " + pin_dir.string(),
+                      "another instance uses this pin directory (with another run directory; " + pin_lock.string() +
+                          " is locked)");
+}
+
+} // namespace
+
+Result<InstanceLock> InstanceLock::take(const fs::path& run_dir, const std::string& name, const fs::path& pin_dir,
+                                        const fs::path& pin_lock)
 {
     std::error_code ec;
     fs::create_directories(run_dir, ec);
@@ -166,10 +187,13 @@ Result<InstanceLock> InstanceLock::take(const fs::path& run_dir, const std::stri
         return Error::msg("start " + name, "for " + pin_dir.string(),
                           "another instance runs already (pid " + who + ", " + file.string() + ")");
     }
+    auto pin_fd = lock_pin_dir(name, pin_dir, pin_lock);
+    if (!pin_fd)
+        return pin_fd.error();
     std::string text = std::to_string(getpid()) + "\n" + pin_dir.string() + "\n";
     if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), text.data(), text.size(), 0) < 0)
         return Error::sys("write instance lock", file.string(), errno);
-    return InstanceLock(std::move(fd));
+    return InstanceLock(std::move(fd), std::move(pin_fd).value());
 }
 
 std::optional<pid_t> InstanceLock::holder(const fs::path& run_dir, const std::string& name)

@@ -73,20 +73,24 @@ class EventLoop {
 
 // One instance of a daemon per installation: an exclusive flock(2) on
 // <run_dir>/<name>.lock, held for the life of the process, with its pid and
-// pin directory written in it. The run directory and the pin directory come
-// from the same configuration; a second instance is refused, naming the
-// first.
+// pin directory written in it (authctl status reads it), and a second one on
+// a directory of the pin directory, `pin_lock` (the loader: the pin
+// directory itself; cgroupd: its maps/), so that a second instance with
+// another run directory is refused too. A pin lock that does not exist yet
+// (the first start of a fresh pin directory) is not taken. A second instance
+// is refused, naming the first.
 class InstanceLock {
   public:
     static Result<InstanceLock> take(const std::filesystem::path& run_dir, const std::string& name,
-                                     const std::filesystem::path& pin_dir);
+                                     const std::filesystem::path& pin_dir, const std::filesystem::path& pin_lock);
     // The pid that holds the lock now, or nullopt when no instance runs.
     static std::optional<pid_t> holder(const std::filesystem::path& run_dir, const std::string& name);
     static std::filesystem::path path(const std::filesystem::path& run_dir, const std::string& name);
 
   private:
-    explicit InstanceLock(Fd fd) : fd_(std::move(fd)) {}
+    InstanceLock(Fd fd, Fd pin_fd) : fd_(std::move(fd)), pin_fd_(std::move(pin_fd)) {}
     Fd fd_;
+    Fd pin_fd_;
 };
 
 } // namespace authwall

@@ -155,9 +155,7 @@ Status check_environment()
     return {};
 }
 
-namespace {
-
-Status check_install_options(const DatapathOptions& options)
+Status prepare_install(const DatapathOptions& options)
 {
     if (auto st = check_environment(); !st)
         return st;
@@ -173,6 +171,8 @@ Status check_install_options(const DatapathOptions& options)
                                   ")");
     return prepare_pin_dir(options.pin_dir);
 }
+
+namespace {
 
 // Points every shared map of the object at its pin: libbpf reuses a pinned
 // map, or creates and pins it. libbpf's internal maps (.rodata, ...) and
@@ -329,7 +329,7 @@ Status detach_stale(const std::filesystem::path& pin_dir, const std::set<std::st
 
 Result<InstallReport> install_datapath(const DatapathOptions& options)
 {
-    if (auto st = check_install_options(options); !st)
+    if (auto st = prepare_install(options); !st)
         return st.error();
     auto sink = options.debug_log;
     PrintScope print_scope(&sink);

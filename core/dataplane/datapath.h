@@ -49,6 +49,11 @@ bool bpf_lsm_available(std::string* why = nullptr);
 // usable. Returns the first missing one as an operator-readable sentence.
 Status check_environment();
 
+// The checks of install_datapath, before it loads anything: the environment,
+// the enforcement roots, and the pin directory (on bpffs, made if missing,
+// owned by root).
+Status prepare_install(const DatapathOptions& options);
+
 // Loads and attaches. Links pinned for a root that is no longer configured are
 // detached (reported as Detached). Idempotent: run twice, attached once.
 Result<InstallReport> install_datapath(const DatapathOptions& options);

@@ -203,6 +203,12 @@ BOOST_AUTO_TEST_CASE(one_daemon_per_installation_and_status_asks_the_lock)
         BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(first.pid())) != std::string::npos,
                    out);
         BOOST_TEST(out.find("rc=1") != std::string::npos, out);
+        // Another run directory is not another installation: the pin
+        // directory is locked too.
+        out = sh_output(std::string(AUTHWALL_CGROUPD_BIN) + " --config " + w.config().string() + " --run-dir " +
+                        (w.dir() / "run2").string() + " --once 2>&1; echo rc=$?");
+        BOOST_TEST(out.find("another instance uses this pin directory") != std::string::npos, out);
+        BOOST_TEST(out.find("rc=1") != std::string::npos, out);
     }
     BOOST_TEST(daemons().at("authwall-cgroupd").at("running") == false);
     // Once the first is gone, the next one starts.

@@ -67,15 +67,17 @@ class LoaderHarness {
         fs::remove_all(dir_, ec);
     }
 
-    std::string args() const
+    std::string args(const fs::path& run_dir = {}) const
     {
-        return "--config " + (dir_ / "authwall.toml").string() + " --run-dir " + (dir_ / "run").string() +
-               " --pin-dir " + pin_dir_.string() + " --cgroup-root " + root_.string() + " --policy " + policy_.string();
+        return "--config " + (dir_ / "authwall.toml").string() + " --run-dir " +
+               (run_dir.empty() ? dir_ / "run" : run_dir).string() + " --pin-dir " + pin_dir_.string() +
+               " --cgroup-root " + root_.string() + " --policy " + policy_.string();
     }
     // Runs the loader in the foreground; returns its exit status, output in `out`.
-    int run(const std::string& extra, std::string* out = nullptr)
+    int run(const std::string& extra, std::string* out = nullptr, const fs::path& run_dir = {})
     {
-        std::string cmd = std::string(AUTHWALL_LOADER_BIN) + " " + args() + " " + extra + " 2>&1; echo \"rc=$?\"";
+        std::string cmd =
+            std::string(AUTHWALL_LOADER_BIN) + " " + args(run_dir) + " " + extra + " 2>&1; echo \"rc=$?\"";
         std::string text = sh_output(cmd);
         BOOST_TEST_MESSAGE("loader " << extra << ": " << text);
         auto at = text.rfind("rc=");
@@ -202,6 +204,10 @@ BOOST_AUTO_TEST_CASE(a_second_loader_is_refused_while_one_runs)
     std::string out;
     BOOST_TEST(h.run("--once", &out) == 1);
     BOOST_TEST(out.find("another instance runs already (pid " + std::to_string(h.daemon())) != std::string::npos, out);
+    // Another run directory is not another installation: the pin directory
+    // is locked too.
+    BOOST_TEST(h.run("--once", &out, h.dir() / "run2") == 1);
+    BOOST_TEST(out.find("another instance uses this pin directory") != std::string::npos, out);
     BOOST_TEST(PinnedMaps::open(h.pin_dir())->lookup_session(id)->has_value());
     BOOST_TEST(denied_connect(h.root() / "s1") == EPERM);
     h.kill_daemon();
