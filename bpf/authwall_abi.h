@@ -3,7 +3,7 @@
  * authwall_abi.h — the one definition of everything the BPF programs and the
  * C++ side share: map keys and values, event records, constants.
  *
- * Included by bpf/authwall.bpf.c (after vmlinux.h) and by core/dataplane/abi.h (after
+ * Included by bpf/authwall.bpf.c (after vmlinux.h) and by core/base/abi.h (after
  * <linux/types.h>), which adds static_asserts on every size and offset. Any
  * change here is an ABI change of the pinned maps: bump AW_ABI_VERSION.
  */

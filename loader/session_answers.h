@@ -8,7 +8,7 @@
 #pragma once
 
 #include "core/base/result.h"
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/dataplane/maps.h"
 #include "core/policy/config.h"
 #include "core/policy/names_file.h"

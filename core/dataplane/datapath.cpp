@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/dataplane/datapath.h"
 
-#include "core/dataplane/abi.h" // before the skeleton: its .rodata view uses the ABI structs
+#include "core/base/abi.h" // before the skeleton: its .rodata view uses the ABI structs
 #include "authwall.skel.h"
 #include "core/host/cgroup.h"
 #include "core/dataplane/maps.h"

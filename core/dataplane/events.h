@@ -3,7 +3,7 @@
 // matches) from the pinned ring buffer.
 #pragma once
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/dataplane/maps.h"
 #include "core/base/net.h"
 #include "core/base/result.h"

@@ -4,7 +4,7 @@
 // authctl) goes through this; it needs only the pins, not the daemons.
 #pragma once
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/base/fd.h"
 #include "core/base/net.h"
 #include "core/dataplane/pins.h"

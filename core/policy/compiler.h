@@ -10,7 +10,7 @@
 // - the fallback policy is compiled under id AW_POLICY_FALLBACK.
 #pragma once
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/policy/policy.h"
 #include "core/base/result.h"
 

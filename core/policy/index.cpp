@@ -3,7 +3,6 @@
 
 #include "core/base/json_fields.h"
 #include "core/policy/policy_file.h"
-#include "core/session/record.h"
 #include "core/base/files.h"
 
 #include <grp.h>

@@ -2,7 +2,7 @@
 // The policy model: what an operator writes, before compilation.
 #pragma once
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/policy/rule.h"
 
 #include <chrono>

@@ -46,8 +46,9 @@ class LoginExtras {
     virtual Status stop_unit(const std::string& unit) = 0;
 };
 
-// The extras linked into the program: nft_mirror.cpp and systemd_scope.cpp
-// called directly. Defined in authwall_session_extras, which the PAM module does not link.
+// The extras linked into the program: core/nft/mirror.cpp and
+// core/host/systemd_scope.cpp called directly. Defined in
+// authwall_session_extras, which the PAM module does not link.
 LoginExtras& linked_login_extras();
 
 } // namespace authwall

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The login extras linked into the program (authwall_core): the daemons,
-// authctl, the tests and the benches call nft_mirror.cpp and
-// systemd_scope.cpp directly. pam_authwall.so has its own, which loads them
-// from helper libraries (pam/lazy_extras.cpp).
+// authctl, the tests and the benches call core/nft/mirror.cpp and
+// core/host/systemd_scope.cpp directly. pam_authwall.so has its own, which
+// loads them from helper libraries (pam/lazy_extras.cpp).
 #include "core/nft/mirror.h"
 #include "core/session/mirror.h"
 #include "core/session/login.h"

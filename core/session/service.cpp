@@ -2,7 +2,7 @@
 #include "core/session/service.h"
 
 #include "core/base/time.h"
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 
 namespace authwall {
 

@@ -7,7 +7,7 @@
 // exposition with authwall_up 0, and cgroupd replaces its file whole.
 #include <boost/test/unit_test.hpp>
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/metrics/metrics.h"
 #include "tests/login_world.h"
 #include "tests/support.h"

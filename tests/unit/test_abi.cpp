@@ -3,7 +3,7 @@
 // with: read the struct sizes from the BPF object's own BTF.
 #include <boost/test/unit_test.hpp>
 
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/dataplane/maps.h"
 #include "core/dataplane/pins.h"
 

@@ -2,7 +2,7 @@
 // The session service against a fake store: the order of its steps, the
 // rollback at each point an open can fail, and the events it writes. The
 // privileged tests prove the same paths on the kernel.
-#include "core/dataplane/abi.h"
+#include "core/base/abi.h"
 #include "core/base/time.h"
 #include "core/session/service.h"
 
