@@ -437,8 +437,13 @@ uint64_t Sandbox::id_of(const fs::path& cgroup)
 
 uint64_t Sandbox::open_session(const std::string& name, const std::string& policy, std::optional<std::string> rhost)
 {
-    fs::path p = make_cgroup(name);
-    auto ids = maps_->active_policy_ids();
+    return open_test_session(*maps_, mount_, run_dir_, make_cgroup(name), policy, std::move(rhost));
+}
+
+uint64_t open_test_session(PinnedMaps& maps, const CgroupMount& mount, const fs::path& run_dir, const fs::path& cgroup,
+                           const std::string& policy, std::optional<std::string> rhost)
+{
+    auto ids = maps.active_policy_ids();
     BOOST_REQUIRE(ids.ok());
     BOOST_REQUIRE_MESSAGE(ids->count(policy), "policy " + policy + " is in force");
     OpenSpec spec;
@@ -447,14 +452,16 @@ uint64_t Sandbox::open_session(const std::string& name, const std::string& polic
         BOOST_REQUIRE(spec.rhost.has_value());
         spec.record.rhost = spec.rhost->str();
     }
-    spec.record.id = id_of(p);
+    auto id = cgroup_id(cgroup);
+    BOOST_REQUIRE(id.ok());
+    spec.record.id = *id;
     spec.record.uid = 4242;
     spec.record.user = "sandbox";
     spec.record.service = "test";
     spec.record.policy = policy;
     spec.record.policy_id = ids->at(policy);
-    spec.record.cgroup = p.string();
-    auto level = cgroup_level(mount_, p);
+    spec.record.cgroup = cgroup.string();
+    auto level = cgroup_level(mount, cgroup);
     BOOST_REQUIRE(level.ok());
     spec.level = *level;
     struct NoEvents final : EventSink {
@@ -462,7 +469,7 @@ uint64_t Sandbox::open_session(const std::string& name, const std::string& polic
         {
         }
     } events;
-    PinnedSessionStore store(&*maps_, run_dir_, false, linked_login_extras());
+    PinnedSessionStore store(&maps, run_dir, false, linked_login_extras());
     auto rec = SessionService(store, events).open(std::move(spec));
     BOOST_REQUIRE_MESSAGE(rec.ok(), (rec.ok() ? "" : rec.error().message()));
     return rec->id;

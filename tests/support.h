@@ -122,6 +122,13 @@ class Sandbox {
     InstallReport report_;
 };
 
+// Opens the existing cgroup `cgroup` as a session of `policy` (in force in
+// `maps`; uid 4242, its record under `run_dir`) through the session service,
+// as every test helper that needs a session does; returns its id.
+uint64_t open_test_session(PinnedMaps& maps, const CgroupMount& mount, const std::filesystem::path& run_dir,
+                           const std::filesystem::path& cgroup, const std::string& policy,
+                           std::optional<std::string> rhost = std::nullopt);
+
 // Compiles policy TOML text (fails the test on any diagnostic).
 std::vector<Policy> parse_policies_or_fail(const std::string& toml);
 

@@ -120,12 +120,7 @@ class LoaderHarness {
         BOOST_REQUIRE(maps.ok());
         auto p = root_ / name;
         BOOST_REQUIRE(cgroup_create(p).ok());
-        auto id = cgroup_id(p);
-        auto level = cgroup_level(mount_, p);
-        SessionEntry e;
-        e.policy_id = maps->active_policy_ids()->at("web");
-        BOOST_REQUIRE(maps->insert_session(*id, *level, e).ok());
-        return *id;
+        return open_test_session(*maps, mount_, dir_ / "run", p, "web");
     }
     // program name → (program id, attach count) at the root, from bpftool.
     std::map<std::string, std::pair<int, int>> attached()

@@ -226,11 +226,7 @@ struct LoaderRun {
     void open_session(PinnedMaps& maps, const CgroupMount& mount, const std::string& name,
                       const std::string& policy) const
     {
-        SessionEntry e;
-        e.policy_id = maps.active_policy_ids()->at(policy);
-        auto level = cgroup_level(mount, root / name);
-        BOOST_REQUIRE(level.ok());
-        BOOST_REQUIRE(maps.insert_session(*cgroup_id(root / name), *level, e).ok());
+        open_test_session(maps, mount, dir / "run", root / name, policy);
     }
     // The command line of authctl on this loader's pins, run directory and
     // configuration, with `args`.

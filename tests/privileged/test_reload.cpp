@@ -187,11 +187,7 @@ BOOST_AUTO_TEST_CASE(loader_reloads_on_file_change_and_sighup_and_keeps_policy_o
             return true;
         },
         5000));
-    SessionEntry e;
-    e.policy_id = maps->active_policy_ids()->at("flip");
-    auto level = cgroup_level(*mount, root / "s1");
-    BOOST_REQUIRE(level.ok());
-    BOOST_REQUIRE(maps->insert_session(*cgroup_id(root / "s1"), *level, e).ok());
+    open_test_session(*maps, *mount, dir / "run", root / "s1", "flip");
     auto port7003 = [&] { return run_probe(root / "s1", "new", [] { return tcp_connect("127.0.0.1", 7003); }); };
     BOOST_TEST(port7003() == ECONNREFUSED); // policy A allows 7003
 
