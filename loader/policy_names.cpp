@@ -59,9 +59,10 @@ void PolicyNames::use(const std::vector<Policy>& policies, const DnsSettings& se
     // The new names in batches (ask_due keeps kMaxInFlight asked), for
     // timeout_ms at most in all: what is left is asked from the event loop.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings.timeout_ms);
+    size_t due = table_.due(NameTable::Clock::now()).size(); // new, or to be asked again
     ask_due();
-    if (client_->in_flight() > 0)
-        spdlog::debug("dns: asking {} for {} name(s)", client_->servers(), wanted.size());
+    if (due > 0)
+        spdlog::debug("dns: asking {} for {} of {} name(s)", client_->servers(), due, wanted.size());
     while (client_->in_flight() > 0) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
