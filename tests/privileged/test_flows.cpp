@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -182,6 +183,82 @@ int connect_to_own_listener(uint16_t port, int times)
     return rc;
 }
 
+// A UDP socket (in `netns`, on `local`) that takes a datagram from A while
+// connected to A, then disconnects (its memory stays) and takes what A, B1
+// (another port) and B2 (another address) send. Returns the bits of what
+// arrived: 1 A's while connected, 2 B1's, 4 B2's, 8 A's after; or a
+// negative errno. The senders live in the test process, outside every
+// session.
+int received_after_disconnect(const fs::path& cgroup, const std::string& netns, const char* local, int a, int b1,
+                              int b2)
+{
+    int up[2], down[2];
+    BOOST_REQUIRE_EQUAL(::pipe2(up, O_CLOEXEC), 0);
+    BOOST_REQUIRE_EQUAL(::pipe2(down, O_CLOEXEC), 0);
+    auto port_of = [](int fd) {
+        sockaddr_in at{};
+        socklen_t len = sizeof(at);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len);
+        return at;
+    };
+    std::thread senders([&] {
+        sockaddr_in to{};
+        bool ok = ::read(up[0], &to, sizeof(to)) == sizeof(to);
+        auto send_to = [&](int fd, const char* what) {
+            ::sendto(fd, what, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+        };
+        if (ok)
+            send_to(a, "1");
+        (void)!::write(down[1], "g", 1);
+        char c = 0;
+        if (ok && ::read(up[0], &c, 1) == 1) {
+            send_to(b1, "x");
+            send_to(b2, "y");
+            send_to(a, "2");
+        }
+        (void)!::write(down[1], "g", 1);
+    });
+    int result = run_probe(cgroup, netns, [&] {
+        // Bound to a port of its own choosing: a socket bound to port 0
+        // gives its port up when it disconnects.
+        sockaddr_in me{};
+        me.sin_family = AF_INET;
+        ::inet_pton(AF_INET, local, &me.sin_addr);
+        int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (probe < 0 || ::bind(probe, reinterpret_cast<sockaddr*>(&me), sizeof(me)) != 0)
+            return -errno;
+        me = port_of(probe);
+        ::close(probe);
+        int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in peer = port_of(a);
+        if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&me), sizeof(me)) != 0 ||
+            ::connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 || ::send(s, "a", 1, 0) != 1)
+            return -errno;
+        me = port_of(s);
+        char c = 0;
+        if (::write(up[1], &me, sizeof(me)) != sizeof(me) || ::read(down[0], &c, 1) != 1)
+            return -EPIPE;
+        int got = 0;
+        auto take = [&](int ms) {
+            char buf[8];
+            for (pollfd p{s, POLLIN, 0}; poll(&p, 1, ms) > 0;)
+                if (::recv(s, buf, sizeof(buf), 0) == 1)
+                    got |= buf[0] == '1' ? 1 : buf[0] == 'x' ? 2 : buf[0] == 'y' ? 4 : buf[0] == '2' ? 8 : 0;
+        };
+        take(300);
+        sockaddr unspec{};
+        unspec.sa_family = AF_UNSPEC;
+        if (::connect(s, &unspec, sizeof(unspec)) != 0 || ::write(up[1], "d", 1) != 1 || ::read(down[0], &c, 1) != 1)
+            return -EPIPE;
+        take(300);
+        return got;
+    });
+    senders.join();
+    for (int fd : {up[0], up[1], down[0], down[1]})
+        ::close(fd);
+    return result;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(flows)
@@ -239,6 +316,48 @@ BOOST_AUTO_TEST_CASE(a_reload_reaches_a_connected_udp_flow_at_its_next_datagram)
     Receiver rx(SOCK_DGRAM);
     BOOST_TEST(TwoSteps().run(s1, {}, SOCK_DGRAM, rx.port(), [&] { box.install_policies(kNoUdp); }) == 0);
     BOOST_TEST(rx.drain(300) == "a");
+}
+
+// What a socket remembers of a datagram flow is that flow: its peer's
+// address and port, its local port, its protocol (the key read straight
+// from a plain UDP datagram, or from the parser). After a session's socket
+// took A's datagrams and disconnected, its memory stays, and datagrams from
+// another port and another address are decided, not passed as A's: the
+// policy admits only A's, as replies (over a veth: loopback flows are the
+// sender's to govern). Control: outside any session, all arrive.
+BOOST_AUTO_TEST_CASE(a_remembered_datagram_flow_is_no_other_flow)
+{
+    std::string suffix = unique_suffix();
+    NetNs session_ns("awf-s-" + suffix), peers("awf-p-" + suffix);
+    link_netns(session_ns, "awfs" + suffix, "10.204.0.1/24", peers, "awfp" + suffix, "10.204.0.2/24");
+    BOOST_REQUIRE_EQUAL(peers.exec("ip addr add 10.204.0.3/24 dev awfp" + suffix), 0);
+    // The senders' sockets, made in the peers' namespace.
+    auto bound = [&](const char* address) {
+        Fd here(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+        Fd there(::open(("/run/netns/" + peers.name()).c_str(), O_RDONLY | O_CLOEXEC));
+        BOOST_REQUIRE(here.valid() && there.valid());
+        BOOST_REQUIRE_EQUAL(::setns(there.get(), CLONE_NEWNET), 0);
+        Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        sockaddr_in at{};
+        at.sin_family = AF_INET;
+        ::inet_pton(AF_INET, address, &at.sin_addr);
+        int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at));
+        BOOST_REQUIRE_EQUAL(::setns(here.get(), CLONE_NEWNET), 0);
+        BOOST_REQUIRE_EQUAL(rc, 0);
+        return fd;
+    };
+    Fd a = bound("10.204.0.2"), b1 = bound("10.204.0.2"), b2 = bound("10.204.0.3");
+    sockaddr_in at{};
+    socklen_t len = sizeof(at);
+    BOOST_REQUIRE_EQUAL(::getsockname(a.get(), reinterpret_cast<sockaddr*>(&at), &len), 0);
+    Sandbox box("[policy.web]\n[policy.web.egress]\ndefault = \"deny\"\nallow = [\"10.204.0.2 udp " +
+                std::to_string(ntohs(at.sin_port)) + "\"]\n[policy.web.ingress]\ndefault = \"deny\"\n");
+    auto outside = box.make_cgroup("outside");
+    BOOST_TEST(received_after_disconnect(outside, session_ns.name(), "10.204.0.1", a.get(), b1.get(), b2.get()) ==
+               1 + 2 + 4 + 8);
+    box.open_session("s1", "web");
+    BOOST_TEST(received_after_disconnect(box.root() / "s1", session_ns.name(), "10.204.0.1", a.get(), b1.get(),
+                                         b2.get()) == 1 + 8);
 }
 
 // A container enrolled while its process already holds a socket: the
