@@ -225,6 +225,16 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
      * memory says its session's policy has no name rules skips it. */
     aw_watch_dns(skb, ingress | (current && !(word & SOCK_NAMES) ? DNS_SKIP : 0));
     if (current) {
+        /* A plain UDP datagram's key comes straight from the packet (no
+         * parse); anything else, or a flow not allowed before, is parsed. */
+        struct cached_flow fast = {};
+        if (aw_datagram_key(skb, &fast, ingress)) {
+            fast.generation = gen;
+            if (flow_allowed_before(c, &fast, ingress)) {
+                count_in_socket(c, word, skb->len, state, ingress);
+                return PASS;
+            }
+        }
         parsed = parse_packet(skb, &p);
         if (parsed && c) {
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);

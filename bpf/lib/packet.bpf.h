@@ -13,6 +13,7 @@
 #define ETH_P_IPV6 0x86DD
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
+#define LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
 
 struct packet {
     struct flow src;

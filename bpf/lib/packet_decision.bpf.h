@@ -8,8 +8,6 @@
 #include "lib/decision.bpf.h"
 #include "lib/packet.bpf.h"
 
-#define LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
-
 /* The decision on one packet of a subject. Egress: TCP is decided once, at
  * connect() (or at the inbound SYN): a second look at the SYN here could
  * disagree with connect() across a policy swap and leave the caller
