@@ -253,8 +253,11 @@ int received_after_disconnect(const fs::path& cgroup, const std::string& netns, 
         take(300);
         return got;
     });
+    // The probe is gone: the senders read the end of the pipe, not a hang,
+    // if it failed before telling its port.
+    ::close(up[1]);
     senders.join();
-    for (int fd : {up[0], up[1], down[0], down[1]})
+    for (int fd : {up[0], down[0], down[1]})
         ::close(fd);
     return result;
 }
