@@ -216,3 +216,43 @@ int t_claim(struct __sk_buff* skb)
     remember_subject(c, in->generation, &sub, 1, 0);
     return PASS;
 }
+
+/* A datagram flow remembered in the test's socket memory, and asked of it:
+ * t_remember_flow does what the full path does after an allow,
+ * t_flow_allowed what the datagram fast path asks. */
+struct flow_case {
+    struct cached_flow flow;
+    __u32 ingress;
+    __u32 found;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct flow_case);
+} flow_in SEC(".maps");
+
+SEC("cgroup_skb/egress")
+int t_remember_flow(struct __sk_buff* skb)
+{
+    __u32 zero = 0;
+    struct flow_case* in = bpf_map_lookup_elem(&flow_in, &zero);
+    struct sock_state* c = bpf_map_lookup_elem(&socket_memory, &zero);
+    if (!in || !c)
+        return REFUSE;
+    remember_flow(c, &in->flow, in->ingress);
+    return PASS;
+}
+
+SEC("cgroup_skb/egress")
+int t_flow_allowed(struct __sk_buff* skb)
+{
+    __u32 zero = 0;
+    struct flow_case* in = bpf_map_lookup_elem(&flow_in, &zero);
+    struct sock_state* c = bpf_map_lookup_elem(&socket_memory, &zero);
+    if (!in || !c)
+        return REFUSE;
+    in->found = flow_allowed_before(c, &in->flow, in->ingress);
+    return PASS;
+}

@@ -58,6 +58,24 @@ struct CountCase {
     uint32_t state = 0;
     uint32_t ingress = 0;
 };
+// A datagram flow in a socket's memory (struct cached_flow) and the case
+// t_remember_flow and t_flow_allowed read.
+struct CachedFlow {
+    uint64_t generation = 0;
+    uint8_t addr[16] = {};
+    uint16_t port = 0;
+    uint16_t peer_port = 0;
+    uint8_t proto = 0;
+    uint8_t loopback = 0;
+    uint16_t reserved = 0;
+};
+struct FlowCase {
+    CachedFlow flow;
+    uint32_t ingress = 0;
+    uint32_t found = 0;
+};
+static_assert(sizeof(FlowCase) == 40);
+constexpr size_t kFlowSeqOffset = 12; // struct sock_state: word (8), lock (4), flow_seq
 // bpf/lib/decision_cache.bpf.h's subject key and flow, and t_remember's and
 // t_ask's case (tests/bpf/datapath_test.bpf.c).
 struct SubjectKey {
@@ -279,15 +297,35 @@ class TestObject {
     }
     // What closing the socket does.
     void close_socket(Packet& p) { BOOST_REQUIRE_EQUAL(run(skel_->progs.t_fold, p), 1); }
-    // The socket memory's subject word.
-    uint64_t word()
+    // The datagram flow remembered in the test's socket memory, as the full
+    // path does after an allow.
+    void remember_flow(const FlowCase& c, Packet& p)
     {
-        std::vector<uint8_t> v(bpf_map__value_size(skel_->maps.socket_memory));
         uint32_t zero = 0;
-        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data()), 0);
-        uint64_t w = 0;
-        std::memcpy(&w, v.data(), sizeof(w));
-        return w;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.flow_in), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_remember_flow, p), 1);
+    }
+    // Whether the datagram fast path finds c.flow remembered.
+    bool flow_allowed(const FlowCase& c, Packet& p)
+    {
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.flow_in), &zero, &c, BPF_ANY), 0);
+        BOOST_REQUIRE_EQUAL(run(skel_->progs.t_flow_allowed, p), 1);
+        FlowCase out{};
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flow_in), &zero, &out), 0);
+        return out.found != 0;
+    }
+    // The socket memory's subject word and its flows' sequence count.
+    uint64_t word() { return memory_field<uint64_t>(0); }
+    uint32_t flow_seq() { return memory_field<uint32_t>(kFlowSeqOffset); }
+    // A sequence count as a writer leaves it (odd: halfway through a copy).
+    void set_flow_seq(uint32_t seq)
+    {
+        std::vector<uint8_t> v = memory();
+        std::memcpy(v.data() + kFlowSeqOffset, &seq, sizeof(seq));
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data(), BPF_ANY),
+                            0);
     }
     SessionStats stats(uint64_t session)
     {
@@ -297,6 +335,20 @@ class TestObject {
     }
 
   private:
+    std::vector<uint8_t> memory()
+    {
+        std::vector<uint8_t> v(bpf_map__value_size(skel_->maps.socket_memory));
+        uint32_t zero = 0;
+        BOOST_REQUIRE_EQUAL(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data()), 0);
+        return v;
+    }
+    template <typename T> T memory_field(size_t offset)
+    {
+        std::vector<uint8_t> v = memory();
+        T x{};
+        std::memcpy(&x, v.data() + offset, sizeof(x));
+        return x;
+    }
     struct Destroy {
         void operator()(datapath_test* s) const { datapath_test__destroy(s); }
     };
@@ -900,6 +952,41 @@ BOOST_AUTO_TEST_CASE(a_socket_taken_over_by_another_session_leaves_its_counts_to
     t.close_socket(p);
     BOOST_TEST(t.stats(first).packets_out == 3u);
     BOOST_TEST(t.stats(second).packets_out == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_remembered_flow_is_used_only_when_no_writer_was_copying_it)
+{
+    TestObject t;
+    t.install("[policy.web]\n");
+    Packet p(kIPv4);
+    p.ipv4(kUdp, "192.0.2.1", "198.51.100.7").udp(5000, 53);
+    FlowCase a;
+    a.flow.generation = kGeneration;
+    a.flow.addr[15] = 7;
+    a.flow.port = htons(53);
+    a.flow.proto = kUdp;
+
+    t.remember_flow(a, p);
+    BOOST_TEST(t.flow_seq() == 2u); // odd while it copied, even after
+    BOOST_TEST(t.flow_allowed(a, p));
+    FlowCase other = a;
+    other.flow.port = htons(54);
+    BOOST_TEST(!t.flow_allowed(other, p));
+    FlowCase inbound = a;
+    inbound.ingress = 1;
+    BOOST_TEST(!t.flow_allowed(inbound, p)); // remembered for egress only
+
+    // A writer halfway through its copy: what a reader copies now may be
+    // torn between two flows, so it is not used, even when it matches.
+    t.set_flow_seq(3);
+    BOOST_TEST(!t.flow_allowed(a, p));
+    t.set_flow_seq(4);
+    BOOST_TEST(t.flow_allowed(a, p));
+
+    t.remember_flow(inbound, p);
+    BOOST_TEST(t.flow_seq() == 6u);
+    BOOST_TEST(t.flow_allowed(inbound, p));
+    BOOST_TEST(t.flow_allowed(a, p)); // each direction keeps its own
 }
 
 BOOST_AUTO_TEST_SUITE_END()
