@@ -14,10 +14,10 @@
  * a word written late with an older generation is simply not used. The
  * flows are larger: a writer copies one in under the socket's spin lock
  * (writers take turns) inside a sequence count (`flow_seq` odd while a flow
- * is being written), and a reader copies it with no lock and uses the copy
- * only if the count was even and the same before and after: a copy torn
- * between two allowed flows, which could be a flow never allowed, is never
- * used (the packet takes the full path instead).
+ * is being written), and a reader (on x86: see flow_allowed_before) copies
+ * it with no lock and uses the copy only if the count was even and the same
+ * before and after: a copy torn between two allowed flows, which could be a
+ * flow never allowed, is never used (the packet takes the full path).
  */
 #ifndef AUTHWALL_LIB_SOCK_CACHE_BPF_H
 #define AUTHWALL_LIB_SOCK_CACHE_BPF_H
@@ -59,8 +59,8 @@ struct sock_state {
     __u64 word;
     struct bpf_spin_lock lock; /* writers of the flows, `session` and taking the pending counts */
     __u32 flow_seq;            /* odd while a flow is written (see above) */
-    __u64 session;    /* the session cgroup id the counts belong to */
-    __u64 pending[2]; /* [egress, ingress] */
+    __u64 session;             /* the session cgroup id the counts belong to */
+    __u64 pending[2];          /* [egress, ingress] */
     struct cached_flow egress;
     struct cached_flow ingress;
 };
@@ -272,53 +272,44 @@ static __always_inline int same_flow(const struct cached_flow* a, const struct c
     return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
-/* Reads the flows' sequence count, ordered before the reads that follow it
- * (read_seq_begin) or after the reads before it (read_seq_end). On x86,
- * whose loads are never reordered with other loads, a plain load the
- * compiler keeps in place is enough, as in the kernel's own seqcount; BPF
- * offers no acquire load before 6.15, so elsewhere a fully ordered atomic
- * (an add of 0) stands in for the barrier. */
-static __always_inline __u32 read_seq_begin(__u32* seq)
-{
-#if defined(__TARGET_ARCH_x86)
-    __u32 v = *(volatile __u32*)seq;
-    barrier();
-    return v;
-#else
-    return __sync_fetch_and_add(seq, 0);
-#endif
-}
-
-static __always_inline __u32 read_seq_end(__u32* seq)
-{
-#if defined(__TARGET_ARCH_x86)
-    barrier();
-    return *(volatile __u32*)seq;
-#else
-    return __sync_fetch_and_add(seq, 0);
-#endif
-}
-
 /* Whether `k` is the flow last allowed in that direction at this
  * generation: a copy read while no writer ran, or not at all (the caller
- * takes the full path). */
+ * takes the full path).
+ *
+ * On x86, whose loads are never reordered with other loads, the count read
+ * with plain loads the compiler keeps in place (barrier()) orders the copy
+ * between them, as the kernel's own seqcount does there. BPF has no acquire
+ * load before 6.15, and a fully ordered atomic read takes instructions the
+ * build does not target (-mcpu=v1), so elsewhere the copy is taken under
+ * the writers' lock. */
 static __always_inline int flow_allowed_before(struct sock_state* c, const struct cached_flow* k, int ingress)
 {
     struct cached_flow have;
-    __u32 seq = read_seq_begin(&c->flow_seq);
+#if defined(__TARGET_ARCH_x86)
+    __u32 seq = *(volatile __u32*)&c->flow_seq;
     if (seq & 1)
         return 0;
+    barrier();
     if (ingress)
         have = c->ingress;
     else
         have = c->egress;
-    if (read_seq_end(&c->flow_seq) != seq)
+    barrier();
+    if (*(volatile __u32*)&c->flow_seq != seq)
         return 0;
+#else
+    bpf_spin_lock(&c->lock);
+    if (ingress)
+        have = c->ingress;
+    else
+        have = c->egress;
+    bpf_spin_unlock(&c->lock);
+#endif
     return same_flow(&have, k);
 }
 
-/* Writers take turns under the lock; the fully ordered adds order the
- * count's moves around the copy for every reader. */
+/* Writers take turns under the lock; the count's atomic adds (a locked
+ * add, a full barrier, on x86) order its moves around the copy. */
 static __always_inline void remember_flow(struct sock_state* c, const struct cached_flow* k, int ingress)
 {
     bpf_spin_lock(&c->lock);

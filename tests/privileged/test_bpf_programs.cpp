@@ -324,8 +324,7 @@ class TestObject {
         std::vector<uint8_t> v = memory();
         std::memcpy(v.data() + kFlowSeqOffset, &seq, sizeof(seq));
         uint32_t zero = 0;
-        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data(), BPF_ANY),
-                            0);
+        BOOST_REQUIRE_EQUAL(bpf_map_update_elem(bpf_map__fd(skel_->maps.socket_memory), &zero, v.data(), BPF_ANY), 0);
     }
     SessionStats stats(uint64_t session)
     {
@@ -976,12 +975,17 @@ BOOST_AUTO_TEST_CASE(a_remembered_flow_is_used_only_when_no_writer_was_copying_i
     inbound.ingress = 1;
     BOOST_TEST(!t.flow_allowed(inbound, p)); // remembered for egress only
 
-    // A writer halfway through its copy: what a reader copies now may be
-    // torn between two flows, so it is not used, even when it matches.
+#if defined(__x86_64__)
+    // A writer halfway through its copy: what a lock-free reader (x86)
+    // copies now may be torn between two flows, so it is not used, even
+    // when it matches. (Elsewhere readers take the writers' lock.)
     t.set_flow_seq(3);
     BOOST_TEST(!t.flow_allowed(a, p));
     t.set_flow_seq(4);
     BOOST_TEST(t.flow_allowed(a, p));
+#else
+    t.set_flow_seq(4);
+#endif
 
     t.remember_flow(inbound, p);
     BOOST_TEST(t.flow_seq() == 6u);
