@@ -163,6 +163,32 @@ double small_udp_sends()
     return rate;
 }
 
+// One 64-byte query per socket, as a stub resolver sends one: socket(),
+// sendto(), the sink receives, close(). Queries per second: what a socket
+// that lives for one datagram pays, its first datagram's full path.
+double one_datagram_sockets()
+{
+    auto to = loopback(0);
+    socklen_t len = sizeof(to);
+    int sink = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (::bind(sink, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 ||
+        ::getsockname(sink, reinterpret_cast<sockaddr*>(&to), &len) != 0)
+        _exit(5);
+    char buf[64] = {};
+    int queries = g_connects;
+    auto start = Clock::now();
+    for (int i = 0; i < queries; ++i) {
+        int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || ::sendto(s, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != sizeof(buf) ||
+            ::recv(sink, buf, sizeof(buf), 0) != sizeof(buf))
+            _exit(5);
+        ::close(s);
+    }
+    double rate = per_second(queries, start);
+    ::close(sink);
+    return rate;
+}
+
 // connect() calls per second to closed loopback ports, each to another port
 // than the last 32 766 connects of the whole bench (`g_next_port` moves on
 // in the parent): every destination is new to the programs' decision cache,
@@ -419,6 +445,7 @@ int main(int argc, char** argv)
         {"TCP request/response", [] { return request_response(SOCK_STREAM); }},
         {"UDP request/response", [] { return request_response(SOCK_DGRAM); }},
         {"UDP sendto 64 B", small_udp_sends},
+        {"UDP one datagram per socket", one_datagram_sockets},
         {"TCP bulk bit/s (iperf3)", throughput},
     };
     std::vector<Scenario> scenarios = {
