@@ -231,7 +231,7 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         if (aw_datagram_key(skb, &fast, ingress)) {
             fast.generation = gen;
             if (flow_allowed_before(c, &fast, ingress)) {
-                count_in_socket(c, word, skb->len, state, ingress);
+                count_in_socket(c, word, skb->len, BPF_TCP_ESTABLISHED, ingress);
                 return PASS;
             }
         }
@@ -239,7 +239,7 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         if (parsed && c) {
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
             if (flow_allowed_before(c, &key, ingress)) {
-                count_in_socket(c, word, skb->len, state, ingress);
+                count_in_socket(c, word, skb->len, BPF_TCP_ESTABLISHED, ingress);
                 return PASS;
             }
         }
@@ -272,6 +272,14 @@ static __always_inline int packet_hook(struct __sk_buff* skb, int ingress)
         if (!key.generation)
             flow_key(&key, &p, gen, ingress, skb->ifindex == LOOPBACK_IFINDEX);
         remember_flow(c, &key, ingress);
+    } else if (!ingress && judged && !c && p.is_datagram && (gen & SOCK_GEN_MASK) && !subject_revoked(&sub) &&
+               may_remember(&d)) {
+        /* An unconnected socket's first allowed datagram out: its memory
+         * is made now, so that its next datagrams to the same peer, and
+         * the answers once their flow is allowed, take the fast path. */
+        flow_key(&key, &p, gen, 0, 0);
+        aw_datagram_memory(skb, &key, subject_word(gen, &sub, 0, 0), sub.session_id,
+                           sub.session ? sub.session->policy_id : 0);
     }
     count_traffic(sub.session_id, skb, ingress);
     return PASS;

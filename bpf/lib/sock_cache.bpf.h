@@ -22,6 +22,7 @@
 #ifndef AUTHWALL_LIB_SOCK_CACHE_BPF_H
 #define AUTHWALL_LIB_SOCK_CACHE_BPF_H
 
+#include "lib/dns_watch.bpf.h"
 #include "lib/packet.bpf.h"
 
 /* The subject word: the generation's high 56 bits, flags in bits 2..7, the
@@ -77,11 +78,12 @@ struct {
  * bpf_sk_fullsock() is needed: the storage helper takes the socket as it
  * is, and refuses anything but a full socket itself.
  *
- * The memory is made when the socket carries a flow (TCP established, a
- * connected datagram socket): making it costs about as much as several full
- * decisions, so a socket that lives for a packet or two (a refused connect,
- * a SYN, an unconnected sendto) never pays for it and takes the full path
- * instead. */
+ * The memory is made here when the socket carries a flow (TCP established,
+ * a connected datagram socket), and by aw_datagram_memory when a socket
+ * that is not connected sends its second datagram: making it costs about
+ * two full decisions, so a socket that lives for a packet or two (a
+ * refused connect, a SYN, one sendto) never pays for it and takes the full
+ * path instead. */
 static __always_inline struct sock_state* sock_state_of(struct bpf_sock* sk, __u32 state)
 {
     if (!sk)
@@ -155,7 +157,9 @@ static __noinline int fold_counts(struct sock_state* c, __u64 session)
  * The counts reach the session every FOLD_PACKETS packets or FOLD_BYTES
  * bytes, at every packet of a socket not ESTABLISHED (a TCP socket that is
  * closing: its last packets are counted at once), and when the socket is
- * closed (aw_sock_release). */
+ * closed (aw_sock_release). A datagram's caller passes ESTABLISHED: a
+ * datagram socket's state says only whether it is connected, and it counts
+ * by batches either way. */
 static __always_inline void count_in_socket(struct sock_state* c, __u64 word, __u32 len, __u32 state, int ingress)
 {
     if (!(word & SOCK_COUNTED))
@@ -175,10 +179,26 @@ static __always_inline void remember_outside(struct sock_state* c, __u64 gen, in
         write_word(c, (gen & SOCK_GEN_MASK) | (verdict == PASS ? SOCK_OUTSIDE_PASS : SOCK_OUTSIDE_REFUSE));
 }
 
+/* The subject word of a confined socket: whether it is a kernel TCP socket,
+ * whether it is in a session (its packets counted), whether its session's
+ * DNS is watched (`names`). */
+static __always_inline __u64 subject_word(__u64 gen, const struct subject* s, int tcp, int names)
+{
+    __u64 word = (gen & SOCK_GEN_MASK) | SOCK_CONFINED;
+    if (tcp)
+        word |= SOCK_TCP;
+    if (s->session_id) {
+        word |= SOCK_COUNTED;
+        if (names)
+            word |= SOCK_NAMES;
+    }
+    return word;
+}
+
 /* Remembers a confined socket, and the session its packets are counted to
- * (what it counted for another session before goes to that one first), and
- * whether its session's DNS is watched (`names`). A revoked subject is never
- * remembered: each of its packets takes the full path, which refuses it. */
+ * (what it counted for another session before goes to that one first). A
+ * revoked subject is never remembered: each of its packets takes the full
+ * path, which refuses it. */
 static __always_inline void remember_subject(struct sock_state* c, __u64 gen, const struct subject* s, int tcp,
                                              int names)
 {
@@ -320,6 +340,61 @@ static __always_inline void remember_flow(struct sock_state* c, const struct cac
         c->egress = *k;
     __sync_fetch_and_add(&c->flow_seq, 1);
     bpf_spin_unlock(&c->lock);
+}
+
+/* The sockets that sent a datagram out on the full path lately, per CPU:
+ * their cookies, by the cookie's low bits. A socket found here is sending
+ * again, and is given its memory; one that sends once (socket(), sendto(),
+ * close()) never pays for it. A hint only: a cookie overwritten or torn, or
+ * a socket that moved to another CPU, costs one more full path, never a
+ * wrong verdict. */
+#define DATAGRAM_SENDERS 64
+
+struct datagram_senders {
+    __u64 cookie[DATAGRAM_SENDERS];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct datagram_senders);
+} datagram_senders SEC(".maps");
+
+/* A datagram allowed out on the full path from a socket with no memory
+ * (one that is not connected). At the socket's second such datagram, its
+ * memory is made (making it costs about two full decisions) and remembers
+ * its subject (`word`, counted to `session`, whose policy is `policy_id`;
+ * SOCK_NAMES is added here when that policy has name rules) and the flow
+ * `k`, so that its next datagrams to that peer, and the answers once their
+ * flow is allowed, take the fast path. A global function: verified once,
+ * not on each of the egress hook's paths. 1 when the memory was made. */
+__noinline int aw_datagram_memory(struct __sk_buff* skb, const struct cached_flow* k, __u64 word, __u64 session,
+                                  __u32 policy_id)
+{
+    __u32 zero = 0;
+    struct bpf_sock* sk = skb->sk;
+    if (!k || !sk)
+        return 0;
+    __u64 cookie = bpf_get_socket_cookie(skb);
+    struct datagram_senders* seen = bpf_map_lookup_elem(&datagram_senders, &zero);
+    if (!seen || !cookie)
+        return 0;
+    __u64* slot = &seen->cookie[cookie & (DATAGRAM_SENDERS - 1)];
+    if (*slot != cookie) {
+        *slot = cookie;
+        return 0;
+    }
+    if (session && aw_policy_has_names(policy_id))
+        word |= SOCK_NAMES;
+    struct sock_state* c = bpf_sk_storage_get(&sock_cache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!c)
+        return 0;
+    if (session && c->session != session)
+        fold_counts(c, session);
+    write_word(c, word);
+    remember_flow(c, k, 0);
+    return 1;
 }
 
 #endif /* AUTHWALL_LIB_SOCK_CACHE_BPF_H */

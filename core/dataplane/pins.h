@@ -54,9 +54,9 @@ inline constexpr std::array<std::string_view, 15> kMapNames{
 };
 
 // Maps of the object that are never pinned: the programs' own caches (per
-// socket, and of the syscall hooks' decisions), which a new object starts
-// afresh.
-inline constexpr std::array<std::string_view, 2> kUnpinnedMaps{"sock_cache", "decisions"};
+// socket, of the syscall hooks' decisions, of the sockets that sent a
+// datagram lately), which a new object starts afresh.
+inline constexpr std::array<std::string_view, 3> kUnpinnedMaps{"sock_cache", "decisions", "datagram_senders"};
 
 inline constexpr bool is_unpinned_map(std::string_view name)
 {

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -183,14 +184,41 @@ int connect_to_own_listener(uint16_t port, int times)
     return rc;
 }
 
-// A UDP socket (in `netns`, on `local`) that takes a datagram from A while
-// connected to A, then disconnects (its memory stays) and takes what A, B1
+// The bytes of option memory the kernel charges a socket: where it charges
+// the packet hooks' memory of it (bench_memory).
+uint32_t option_memory(int fd)
+{
+    uint32_t info[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) != 0)
+        return ~0u;
+    return info[SK_MEMINFO_OPTMEM];
+}
+
+// Keeps the calling process on one CPU: the hooks notice a socket sending
+// again per CPU (lib/sock_cache.bpf.h, datagram_senders).
+bool stay_on_one_cpu()
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    return ::sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+// How the socket of received_by_a_remembering_socket comes to remember A.
+enum class Remembers {
+    connected,   // connected to A, sent to A, then disconnected
+    unconnected, // never connected: sent to A twice with sendto()
+};
+
+// A UDP socket (in `netns`, on `local`) that takes a datagram from A after
+// it sent to A (`how`), while its memory stays, then takes what A, B1
 // (another port) and B2 (another address) send. Returns the bits of what
-// arrived: 1 A's while connected, 2 B1's, 4 B2's, 8 A's after; or a
-// negative errno. The senders live in the test process, outside every
-// session.
-int received_after_disconnect(const fs::path& cgroup, const std::string& netns, const char* local, int a, int b1,
-                              int b2)
+// arrived: 1 A's first, 2 B1's, 4 B2's, 8 A's after; or a negative errno
+// (-ENOMEM: an unconnected socket that sent twice has no memory). The
+// senders live in the test process, outside every session.
+int received_by_a_remembering_socket(const fs::path& cgroup, const std::string& netns, const char* local, int a, int b1,
+                                     int b2, Remembers how, bool expect_memory)
 {
     int up[2], down[2];
     BOOST_REQUIRE_EQUAL(::pipe2(up, O_CLOEXEC), 0);
@@ -231,9 +259,21 @@ int received_after_disconnect(const fs::path& cgroup, const std::string& netns, 
         ::close(probe);
         int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_in peer = port_of(a);
-        if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&me), sizeof(me)) != 0 ||
-            ::connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 || ::send(s, "a", 1, 0) != 1)
+        auto* to = reinterpret_cast<sockaddr*>(&peer);
+        if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&me), sizeof(me)) != 0 || !stay_on_one_cpu())
             return -errno;
+        if (how == Remembers::connected && (::connect(s, to, sizeof(peer)) != 0 || ::send(s, "a", 1, 0) != 1))
+            return -errno;
+        if (how == Remembers::unconnected) {
+            if (::sendto(s, "a", 1, 0, to, sizeof(peer)) != 1)
+                return -errno;
+            if (option_memory(s) != 0)
+                return -EEXIST; // a socket that sent once has no memory yet
+            if (::sendto(s, "a", 1, 0, to, sizeof(peer)) != 1)
+                return -errno;
+            if (expect_memory && option_memory(s) == 0)
+                return -ENOMEM;
+        }
         me = port_of(s);
         char c = 0;
         if (::write(up[1], &me, sizeof(me)) != sizeof(me) || ::read(down[0], &c, 1) != 1)
@@ -248,7 +288,9 @@ int received_after_disconnect(const fs::path& cgroup, const std::string& netns, 
         take(300);
         sockaddr unspec{};
         unspec.sa_family = AF_UNSPEC;
-        if (::connect(s, &unspec, sizeof(unspec)) != 0 || ::write(up[1], "d", 1) != 1 || ::read(down[0], &c, 1) != 1)
+        if (how == Remembers::connected && ::connect(s, &unspec, sizeof(unspec)) != 0)
+            return -errno;
+        if (::write(up[1], "d", 1) != 1 || ::read(down[0], &c, 1) != 1)
             return -EPIPE;
         take(300);
         return got;
@@ -327,7 +369,9 @@ BOOST_AUTO_TEST_CASE(a_reload_reaches_a_connected_udp_flow_at_its_next_datagram)
 // took A's datagrams and disconnected, its memory stays, and datagrams from
 // another port and another address are decided, not passed as A's: the
 // policy admits only A's, as replies (over a veth: loopback flows are the
-// sender's to govern). Control: outside any session, all arrive.
+// sender's to govern). The same for a socket never connected, which is
+// given its memory at its second datagram out (and not at its first).
+// Control: outside any session, all arrive.
 BOOST_AUTO_TEST_CASE(a_remembered_datagram_flow_is_no_other_flow)
 {
     std::string suffix = unique_suffix();
@@ -356,11 +400,16 @@ BOOST_AUTO_TEST_CASE(a_remembered_datagram_flow_is_no_other_flow)
     Sandbox box("[policy.web]\n[policy.web.egress]\ndefault = \"deny\"\nallow = [\"10.204.0.2 udp " +
                 std::to_string(ntohs(at.sin_port)) + "\"]\n[policy.web.ingress]\ndefault = \"deny\"\n");
     auto outside = box.make_cgroup("outside");
-    BOOST_TEST(received_after_disconnect(outside, session_ns.name(), "10.204.0.1", a.get(), b1.get(), b2.get()) ==
-               1 + 2 + 4 + 8);
     box.open_session("s1", "web");
-    BOOST_TEST(received_after_disconnect(box.root() / "s1", session_ns.name(), "10.204.0.1", a.get(), b1.get(),
-                                         b2.get()) == 1 + 8);
+    for (Remembers how : {Remembers::connected, Remembers::unconnected}) {
+        BOOST_TEST_CONTEXT((how == Remembers::connected ? "connected, then not" : "never connected"))
+        {
+            BOOST_TEST(received_by_a_remembering_socket(outside, session_ns.name(), "10.204.0.1", a.get(), b1.get(),
+                                                        b2.get(), how, false) == 1 + 2 + 4 + 8);
+            BOOST_TEST(received_by_a_remembering_socket(box.root() / "s1", session_ns.name(), "10.204.0.1", a.get(),
+                                                        b1.get(), b2.get(), how, true) == 1 + 8);
+        }
+    }
 }
 
 // A container enrolled while its process already holds a socket: the
@@ -514,6 +563,46 @@ BOOST_AUTO_TEST_CASE(a_connected_socket_counts_every_datagram_by_the_time_it_is_
     auto st = box.maps().session_stats(id);
     BOOST_REQUIRE(st.ok());
     // Each datagram is payload + 8 (UDP) + 20 (IPv4) bytes on the wire.
+    BOOST_TEST(st->packets_out == static_cast<uint64_t>(kDatagrams));
+    BOOST_TEST(st->bytes_out == kDatagrams * (kPayload + 28));
+}
+
+// The same for a socket that is never connected (sendto()), which is given
+// its memory at its second datagram: the first is counted on the full
+// path, the others in the socket's memory.
+BOOST_AUTO_TEST_CASE(an_unconnected_socket_counts_every_datagram_by_the_time_it_is_closed)
+{
+    Sandbox box(kPolicy);
+    auto id = box.open_session("s1", "web");
+    auto s1 = box.root() / "s1";
+    Receiver rx(SOCK_DGRAM);
+    constexpr int kDatagrams = 10;
+    constexpr size_t kPayload = 100;
+    uint16_t port = rx.port();
+    BOOST_REQUIRE_EQUAL(run_probe_as(s1, {},
+                                     [port] {
+                                         sockaddr_in to{};
+                                         to.sin_family = AF_INET;
+                                         to.sin_port = htons(port);
+                                         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                                         auto* at = reinterpret_cast<sockaddr*>(&to);
+                                         int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                                         if (s < 0 || !stay_on_one_cpu())
+                                             return errno;
+                                         char payload[kPayload] = {};
+                                         for (int i = 0; i < kDatagrams; ++i)
+                                             if (::sendto(s, payload, sizeof(payload), 0, at, sizeof(to)) !=
+                                                 sizeof(payload))
+                                                 return errno;
+                                         if (option_memory(s) == 0)
+                                             return ENOMEM; // counted on the full path only: not this test
+                                         ::close(s);
+                                         return 0;
+                                     }),
+                        0);
+    BOOST_TEST(rx.drain(300).size() == kDatagrams * kPayload);
+    auto st = box.maps().session_stats(id);
+    BOOST_REQUIRE(st.ok());
     BOOST_TEST(st->packets_out == static_cast<uint64_t>(kDatagrams));
     BOOST_TEST(st->bytes_out == kDatagrams * (kPayload + 28));
 }
